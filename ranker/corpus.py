@@ -1,0 +1,357 @@
+"""Records (articles, queries, qrels) and the readers every command shares.
+
+Corpora are read from a BEIR folder (``corpus.jsonl``), JSONL, CSV or Parquet;
+queries from a BEIR folder (``queries.jsonl``), JSONL, CSV, Parquet or TSV
+(``qid<TAB>text``, no header); qrels from TREC (``qid 0 docid rel``) or BEIR
+(``query-id<TAB>corpus-id<TAB>score`` with a header) files.
+
+Nothing is dropped silently: bad input raises :class:`~ranker.errors.InputError`
+naming the file, the line or row, and the problem, unless the caller asks to skip
+invalid rows, in which case every rejected row comes back with its reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ranker.errors import InputError
+from ranker.files import atomic_write_text, decoded_lines
+
+#: qid -> docid -> graded relevance
+Qrels = dict[str, dict[str, int]]
+
+OnInvalid = Literal["raise", "skip"]
+
+
+@dataclass(frozen=True)
+class Article:
+    """One indexed document.
+
+    Example:
+        >>> Article("7", "Brexit vote", "MPs voted ...", {"outlet": "BBC"}).doc_id
+        '7'
+    """
+
+    doc_id: str
+    title: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query.
+
+    Example:
+        >>> Query("t7", "Brexit vote").text
+        'Brexit vote'
+    """
+
+    qid: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Which fields of a record hold the id, the title and the text.
+
+    Example:
+        >>> Fields(id="article_id", text="body").id
+        'article_id'
+    """
+
+    id: str = "_id"
+    title: str = "title"
+    text: str = "text"
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.text:
+            raise ValueError("Fields: the id and text field names must not be empty")
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row left out under ``on_invalid="skip"``, with where it was and why."""
+
+    path: str
+    where: str
+    problem: str
+    row: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a reader returns: the valid records, and the rejected rows (empty
+    unless invalid rows were skipped)."""
+
+    records: list
+    rejects: list[Reject]
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any, str]]:
+    for number, line in decoded_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            yield f"line {number}", InputError(path, f"line {number}", f"invalid JSON ({err.msg})"), line
+            continue
+        yield f"line {number}", row, line
+
+
+def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[str, Any, str]]:
+    # csv needs the newlines kept; line_num then counts physical lines, which is
+    # what a user sees in an editor even when a quoted field spans lines.
+    lines = (line for _, line in decoded_lines(path))
+    csv.field_size_limit(sys.maxsize)
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    try:
+        for row in reader:
+            where = f"line {reader.line_num}"
+            if None in row:
+                yield where, InputError(path, where, "more fields than the header names"), str(row)
+                continue
+            yield where, {k: v for k, v in row.items()}, str(row)
+    except csv.Error as err:
+        raise InputError(path, f"line {reader.line_num}", f"malformed CSV ({err})") from None
+
+
+def _tsv_query_rows(path: Path) -> Iterator[tuple[str, Any, str]]:
+    for number, line in decoded_lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        parts = line.split("\t", 1)
+        if len(parts) != 2:
+            yield f"line {number}", InputError(path, f"line {number}", "expected 'qid<TAB>text'"), line
+            continue
+        yield f"line {number}", {"_id": parts[0], "text": parts[1]}, line
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, Any, str]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(path)
+    except Exception as err:  # pyarrow raises several types for a broken file
+        raise InputError(path, None, f"not a readable Parquet file ({err})") from None
+    number = 0
+    for batch in table.iter_batches():
+        for row in batch.to_pylist():
+            number += 1
+            yield f"row {number}", row, json.dumps(row, default=str)
+
+
+def _rows(path: Path, kind: Literal["corpus", "queries"]) -> Iterator[tuple[str, Any, str]]:
+    if path.is_dir():
+        name = "corpus.jsonl" if kind == "corpus" else "queries.jsonl"
+        inner = path / name
+        if not inner.exists():
+            raise InputError(path, None, f"a BEIR folder needs {name}; it is missing")
+        yield from _jsonl_rows(inner)
+        return
+    if not path.exists():
+        raise InputError(path, None, "no such file or folder")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        yield from _jsonl_rows(path)
+    elif suffix == ".csv":
+        yield from _csv_rows(path, ",")
+    elif suffix == ".tsv" and kind == "queries":
+        yield from _tsv_query_rows(path)
+    elif suffix == ".tsv":
+        yield from _csv_rows(path, "\t")
+    elif suffix == ".parquet":
+        yield from _parquet_rows(path)
+    else:
+        raise InputError(path, None, f"unknown format '{suffix}': use .jsonl, .csv, .tsv, .parquet or a BEIR folder")
+
+
+def _text_field(row: dict, name: str) -> str | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        return None
+    return value
+
+
+def _read(
+    path: str | Path, kind: Literal["corpus", "queries"], fields: Fields, on_invalid: OnInvalid
+) -> Reading:
+    path = Path(path)
+    source = path / ("corpus.jsonl" if kind == "corpus" else "queries.jsonl") if path.is_dir() else path
+    seen: dict[str, str] = {}
+    records: list = []
+    rejects: list[Reject] = []
+    for where, row, raw in _rows(path, kind):
+        try:
+            if isinstance(row, InputError):
+                raise row
+            if not isinstance(row, dict):
+                raise InputError(source, where, "expected an object with named fields")
+            ident = _text_field(row, fields.id)
+            if ident is None or not ident.strip():
+                raise InputError(source, where, f"missing or empty id field '{fields.id}'")
+            text = _text_field(row, fields.text)
+            if text is None or not text.strip():
+                raise InputError(source, where, f"missing or empty text field '{fields.text}'")
+            if ident in seen:
+                raise InputError(source, where, f"duplicate id '{ident}' (first seen at {seen[ident]})")
+        except InputError as err:
+            if on_invalid == "raise":
+                raise
+            rejects.append(Reject(str(source), where, err.problem, raw.rstrip("\n")))
+            continue
+        seen[ident] = where
+        title = (_text_field(row, fields.title) or "") if fields.title else ""
+        metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+        extras = {
+            k: v for k, v in row.items() if k not in (fields.id, fields.text, fields.title, "metadata")
+        }
+        metadata = {**extras, **metadata}
+        if kind == "corpus":
+            records.append(Article(ident, title, text, metadata))
+        else:
+            records.append(Query(ident, text, metadata))
+    return Reading(records, rejects)
+
+
+def read_articles(path: str | Path, fields: Fields = Fields(), on_invalid: OnInvalid = "raise") -> Reading:
+    """Read a corpus of articles.
+
+    Args:
+        path: a BEIR folder, or a ``.jsonl``, ``.csv``, ``.tsv`` or ``.parquet`` file.
+        fields: the names of the id, title and text fields; other fields become
+            metadata (a BEIR ``metadata`` object is merged in).
+        on_invalid: ``"raise"`` stops at the first bad row; ``"skip"`` leaves it
+            out and reports it in ``Reading.rejects``.
+
+    Returns:
+        A :class:`Reading` whose ``records`` are :class:`Article` objects in file order.
+
+    Raises:
+        InputError: a bad file or row (invalid JSON, missing or empty id or text,
+            duplicate id, undecodable bytes), naming the file and line or row.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.jsonl"
+        >>> _ = p.write_text('{"_id": "1", "title": "T", "text": "body"}\\n')
+        >>> read_articles(p).records[0].text
+        'body'
+    """
+    return _read(path, "corpus", fields, on_invalid)
+
+
+def read_queries(path: str | Path, fields: Fields = Fields(title=""), on_invalid: OnInvalid = "raise") -> Reading:
+    """Read queries from a BEIR folder, JSONL, CSV, Parquet or ``qid<TAB>text`` TSV.
+
+    Args:
+        path: where the queries are.
+        fields: the names of the id and text fields (TSV files always give both).
+        on_invalid: as in :func:`read_articles`.
+
+    Returns:
+        A :class:`Reading` whose ``records`` are :class:`Query` objects in file order.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "q.tsv"
+        >>> _ = p.write_text("q1\\toil prices\\n")
+        >>> read_queries(p).records[0]
+        Query(qid='q1', text='oil prices', metadata={})
+    """
+    return _read(path, "queries", fields, on_invalid)
+
+
+def write_rejects(path: str | Path, rejects: list[Reject]) -> None:
+    """Write rejected rows, one JSON object a line, atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "rejects.jsonl"
+        >>> write_rejects(p, [Reject("c.jsonl", "line 2", "invalid JSON", "{")])
+        >>> json.loads(p.read_text())["problem"]
+        'invalid JSON'
+    """
+    lines = [json.dumps(vars(r), ensure_ascii=False) for r in rejects]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+# -------------------------------------------------------------------------- qrels
+
+
+def read_qrels(path: str | Path) -> Qrels:
+    """Read relevance judgements from a TREC or a BEIR qrels file.
+
+    TREC lines are ``qid iteration docid relevance`` (whitespace separated); BEIR
+    files are tab separated ``query-id corpus-id score`` with that header.
+
+    Returns:
+        ``{qid: {docid: relevance}}``.
+
+    Raises:
+        InputError: a malformed line, a non-integer relevance or a repeated pair.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "qrels.txt"
+        >>> _ = p.write_text("q1 0 d1 1\\nq1 0 d2 0\\n")
+        >>> read_qrels(p)
+        {'q1': {'d1': 1, 'd2': 0}}
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "no such qrels file")
+    qrels: Qrels = {}
+    for number, line in decoded_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if number == 1 and parts[:2] == ["query-id", "corpus-id"]:
+            continue
+        if len(parts) == 4:
+            qid, _, docid, rel = parts
+        elif len(parts) == 3:
+            qid, docid, rel = parts
+        else:
+            raise InputError(path, f"line {number}", f"expected 'qid 0 docid rel' (TREC) or 'qid docid score' (BEIR), got {len(parts)} fields")
+        try:
+            relevance = int(float(rel)) if float(rel).is_integer() else None
+        except ValueError:
+            relevance = None
+        if relevance is None:
+            raise InputError(path, f"line {number}", f"relevance '{rel}' is not an integer")
+        judged = qrels.setdefault(qid, {})
+        if docid in judged:
+            raise InputError(path, f"line {number}", f"({qid}, {docid}) is judged twice")
+        judged[docid] = relevance
+    return qrels
+
+
+def write_qrels(path: str | Path, qrels: Qrels) -> None:
+    """Write qrels in TREC format (``qid 0 docid rel``), sorted, atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "qrels.txt"
+        >>> write_qrels(p, {"q1": {"d1": 1}})
+        >>> p.read_text()
+        'q1 0 d1 1\\n'
+    """
+    lines = [f"{qid} 0 {docid} {rel}\n" for qid in sorted(qrels) for docid, rel in sorted(qrels[qid].items())]
+    atomic_write_text(path, "".join(lines))

@@ -1,0 +1,26 @@
+"""The one error type users see for bad input.
+
+Every reader raises :class:`InputError` naming the file, the place in it (a line,
+a row or a field) and what is wrong, so the CLI can print one line and exit 2
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad input that the user must fix: names the file, the place and the problem.
+
+    Example:
+        >>> str(InputError("corpus.jsonl", "line 3", "invalid JSON"))
+        'corpus.jsonl: line 3: invalid JSON'
+    """
+
+    def __init__(self, path: str | Path, where: str | None, problem: str) -> None:
+        self.path = str(path)
+        self.where = where
+        self.problem = problem
+        place = f"{self.path}: {where}" if where else self.path
+        super().__init__(f"{place}: {problem}")

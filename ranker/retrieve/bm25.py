@@ -1,0 +1,180 @@
+"""BM25 retrieval with bm25s: tokenizer settings, the five classic variants, and
+an index saved as ``.npy`` and JSON files (never pickle)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ranker.corpus import Article
+from ranker.errors import InputError
+from ranker.retrieve.base import Results, empty_results
+
+#: bm25s method names. robertson is Okapi BM25 as rank_bm25.BM25Okapi computes it
+#: (idf floored at 0 rather than at epsilon times the mean idf); lucene is the
+#: default of Lucene/Elasticsearch and of bm25s.
+VARIANTS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
+
+#: Variants that give every document a score for every query term, so a zero
+#: score does not mean "no query term matched".
+_SCORES_NON_MATCHES = ("bm25l", "bm25+")
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    """How text becomes tokens and tokens become BM25 scores.
+
+    Example:
+        >>> BM25Config(variant="robertson", k1=1.2).k1
+        1.2
+    """
+
+    variant: str = "lucene"
+    k1: float = 1.5
+    b: float = 0.75
+    delta: float = 0.5
+    lowercase: bool = True
+    stopwords: str = "en"
+    stemmer: str = "english"
+    token_pattern: str = r"(?u)\b\w\w+\b"
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"BM25 variant must be one of {', '.join(VARIANTS)}, not '{self.variant}'")
+        if self.k1 < 0 or not 0 <= self.b <= 1:
+            raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={self.k1}, b={self.b})")
+        if self.stopwords not in ("en", "none"):
+            raise ValueError(f"stopwords must be 'en' or 'none', not '{self.stopwords}'")
+        if self.stemmer != "none":
+            import Stemmer
+
+            if self.stemmer not in Stemmer.algorithms():
+                raise ValueError(f"unknown Snowball stemmer '{self.stemmer}': choose from {', '.join(Stemmer.algorithms())} or 'none'")
+
+
+class Analyzer:
+    """Text to BM25 tokens: lowercase, split, drop stopwords, Snowball-stem.
+
+    Example:
+        >>> Analyzer(BM25Config()).tokens(["The cats were running"])
+        [['cat', 'run']]
+    """
+
+    def __init__(self, config: BM25Config) -> None:
+        self.config = config
+        self._stemmer = None
+        if config.stemmer != "none":
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer(config.stemmer)
+
+    def _tokenize(self, texts: list[str], return_ids: bool, show_progress: bool):
+        import bm25s
+
+        return bm25s.tokenize(
+            texts,
+            lower=self.config.lowercase,
+            token_pattern=self.config.token_pattern,
+            stopwords="en" if self.config.stopwords == "en" else None,
+            stemmer=self._stemmer,
+            return_ids=return_ids,
+            show_progress=show_progress,
+        )
+
+    def tokens(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
+        """The token strings of each text."""
+        return self._tokenize(texts, return_ids=False, show_progress=show_progress)
+
+    def token_ids(self, texts: list[str], show_progress: bool = True):
+        """A ``bm25s.tokenization.Tokenized`` (ids plus vocabulary) for indexing."""
+        return self._tokenize(texts, return_ids=True, show_progress=show_progress)
+
+
+class BM25Retriever:
+    """BM25 over an index's documents, built and searched with bm25s.
+
+    Example:
+        >>> r = BM25Retriever(BM25Config())
+        >>> r.index([Article("a", "", "oil prices fell"), Article("b", "", "the dam broke")])
+        >>> r.search(["oil price"], k=2).hits(0)[0][0]
+        0
+    """
+
+    def __init__(self, config: BM25Config = BM25Config(), model=None) -> None:
+        self.config = config
+        self.analyzer = Analyzer(config)
+        self._model = model
+
+    def index(self, articles: list[Article], show_progress: bool = True) -> None:
+        """Index the articles' text (the body only: titles are display fields)."""
+        import bm25s
+
+        tokenized = self.analyzer.token_ids([a.text for a in articles], show_progress=show_progress)
+        model = bm25s.BM25(
+            k1=self.config.k1, b=self.config.b, delta=self.config.delta, method=self.config.variant
+        )
+        model.index(tokenized, show_progress=show_progress)
+        self._model = model
+
+    @property
+    def doc_count(self) -> int:
+        return int(self._require_model().scores["num_docs"])
+
+    def _require_model(self):
+        if self._model is None:
+            raise RuntimeError("BM25Retriever: call index() or load() first")
+        return self._model
+
+    def search(self, queries: list[str], k: int, show_progress: bool = False) -> Results:
+        """Top-k documents for each query; queries with no indexed term find nothing.
+
+        Args:
+            queries: query texts.
+            k: how many documents each query gets at most.
+            show_progress: show a progress bar over the queries.
+
+        Returns:
+            :class:`Results` with ``(len(queries), k)`` arrays.
+        """
+        model = self._require_model()
+        results = empty_results(len(queries), k)
+        tokens = self.analyzer.tokens(queries)
+        known = [i for i, t in enumerate(tokens) if any(tok in model.vocab_dict for tok in t)]
+        depth = min(k, self.doc_count)
+        if not known or depth == 0:
+            return results
+        rows, scores = model.retrieve(
+            [tokens[i] for i in known], k=depth, show_progress=show_progress, n_threads=0
+        )
+        rows = np.asarray(rows, dtype=np.int64)
+        scores = np.asarray(scores, dtype=np.float32)
+        if self.config.variant not in _SCORES_NON_MATCHES:
+            # A zero score means no query term occurs in the document: not a match.
+            miss = scores <= 0
+            rows[miss] = -1
+            scores[miss] = -np.inf
+        results.rows[known, :depth] = rows
+        results.scores[known, :depth] = scores
+        return results
+
+    def save(self, folder: str | Path) -> None:
+        """Write the index as bm25s's ``.npy``/JSON files plus ``config.json``."""
+        folder = Path(folder)
+        self._require_model().save(folder, show_progress=False)
+        (folder / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> BM25Retriever:
+        """Load an index written by :meth:`save` (``allow_pickle=False``)."""
+        import bm25s
+
+        folder = Path(folder)
+        try:
+            config = BM25Config(**json.loads((folder / "config.json").read_text()))
+        except (OSError, ValueError, TypeError) as err:
+            raise InputError(folder / "config.json", None, f"not a ranker BM25 config ({err})") from None
+        model = bm25s.BM25.load(folder, allow_pickle=False, show_progress=False)
+        return cls(config, model)
