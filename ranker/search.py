@@ -48,7 +48,7 @@ def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:
     Example:
         >>> from ranker.retrieve.bm25 import BM25Config
         >>> snippet("a b c oil prices rose d e", "oil price", Analyzer(BM25Config()), width=3)
-        '… c oil prices …'
+        '… oil prices rose …'
     """
     words = _WORD.findall(text)
     if len(words) <= width:

@@ -59,7 +59,7 @@ class Analyzer:
     """Text to BM25 tokens: lowercase, split, drop stopwords, Snowball-stem.
 
     Example:
-        >>> Analyzer(BM25Config()).tokens(["The cats were running"])
+        >>> Analyzer(BM25Config()).tokens(["The cats are running"])
         [['cat', 'run']]
     """
 
@@ -151,6 +151,10 @@ class BM25Retriever:
         )
         rows = np.asarray(rows, dtype=np.int64)
         scores = np.asarray(scores, dtype=np.float32)
+        # Equal scores are ordered by row so that a search is reproducible.
+        order = np.lexsort((rows, -scores), axis=-1)
+        rows = np.take_along_axis(rows, order, axis=-1)
+        scores = np.take_along_axis(scores, order, axis=-1)
         if self.config.variant not in _SCORES_NON_MATCHES:
             # A zero score means no query term occurs in the document: not a match.
             miss = scores <= 0
