@@ -60,11 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("corpus", type=Path, help="a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
     index.add_argument("--out", type=Path, required=True, help="the index folder to write (replaced only on success)")
     _add_fields(index)
-    index.add_argument("--bm25-variant", default="lucene", choices=["robertson", "lucene", "atire", "bm25l", "bm25+"])
-    index.add_argument("--k1", type=float, default=1.5, help="term-frequency saturation (default: 1.5)")
-    index.add_argument("--b", type=float, default=0.75, help="length normalisation (default: 0.75)")
-    index.add_argument("--stopwords", default="en", choices=["en", "none"], help="stopword list (default: en)")
-    index.add_argument("--stemmer", default="english", help="Snowball stemmer language, or none (default: english)")
+    index.add_argument("--config", type=Path, help="a TOML file with a [bm25] table; flags override it")
+    index.add_argument(
+        "--bm25-variant", dest="variant", choices=["robertson", "lucene", "atire", "bm25l", "bm25+"],
+        help="BM25 formula (default: lucene)",
+    )
+    index.add_argument("--k1", type=float, help="term-frequency saturation (default: 1.5)")
+    index.add_argument("--b", type=float, help="length normalisation (default: 0.75)")
+    index.add_argument("--stopwords", choices=["en", "none"], help="stopword list (default: en)")
+    index.add_argument("--stemmer", help="Snowball stemmer language, or none (default: english)")
     index.add_argument("--quiet", action="store_true", help="no progress bars")
     index.set_defaults(handler=_cmd_index)
 
@@ -122,16 +126,13 @@ def _cmd_data_news(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    from ranker.config import make_config
     from ranker.corpus import read_articles
     from ranker.index import build_index
     from ranker.retrieve.bm25 import BM25Config
 
-    try:
-        config = BM25Config(
-            variant=args.bm25_variant, k1=args.k1, b=args.b, stopwords=args.stopwords, stemmer=args.stemmer
-        )
-    except ValueError as err:
-        raise InputError("command line", "BM25 settings", str(err)) from None
+    flags = {name: getattr(args, name) for name in ("variant", "k1", "b", "stopwords", "stemmer")}
+    config = make_config(BM25Config, args.config, "bm25", flags)
     reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
     _report_rejects(reading, args.out.with_name(args.out.name + ".rejects.jsonl"))
     manifest = build_index(reading.records, args.out, config, source=str(args.corpus), show_progress=not args.quiet)

@@ -99,3 +99,18 @@ def test_help_does_not_import_heavy_modules():
     code = "import sys; from ranker import cli; cli._parser(); print(sorted(m for m in ('torch', 'faiss', 'transformers', 'bm25s', 'pandas') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert done.stdout.strip() == "[]"
+
+
+def test_bm25_settings_from_toml_and_flags(tmp_path, beir_folder):
+    config = tmp_path / "ranker.toml"
+    config.write_text('[bm25]\nvariant = "robertson"\nk1 = 1.2\n')
+    index = tmp_path / "idx"
+    done = ranker("index", str(beir_folder), "--out", str(index), "--config", str(config), "--b", "0.5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    settings = json.loads((index / "manifest.json").read_text())["components"]["bm25"]
+    assert (settings["variant"], settings["k1"], settings["b"]) == ("robertson", 1.2, 0.5)
+    config.write_text("[bm25]\nk2 = 3\n")
+    done = ranker("index", str(beir_folder), "--out", str(index), "--config", str(config))
+    assert done.returncode == 2 and f"{config}: bm25: unknown settings ['k2']" in done.stderr
+    done = ranker("index", str(beir_folder), "--out", str(index), "--b", "2")
+    assert done.returncode == 2 and "command line: bm25: BM25 needs" in done.stderr
