@@ -36,6 +36,17 @@ def _add_fields(parser: argparse.ArgumentParser, title: bool = True) -> None:
     )
 
 
+def _add_retriever(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--retriever", choices=["bm25", "dense", "hybrid"],
+        help="which retriever answers (default: hybrid when the index has both kinds, else the one it has)",
+    )
+    parser.add_argument("--model", help="dense query model; must be the model that built the index (default: that model)")
+    parser.add_argument("--fusion", dest="method", choices=["rrf", "weighted"], help="hybrid: how rankings are fused (default: rrf)")
+    parser.add_argument("--fusion-weights", dest="weights", help="hybrid: BM25 and dense weights, e.g. 0.4,0.6 (default: 1,1)")
+    parser.add_argument("--config", type=Path, help="a TOML file with a [hybrid] table; flags override it")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ranker",
@@ -56,11 +67,23 @@ def _parser() -> argparse.ArgumentParser:
     news.add_argument("--cache", type=Path, default=Path("data/cache"), help="download cache (default: data/cache)")
     news.set_defaults(handler=_cmd_data_news)
 
-    index = commands.add_parser("index", help="index a corpus (BEIR folder, JSONL, CSV or Parquet) with BM25")
+    index = commands.add_parser(
+        "index", help="index a corpus (BEIR folder, JSONL, CSV or Parquet) with BM25 and dense embeddings"
+    )
     index.add_argument("corpus", type=Path, help="a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
     index.add_argument("--out", type=Path, required=True, help="the index folder to write (replaced only on success)")
     _add_fields(index)
-    index.add_argument("--config", type=Path, help="a TOML file with a [bm25] table; flags override it")
+    index.add_argument("--config", type=Path, help="a TOML file with [bm25] and [dense] tables; flags override it")
+    index.add_argument(
+        "--retrievers", default="bm25,dense",
+        help="which kinds to build, comma-separated: bm25, dense (default: both)",
+    )
+    index.add_argument("--model", help="dense: a local SentenceTransformer folder or hub name (default: all-MiniLM-L6-v2, packaged)")
+    index.add_argument("--max-length", type=int, help="dense: tokens kept of each document (default: 256)")
+    index.add_argument("--batch-size", type=int, help="dense: texts per encoding batch (default: 32)")
+    index.add_argument("--dense-index", dest="index_type", choices=["auto", "flat", "hnsw", "ivfpq"],
+                       help="FAISS index type (default: auto, by corpus size)")
+    index.add_argument("--shards", type=Path, help="dense: where embeddings are kept while encoding, to resume an interrupted build")
     index.add_argument(
         "--bm25-variant", dest="variant", choices=["robertson", "lucene", "atire", "bm25l", "bm25+"],
         help="BM25 formula (default: lucene)",
@@ -74,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="search an index and print the top results")
     search.add_argument("index", type=Path, help="an index folder")
+    _add_retriever(search)
     search.add_argument("query", help="the query text")
     search.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -81,12 +105,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="search many queries and write a TREC run file")
     run.add_argument("index", type=Path, help="an index folder")
+    _add_retriever(run)
     run.add_argument("--queries", type=Path, required=True, help="a BEIR folder or a .jsonl/.tsv/.csv/.parquet file")
     run.add_argument("--split", help="with a BEIR folder: only the queries judged in qrels/SPLIT.tsv (e.g. test-title)")
     run.add_argument("--qrels", type=Path, help="only the queries judged in this qrels file")
     run.add_argument("--out", type=Path, required=True, help="the run file to write")
     run.add_argument("-k", type=int, default=100, help="results per query (default: 100)")
-    run.add_argument("--tag", default="bm25", help="the run tag written in the last column (default: bm25)")
+    run.add_argument("--tag", help="the run tag written in the last column (default: the retriever's name)")
     _add_fields(run, title=False)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_cmd_run)
@@ -114,6 +139,22 @@ def _report_rejects(reading, target: Path) -> None:
         print(f"skipped {len(reading.rejects)} invalid rows; reasons in {target}", file=sys.stderr)
 
 
+def _open_retriever(index, args: argparse.Namespace):
+    from ranker.config import make_config
+    from ranker.retrieve.hybrid import HybridConfig
+
+    kinds = index.manifest["components"]
+    name = args.retriever or ("hybrid" if {"bm25", "dense"} <= set(kinds) else next(iter(kinds)))
+    weights = None
+    if args.weights:
+        try:
+            weights = tuple(float(w) for w in args.weights.split(","))
+        except ValueError:
+            raise InputError("command line", "--fusion-weights", f"expected numbers like 0.4,0.6, got '{args.weights}'") from None
+    hybrid = make_config(HybridConfig, args.config, "hybrid", {"method": args.method, "weights": weights})
+    return name, index.retriever(name, model=args.model, hybrid=hybrid)
+
+
 def _cmd_data_news(args: argparse.Namespace) -> int:
     from ranker.datasets.news import build_news_benchmark
 
@@ -126,17 +167,32 @@ def _cmd_data_news(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from ranker.config import make_config
+    from ranker.config import load_section, make_config
     from ranker.corpus import read_articles
     from ranker.index import build_index
     from ranker.retrieve.bm25 import BM25Config
 
+    kinds = {k.strip() for k in args.retrievers.split(",") if k.strip()}
+    if not kinds or kinds - {"bm25", "dense"}:
+        raise InputError("command line", "--retrievers", f"expected bm25, dense or both, got '{args.retrievers}'")
     flags = {name: getattr(args, name) for name in ("variant", "k1", "b", "stopwords", "stemmer")}
-    config = make_config(BM25Config, args.config, "bm25", flags)
+    bm25 = make_config(BM25Config, args.config, "bm25", flags) if "bm25" in kinds else None
+    dense = None
+    if "dense" in kinds:
+        from ranker.retrieve.dense import DenseConfig
+        from ranker.retrieve.embed import EmbedderConfig
+
+        section = load_section(args.config, "dense")
+        embedder_flags = {"model": args.model, "max_length": args.max_length, "batch_size": args.batch_size}
+        embedder = make_config(EmbedderConfig, None, "dense", {**section.pop("embedder", {}), **embedder_flags})
+        dense = make_config(DenseConfig, args.config, "dense", {"embedder": embedder, "index_type": args.index_type})
     reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
     _report_rejects(reading, args.out.with_name(args.out.name + ".rejects.jsonl"))
-    manifest = build_index(reading.records, args.out, config, source=str(args.corpus), show_progress=not args.quiet)
-    print(f"indexed {manifest['doc_count']} documents in {manifest['build_seconds']:.1f}s -> {args.out}")
+    manifest = build_index(
+        reading.records, args.out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=args.shards
+    )
+    built = " and ".join(manifest["components"])
+    print(f"indexed {manifest['doc_count']} documents ({built}) in {manifest['build_seconds']:.1f}s -> {args.out}")
     return 0
 
 
@@ -145,10 +201,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from ranker.index import Index
     from ranker.search import search_hits
 
-    hits = search_hits(Index.open(args.index), args.query, args.k)
+    index = Index.open(args.index)
+    name, retriever = _open_retriever(index, args)
+    hits = search_hits(index, retriever, args.query, args.k)
     if args.json:
-        print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        out = {"query": args.query, "retriever": name, "hits": [h.to_dict() for h in hits]}
+        print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
+    print(f"retriever: {name}")
     if not hits:
         print("no document matches this query (its words are stopwords or not in the index)")
         return 0
@@ -179,8 +239,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not queries:
         raise InputError(args.queries, None, "no queries to run")
     index = Index.open(args.index)
-    run = search_run(index.bm25(), queries, index.doc_ids(), args.k, show_progress=not args.quiet)
-    write_run(args.out, run, tag=args.tag)
+    name, retriever = _open_retriever(index, args)
+    run = search_run(retriever, queries, index.doc_ids(), args.k, show_progress=not args.quiet)
+    write_run(args.out, run, tag=args.tag or name)
     print(f"wrote {sum(len(d) for d in run.values())} results for {len(run)} queries -> {args.out}")
     return 0
 

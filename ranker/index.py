@@ -7,6 +7,7 @@ Layout::
                       settings, and the sha256 of every file
       docs.sqlite     the articles (id, title, text, metadata) by row number
       bm25/           bm25s arrays (.npy) and JSON, no pickle
+      dense/          faiss.index (rows aligned with docs.sqlite) and config.json
 
 The folder is built beside its final place and renamed into it, so a crash
 leaves the previous index intact.
@@ -15,6 +16,7 @@ leaves the previous index intact.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +28,11 @@ from ranker.docstore import DocStore, write_docstore
 from ranker.errors import InputError
 from ranker.files import atomic_directory, sha256_file
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
+from ranker.retrieve.dense import DenseConfig, DenseRetriever
+from ranker.retrieve.embed import Embedder, EmbedderConfig
+from ranker.retrieve.hybrid import HybridConfig, HybridRetriever
+
+RETRIEVERS = ("bm25", "dense", "hybrid")
 
 FORMAT = "ranker-index"
 FORMAT_VERSION = 1
@@ -34,9 +41,11 @@ FORMAT_VERSION = 1
 def build_index(
     articles: list[Article],
     out: str | Path,
-    bm25: BM25Config = BM25Config(),
+    bm25: BM25Config | None = BM25Config(),
+    dense: DenseConfig | None = None,
     source: str = "",
     show_progress: bool = True,
+    shards: str | Path | None = None,
 ) -> dict[str, Any]:
     """Index ``articles`` into the folder ``out`` and return its manifest.
 
@@ -44,9 +53,13 @@ def build_index(
         articles: the corpus; ids must be unique (the readers guarantee it).
         out: the index folder; an existing one is replaced only once the new one
             is complete.
-        bm25: tokenizer and scoring settings.
+        bm25: tokenizer and scoring settings, or None for no BM25 component.
+        dense: embedder and FAISS settings, or None for no dense component.
         source: where the corpus came from, recorded in the manifest.
         show_progress: show progress bars.
+        shards: where embeddings are written while encoding, so that an
+            interrupted build resumes (default: a hidden sibling of ``out``,
+            removed once the index is in place).
 
     Example:
         >>> import tempfile, pathlib
@@ -57,12 +70,26 @@ def build_index(
     """
     if not articles:
         raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
+    if bm25 is None and dense is None:
+        raise ValueError("build_index needs at least one of bm25 and dense")
+    out = Path(out)
+    shards = Path(shards) if shards else out.with_name(f".{out.name}.shards")
     started = time.perf_counter()
+    components: dict[str, Any] = {}
     with atomic_directory(out) as tmp:
         count = write_docstore(tmp / "docs.sqlite", articles)
-        retriever = BM25Retriever(bm25)
-        retriever.index(articles, show_progress=show_progress)
-        retriever.save(tmp / "bm25")
+        if bm25 is not None:
+            retriever = BM25Retriever(bm25)
+            retriever.index(articles, show_progress=show_progress)
+            retriever.save(tmp / "bm25")
+            components["bm25"] = asdict(bm25)
+        if dense is not None:
+            dense_started = time.perf_counter()
+            dense_retriever = DenseRetriever(dense)
+            dense_retriever.index(articles, shards, show_progress=show_progress)
+            dense_retriever.save(tmp / "dense")
+            components["dense"] = json.loads((tmp / "dense" / "config.json").read_text())
+            components["dense"]["encode_and_build_seconds"] = round(time.perf_counter() - dense_started, 3)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -70,13 +97,15 @@ def build_index(
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "source": str(source),
             "doc_count": count,
-            "components": {"bm25": asdict(bm25)},
+            "components": components,
             "build_seconds": round(time.perf_counter() - started, 3),
             "files": {
                 str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
             },
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if shards.exists():
+        shutil.rmtree(shards)
     return manifest
 
 
@@ -122,6 +151,29 @@ class Index:
         if "bm25" not in self.manifest["components"]:
             raise InputError(self.path, "components", "this index has no BM25 component")
         return BM25Retriever.load(self.path / "bm25")
+
+    def dense(self, model: str | None = None) -> DenseRetriever:
+        """The dense retriever, with the model that built it or ``model`` (which
+        must then be the same model: another one is refused)."""
+        if "dense" not in self.manifest["components"]:
+            raise InputError(self.path, "components", "this index has no dense component (build it with --retrievers dense)")
+        stored = self.manifest["components"]["dense"]["config"]["embedder"]
+        config = EmbedderConfig(**stored) if model is None else EmbedderConfig(**{**stored, "model": model})
+        return DenseRetriever.load(self.path / "dense", Embedder(config))
+
+    def retriever(self, name: str, model: str | None = None, hybrid: HybridConfig = HybridConfig()):
+        """``bm25``, ``dense`` or ``hybrid`` (the fusion of both).
+
+        Example:
+            >>> Index.open("indexes/news").retriever("hybrid")  # doctest: +SKIP
+        """
+        if name == "bm25":
+            return self.bm25()
+        if name == "dense":
+            return self.dense(model)
+        if name == "hybrid":
+            return HybridRetriever([self.bm25(), self.dense(model)], hybrid)
+        raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, not '{name}'")
 
     def doc_ids(self) -> list[str]:
         """Document ids in row order (row ``i`` of any retriever is ``doc_ids()[i]``)."""

@@ -10,7 +10,7 @@ from ranker.corpus import Query
 from ranker.evaluate import Run
 from ranker.index import Index
 from ranker.retrieve.base import Retriever
-from ranker.retrieve.bm25 import Analyzer
+from ranker.retrieve.bm25 import Analyzer, BM25Config
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,16 @@ def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:
     return head + " ".join(words[best_start : best_start + width]) + tail
 
 
-def search_hits(index: Index, query: str, k: int = 10) -> list[Hit]:
-    """Search ``index`` with BM25 and return the top ``k`` as :class:`Hit` objects.
+def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10) -> list[Hit]:
+    """Search with one of ``index``'s retrievers; the top ``k`` as :class:`Hit` objects.
 
     Example:
-        >>> hits = search_hits(Index.open("indexes/news"), "oil prices")  # doctest: +SKIP
+        >>> index = Index.open("indexes/news")  # doctest: +SKIP
+        >>> hits = search_hits(index, index.retriever("hybrid"), "oil prices")  # doctest: +SKIP
     """
-    retriever = index.bm25()
     found = retriever.search([query], k).hits(0)
     articles = index.docs.get([row for row, _ in found])
+    analyzer = Analyzer(BM25Config(**index.manifest["components"].get("bm25", {})))
     return [
         Hit(
             rank=rank,
@@ -88,7 +89,7 @@ def search_hits(index: Index, query: str, k: int = 10) -> list[Hit]:
             outlet=str(article.metadata.get("outlet", "")),
             date=article.metadata.get("date"),
             url=str(article.metadata.get("url", "")),
-            snippet=snippet(article.text, query, retriever.analyzer),
+            snippet=snippet(article.text, query, analyzer),
         )
         for rank, ((_, score), article) in enumerate(zip(found, articles), start=1)
     ]

@@ -50,3 +50,43 @@ def random_corpus(n_docs: int, vocabulary: int = 300, length: int = 25, seed: in
     rng = random.Random(seed)
     words = [f"w{i:03d}x" for i in range(vocabulary)]
     return [" ".join(rng.choice(words) for _ in range(rng.randint(5, length))) for _ in range(n_docs)]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A randomly initialised BERT (hidden 32, 2 layers, the real 30,522-word
+    vocabulary) wrapped as a SentenceTransformer folder; built once per session."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from ranker.retrieve.embed import resolve_model
+
+    root = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(root / "bert")
+    AutoTokenizer.from_pretrained(resolve_model("all-MiniLM-L6-v2")).save_pretrained(root / "bert")
+    transformer = Transformer(str(root / "bert"), max_seq_length=128)
+    SentenceTransformer(modules=[transformer, Pooling(32, "mean"), Normalize()], device="cpu").save(str(root / "st"))
+    return root / "st"
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model(tmp_path_factory, tiny_model) -> Path:
+    """The same architecture with other random weights: a different model."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    path = tmp_path_factory.mktemp("other-tiny") / "st"
+    model.save(str(path))
+    return path

@@ -18,12 +18,13 @@ def ranker(*args: str) -> subprocess.CompletedProcess:
 
 def test_index_search_run_evaluate(tmp_path, beir_folder, capsys):
     index = tmp_path / "idx"
-    assert main(["index", str(beir_folder), "--out", str(index), "--quiet"]) == 0
-    assert "indexed 6 documents" in capsys.readouterr().out
+    assert main(["index", str(beir_folder), "--out", str(index), "--retrievers", "bm25", "--quiet"]) == 0
+    assert "indexed 6 documents (bm25)" in capsys.readouterr().out
 
     assert main(["search", str(index), "Brexit Article 50", "-k", "3"]) == 0
     table = capsys.readouterr().out
-    assert table.splitlines()[0].split() == ["rank", "id", "score", "title", "outlet", "date"]
+    assert table.splitlines()[0] == "retriever: bm25"
+    assert table.splitlines()[1].split() == ["rank", "id", "score", "title", "outlet", "date"]
     assert "Brexit letter sent" in table and "triggered Article 50" in table
 
     assert main(["search", str(index), "oil prices", "--json"]) == 0
@@ -57,7 +58,7 @@ def test_bad_input_is_one_line_exit_2_and_no_partial_output(tmp_path):
 def test_skip_invalid_writes_rejects_and_indexes_the_rest(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text('{"_id": "1", "text": "oil"}\n{"_id": "1", "text": "dup"}\n{"_id": "3", "text": "dam"}\n')
-    done = ranker("index", str(corpus), "--out", str(tmp_path / "idx"), "--skip-invalid", "--quiet")
+    done = ranker("index", str(corpus), "--out", str(tmp_path / "idx"), "--retrievers", "bm25", "--skip-invalid", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "skipped 1 invalid rows" in done.stderr and "indexed 2 documents" in done.stdout
     rejects = [json.loads(line) for line in (tmp_path / "idx.rejects.jsonl").read_text().splitlines()]
@@ -66,7 +67,7 @@ def test_skip_invalid_writes_rejects_and_indexes_the_rest(tmp_path):
 
 def test_rebuild_that_fails_keeps_the_previous_index(tmp_path, beir_folder):
     index = tmp_path / "idx"
-    assert ranker("index", str(beir_folder), "--out", str(index), "--quiet").returncode == 0
+    assert ranker("index", str(beir_folder), "--out", str(index), "--retrievers", "bm25", "--quiet").returncode == 0
     before = (index / "manifest.json").read_text()
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -105,7 +106,7 @@ def test_bm25_settings_from_toml_and_flags(tmp_path, beir_folder):
     config = tmp_path / "ranker.toml"
     config.write_text('[bm25]\nvariant = "robertson"\nk1 = 1.2\n')
     index = tmp_path / "idx"
-    done = ranker("index", str(beir_folder), "--out", str(index), "--config", str(config), "--b", "0.5", "--quiet")
+    done = ranker("index", str(beir_folder), "--out", str(index), "--config", str(config), "--b", "0.5", "--retrievers", "bm25", "--quiet")
     assert done.returncode == 0, done.stderr
     settings = json.loads((index / "manifest.json").read_text())["components"]["bm25"]
     assert (settings["variant"], settings["k1"], settings["b"]) == ("robertson", 1.2, 0.5)

