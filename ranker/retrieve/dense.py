@@ -98,6 +98,26 @@ def _set_search_params(index, config: DenseConfig) -> None:
         ivf.nprobe = config.nprobe
 
 
+def on_gpu_if_present(index):
+    """A GPU copy of a flat ``index`` when this FAISS build sees a GPU (faiss-gpu,
+    the ``[gpu]`` extra), else the index itself. HNSW has no GPU version in FAISS,
+    so it stays on the CPU.
+
+    Example:
+        >>> import faiss
+        >>> flat = faiss.IndexFlatIP(4)
+        >>> on_gpu_if_present(flat) is flat  # on a machine without a GPU
+        True
+    """
+    import faiss
+
+    if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0:
+        return index
+    if isinstance(index, faiss.IndexHNSW):
+        return index
+    return faiss.index_cpu_to_all_gpus(index)
+
+
 class DenseRetriever:
     """Cosine-similarity search over article embeddings.
 
@@ -109,7 +129,8 @@ class DenseRetriever:
     def __init__(self, config: DenseConfig = DenseConfig(), embedder: Embedder | None = None) -> None:
         self.config = config
         self._embedder = embedder
-        self._faiss = None
+        self._faiss = None  # the CPU index: what is saved
+        self._searcher = None  # what searches: the same index, or its GPU copy
         self.fingerprint: list[float] | None = None
 
     @property
@@ -128,6 +149,7 @@ class DenseRetriever:
     def index_vectors(self, vectors: np.ndarray) -> None:
         """Build the FAISS index from vectors already encoded by this retriever's model."""
         self._faiss = build_faiss(vectors, self.config)
+        self._searcher = on_gpu_if_present(self._faiss)
         self.fingerprint = self.embedder.fingerprint()
 
     @property
@@ -147,7 +169,7 @@ class DenseRetriever:
         depth = min(k, self.doc_count)
         if not queries or depth == 0:
             return results
-        scores, rows = self._faiss.search(self.embedder.encode(queries), depth)
+        scores, rows = self._searcher.search(self.embedder.encode(queries), depth)
         rows = rows.astype(np.int64)
         scores = np.where(rows >= 0, scores, -np.inf).astype(np.float32)
         results.rows[:, :depth] = rows
@@ -192,6 +214,7 @@ class DenseRetriever:
             retriever.check_model(embedder, folder)
         retriever._faiss = faiss.read_index(str(folder / "faiss.index"))
         _set_search_params(retriever._faiss, config)
+        retriever._searcher = on_gpu_if_present(retriever._faiss)
         return retriever
 
     def check_model(self, embedder: Embedder, where: str | Path) -> None:
