@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ranker.errors import InputError
-from ranker.files import atomic_write_text, decoded_lines
+from ranker.files import atomic_write_text, decoded_lines, split_lines
 
 #: qid -> docid -> graded relevance
 Qrels = dict[str, dict[str, int]]
@@ -315,13 +315,8 @@ def read_qrels(path: str | Path) -> Qrels:
         {'q1': {'d1': 1, 'd2': 0}}
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "no such qrels file")
     qrels: Qrels = {}
-    for number, line in decoded_lines(path):
-        parts = line.split()
-        if not parts:
-            continue
+    for number, parts in split_lines(path, "qrels"):
         if number == 1 and parts[:2] == ["query-id", "corpus-id"]:
             continue
         if len(parts) == 4:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ranker.corpus import Qrels
 from ranker.errors import InputError
-from ranker.files import atomic_write_text, decoded_lines
+from ranker.files import atomic_write_text, split_lines
 
 #: qid -> docid -> score
 Run = dict[str, dict[str, float]]
@@ -74,13 +74,8 @@ def read_run(path: str | Path) -> Run:
         {'q1': {'d1': 2.5}}
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "no such run file")
     run: Run = {}
-    for number, line in decoded_lines(path):
-        parts = line.split()
-        if not parts:
-            continue
+    for number, parts in split_lines(path, "run"):
         where = f"line {number}"
         if len(parts) != 6:
             raise InputError(path, where, f"expected 'qid Q0 docid rank score tag', got {len(parts)} fields")

@@ -145,3 +145,25 @@ def decoded_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             if number == 1:
                 line = line.removeprefix("\ufeff")
             yield number, line
+
+
+def split_lines(path: str | Path, what: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, whitespace-separated fields) of each non-blank line of a
+    column file (TREC runs and qrels).
+
+    Raises:
+        InputError: the file is missing, or a line is not valid UTF-8.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "run.trec"
+        >>> _ = p.write_text("q1 Q0 d1 1 2.5 bm25\\n\\n")
+        >>> list(split_lines(p, "run"))
+        [(1, ['q1', 'Q0', 'd1', '1', '2.5', 'bm25'])]
+    """
+    if not Path(path).is_file():
+        raise InputError(path, None, f"no such {what} file")
+    for number, line in decoded_lines(path):
+        parts = line.split()
+        if parts:
+            yield number, parts
