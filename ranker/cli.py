@@ -249,13 +249,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ranker.corpus import read_qrels
     from ranker.display import format_table
-    from ranker.evaluate import evaluate, evaluate_per_query, read_run
+    from ranker.evaluate import evaluate, evaluate_per_query, judged, read_run
 
     run, qrels = read_run(args.run), read_qrels(args.qrels)
     scores = evaluate(run, qrels)
     per_query = evaluate_per_query(run, qrels) if args.per_query else None
     if args.json:
-        out = {"run": str(args.run), "qrels": str(args.qrels), "queries": len(evaluate_per_query(run, qrels, ["R@1"])), "metrics": scores}
+        out = {"run": str(args.run), "qrels": str(args.qrels), "queries": len(judged(qrels)), "metrics": scores}
         if per_query is not None:
             out["per_query"] = per_query
         print(json.dumps(out, indent=2))

@@ -117,10 +117,10 @@ def evaluate(run: Run, qrels: Qrels, metrics: Sequence[str] = tuple(MEASURES)) -
     import ir_measures
 
     measures = _measures(metrics)
-    judged = _judged(qrels)
-    if not judged:
+    relevant = judged(qrels)
+    if not relevant:
         raise ValueError("the qrels hold no query with a relevant document")
-    values = ir_measures.calc_aggregate(list(measures.values()), judged, run)
+    values = ir_measures.calc_aggregate(list(measures.values()), relevant, run)
     return {name: float(values[measure]) for name, measure in measures.items()}
 
 
@@ -135,13 +135,19 @@ def evaluate_per_query(run: Run, qrels: Qrels, metrics: Sequence[str] = tuple(ME
 
     measures = _measures(metrics)
     by_name = {str(m): name for name, m in measures.items()}
-    judged = _judged(qrels)
-    table = {qid: {name: 0.0 for name in measures} for qid in sorted(judged)}
-    for metric in ir_measures.iter_calc(list(measures.values()), judged, run):
+    relevant = judged(qrels)
+    table = {qid: {name: 0.0 for name in measures} for qid in sorted(relevant)}
+    for metric in ir_measures.iter_calc(list(measures.values()), relevant, run):
         table[metric.query_id][by_name[str(metric.measure)]] = float(metric.value)
     return table
 
 
-def _judged(qrels: Qrels) -> Qrels:
+def judged(qrels: Qrels) -> Qrels:
+    """The queries that metrics average over: those with a relevant document.
+
+    Example:
+        >>> judged({"q1": {"d1": 1}, "q2": {"d2": 0}})
+        {'q1': {'d1': 1}}
+    """
     return {qid: docs for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())}
 
