@@ -63,7 +63,7 @@ def test_resumed_encoding_equals_uninterrupted(tmp_path, tiny_model, monkeypatch
     calls = {"n": 0}
     real_encode = embedder.encode
 
-    def dies_on_third_shard(batch, show_progress=False):
+    def dies_on_third_shard(batch):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt("killed mid-job")

@@ -95,7 +95,7 @@ class Embedder:
         self.model.max_seq_length = config.max_length
         self.dimension = int(self.model.get_embedding_dimension())
 
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 embeddings, one row per text."""
         vectors = self.model.encode(
             list(texts),
