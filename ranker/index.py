@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,9 @@ class Index:
     path: Path
     manifest: dict[str, Any]
     docs: DocStore
+    # Loaded retrievers by (kind, model): loading the embedder takes a second and
+    # hundreds of MB, so an Index loads each once however often it is asked.
+    _loaded: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, path: str | Path) -> Index:
@@ -150,16 +153,20 @@ class Index:
         """The BM25 retriever of this index."""
         if "bm25" not in self.manifest["components"]:
             raise InputError(self.path, "components", "this index has no BM25 component")
-        return BM25Retriever.load(self.path / "bm25")
+        if ("bm25", None) not in self._loaded:
+            self._loaded["bm25", None] = BM25Retriever.load(self.path / "bm25")
+        return self._loaded["bm25", None]
 
     def dense(self, model: str | None = None) -> DenseRetriever:
         """The dense retriever, with the model that built it or ``model`` (which
         must then be the same model: another one is refused)."""
         if "dense" not in self.manifest["components"]:
             raise InputError(self.path, "components", "this index has no dense component (build it with --retrievers dense)")
-        stored = self.manifest["components"]["dense"]["config"]["embedder"]
-        config = EmbedderConfig(**stored) if model is None else EmbedderConfig(**{**stored, "model": model})
-        return DenseRetriever.load(self.path / "dense", Embedder(config))
+        if ("dense", model) not in self._loaded:
+            stored = self.manifest["components"]["dense"]["config"]["embedder"]
+            config = EmbedderConfig(**stored) if model is None else EmbedderConfig(**{**stored, "model": model})
+            self._loaded["dense", model] = DenseRetriever.load(self.path / "dense", Embedder(config))
+        return self._loaded["dense", model]
 
     def retriever(self, name: str, model: str | None = None, hybrid: HybridConfig = HybridConfig()):
         """``bm25``, ``dense`` or ``hybrid`` (the fusion of both).

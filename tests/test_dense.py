@@ -31,6 +31,7 @@ def test_dense_index_save_load_round_trip(tmp_path, tiny_model, news_articles):
     assert not (tmp_path / ".idx.shards").exists()
 
     retriever = index.dense()
+    assert index.dense() is retriever and index.retriever("dense") is retriever  # loaded once
     embedder = Embedder(config.embedder)
     vectors = embedder.encode([a.text for a in news_articles])
     queries = ["oil prices", "the dam", "Brexit"]
