@@ -21,6 +21,9 @@ examples:
   ranker search indexes/news "Brexit Article 50" -k 5
   ranker run indexes/news --queries data/news --split test-title --out runs/bm25.trec
   ranker evaluate runs/bm25.trec data/news/qrels/test-title.tsv
+  ranker mine indexes/news --queries data/news --split train --out runs/mined
+  ranker train reranker --groups runs/mined --index indexes/news --dev data/news --out models/reranker
+  ranker query indexes/news "oil industry during the virus outbreak" --reranker models/reranker/model
 """
 
 
@@ -103,6 +106,17 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     search.set_defaults(handler=_cmd_search)
 
+    query = commands.add_parser(
+        "query", help="search, rerank with a fine-tuned cross-encoder, and print a ranked table"
+    )
+    query.add_argument("index", type=Path, help="an index folder")
+    query.add_argument("query", help="the query text")
+    _add_retriever(query)
+    _add_reranker(query)
+    query.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
+    query.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    query.set_defaults(handler=_cmd_query)
+
     run = commands.add_parser("run", help="search many queries and write a TREC run file")
     run.add_argument("index", type=Path, help="an index folder")
     _add_retriever(run)
@@ -112,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="the run file to write")
     run.add_argument("-k", type=int, default=100, help="results per query (default: 100)")
     run.add_argument("--tag", help="the run tag written in the last column (default: the retriever's name)")
+    _add_reranker(run)
     _add_fields(run, title=False)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_cmd_run)
@@ -122,7 +137,79 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--per-query", action="store_true", help="also print every query's metrics")
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    mine = commands.add_parser(
+        "mine", help="mine hard negatives for training queries from a retriever (parquet tables)",
+        description="For each training query and its positive, take candidates from a retriever's rank window, "
+        "remove the labelled positives and those scoring too close to the positive (likely unlabelled "
+        "positives), optionally let a cross-encoder veto more, and sample negatives. Writes OUT/groups.parquet "
+        "(one positive with its negatives per row), OUT/pairs.parquet (labelled pairs) and OUT/mining.json.",
+    )
+    mine.add_argument("index", type=Path, help="an index folder (the candidates come from its retrievers)")
+    mine.add_argument("--queries", type=Path, required=True, help="a BEIR folder or a queries file")
+    mine.add_argument("--split", help="with a BEIR folder: the training qrels qrels/SPLIT.tsv (e.g. train)")
+    mine.add_argument("--qrels", type=Path, help="the training qrels (which article is each query's positive)")
+    mine.add_argument("--out", type=Path, required=True, help="output folder for the tables")
+    mine.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe's mining settings and query count")
+    mine.add_argument("--strategy", choices=["random", "bm25", "dense", "hybrid"], help="where candidates come from (default: hybrid)")
+    mine.add_argument("--range-min", type=int, help="skip the retriever's first ranks (default: 0)")
+    mine.add_argument("--range-max", type=int, help="last rank considered (default: 20)")
+    mine.add_argument("--negatives", dest="num_negatives", type=int, help="negatives per positive (default: 3)")
+    mine.add_argument("--sampling", choices=["top", "random"], help="best-ranked candidates first, or at random (default: top)")
+    mine.add_argument("--relative-margin", type=float, help="drop candidates scoring >= (1 - M) x the positive's score (default: 0.05); -1 turns it off")
+    mine.add_argument("--absolute-margin", type=float, help="drop candidates scoring >= the positive's score - M (default: off)")
+    mine.add_argument("--limit", type=int, help="mine for a fixed random sample of this many training queries")
+    mine.add_argument("--seed", type=int, help="for sampling (default: 13)")
+    mine.add_argument("--denoise", type=Path, help="a fine-tuned cross-encoder that vetoes candidates it scores near the positive")
+    mine.add_argument("--denoise-margin", type=float, default=0.0, help="veto when the candidate scores above the positive minus this (default: 0)")
+    mine.add_argument("--config", type=Path, help="a TOML file with a [mine] table; flags override it")
+    _add_fields(mine, title=False)
+    mine.add_argument("--json", action="store_true", help="print the mining report as JSON")
+    mine.add_argument("--quiet", action="store_true", help="no progress bars")
+    mine.set_defaults(handler=_cmd_mine)
+
+    train = commands.add_parser("train", help="fine-tune a model on the BERT core")
+    heads = train.add_subparsers(dest="head", required=True, metavar="HEAD")
+    reranker = heads.add_parser(
+        "reranker", help="the cross-encoder reranker, on groups mined by 'ranker mine'",
+        description="Fine-tune [CLS] query [SEP] article [SEP] -> score on mined groups. The best model (by "
+        "dev MRR@10 of reranking the first stage's top results) is written to OUT/model, loadable with "
+        "sentence_transformers.CrossEncoder; OUT/checkpoint holds a resumable state while training; "
+        "OUT/metrics.json the evaluations.",
+    )
+    reranker.add_argument("--groups", type=Path, required=True, help="groups.parquet from 'ranker mine' (or its folder)")
+    reranker.add_argument("--index", type=Path, required=True, help="the index the groups were mined from (it holds the texts)")
+    reranker.add_argument("--out", type=Path, required=True, help="output folder")
+    reranker.add_argument("--dev", type=Path, help="a BEIR folder to evaluate on (its queries and qrels/DEV-SPLIT.tsv)")
+    reranker.add_argument("--dev-split", default="dev", help="the dev qrels in the --dev folder (default: dev)")
+    reranker.add_argument("--dev-retriever", default="hybrid", choices=["bm25", "dense", "hybrid"], help="the first stage reranked on dev (default: hybrid)")
+    reranker.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe's training settings")
+    reranker.add_argument("--model", help="the backbone: a local BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
+    reranker.add_argument("--loss", choices=["listwise", "pointwise"], help="softmax over each group, or binary cross-entropy per pair (default: listwise)")
+    reranker.add_argument("--max-length", type=int, help="tokens of query + article (default: 128)")
+    reranker.add_argument("--learning-rate", type=float, help="peak learning rate (default: 1e-4)")
+    reranker.add_argument("--epochs", type=int, help="passes over the groups (default: 1)")
+    reranker.add_argument("--max-steps", type=int, help="stop after this many steps")
+    reranker.add_argument("--batch-size", type=int, help="groups per step (default: 8)")
+    reranker.add_argument("--eval-every", type=int, help="evaluate on dev every N steps (default: only at the end)")
+    reranker.add_argument("--checkpoint-every", type=int, help="write a resumable checkpoint every N steps (default: 50)")
+    reranker.add_argument("--dev-queries", type=int, help="dev queries in the evaluation sample (default: 200)")
+    reranker.add_argument("--seed", type=int, help="(default: 13)")
+    reranker.add_argument("--device", help="cpu, cuda or auto (default: auto)")
+    reranker.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    reranker.add_argument("--config", type=Path, help="a TOML file with [reranker] and [train] tables; flags override it")
+    reranker.add_argument("--quiet", action="store_true", help="no progress bar")
+    reranker.set_defaults(handler=_cmd_train_reranker)
     return parser
+
+
+def _add_reranker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reranker", type=Path, help="a fine-tuned cross-encoder folder (from 'ranker train reranker': OUT/model)")
+    parser.add_argument("--depth", type=int, default=20, help="with --reranker: how many first-stage results are reranked (default: 20)")
+    parser.add_argument(
+        "--weight", type=float,
+        help="with --reranker: the cross-encoder's share of the final score, 0-1 (default: the weight tuned on dev when it was trained)",
+    )
 
 
 def _fields(args: argparse.Namespace, title: bool = True):
@@ -216,20 +303,21 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _judged_queries(args: argparse.Namespace, rejects: Path | None):
+    """The queries of ``--queries``, only those judged in ``--split``/``--qrels`` when given."""
     from ranker.corpus import read_qrels, read_queries
-    from ranker.evaluate import write_run
-    from ranker.index import Index
-    from ranker.search import search_run
 
     qrels_path = args.qrels
     if args.split:
         if not args.queries.is_dir():
             raise InputError(args.queries, None, "--split needs a BEIR folder for --queries")
         qrels_path = args.queries / "qrels" / f"{args.split}.tsv"
-    reading = read_queries(args.queries, _fields(args, title=False), "skip" if args.skip_invalid else "raise")
-    _report_rejects(reading, args.out.with_name(args.out.name + ".rejects.jsonl"))
+    skip = getattr(args, "skip_invalid", False)
+    reading = read_queries(args.queries, _fields(args, title=False), "skip" if skip else "raise")
+    if rejects is not None:
+        _report_rejects(reading, rejects)
     queries = reading.records
+    judged = None
     if qrels_path is not None:
         judged = read_qrels(qrels_path)
         queries = [q for q in queries if q.qid in judged]
@@ -238,11 +326,151 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"warning: {missing} judged queries in {qrels_path} are not in {args.queries}", file=sys.stderr)
     if not queries:
         raise InputError(args.queries, None, "no queries to run")
+    return queries, judged
+
+
+def _open_reranker(args: argparse.Namespace):
+    if args.reranker is None:
+        return None
+    from ranker.rerank import Reranker, RerankConfig
+
+    try:
+        return Reranker(RerankConfig(model=str(args.reranker), depth=args.depth, weight=args.weight))
+    except ValueError as err:
+        raise InputError("command line", "--reranker", str(err)) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ranker.evaluate import write_run
+    from ranker.index import Index
+    from ranker.search import rerank_run, search_run
+
+    queries, _ = _judged_queries(args, args.out.with_name(args.out.name + ".rejects.jsonl"))
     index = Index.open(args.index)
     name, retriever = _open_retriever(index, args)
-    run = search_run(retriever, queries, index.doc_ids(), args.k, show_progress=not args.quiet)
+    reranker = _open_reranker(args)
+    if reranker is None:
+        run = search_run(retriever, queries, index.doc_ids(), args.k, show_progress=not args.quiet)
+    else:
+        run = rerank_run(retriever, reranker, queries, index.docs, args.k, show_progress=not args.quiet)
+        name = f"{name}+reranker"
+        print(f"reranked the top {reranker.config.depth} at {reranker.pairs_per_second:.1f} pairs/s "
+              f"(cross-encoder weight {reranker.config.weight})", file=sys.stderr)
     write_run(args.out, run, tag=args.tag or name)
     print(f"wrote {sum(len(d) for d in run.values())} results for {len(run)} queries -> {args.out}")
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from ranker.display import format_hits
+    from ranker.index import Index
+    from ranker.search import search_hits
+
+    index = Index.open(args.index)
+    name, retriever = _open_retriever(index, args)
+    reranker = _open_reranker(args)
+    hits = search_hits(index, retriever, args.query, args.k, reranker)
+    about = {"query": args.query, "retriever": name}
+    if reranker is not None:
+        about.update(reranker=str(args.reranker), depth=reranker.config.depth, weight=reranker.config.weight)
+    if args.json:
+        print(json.dumps({**about, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        return 0
+    print("  ".join(f"{k}: {v}" for k, v in about.items() if k != "query"))
+    if not hits:
+        print("no document matches this query (its words are stopwords or not in the index)")
+        return 0
+    print(format_hits(hits))
+    return 0
+
+
+def _cmd_mine(args: argparse.Namespace) -> int:
+    from dataclasses import asdict, replace
+
+    from ranker.config import make_config
+    from ranker.index import Index
+    from ranker.mine import Denoiser, MiningConfig, limit_queries, mine, report_dict, training_queries, write_tables
+    from ranker.presets import PRESETS
+
+    if args.qrels is None and args.split is None:
+        raise InputError("command line", "--split", "say which qrels hold the positives: --split (BEIR folder) or --qrels")
+    preset = PRESETS[args.preset] if args.preset else None
+    flags = {name: getattr(args, name) for name in (
+        "strategy", "range_min", "range_max", "num_negatives", "sampling", "relative_margin", "absolute_margin", "seed")}
+    no_margin = args.relative_margin is not None and args.relative_margin < 0
+    if no_margin:
+        flags["relative_margin"] = None
+    base = asdict(preset.mining) if preset else {}
+    config = make_config(MiningConfig, args.config, "mine", {**base, **{k: v for k, v in flags.items() if v is not None}})
+    if no_margin:
+        config = replace(config, relative_margin=None)
+    queries, judged = _judged_queries(args, None)
+    limit = args.limit if args.limit is not None else (preset.train_queries if preset else None)
+    training = limit_queries(training_queries(queries, judged), limit, config.seed)
+    index = Index.open(args.index)
+    results = None
+    if config.strategy != "random":
+        import numpy as np
+
+        from ranker.retrieve.base import Results
+
+        retriever = index.retriever(config.strategy)
+        parts = [retriever.search([q.text for q in training[i : i + 256]], config.depth) for i in range(0, len(training), 256)]
+        results = Results(np.concatenate([p.rows for p in parts]), np.concatenate([p.scores for p in parts]))
+    denoiser = None
+    if args.denoise is not None:
+        from ranker.rerank import Reranker, RerankConfig
+
+        scorer = Reranker(RerankConfig(model=str(args.denoise)))
+        denoiser = Denoiser(
+            lambda qs, ts: scorer.score(qs, ts, show_progress=not args.quiet),
+            lambda rows: [a.text for a in index.docs.get(rows)],
+            margin=args.denoise_margin,
+        )
+    groups, report = mine(training, index.doc_ids(), config, results, denoiser)
+    about = {**report_dict(config, report), "index": str(args.index), "queries": str(args.queries),
+             "denoise": str(args.denoise) if args.denoise else None}
+    write_tables(groups, index.doc_ids(), args.out, about)
+    if args.json:
+        print(json.dumps(about, indent=2))
+    else:
+        print("\n".join(report.lines(config.num_negatives)))
+        print(f"wrote {args.out}/groups.parquet, pairs.parquet and mining.json")
+    return 0
+
+
+def _cmd_train_reranker(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ranker.config import make_config
+    from ranker.presets import PRESETS
+    from ranker.train import TrainConfig
+    from ranker.train_reranker import RerankerTrainConfig, train_reranker
+
+    preset = PRESETS[args.preset] if args.preset else None
+    reranker_flags = {"model": args.model, "loss": args.loss, "max_length": args.max_length, "dev_queries": args.dev_queries}
+    train_flags = {name: getattr(args, name) for name in (
+        "learning_rate", "epochs", "max_steps", "batch_size", "eval_every", "checkpoint_every", "seed", "device")}
+    base_r = asdict(preset.reranker) if preset else {}
+    base_t = asdict(preset.train) if preset else {}
+    config = make_config(RerankerTrainConfig, args.config, "reranker", {**base_r, **{k: v for k, v in reranker_flags.items() if v is not None}})
+    train_config = make_config(TrainConfig, args.config, "train", {**base_t, **{k: v for k, v in train_flags.items() if v is not None}})
+    dev = None
+    if args.dev is not None:
+        dev = (args.dev, args.dev / "qrels" / f"{args.dev_split}.tsv")
+    metrics = train_reranker(
+        args.groups, args.index, args.out, config, train_config, dev, args.dev_retriever,
+        resume=args.resume, show_progress=not args.quiet,
+    )
+    train = metrics["train"]
+    print(f"trained {train['steps']} steps, {train['examples']} pairs in {train['seconds']:.0f}s "
+          f"({train['examples_per_second']:.1f} pairs/s)")
+    best = metrics["best"] or {}
+    if "MRR@10" in best:
+        print(f"best on dev (step {best['step']}): MRR@10 {best['MRR@10']:.4f} alone, "
+              f"{best['mixed_MRR@10']:.4f} mixed with the first stage (weight {best['mixed_weight']}); "
+              f"first stage alone {best['first_stage_MRR@10']:.4f}")
+    print(f"model -> {args.out / 'model'}")
     return 0
 
 

@@ -53,6 +53,11 @@ def format_hits(hits: Sequence, width: int | None = None) -> str:
     width = width or shutil.get_terminal_size((120, 24)).columns
     headers = ["rank", "id", "score", "title", "outlet", "date"]
     rows = [[h.rank, h.doc_id, f"{h.score:.2f}", _shorten(h.title, 70), h.outlet, h.date or ""] for h in hits]
+    if any(h.before is not None for h in hits):
+        # Where each article stood before reranking: the reranker's work at a glance.
+        headers.append("was")
+        for row, h in zip(rows, hits):
+            row.append("" if h.before is None else str(h.before))
     table = format_table(headers, rows).split("\n")
     indent = len("  ".join(table[1].split("  ")[:3])) + 2
     out = table[:2]

@@ -9,7 +9,7 @@ from typing import Any
 from ranker.corpus import Query
 from ranker.evaluate import Run
 from ranker.index import Index
-from ranker.retrieve.base import Retriever
+from ranker.retrieve.base import Results, Retriever
 from ranker.retrieve.bm25 import Analyzer, BM25Config
 
 
@@ -30,6 +30,8 @@ class Hit:
     date: str | None
     url: str
     snippet: str
+    #: The rank the first stage gave this article, when a reranker reordered them.
+    before: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,15 +72,26 @@ def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:
     return head + " ".join(words[best_start : best_start + width]) + tail
 
 
-def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10) -> list[Hit]:
+def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, reranker=None) -> list[Hit]:
     """Search with one of ``index``'s retrievers; the top ``k`` as :class:`Hit` objects.
+
+    With a :class:`~ranker.rerank.Reranker`, its ``depth`` best first-stage results
+    are reranked and each hit also carries the rank it had before.
 
     Example:
         >>> index = Index.open("indexes/news")  # doctest: +SKIP
         >>> hits = search_hits(index, index.retriever("hybrid"), "oil prices")  # doctest: +SKIP
     """
-    found = retriever.search([query], k).hits(0)
-    articles = index.docs.get([row for row, _ in found])
+    if reranker is None:
+        found = [(row, score, None) for row, score in retriever.search([query], k).hits(0)]
+    else:
+        first = retriever.search([query], max(k, reranker.config.depth))
+        reranked = reranker.rerank(first, [query], index.docs)
+        found = [
+            (row, score, int(before))
+            for (row, score), before in zip(reranked.results.hits(0), reranked.before[0])
+        ][:k]
+    articles = index.docs.get([row for row, _, _ in found])
     analyzer = Analyzer(BM25Config(**index.manifest["components"].get("bm25", {})))
     return [
         Hit(
@@ -90,8 +103,9 @@ def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10) -> 
             date=article.metadata.get("date"),
             url=str(article.metadata.get("url", "")),
             snippet=snippet(article.text, query, analyzer),
+            before=before,
         )
-        for rank, ((_, score), article) in enumerate(zip(found, articles), start=1)
+        for rank, ((_, score, before), article) in enumerate(zip(found, articles), start=1)
     ]
 
 
@@ -118,8 +132,53 @@ def search_run(
     with tqdm(total=len(queries), desc="search", unit="q", disable=not show_progress) as bar:
         for start in range(0, len(queries), batch_size):
             batch = queries[start : start + batch_size]
-            results = retriever.search([q.text for q in batch], k)
-            for i, query in enumerate(batch):
-                run[query.qid] = {doc_ids[row]: score for row, score in results.hits(i)}
+            run.update(to_run(retriever.search([q.text for q in batch], k), [q.qid for q in batch], doc_ids))
             bar.update(len(batch))
+    return run
+
+
+def to_run(results: Results, qids: list[str], doc_ids: list[str]) -> Run:
+    """Results (by row) for the queries ``qids`` as a run ``{qid: {docid: score}}``.
+
+    Example:
+        >>> import numpy as np
+        >>> to_run(Results(np.array([[1, -1]]), np.array([[2.0, -np.inf]])), ["q1"], ["a", "b"])
+        {'q1': {'b': 2.0}}
+    """
+    return {qid: {doc_ids[row]: score for row, score in results.hits(i)} for i, qid in enumerate(qids)}
+
+
+def rerank_run(
+    retriever: Retriever,
+    reranker,
+    queries: list[Query],
+    docs,
+    k: int = 100,
+    batch_size: int = 64,
+    show_progress: bool = True,
+) -> Run:
+    """Like :func:`search_run`, with the top ``reranker.config.depth`` of each query
+    reranked by a :class:`~ranker.rerank.Reranker` (the rest keep the first
+    stage's order below them).
+
+    Example:
+        >>> rerank_run(index.retriever("hybrid"), Reranker(RerankConfig("models/reranker")), queries, index.docs)  # doctest: +SKIP
+    """
+    from tqdm import tqdm
+
+    from ranker.rerank import with_tail
+
+    doc_ids = docs.doc_ids()
+    run: Run = {}
+    depth = max(k, reranker.config.depth)
+    with tqdm(total=len(queries), desc="rerank", unit="q", disable=not show_progress) as bar:
+        for start in range(0, len(queries), batch_size):
+            batch = queries[start : start + batch_size]
+            texts = [q.text for q in batch]
+            first = retriever.search(texts, depth)
+            reranked = reranker.rerank(first, texts, docs)
+            merged = with_tail(reranked.results, Results(first.rows[:, :k], first.scores[:, :k]))
+            run.update(to_run(merged, [q.qid for q in batch], doc_ids))
+            bar.update(len(batch))
+            bar.set_postfix(pairs_per_s=f"{reranker.pairs_per_second:.1f}")
     return run

@@ -90,3 +90,10 @@ def other_tiny_model(tmp_path_factory, tiny_model) -> Path:
     path = tmp_path_factory.mktemp("other-tiny") / "st"
     model.save(str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_model) -> Path:
+    """The tiny BERT as a plain transformers folder (config, weights, tokenizer):
+    the backbone the cross-encoder tests fine-tune."""
+    return tiny_model.parent / "bert"

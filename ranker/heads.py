@@ -1,0 +1,111 @@
+"""One BERT core, the task heads on top of it.
+
+Every head is a transformers ``AutoModelFor*`` class over the same backbone
+checkpoint: the backbone's weights are loaded and fine-tuned, and one fully
+connected layer (the head) is learned from scratch — the seed chapter's recipe.
+The pair head with one output is the cross-encoder of the reranker:
+``[CLS] query [SEP] article [SEP]`` → one relevance score.
+
+Saved models are plain transformers folders (``config.json``,
+``model.safetensors``, tokenizer files) plus ``ranker.json`` (how we trained
+them), so transformers and sentence-transformers load them without us.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ranker.errors import InputError
+from ranker.retrieve.embed import resolve_model
+
+
+def _quiet_transformers() -> None:
+    # Loading or saving a model this size takes under a second: transformers'
+    # per-tensor progress bars would only clutter our own.
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
+def _check_model_folder(path: str) -> None:
+    local = Path(path)
+    if local.exists() and not (local / "config.json").is_file():
+        raise InputError(local, None, "not a transformers model folder (no config.json)")
+
+
+def load_tokenizer(model: str):
+    """The backbone's tokenizer (a local folder, or ``all-MiniLM-L6-v2``).
+
+    Example:
+        >>> load_tokenizer("all-MiniLM-L6-v2")("oil")["input_ids"]  # doctest: +SKIP
+        [101, 3514, 102]
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    _quiet_transformers()
+    path = resolve_model(model)
+    _check_model_folder(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
+def load_pair_scorer(model: str):
+    """A sequence-classification model with one output over ``model``'s backbone.
+
+    A fine-tuned cross-encoder loads as it was saved; a bare backbone (such as
+    the default all-MiniLM-L6-v2, trained as a bi-encoder) gets a fresh head.
+
+    Example:
+        >>> net = load_pair_scorer("all-MiniLM-L6-v2")  # doctest: +SKIP
+        >>> net.config.num_labels  # doctest: +SKIP
+        1
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging
+
+    _quiet_transformers()
+    path = resolve_model(model)
+    _check_model_folder(path)
+    # A bare backbone has no classifier weights: transformers reports them as newly
+    # initialised, which is the point here, so its warning is silenced.
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        net = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    except OSError as err:
+        raise InputError(path, None, f"cannot load a transformers model ({err})") from None
+    finally:
+        logging.set_verbosity(verbosity)
+    return net
+
+
+def save_model(net, tokenizer, folder: Path, about: dict[str, Any]) -> None:
+    """Write a model folder that transformers and sentence-transformers both load.
+
+    ``folder`` should be a fresh (temporary) directory: callers make the write
+    atomic with :func:`ranker.files.atomic_directory`. For a one-output pair
+    scorer, the config names the identity as its activation, so
+    ``sentence_transformers.CrossEncoder(folder).predict`` returns our raw scores
+    rather than a sigmoid of them.
+    """
+    _quiet_transformers()
+    if net.config.num_labels == 1:
+        net.config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
+    net.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "ranker.json").write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
+
+
+def read_about(folder: str | Path) -> dict[str, Any]:
+    """``ranker.json`` of a model we trained, or ``{}`` for any other model folder."""
+    path = Path(folder) / "ranker.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(path, None, f"unreadable ({err})") from None

@@ -1,0 +1,272 @@
+"""Cross-encoder reranking of what a retriever found.
+
+The retriever's top ``depth`` articles for a query are scored by the fine-tuned
+cross-encoder (``[CLS] query [SEP] article [SEP]`` → one score, see
+:mod:`ranker.heads`) and re-sorted. The cross-encoder's score can be mixed with
+the first stage's: both are z-normalised over the query's candidates and summed
+with weight ``w`` for the cross-encoder and ``1 - w`` for the first stage. The
+weight is tuned on the dev split when the model is trained and saved with it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import numpy as np
+
+from ranker.retrieve.base import Results
+
+WEIGHT_GRID = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 21))
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    """Which model reranks, how deep, and how its score is mixed with the first stage's.
+
+    ``weight``: the cross-encoder's share of the final score; ``None`` takes the
+    weight tuned on dev and saved with the model (1.0, the cross-encoder alone,
+    for a model without one). ``max_length``: ``None`` takes the length the
+    model was trained with.
+
+    Example:
+        >>> RerankConfig(model="models/reranker", depth=30).depth
+        30
+    """
+
+    model: str
+    depth: int = 20
+    weight: float | None = None
+    max_length: int | None = None
+    batch_size: int = 32
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.depth < 1 or self.batch_size < 1:
+            raise ValueError(f"depth and batch_size must be >= 1 (got {self.depth}, {self.batch_size})")
+        if self.weight is not None and not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"the cross-encoder weight must be in [0, 1], not {self.weight}")
+
+
+def score_pairs(
+    net,
+    tokenizer,
+    queries: list[str],
+    texts: list[str],
+    max_length: int,
+    batch_size: int = 32,
+    show_progress: bool = False,
+) -> np.ndarray:
+    """The cross-encoder's score for each (query, text) pair, in input order.
+
+    Pairs are scored longest first in batches padded only to their own longest
+    pair, which on a CPU is most of the speed: a batch of short pairs costs a
+    fraction of a batch padded to ``max_length``.
+
+    Example:
+        >>> score_pairs(net, tok, ["oil"], ["oil prices fell"], max_length=128)  # doctest: +SKIP
+        array([3.1], dtype=float32)
+    """
+    import torch
+    from tqdm import tqdm
+
+    if len(queries) != len(texts):
+        raise ValueError(f"{len(queries)} queries but {len(texts)} texts")
+    order = sorted(range(len(texts)), key=lambda i: -(len(queries[i]) + len(texts[i])))
+    scores = np.empty(len(texts), dtype=np.float32)
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode(), tqdm(
+            total=len(order), desc="rerank", unit="pair", disable=not show_progress
+        ) as bar:
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                batch = tokenizer(
+                    [queries[i] for i in chunk],
+                    [texts[i] for i in chunk],
+                    truncation="longest_first",
+                    max_length=max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ).to(device)
+                scores[chunk] = net(**batch).logits[:, 0].float().cpu().numpy()
+                bar.update(len(chunk))
+    finally:
+        net.train(was_training)
+    return scores
+
+
+def zscore(values: np.ndarray) -> np.ndarray:
+    """``values`` centred and scaled to unit spread (all zeros when they are all equal).
+
+    Example:
+        >>> zscore(np.array([1.0, 3.0])).tolist()
+        [-1.0, 1.0]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+
+def combine(first: np.ndarray, cross: np.ndarray, weight: float) -> np.ndarray:
+    """One query's final scores: ``weight`` z(cross-encoder) + (1 - ``weight``) z(first stage).
+
+    Example:
+        >>> combine(np.array([2.0, 1.0]), np.array([0.0, 5.0]), weight=1.0).tolist()
+        [-1.0, 1.0]
+    """
+    if weight >= 1.0:
+        return zscore(cross)
+    return weight * zscore(cross) + (1.0 - weight) * zscore(first)
+
+
+class Reranked(NamedTuple):
+    """A batch of reranked queries; every array is ``(n_queries, depth)`` in the final order.
+
+    ``before`` is the 1-based rank each article had in the first stage;
+    ``rows`` are ``-1`` (and scores ``-inf``) where the first stage found fewer
+    than ``depth`` articles.
+    """
+
+    results: Results
+    cross: np.ndarray
+    first: np.ndarray
+    before: np.ndarray
+
+
+def rerank_scores(first: Results, cross_flat: np.ndarray, weight: float) -> Reranked:
+    """Reorder ``first`` by cross-encoder scores (one per real candidate, row-major).
+
+    Ties keep the first stage's order, so a cross-encoder that cannot tell two
+    articles apart does not reshuffle them.
+
+    Example:
+        >>> first = Results(np.array([[7, 8, -1]]), np.array([[2.0, 1.0, -np.inf]]))
+        >>> rerank_scores(first, np.array([0.1, 0.9]), weight=1.0).results.rows.tolist()
+        [[8, 7, -1]]
+    """
+    n, depth = first.rows.shape
+    rows = np.full((n, depth), -1, dtype=np.int64)
+    final = np.full((n, depth), -np.inf, dtype=np.float32)
+    cross = np.full((n, depth), np.nan, dtype=np.float32)
+    first_scores = np.full((n, depth), np.nan, dtype=np.float32)
+    before = np.zeros((n, depth), dtype=np.int64)
+    taken = 0
+    for q in range(n):
+        m = int((first.rows[q] >= 0).sum())
+        ce = np.asarray(cross_flat[taken : taken + m], dtype=np.float64)
+        taken += m
+        mixed = combine(first.scores[q, :m], ce, weight)
+        order = sorted(range(m), key=lambda j: (-mixed[j], j))
+        rows[q, :m] = first.rows[q, order]
+        final[q, :m] = mixed[order]
+        cross[q, :m] = ce[order]
+        first_scores[q, :m] = first.scores[q, order]
+        before[q, :m] = np.array(order) + 1
+    if taken != len(cross_flat):
+        raise ValueError(f"{len(cross_flat)} cross-encoder scores for {taken} candidates")
+    return Reranked(Results(rows, final), cross, first_scores, before)
+
+
+def candidate_pairs(first: Results, queries: list[str], texts_by_row) -> tuple[list[str], list[str]]:
+    """The (query, article text) pairs of every real candidate in ``first``, row-major.
+
+    ``texts_by_row(rows)`` returns the texts of those index rows.
+    """
+    flat_rows, flat_queries = [], []
+    for q, query in enumerate(queries):
+        for row in first.rows[q]:
+            if row >= 0:
+                flat_rows.append(int(row))
+                flat_queries.append(query)
+    return flat_queries, list(texts_by_row(flat_rows))
+
+
+class Reranker:
+    """A fine-tuned cross-encoder loaded for reranking.
+
+    Example:
+        >>> reranker = Reranker(RerankConfig(model="models/reranker"))  # doctest: +SKIP
+        >>> reranked = reranker.rerank(first_stage_results, ["oil prices"], index.docs)  # doctest: +SKIP
+    """
+
+    def __init__(self, config: RerankConfig) -> None:
+        from ranker.heads import load_pair_scorer, load_tokenizer, read_about
+        from ranker.retrieve.embed import pick_device
+
+        about = read_about(config.model)
+        tuned = about.get("interpolation", {}).get("weight", 1.0)
+        self.config = replace(
+            config,
+            weight=tuned if config.weight is None else config.weight,
+            max_length=config.max_length or about.get("max_length", 256),
+        )
+        self.about = about
+        self.tokenizer = load_tokenizer(config.model)
+        self.net = load_pair_scorer(config.model).to(pick_device(config.device))
+        self.pairs_per_second = float("nan")
+
+    def score(self, queries: list[str], texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """Cross-encoder scores of (query, text) pairs; records the pairs/s it ran at."""
+        started = time.perf_counter()
+        scores = score_pairs(
+            self.net, self.tokenizer, queries, texts, self.config.max_length, self.config.batch_size, show_progress
+        )
+        if len(texts):
+            self.pairs_per_second = len(texts) / (time.perf_counter() - started)
+        return scores
+
+    def rerank(self, first: Results, queries: list[str], docs, show_progress: bool = False) -> Reranked:
+        """Rerank the first stage's results for ``queries`` (its top ``config.depth``).
+
+        Args:
+            first: the first stage's results, at least ``config.depth`` deep.
+            queries: the query texts, one per row of ``first``.
+            docs: the index's :class:`~ranker.docstore.DocStore` (for the article texts).
+        """
+        top = Results(first.rows[:, : self.config.depth], first.scores[:, : self.config.depth])
+        flat_queries, texts = candidate_pairs(top, queries, lambda rows: [a.text for a in docs.get(rows)])
+        cross = self.score(flat_queries, texts, show_progress)
+        return rerank_scores(top, cross, float(self.config.weight))
+
+
+def tune_weight(first: Results, cross_flat: np.ndarray, run_of, measure) -> tuple[float, dict[float, float]]:
+    """The cross-encoder weight in :data:`WEIGHT_GRID` that scores best.
+
+    ``run_of(results)`` turns reranked results into a run and ``measure(run)``
+    into one number (MRR@10 on dev); ties go to the larger weight, the simpler
+    system. Returns the weight and the score of every weight tried.
+    """
+    tried = {w: measure(run_of(rerank_scores(first, cross_flat, w).results)) for w in WEIGHT_GRID}
+    best = max(tried, key=lambda w: (tried[w], w))
+    return best, tried
+
+
+def with_tail(reranked: Results, first: Results) -> Results:
+    """The reranked top followed by the rest of the first stage's ranking.
+
+    A run reranked to depth 20 but cut at k=100 keeps the first stage's ranks
+    21–100 below the reranked ones (scores below the lowest reranked score), so
+    recall at depths past the reranker's is the first stage's.
+
+    Example:
+        >>> top = Results(np.array([[2, 1]]), np.array([[0.5, -0.5]]))
+        >>> first = Results(np.array([[1, 2, 3]]), np.array([[9.0, 8.0, 7.0]]))
+        >>> with_tail(top, first).rows.tolist(), with_tail(top, first).scores.tolist()
+        ([[2, 1, 3]], [[0.5, -0.5, -1.5]])
+    """
+    n, k = first.rows.shape
+    rows = np.full((n, k), -1, dtype=np.int64)
+    scores = np.full((n, k), -np.inf, dtype=np.float32)
+    for q in range(n):
+        head = reranked.hits(q)
+        seen = {row for row, _ in head}
+        floor = min((s for _, s in head), default=0.0)
+        tail = [row for row, _ in first.hits(q) if row not in seen]
+        merged = head + [(row, floor - (j + 1)) for j, row in enumerate(tail)]
+        for j, (row, score) in enumerate(merged[:k]):
+            rows[q, j], scores[q, j] = row, score
+    return Results(rows, scores)

@@ -1,0 +1,319 @@
+"""Fine-tuning the cross-encoder on mined (query, positive, negatives) groups.
+
+Two losses (sentence-transformers calls them ``BinaryCrossEntropyLoss`` and, for
+cross-encoders over groups, ``ListNetLoss``/``MultipleNegativesRankingLoss``):
+
+* ``listwise``: softmax cross-entropy over each group's scores with the
+  positive as the target (localized contrastive estimation, Gao et al. 2021);
+* ``pointwise``: binary cross-entropy per pair, the positives weighted by
+  ``pos_weight`` (default: the number of negatives per positive, so both
+  classes weigh the same).
+
+Batches hold ``batch_size`` groups of similar length (shuffled, cut into
+mega-batches of 50 batches, each sorted by length, as transformers'
+``group_by_length`` does), padded only to their own longest pair. The dev
+evaluation reranks the first stage's top ``dev_depth`` for a fixed sample of dev
+queries — positives are not forced in, as a user would meet it — and reports the
+cross-encoder alone and mixed with the first stage at the dev-tuned weight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ranker.corpus import Qrels
+from ranker.errors import InputError
+from ranker.retrieve.base import Results
+
+LOSSES = ("listwise", "pointwise")
+GROUP_COLUMNS = ("qid", "query", "positive", "negatives")
+
+
+@dataclass(frozen=True)
+class RerankerTrainConfig:
+    """The model, its input length and loss, and the dev evaluation.
+
+    Example:
+        >>> RerankerTrainConfig(loss="pointwise").max_length
+        128
+    """
+
+    model: str = "all-MiniLM-L6-v2"
+    loss: str = "listwise"
+    max_length: int = 128
+    pos_weight: float | None = None
+    max_negatives: int | None = None
+    dev_queries: int = 200
+    dev_depth: int = 20
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not '{self.loss}'")
+        if self.max_length < 16:
+            raise ValueError(f"max_length must be >= 16, not {self.max_length}")
+
+
+@dataclass(frozen=True)
+class TextGroup:
+    """A query with its positive's text and its negatives' texts."""
+
+    query: str
+    positive: str
+    negatives: tuple[str, ...]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(self.query, self.positive)] + [(self.query, n) for n in self.negatives]
+
+
+def read_groups(path: str | Path) -> list[tuple[str, str, str, list[str]]]:
+    """(qid, query, positive doc id, negative doc ids) from a mined ``groups.parquet``.
+
+    Raises:
+        InputError: the file is missing, not parquet, or lacks a column.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "groups.parquet"
+    if not path.is_file():
+        raise InputError(path, None, "no such file; write one with 'ranker mine'")
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several unrelated types for a bad file
+        raise InputError(path, None, f"not a parquet file ({err})") from None
+    missing = [c for c in GROUP_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(path, None, f"missing columns {missing}; expected the groups table of 'ranker mine'")
+    columns = table.select(list(GROUP_COLUMNS)).to_pydict()
+    return list(zip(columns["qid"], columns["query"], columns["positive"], columns["negatives"]))
+
+
+def text_groups(rows, docs, max_negatives: int | None = None) -> list[TextGroup]:
+    """Resolve document ids to texts through an index's doc store.
+
+    Raises:
+        InputError: a document id that the index does not hold.
+    """
+    row_of = {doc: row for row, doc in enumerate(docs.doc_ids())}
+    wanted = sorted({d for _, _, pos, negs in rows for d in [pos, *negs]})
+    unknown = [d for d in wanted if d not in row_of]
+    if unknown:
+        raise InputError("groups", None, f"{len(unknown)} documents not in the index (first: '{unknown[0]}'): mined from another index?")
+    texts = dict(zip(wanted, (a.text for a in docs.get([row_of[d] for d in wanted]))))
+    return [
+        TextGroup(query, texts[pos], tuple(texts[n] for n in list(negs)[:max_negatives]))
+        for _, query, pos, negs in rows
+    ]
+
+
+@dataclass
+class DevSet:
+    """A fixed sample of dev queries with the first stage's candidates."""
+
+    qids: list[str]
+    queries: list[str]
+    first: Results
+    doc_ids: list[str]
+    qrels: Qrels
+    pair_queries: list[str]
+    pair_texts: list[str]
+
+
+def make_dev_set(
+    qids: list[str], queries: list[str], first: Results, qrels: Qrels, docs
+) -> DevSet:
+    """Collect the candidate pairs of the dev queries (``first`` already cut to depth)."""
+    from ranker.rerank import candidate_pairs
+
+    doc_ids = docs.doc_ids()
+    pair_queries, pair_texts = candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
+    return DevSet(qids, queries, first, doc_ids, {q: qrels[q] for q in qids}, pair_queries, pair_texts)
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Indices shuffled, cut into mega-batches of 50 batches, each sorted longest
+    first, then cut into batches; the batch order is shuffled again.
+
+    Example:
+        >>> b = length_grouped_batches([5, 1, 9, 3], 2, np.random.default_rng(0))
+        >>> sorted(sorted(x) for x in b)
+        [[0, 2], [1, 3]]
+    """
+    order = rng.permutation(len(lengths)).tolist()
+    mega = batch_size * 50
+    batches = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class RerankerTask:
+    """The cross-encoder as a :class:`ranker.train.Task`.
+
+    Example:
+        >>> task = RerankerTask(groups, net, tokenizer, RerankerTrainConfig(), dev)  # doctest: +SKIP
+        >>> fit(task, TrainConfig(), "models/reranker")  # doctest: +SKIP
+    """
+
+    primary = "MRR@10"
+
+    def __init__(self, groups: list[TextGroup], net, tokenizer, config: RerankerTrainConfig, batch_size: int, dev: DevSet | None) -> None:
+        if not groups:
+            raise ValueError("no training groups")
+        self.groups = groups
+        self.net = net
+        self.tokenizer = tokenizer
+        self.config = config
+        self.batch_size = batch_size
+        self.dev = dev
+        self.interpolation: dict[str, Any] = {}
+        # Characters stand in for tokens when grouping by length: close enough to
+        # sort by, and it costs no tokenisation.
+        self.lengths = [min(len(g.query) + max(len(t) for t in (g.positive, *g.negatives)), 8 * config.max_length) for g in groups]
+
+    def batches(self, epoch: int, rng: np.random.Generator) -> list[list[int]]:
+        return length_grouped_batches(self.lengths, self.batch_size, rng)
+
+    def loss(self, batch: list[int]):
+        import torch
+        import torch.nn.functional as F
+
+        groups = [self.groups[i] for i in batch]
+        pairs = [p for g in groups for p in g.pairs()]
+        encoded = self.tokenizer(
+            [q for q, _ in pairs], [t for _, t in pairs],
+            truncation="longest_first", max_length=self.config.max_length, padding=True, return_tensors="pt",
+        ).to(next(self.net.parameters()).device)
+        logits = self.net(**encoded).logits[:, 0]
+        sizes = [1 + len(g.negatives) for g in groups]
+        if self.config.loss == "pointwise":
+            labels = torch.cat([torch.tensor([1.0] + [0.0] * (n - 1)) for n in sizes]).to(logits.device)
+            negatives = sum(sizes) - len(sizes)
+            weight = self.config.pos_weight or max(1.0, negatives / len(sizes))
+            return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=torch.tensor(weight)), len(pairs)
+        # Groups may be short of negatives (the miner says how many): pad with -inf
+        # so a missing negative takes no probability mass.
+        width = max(sizes)
+        padded = torch.full((len(groups), width), float("-inf"), device=logits.device)
+        at = 0
+        for i, n in enumerate(sizes):
+            padded[i, :n] = logits[at : at + n]
+            at += n
+        target = torch.zeros(len(groups), dtype=torch.long, device=logits.device)
+        return F.cross_entropy(padded, target), len(pairs)
+
+    def evaluate(self) -> dict[str, float]:
+        """Rerank the dev sample: MRR@10 and nDCG@10 of the cross-encoder alone, of the
+        first stage, and of the mix at the weight that is best on this dev sample."""
+        if self.dev is None:
+            return {}
+        from ranker.evaluate import evaluate
+        from ranker.rerank import rerank_scores, score_pairs, tune_weight
+        from ranker.search import to_run
+
+        dev = self.dev
+        cross = score_pairs(self.net, self.tokenizer, dev.pair_queries, dev.pair_texts, self.config.max_length)
+
+        def run_of(results):
+            return to_run(results, dev.qids, dev.doc_ids)
+
+        def mrr(run):
+            return evaluate(run, dev.qrels, ["MRR@10"])["MRR@10"]
+
+        alone = evaluate(run_of(rerank_scores(dev.first, cross, 1.0).results), dev.qrels, ["MRR@10", "nDCG@10"])
+        first = evaluate(run_of(dev.first), dev.qrels, ["MRR@10", "nDCG@10"])
+        weight, tried = tune_weight(dev.first, cross, run_of, mrr)
+        self.interpolation = {"weight": float(weight), "dev_mrr@10": tried[weight], "dev_queries": len(dev.qids)}
+        return {
+            "MRR@10": alone["MRR@10"],
+            "nDCG@10": alone["nDCG@10"],
+            "first_stage_MRR@10": first["MRR@10"],
+            "mixed_MRR@10": tried[weight],
+            "mixed_weight": float(weight),
+        }
+
+    def about(self) -> dict[str, Any]:
+        return {
+            "task": "reranker",
+            "loss": self.config.loss,
+            "max_length": self.config.max_length,
+            "base_model": self.config.model,
+            "interpolation": self.interpolation,
+        }
+
+
+def sample_queries(qrels: Qrels, n: int, seed: int) -> list[str]:
+    """A fixed random sample of ``n`` judged query ids (all of them if fewer), sorted.
+
+    Example:
+        >>> sample_queries({"a": {"d": 1}, "b": {"d": 1}, "c": {}}, 5, 0)
+        ['a', 'b']
+    """
+    judged_ids = sorted(q for q, docs in qrels.items() if any(g > 0 for g in docs.values()))
+    if len(judged_ids) <= n:
+        return judged_ids
+    rng = np.random.default_rng(seed)
+    return sorted(judged_ids[i] for i in rng.choice(len(judged_ids), size=n, replace=False))
+
+
+def train_reranker(
+    groups_path: str | Path,
+    index_path: str | Path,
+    out: str | Path,
+    config: RerankerTrainConfig,
+    train_config,
+    dev: tuple[Path, Path] | None = None,
+    dev_retriever: str = "hybrid",
+    resume: bool = False,
+    stop_after: int | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune a cross-encoder on mined groups; the best model goes to ``out/model``.
+
+    Args:
+        groups_path: ``groups.parquet`` written by ``ranker mine`` (or its folder).
+        index_path: the index the groups were mined from (it holds the texts).
+        out: the output folder (``model/``, ``checkpoint/``, ``metrics.json``).
+        config: model, loss, length and dev sample.
+        train_config: a :class:`ranker.train.TrainConfig`.
+        dev: (queries file or BEIR folder, dev qrels file), or ``None`` for no
+            evaluation (the last model is kept).
+        dev_retriever: the first stage the dev queries are reranked from.
+
+    Example:
+        >>> train_reranker("runs/mined/hybrid", "indexes/news", "models/reranker",
+        ...                RerankerTrainConfig(), TrainConfig(), dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")))  # doctest: +SKIP
+    """
+    from ranker.corpus import read_qrels, read_queries
+    from ranker.heads import load_pair_scorer, load_tokenizer
+    from ranker.index import Index
+    from ranker.retrieve.embed import pick_device
+    from ranker.train import fit
+
+    index = Index.open(index_path)
+    groups = text_groups(read_groups(groups_path), index.docs, config.max_negatives)
+    dev_set = None
+    if dev is not None:
+        qrels = read_qrels(dev[1])
+        by_id = {q.qid: q.text for q in read_queries(dev[0]).records}
+        qids = sample_queries(qrels, config.dev_queries, train_config.seed)
+        missing = [q for q in qids if q not in by_id]
+        if missing:
+            raise InputError(dev[1], None, f"judges queries not in {dev[0]} (first: {missing[0]})")
+        texts = [by_id[q] for q in qids]
+        first = index.retriever(dev_retriever).search(texts, config.dev_depth)
+        dev_set = make_dev_set(qids, texts, first, qrels, index.docs)
+    import torch
+
+    # The new head's initial weights come from torch's global generator: seed it
+    # first so that the same settings train the same model.
+    torch.manual_seed(train_config.seed)
+    net = load_pair_scorer(config.model).to(pick_device(train_config.device))
+    task = RerankerTask(groups, net, load_tokenizer(config.model), config, train_config.batch_size, dev_set)
+    return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)

@@ -1,0 +1,152 @@
+"""The cross-encoder: training (losses, resume), saving as a CrossEncoder, reranking, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ranker.cli import main
+from ranker.heads import load_pair_scorer, load_tokenizer
+from ranker.rerank import rerank_scores, score_pairs
+from ranker.retrieve.base import Results
+from ranker.train import TrainConfig, fit
+from ranker.train_reranker import RerankerTask, RerankerTrainConfig, TextGroup
+
+from conftest import NEWS
+
+TEXTS = [text for _, _, text in NEWS]
+GROUPS = [
+    TextGroup(title, text, tuple(t for t in TEXTS if t != text)[: 1 + i % 3])
+    for i, (_, title, text) in enumerate(NEWS)
+]
+
+
+def make_task(tiny_bert, loss="listwise", seed=0):
+    torch.manual_seed(seed)
+    net = load_pair_scorer(str(tiny_bert))
+    config = RerankerTrainConfig(model=str(tiny_bert), max_length=32, loss=loss)
+    return RerankerTask(GROUPS, net, load_tokenizer(str(tiny_bert)), config, batch_size=2, dev=None)
+
+
+def weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_saved_model_loads_as_a_cross_encoder_with_the_same_scores(tmp_path, tiny_bert):
+    from sentence_transformers import CrossEncoder
+
+    fit(make_task(tiny_bert), TrainConfig(max_steps=2), tmp_path / "out", show_progress=False)
+    model = tmp_path / "out" / "model"
+    queries, texts = [title for _, title, _ in NEWS], TEXTS[::-1]
+    ours = score_pairs(load_pair_scorer(str(model)), load_tokenizer(str(model)), queries, texts, max_length=32)
+    theirs = CrossEncoder(str(model), device="cpu", max_length=32).predict(list(zip(queries, texts)))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert ours.std() > 0  # not a constant, which would make the comparison empty
+    about = json.loads((model / "ranker.json").read_text())
+    assert about["task"] == "reranker" and about["max_length"] == 32
+
+
+def test_killed_and_resumed_run_reaches_the_uninterrupted_state(tmp_path, tiny_bert):
+    config = TrainConfig(epochs=2, max_steps=5, checkpoint_every=2, seed=3)  # 3 batches per epoch
+    fit(make_task(tiny_bert), config, tmp_path / "straight", show_progress=False)
+    # "Killed" after step 3: the last checkpoint is step 2, so step 3 is redone.
+    assert fit(make_task(tiny_bert), config, tmp_path / "resumed", stop_after=3, show_progress=False) == {"stopped_at": 3}
+    assert json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())["step"] == 2
+    with pytest.raises(Exception, match="--resume"):
+        fit(make_task(tiny_bert), config, tmp_path / "resumed", show_progress=False)
+    metrics = fit(make_task(tiny_bert, seed=99), config, tmp_path / "resumed", resume=True, show_progress=False)
+    assert metrics["train"]["steps"] == 5
+    straight, resumed = weights(tmp_path / "straight" / "model"), weights(tmp_path / "resumed" / "model")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        torch.testing.assert_close(straight[name], resumed[name], rtol=0, atol=1e-6, msg=name)
+    # Training moved the weights, so the equality above says something.
+    start = make_task(tiny_bert).net.state_dict()
+    assert not torch.allclose(start["classifier.weight"], straight["classifier.weight"])
+
+
+def test_listwise_loss_is_softmax_cross_entropy_per_group_ignoring_missing_negatives(tiny_bert):
+    task = make_task(tiny_bert)
+    task.net.eval()  # no dropout, so the two computations see the same scores
+    loss, pairs = task.loss([0, 1])
+    assert pairs == 2 + 3
+    expected = []
+    for group in (GROUPS[0], GROUPS[1]):
+        scores = score_pairs(task.net, task.tokenizer, [q for q, _ in group.pairs()], [t for _, t in group.pairs()], 32)
+        expected.append(-torch.log_softmax(torch.tensor(scores, dtype=torch.float64), 0)[0])
+    assert float(loss.detach()) == pytest.approx(float(sum(expected) / 2), rel=1e-4)
+
+
+def test_pointwise_loss_trains(tmp_path, tiny_bert):
+    task = make_task(tiny_bert, loss="pointwise")
+    loss, pairs = task.loss([0, 1, 2])
+    assert pairs == 2 + 3 + 4 and float(loss.detach()) > 0
+    metrics = fit(task, TrainConfig(max_steps=2), tmp_path / "pw", show_progress=False)
+    assert metrics["train"]["examples"] > 0
+
+
+def test_rerank_keeps_first_stage_order_on_ties_and_mixes_scores():
+    first = Results(np.array([[4, 5, 6, -1]]), np.array([[3.0, 2.0, 1.0, -np.inf]]))
+    tied = rerank_scores(first, np.array([1.0, 1.0, 1.0]), weight=1.0)
+    assert tied.results.rows.tolist() == [[4, 5, 6, -1]] and tied.before.tolist() == [[1, 2, 3, 0]]
+    # The cross-encoder prefers row 6; at weight 0 the first stage decides alone.
+    cross = np.array([0.0, 0.0, 5.0])
+    assert rerank_scores(first, cross, weight=1.0).results.rows[0, 0] == 6
+    assert rerank_scores(first, cross, weight=0.0).results.rows.tolist() == [[4, 5, 6, -1]]
+
+
+@pytest.fixture
+def bm25_index(tmp_path, beir_folder, capsys):
+    index = tmp_path / "idx"
+    assert main(["index", str(beir_folder), "--out", str(index), "--retrievers", "bm25", "--quiet"]) == 0
+    capsys.readouterr()
+    return index
+
+
+def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_bert, capsys):
+    mined = tmp_path / "mined"
+    assert main(["mine", str(bm25_index), "--queries", str(beir_folder), "--split", "test", "--out", str(mined),
+                 "--strategy", "bm25", "--negatives", "2", "--relative-margin", "-1", "--quiet"]) == 0
+    assert "6 queries" in capsys.readouterr().out
+    assert (mined / "groups.parquet").exists() and (mined / "pairs.parquet").exists()
+
+    out = tmp_path / "ce"
+    assert main(["train", "reranker", "--groups", str(mined), "--index", str(bm25_index), "--out", str(out),
+                 "--model", str(tiny_bert), "--max-steps", "2", "--batch-size", "2", "--max-length", "32",
+                 "--dev", str(beir_folder), "--dev-split", "test", "--dev-retriever", "bm25", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "best on dev (step 2)" in printed and "pairs/s" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["best"]["step"] == 2 and 0 <= metrics["best"]["MRR@10"] <= 1
+
+    model = str(out / "model")
+    assert main(["query", str(bm25_index), "oil prices", "--retriever", "bm25", "--reranker", model, "--depth", "5"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("retriever: bm25  reranker:")
+    assert table[1].split() == ["rank", "id", "score", "title", "outlet", "date", "was"]
+
+    assert main(["query", str(bm25_index), "oil prices", "--retriever", "bm25", "--reranker", model, "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert {h["doc_id"] for h in answer["hits"]} == {"d1", "d6"}
+    assert sorted(h["before"] for h in answer["hits"]) == [1, 2] and answer["depth"] == 20
+
+    run = tmp_path / "reranked.trec"
+    assert main(["run", str(bm25_index), "--queries", str(beir_folder), "--split", "test", "--retriever", "bm25",
+                 "--reranker", model, "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert {line.split()[0] for line in run.read_text().splitlines()} == {f"t{d}" for d, _, _ in NEWS}
+    assert run.read_text().split()[5] == "bm25+reranker"
+
+
+def test_cli_errors_name_the_file(tmp_path, bm25_index, capsys):
+    assert main(["train", "reranker", "--groups", str(tmp_path / "nope"), "--index", str(bm25_index),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nope" in err and "ranker mine" in err
+    assert main(["query", str(bm25_index), "oil", "--reranker", str(tmp_path)]) == 2
+    assert "not a transformers model folder" in capsys.readouterr().err
