@@ -1,0 +1,169 @@
+"""The reranking job's stages, shared by ``make demo``, the full preset and the
+negatives ablation: mine → fine-tune → evaluate every system on the same queries.
+
+Run the full preset: ``python -m pipelines.reranking --preset full``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from ranker.corpus import Query, read_qrels, read_queries
+from ranker.display import format_table
+from ranker.evaluate import evaluate, write_run
+from ranker.files import atomic_write_text
+from ranker.index import RETRIEVERS, Index
+from ranker.mine import Denoiser, MiningConfig, limit_queries, mine, report_dict, training_queries, write_tables
+from ranker.presets import PRESETS, Preset
+from ranker.retrieve.base import Results
+from ranker.search import to_run
+
+METRICS = ("nDCG@10", "MRR@10", "R@1", "R@10", "R@100")
+
+
+def mine_groups(index: Index, data: Path, preset: Preset, out: Path, mining: MiningConfig | None = None,
+                denoise: Path | None = None) -> dict:
+    """Mine negatives for the preset's training queries (train split, titles and subtitles)."""
+    config = mining or preset.mining
+    queries = read_queries(data).records
+    chosen = limit_queries(training_queries(queries, read_qrels(data / "qrels" / "train.tsv")), preset.train_queries, config.seed)
+    results = None
+    if config.strategy != "random":
+        retriever = index.retriever(config.strategy)
+        results = retriever.search([q.text for q in chosen], config.depth)
+    denoiser = None
+    if denoise is not None:
+        from ranker.rerank import Reranker, RerankConfig
+
+        scorer = Reranker(RerankConfig(model=str(denoise)))
+        denoiser = Denoiser(scorer.score, lambda rows: [a.text for a in index.docs.get(rows)])
+    groups, report = mine(chosen, index.doc_ids(), config, results, denoiser)
+    about = {**report_dict(config, report), "denoise": str(denoise) if denoise else None}
+    write_tables(groups, index.doc_ids(), out, about)
+    print("      " + "\n      ".join(report.lines(config.num_negatives)))
+    return about
+
+
+def train(index_path: Path, data: Path, preset: Preset, groups: Path, out: Path, quiet: bool = False) -> dict:
+    """Fine-tune the preset's cross-encoder on ``groups``, evaluated on the dev split."""
+    from ranker.train_reranker import train_reranker
+
+    return train_reranker(groups, index_path, out, preset.reranker, preset.train,
+                          dev=(data, data / "qrels" / "dev.tsv"), show_progress=not quiet)
+
+
+def judged_queries(data: Path, qrels_name: str, sample: int | None = None, seed: int = 0) -> tuple[list[Query], dict]:
+    """The queries judged in ``qrels/<qrels_name>.tsv`` (a fixed random sample of them if asked)."""
+    qrels = read_qrels(data / "qrels" / f"{qrels_name}.tsv")
+    queries = [q for q in read_queries(data).records if q.qid in qrels]
+    if sample is not None and sample < len(queries):
+        keep = set(np.random.default_rng(seed).choice(len(queries), size=sample, replace=False).tolist())
+        queries = [q for i, q in enumerate(queries) if i in keep]
+        qrels = {q.qid: qrels[q.qid] for q in queries}
+    return queries, qrels
+
+
+def first_stage(index: Index, queries: list[Query], runs: Path, name: str, k: int = 100) -> dict[str, tuple[Results, dict]]:
+    """Every retriever's top ``k`` for ``queries`` (results and run), runs written to ``runs``."""
+    doc_ids = index.doc_ids()
+    out = {}
+    for system in RETRIEVERS:
+        results = index.retriever(system).search([q.text for q in queries], k)
+        run = to_run(results, [q.qid for q in queries], doc_ids)
+        write_run(runs / f"{system}.{name}.trec", run, tag=system)
+        out[system] = (results, run)
+    return out
+
+
+def reranked_runs(index: Index, model: Path, queries: list[Query], first: Results, runs: Path, name: str,
+                  label: str = "reranked") -> tuple[dict[str, dict], float]:
+    """The cross-encoder alone and mixed with the first stage (at its dev-tuned weight),
+    from one scoring pass; returns the runs by system name and the pairs/s."""
+    from ranker.rerank import Reranker, RerankConfig, candidate_pairs, rerank_scores, with_tail
+
+    reranker = Reranker(RerankConfig(model=str(model)))
+    depth = reranker.config.depth
+    top = Results(first.rows[:, :depth], first.scores[:, :depth])
+    texts = [q.text for q in queries]
+    pair_queries, pair_texts = candidate_pairs(top, texts, lambda rows: [a.text for a in index.docs.get(rows)])
+    cross = reranker.score(pair_queries, pair_texts, show_progress=True)
+    doc_ids, qids = index.doc_ids(), [q.qid for q in queries]
+    out = {}
+    weight = float(reranker.config.weight)
+    for system, w in ((f"{label} (cross-encoder alone)", 1.0), (f"{label} (mixed, w={weight:g})", weight)):
+        run = to_run(with_tail(rerank_scores(top, cross, w).results, first), qids, doc_ids)
+        write_run(runs / f"{system.split()[0]}{'' if w == 1.0 else '-mixed'}.{name}.trec", run, tag=label)
+        out[system] = run
+    return out, reranker.pairs_per_second
+
+
+def table_rows(runs: dict[str, dict], qrels: dict, name: str) -> list[list[str]]:
+    """One table row per system: its metrics on ``qrels``."""
+    rows = []
+    for system, run in runs.items():
+        scores = evaluate(run, qrels, METRICS)
+        rows.append([system, name, str(len(qrels)), *(f"{scores[m]:.3f}" for m in METRICS)])
+    return rows
+
+
+def print_table(rows: list[list[str]]) -> None:
+    print(format_table(["system", "queries", "n", *METRICS], rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="full")
+    parser.add_argument("--data", type=Path, default=Path("data/news"))
+    parser.add_argument("--index", type=Path, default=Path("indexes/news"))
+    parser.add_argument("--out", type=Path, help="default: runs/reranker-<preset>")
+    parser.add_argument("--learning-rate", type=float, help="override the preset's")
+    parser.add_argument("--max-length", type=int, help="override the preset's")
+    parser.add_argument("--epochs", type=int, help="override the preset's")
+    parser.add_argument("--train-queries", type=int, help="override the preset's")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    preset = replace(
+        preset,
+        train_queries=args.train_queries or preset.train_queries,
+        reranker=replace(preset.reranker, max_length=args.max_length or preset.reranker.max_length),
+        train=replace(preset.train, learning_rate=args.learning_rate or preset.train.learning_rate,
+                      epochs=args.epochs or preset.train.epochs),
+    )
+    out = args.out or Path(f"runs/reranker-{preset.name}")
+    started = time.perf_counter()
+    index = Index.open(args.index)
+    print(f"[1/3] mining ({preset.description})")
+    mine_groups(index, args.data, preset, out / "mined")
+    print("[2/3] fine-tuning the cross-encoder")
+    metrics = train(args.index, args.data, preset, out / "mined", out / "model", args.quiet)
+    print("[3/3] evaluating on the test split")
+    rows, speeds = [], {}
+    for name in ("test-title", "test-subtitle"):
+        queries, qrels = judged_queries(args.data, name)
+        firsts = first_stage(index, queries, out / "runs", name)
+        runs = {system: run for system, (_, run) in firsts.items()}
+        reranked, speeds[name] = reranked_runs(index, out / "model" / "model", queries, firsts["hybrid"][0], out / "runs", name)
+        rows += table_rows({**runs, **reranked}, qrels, name)
+    print_table(rows)
+    summary = {
+        "preset": asdict(preset),
+        "train": metrics["train"],
+        "dev_best": metrics["best"],
+        "rerank_pairs_per_second": speeds,
+        "table": [dict(zip(["system", "queries", "n", *METRICS], r)) for r in rows],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    print(f"\nsummary -> {out / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
