@@ -85,14 +85,12 @@ def reranked_runs(index: Index, model: Path, queries: list[Query], first: Result
                   label: str = "reranked") -> tuple[dict[str, dict], float]:
     """The cross-encoder alone and mixed with the first stage (at its dev-tuned weight),
     from one scoring pass; returns the runs by system name and the pairs/s."""
-    from ranker.rerank import Reranker, RerankConfig, candidate_pairs, rerank_scores, with_tail
+    from ranker.rerank import Reranker, RerankConfig, rerank_scores, with_tail
 
     reranker = Reranker(RerankConfig(model=str(model)))
     depth = reranker.config.depth
     top = Results(first.rows[:, :depth], first.scores[:, :depth])
-    texts = [q.text for q in queries]
-    pair_queries, pair_texts = candidate_pairs(top, texts, lambda rows: [a.text for a in index.docs.get(rows)])
-    cross = reranker.score(pair_queries, pair_texts, show_progress=True)
+    cross = reranker.score(*reranker.pairs(top, [q.text for q in queries], index.docs), show_progress=True)
     doc_ids, qids = index.doc_ids(), [q.qid for q in queries]
     out = {}
     weight = float(reranker.config.weight)
@@ -126,13 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, help="override the preset's")
     parser.add_argument("--epochs", type=int, help="override the preset's")
     parser.add_argument("--train-queries", type=int, help="override the preset's")
+    parser.add_argument("--passage-words", type=int, help="override the preset's")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     preset = replace(
         preset,
         train_queries=args.train_queries or preset.train_queries,
-        reranker=replace(preset.reranker, max_length=args.max_length or preset.reranker.max_length),
+        reranker=replace(preset.reranker, max_length=args.max_length or preset.reranker.max_length,
+                         passage_words=args.passage_words or preset.reranker.passage_words),
         train=replace(preset.train, learning_rate=args.learning_rate or preset.train.learning_rate,
                       epochs=args.epochs or preset.train.epochs),
     )

@@ -187,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     reranker.add_argument("--model", help="the backbone: a local BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
     reranker.add_argument("--loss", choices=["listwise", "pointwise"], help="softmax over each group, or binary cross-entropy per pair (default: listwise)")
     reranker.add_argument("--max-length", type=int, help="tokens of query + article (default: 128)")
+    reranker.add_argument("--passage-words", type=int, help="read the article's best-matching window of this many words instead of its head (default: the head)")
     reranker.add_argument("--learning-rate", type=float, help="peak learning rate (default: 1e-4)")
     reranker.add_argument("--epochs", type=int, help="passes over the groups (default: 1)")
     reranker.add_argument("--max-steps", type=int, help="stop after this many steps")
@@ -448,7 +449,8 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
     from ranker.train_reranker import RerankerTrainConfig, train_reranker
 
     preset = PRESETS[args.preset] if args.preset else None
-    reranker_flags = {"model": args.model, "loss": args.loss, "max_length": args.max_length, "dev_queries": args.dev_queries}
+    reranker_flags = {"model": args.model, "loss": args.loss, "max_length": args.max_length,
+                      "dev_queries": args.dev_queries, "passage_words": args.passage_words}
     train_flags = {name: getattr(args, name) for name in (
         "learning_rate", "epochs", "max_steps", "batch_size", "eval_every", "checkpoint_every", "seed", "device")}
     base_r = asdict(preset.reranker) if preset else {}

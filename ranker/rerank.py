@@ -205,6 +205,7 @@ class Reranker:
             max_length=config.max_length or about.get("max_length", 256),
         )
         self.about = about
+        self.passage_words = about.get("passage_words")
         self.tokenizer = load_tokenizer(config.model)
         self.net = load_pair_scorer(config.model).to(pick_device(config.device))
         self.pairs_per_second = float("nan")
@@ -228,9 +229,15 @@ class Reranker:
             docs: the index's :class:`~ranker.docstore.DocStore` (for the article texts).
         """
         top = Results(first.rows[:, : self.config.depth], first.scores[:, : self.config.depth])
-        flat_queries, texts = candidate_pairs(top, queries, lambda rows: [a.text for a in docs.get(rows)])
-        cross = self.score(flat_queries, texts, show_progress)
+        cross = self.score(*self.pairs(top, queries, docs), show_progress=show_progress)
         return rerank_scores(top, cross, float(self.config.weight))
+
+    def pairs(self, first: Results, queries: list[str], docs) -> tuple[list[str], list[str]]:
+        """The (query, what the model reads of the article) pairs of every candidate in ``first``."""
+        from ranker.passages import passages_for
+
+        flat_queries, texts = candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
+        return flat_queries, passages_for(flat_queries, texts, self.passage_words)
 
 
 def tune_weight(first: Results, cross_flat: np.ndarray, run_of, measure) -> tuple[float, dict[float, float]]:

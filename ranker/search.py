@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ranker.corpus import Query
 from ranker.evaluate import Run
 from ranker.index import Index
+from ranker.passages import best_window
 from ranker.retrieve.base import Results, Retriever
 from ranker.retrieve.bm25 import Analyzer, BM25Config
 
@@ -37,39 +37,19 @@ class Hit:
         return asdict(self)
 
 
-_WORD = re.compile(r"\S+")
-
-
 def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:
-    """The ``width``-word window of ``text`` holding the most query terms.
-
-    Terms are compared after the retriever's own analysis (lowercase, stopwords,
-    stemming), so "prices" in the query finds "price" in the text. Written by
-    hand: the highlighters of search engines do this, but none of our libraries.
+    """The ``width``-word window of ``text`` holding the most query terms, with
+    ellipses where the text goes on (see :func:`ranker.passages.best_window`).
 
     Example:
         >>> from ranker.retrieve.bm25 import BM25Config
         >>> snippet("a b c oil prices rose d e", "oil price", Analyzer(BM25Config()), width=3)
         '… oil prices rose …'
     """
-    words = _WORD.findall(text)
-    if len(words) <= width:
-        return " ".join(words)
-    terms = {t for tokens in analyzer.tokens([query]) for t in tokens}
-    matches = [1 if terms.intersection(tokens) else 0 for tokens in analyzer.tokens(words)]
-    best, best_start, window = -1, 0, sum(matches[:width])
-    for start in range(len(words) - width + 1):
-        if start:
-            window += matches[start + width - 1] - matches[start - 1]
-        if window > best:
-            best, best_start = window, start
-    # Centre the window on its matches rather than starting at the first word.
-    if best_start and best > 0:
-        first = next(i for i in range(best_start, best_start + width) if matches[i])
-        best_start = max(0, min(first - width // 4, len(words) - width))
-    head = "… " if best_start > 0 else ""
-    tail = " …" if best_start + width < len(words) else ""
-    return head + " ".join(words[best_start : best_start + width]) + tail
+    words, start = best_window(text, query, width, analyzer)
+    head = "… " if start > 0 else ""
+    tail = " …" if start + width < len(words) else ""
+    return head + " ".join(words[start : start + width]) + tail
 
 
 def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, reranker=None) -> list[Hit]:

@@ -49,6 +49,9 @@ class RerankerTrainConfig:
     max_negatives: int | None = None
     dev_queries: int = 200
     dev_depth: int = 20
+    #: Read the best-matching window of this many words instead of the article's
+    #: head (see ranker.passages); None reads from the start.
+    passage_words: int | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -93,8 +96,8 @@ def read_groups(path: str | Path) -> list[tuple[str, str, str, list[str]]]:
     return list(zip(columns["qid"], columns["query"], columns["positive"], columns["negatives"]))
 
 
-def text_groups(rows, docs, max_negatives: int | None = None) -> list[TextGroup]:
-    """Resolve document ids to texts through an index's doc store.
+def text_groups(rows, docs, max_negatives: int | None = None, passage_words: int | None = None) -> list[TextGroup]:
+    """Resolve document ids to the texts the cross-encoder reads, through an index's doc store.
 
     Raises:
         InputError: a document id that the index does not hold.
@@ -105,10 +108,13 @@ def text_groups(rows, docs, max_negatives: int | None = None) -> list[TextGroup]
     if unknown:
         raise InputError("groups", None, f"{len(unknown)} documents not in the index (first: '{unknown[0]}'): mined from another index?")
     texts = dict(zip(wanted, (a.text for a in docs.get([row_of[d] for d in wanted]))))
-    return [
-        TextGroup(query, texts[pos], tuple(texts[n] for n in list(negs)[:max_negatives]))
-        for _, query, pos, negs in rows
-    ]
+    from ranker.passages import passages_for
+
+    out = []
+    for _, query, pos, negs in rows:
+        read = passages_for([query] * (1 + len(negs)), [texts[d] for d in [pos, *negs]], passage_words)
+        out.append(TextGroup(query, read[0], tuple(read[1:][:max_negatives])))
+    return out
 
 
 @dataclass
@@ -125,13 +131,15 @@ class DevSet:
 
 
 def make_dev_set(
-    qids: list[str], queries: list[str], first: Results, qrels: Qrels, docs
+    qids: list[str], queries: list[str], first: Results, qrels: Qrels, docs, passage_words: int | None = None
 ) -> DevSet:
     """Collect the candidate pairs of the dev queries (``first`` already cut to depth)."""
+    from ranker.passages import passages_for
     from ranker.rerank import candidate_pairs
 
     doc_ids = docs.doc_ids()
     pair_queries, pair_texts = candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
+    pair_texts = passages_for(pair_queries, pair_texts, passage_words)
     return DevSet(qids, queries, first, doc_ids, {q: qrels[q] for q in qids}, pair_queries, pair_texts)
 
 
@@ -243,6 +251,7 @@ class RerankerTask:
             "task": "reranker",
             "loss": self.config.loss,
             "max_length": self.config.max_length,
+            "passage_words": self.config.passage_words,
             "base_model": self.config.model,
             "interpolation": self.interpolation,
         }
@@ -297,7 +306,7 @@ def train_reranker(
     from ranker.train import fit
 
     index = Index.open(index_path)
-    groups = text_groups(read_groups(groups_path), index.docs, config.max_negatives)
+    groups = text_groups(read_groups(groups_path), index.docs, config.max_negatives, config.passage_words)
     dev_set = None
     if dev is not None:
         qrels = read_qrels(dev[1])
@@ -308,7 +317,7 @@ def train_reranker(
             raise InputError(dev[1], None, f"judges queries not in {dev[0]} (first: {missing[0]})")
         texts = [by_id[q] for q in qids]
         first = index.retriever(dev_retriever).search(texts, config.dev_depth)
-        dev_set = make_dev_set(qids, texts, first, qrels, index.docs)
+        dev_set = make_dev_set(qids, texts, first, qrels, index.docs, config.passage_words)
     import torch
 
     # The new head's initial weights come from torch's global generator: seed it

@@ -117,7 +117,7 @@ def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_be
 
     out = tmp_path / "ce"
     assert main(["train", "reranker", "--groups", str(mined), "--index", str(bm25_index), "--out", str(out),
-                 "--model", str(tiny_bert), "--max-steps", "2", "--batch-size", "2", "--max-length", "32",
+                 "--model", str(tiny_bert), "--max-steps", "2", "--batch-size", "2", "--max-length", "32", "--passage-words", "8",
                  "--dev", str(beir_folder), "--dev-split", "test", "--dev-retriever", "bm25", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "best on dev (step 2)" in printed and "pairs/s" in printed
@@ -125,6 +125,7 @@ def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_be
     assert metrics["best"]["step"] == 2 and 0 <= metrics["best"]["MRR@10"] <= 1
 
     model = str(out / "model")
+    assert json.loads((out / "model" / "ranker.json").read_text())["passage_words"] == 8
     assert main(["query", str(bm25_index), "oil prices", "--retriever", "bm25", "--reranker", model, "--depth", "5"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("retriever: bm25  reranker:")
@@ -150,3 +151,17 @@ def test_cli_errors_name_the_file(tmp_path, bm25_index, capsys):
     assert err.count("\n") == 0 and "nope" in err and "ranker mine" in err
     assert main(["query", str(bm25_index), "oil", "--reranker", str(tmp_path)]) == 2
     assert "not a transformers model folder" in capsys.readouterr().err
+
+
+def test_reranker_reads_the_passage_it_was_trained_on(tmp_path, tiny_bert, bm25_index):
+    from ranker.index import Index
+    from ranker.rerank import Reranker, RerankConfig
+
+    fit(make_task(tiny_bert), TrainConfig(max_steps=1), tmp_path / "out", show_progress=False)
+    model = tmp_path / "out" / "model"
+    about = json.loads((model / "ranker.json").read_text())
+    (model / "ranker.json").write_text(json.dumps({**about, "passage_words": 3}))
+    index = Index.open(bm25_index)
+    first = index.bm25().search(["Vienna meeting"], 2)
+    queries, texts = Reranker(RerankConfig(model=str(model))).pairs(first, ["Vienna meeting"], index.docs)
+    assert queries == ["Vienna meeting"] and texts[0] == "their Vienna meeting."
