@@ -211,10 +211,14 @@ class Reranker:
         self.pairs_per_second = float("nan")
 
     def score(self, queries: list[str], texts: list[str], show_progress: bool = False) -> np.ndarray:
-        """Cross-encoder scores of (query, text) pairs; records the pairs/s it ran at."""
+        """Cross-encoder scores of (query, article text) pairs, each article read as the
+        model was trained to read it (its head, or its best window); records the pairs/s."""
+        from ranker.passages import passages_for
+
         started = time.perf_counter()
+        read = passages_for(queries, texts, self.passage_words)
         scores = score_pairs(
-            self.net, self.tokenizer, queries, texts, self.config.max_length, self.config.batch_size, show_progress
+            self.net, self.tokenizer, queries, read, self.config.max_length, self.config.batch_size, show_progress
         )
         if len(texts):
             self.pairs_per_second = len(texts) / (time.perf_counter() - started)
@@ -233,11 +237,8 @@ class Reranker:
         return rerank_scores(top, cross, float(self.config.weight))
 
     def pairs(self, first: Results, queries: list[str], docs) -> tuple[list[str], list[str]]:
-        """The (query, what the model reads of the article) pairs of every candidate in ``first``."""
-        from ranker.passages import passages_for
-
-        flat_queries, texts = candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
-        return flat_queries, passages_for(flat_queries, texts, self.passage_words)
+        """The (query, article text) pairs of every candidate in ``first``, row-major."""
+        return candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
 
 
 def tune_weight(first: Results, cross_flat: np.ndarray, run_of, measure) -> tuple[float, dict[float, float]]:

@@ -163,5 +163,10 @@ def test_reranker_reads_the_passage_it_was_trained_on(tmp_path, tiny_bert, bm25_
     (model / "ranker.json").write_text(json.dumps({**about, "passage_words": 3}))
     index = Index.open(bm25_index)
     first = index.bm25().search(["Vienna meeting"], 2)
-    queries, texts = Reranker(RerankConfig(model=str(model))).pairs(first, ["Vienna meeting"], index.docs)
-    assert queries == ["Vienna meeting"] and texts[0] == "their Vienna meeting."
+    reranker = Reranker(RerankConfig(model=str(model)))
+    queries, texts = reranker.pairs(first, ["Vienna meeting"], index.docs)
+    assert queries == ["Vienna meeting"] and texts[0].endswith("at their Vienna meeting.")
+    seen = []
+    reranker.net.forward = lambda **batch: seen.append(batch["input_ids"]) or type("Out", (), {"logits": torch.zeros(1, 1)})
+    reranker.score(queries, texts)
+    assert reranker.tokenizer.decode(seen[0][0], skip_special_tokens=True) == "vienna meeting their vienna meeting."
