@@ -19,15 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ranker.errors import InputError
-from ranker.retrieve.embed import resolve_model
-
-
-def _quiet_transformers() -> None:
-    # Loading or saving a model this size takes under a second: transformers'
-    # per-tensor progress bars would only clutter our own.
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
+from ranker.retrieve.embed import quiet_transformers, resolve_model
 
 
 def _check_model_folder(path: str) -> None:
@@ -46,7 +38,7 @@ def load_tokenizer(model: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
     path = resolve_model(model)
     _check_model_folder(path)
     return AutoTokenizer.from_pretrained(path)
@@ -67,7 +59,7 @@ def load_pair_scorer(model: str):
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging
 
-    _quiet_transformers()
+    quiet_transformers()
     path = resolve_model(model)
     _check_model_folder(path)
     # A bare backbone has no classifier weights: transformers reports them as newly
@@ -92,7 +84,7 @@ def save_model(net, tokenizer, folder: Path, about: dict[str, Any]) -> None:
     ``sentence_transformers.CrossEncoder(folder).predict`` returns our raw scores
     rather than a sigmoid of them.
     """
-    _quiet_transformers()
+    quiet_transformers()
     if net.config.num_labels == 1:
         net.config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
     net.save_pretrained(folder)

@@ -62,6 +62,14 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def quiet_transformers() -> None:
+    """Turn off transformers' per-tensor progress bars: loading or saving a model
+    this size takes under a second, and the bars would clutter our own."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
 def pick_device(device: str) -> str:
     """``auto`` is CUDA when torch sees a GPU, else the CPU."""
     if device != "auto":
@@ -83,6 +91,7 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
+        quiet_transformers()
         self.config = config
         path = resolve_model(config.model)
         local = Path(path)
