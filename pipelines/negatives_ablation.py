@@ -7,7 +7,7 @@ training queries with the same settings and steps, reranks the same first stage
 to BM25, dense and hybrid without reranking. Each finished strategy is kept in
 ``OUT/<strategy>/``, so an interrupted ablation continues where it stopped.
 
-Run: ``python -m pipelines.negatives_ablation [--train-queries 1200] [--out runs/ablation]``.
+Run: ``python -m pipelines.negatives_ablation [--train-queries 800] [--out runs/ablation]``.
 """
 
 from __future__ import annotations
@@ -41,16 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/news"))
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    parser.add_argument("--train-queries", type=int, default=1200, help="training queries per strategy (default: 1200)")
+    parser.add_argument("--train-queries", type=int, default=800, help="training queries per strategy (default: 800)")
     parser.add_argument("--test", default="test-title", help="the qrels the systems are compared on (default: test-title)")
+    parser.add_argument("--test-sample", type=int, default=400,
+                        help="a fixed random sample of that many test queries (default: 400; 0 for all)")
+    parser.add_argument("--dev-queries", type=int, default=100, help="dev queries each model is evaluated and mixed on (default: 100)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma-separated (default: {','.join(STRATEGIES)})")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     base = PRESETS["full"]
-    preset = replace(base, name="ablation", train_queries=args.train_queries, train=replace(base.train, eval_every=0))
+    preset = replace(base, name="ablation", train_queries=args.train_queries, train=replace(base.train, eval_every=0),
+                     reranker=replace(base.reranker, dev_queries=args.dev_queries))
     started = time.perf_counter()
     index = Index.open(args.index)
-    queries, qrels = judged_queries(args.data, args.test)
+    queries, qrels = judged_queries(args.data, args.test, sample=args.test_sample or None)
     firsts = first_stage(index, queries, args.out / "runs", args.test)
     rows = table_rows({system: run for system, (_, run) in firsts.items()}, qrels, args.test)
     speeds = {}
