@@ -43,10 +43,10 @@ PRESETS = {
     ),
     "full": Preset(
         name="full",
-        description="every training query (titles and subtitles), 3 hybrid negatives each, the best 90-word window in 128 tokens, one epoch",
+        description="every training query (titles and subtitles), 3 hybrid negatives each, the article's first 128 tokens, one epoch",
         train_queries=None,
         mining=MiningConfig(strategy="hybrid", num_negatives=3),
-        reranker=RerankerTrainConfig(max_length=128, passage_words=90, dev_queries=200),
-        train=TrainConfig(learning_rate=2e-4, epochs=1, batch_size=8, eval_every=175, checkpoint_every=50),
+        reranker=RerankerTrainConfig(max_length=128, dev_queries=200),
+        train=TrainConfig(learning_rate=1e-4, epochs=1, batch_size=8, eval_every=130, checkpoint_every=50),
     ),
 }
