@@ -220,7 +220,8 @@ def fit(
             if stop_after is not None and steps_this_call >= stop_after:
                 bar.close()
                 return {"stopped_at": step_index}
-            if config.eval_every and step_index % config.eval_every == 0 and step_index < total:
+            # A periodic evaluation this close to the end would repeat the final one.
+            if config.eval_every and step_index % config.eval_every == 0 and total - step_index >= config.eval_every // 2:
                 evaluate_and_keep(step_index)
             if config.checkpoint_every and step_index % config.checkpoint_every == 0 and step_index < total:
                 _save_checkpoint(checkpoint, net, optimizer, state)
