@@ -19,7 +19,7 @@ from ranker.display import format_table
 from ranker.evaluate import evaluate, write_run
 from ranker.files import atomic_write_text
 from ranker.index import RETRIEVERS, Index
-from ranker.mine import Denoiser, MiningConfig, limit_queries, mine, report_dict, training_queries, write_tables
+from ranker.mine import MiningConfig, limit_queries, mine_index, report_dict, training_queries, write_tables
 from ranker.presets import PRESETS, Preset
 from ranker.retrieve.base import Results
 from ranker.search import to_run
@@ -33,17 +33,12 @@ def mine_groups(index: Index, data: Path, preset: Preset, out: Path, mining: Min
     config = mining or preset.mining
     queries = read_queries(data).records
     chosen = limit_queries(training_queries(queries, read_qrels(data / "qrels" / "train.tsv")), preset.train_queries, config.seed)
-    results = None
-    if config.strategy != "random":
-        retriever = index.retriever(config.strategy)
-        results = retriever.search([q.text for q in chosen], config.depth)
     denoiser = None
     if denoise is not None:
         from ranker.rerank import Reranker, RerankConfig
 
-        scorer = Reranker(RerankConfig(model=str(denoise)))
-        denoiser = Denoiser(scorer.score, lambda rows: [a.text for a in index.docs.get(rows)])
-    groups, report = mine(chosen, index.doc_ids(), config, results, denoiser)
+        denoiser = Reranker(RerankConfig(model=str(denoise))).denoiser(index.docs)
+    groups, report = mine_index(index, chosen, config, denoiser)
     about = {**report_dict(config, report), "denoise": str(denoise) if denoise else None}
     write_tables(groups, index.doc_ids(), out, about)
     print("      " + "\n      ".join(report.lines(config.num_negatives)))

@@ -390,7 +390,7 @@ def _cmd_mine(args: argparse.Namespace) -> int:
 
     from ranker.config import make_config
     from ranker.index import Index
-    from ranker.mine import Denoiser, MiningConfig, limit_queries, mine, report_dict, training_queries, write_tables
+    from ranker.mine import MiningConfig, limit_queries, mine_index, report_dict, training_queries, write_tables
     from ranker.presets import PRESETS
 
     if args.qrels is None and args.split is None:
@@ -409,26 +409,12 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     limit = args.limit if args.limit is not None else (preset.train_queries if preset else None)
     training = limit_queries(training_queries(queries, judged), limit, config.seed)
     index = Index.open(args.index)
-    results = None
-    if config.strategy != "random":
-        import numpy as np
-
-        from ranker.retrieve.base import Results
-
-        retriever = index.retriever(config.strategy)
-        parts = [retriever.search([q.text for q in training[i : i + 256]], config.depth) for i in range(0, len(training), 256)]
-        results = Results(np.concatenate([p.rows for p in parts]), np.concatenate([p.scores for p in parts]))
     denoiser = None
     if args.denoise is not None:
         from ranker.rerank import Reranker, RerankConfig
 
-        scorer = Reranker(RerankConfig(model=str(args.denoise)))
-        denoiser = Denoiser(
-            lambda qs, ts: scorer.score(qs, ts, show_progress=not args.quiet),
-            lambda rows: [a.text for a in index.docs.get(rows)],
-            margin=args.denoise_margin,
-        )
-    groups, report = mine(training, index.doc_ids(), config, results, denoiser)
+        denoiser = Reranker(RerankConfig(model=str(args.denoise))).denoiser(index.docs, args.denoise_margin, not args.quiet)
+    groups, report = mine_index(index, training, config, denoiser)
     about = {**report_dict(config, report), "index": str(args.index), "queries": str(args.queries),
              "denoise": str(args.denoise) if args.denoise else None}
     write_tables(groups, index.doc_ids(), args.out, about)

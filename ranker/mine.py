@@ -284,6 +284,26 @@ def mine(
     return groups, report
 
 
+def mine_index(
+    index, queries: list[TrainingQuery], config: MiningConfig, denoiser: Denoiser | None = None, batch_size: int = 256
+) -> tuple[list[Group], MiningReport]:
+    """Mine from an opened :class:`~ranker.index.Index`: search ``config.strategy``
+    ``config.depth`` deep (in batches, so memory stays flat), then :func:`mine`.
+
+    Example:
+        >>> groups, report = mine_index(Index.open("indexes/news"), queries, MiningConfig())  # doctest: +SKIP
+    """
+    results = None
+    if config.strategy != "random":
+        retriever = index.retriever(config.strategy)
+        parts = [
+            retriever.search([q.text for q in queries[i : i + batch_size]], config.depth)
+            for i in range(0, len(queries), batch_size)
+        ]
+        results = Results(np.concatenate([p.rows for p in parts]), np.concatenate([p.scores for p in parts]))
+    return mine(queries, index.doc_ids(), config, results, denoiser)
+
+
 def _random_candidates(rng: np.random.Generator, n_docs: int, positives: set[int], n: int) -> list:
     if n_docs - len(positives) < n:
         n = n_docs - len(positives)

@@ -236,6 +236,16 @@ class Reranker:
         cross = self.score(*self.pairs(top, queries, docs), show_progress=show_progress)
         return rerank_scores(top, cross, float(self.config.weight))
 
+    def denoiser(self, docs, margin: float = 0.0, show_progress: bool = False):
+        """This model as the miner's false-negative guard (a :class:`ranker.mine.Denoiser`)."""
+        from ranker.mine import Denoiser
+
+        return Denoiser(
+            lambda queries, texts: self.score(queries, texts, show_progress=show_progress),
+            lambda rows: [a.text for a in docs.get(rows)],
+            margin=margin,
+        )
+
     def pairs(self, first: Results, queries: list[str], docs) -> tuple[list[str], list[str]]:
         """The (query, article text) pairs of every candidate in ``first``, row-major."""
         return candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
