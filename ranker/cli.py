@@ -24,6 +24,9 @@ examples:
   ranker mine indexes/news --queries data/news --split train --out runs/mined
   ranker train reranker --groups runs/mined --index indexes/news --dev data/news --out models/reranker
   ranker query indexes/news "oil industry during the virus outbreak" --reranker models/reranker/model
+  ranker train tag --train wsj.txt --out runs/pos --preset quick
+  ranker predict tag runs/pos/model "John Smith 's car is new"
+  ranker eval classify runs/r8/model --data r8-test.tsv
 """
 
 
@@ -188,20 +191,99 @@ def _parser() -> argparse.ArgumentParser:
     reranker.add_argument("--loss", choices=["listwise", "pointwise"], help="softmax over each group, or binary cross-entropy per pair (default: listwise)")
     reranker.add_argument("--max-length", type=int, help="tokens of query + article (default: 128)")
     reranker.add_argument("--passage-words", type=int, help="read the article's best-matching window of this many words instead of its head (default: the head)")
-    reranker.add_argument("--learning-rate", type=float, help="peak learning rate (default: 1e-4)")
-    reranker.add_argument("--epochs", type=int, help="passes over the groups (default: 1)")
-    reranker.add_argument("--max-steps", type=int, help="stop after this many steps")
-    reranker.add_argument("--batch-size", type=int, help="groups per step (default: 8)")
-    reranker.add_argument("--eval-every", type=int, help="evaluate on dev every N steps (default: only at the end)")
-    reranker.add_argument("--checkpoint-every", type=int, help="write a resumable checkpoint every N steps (default: 50)")
     reranker.add_argument("--dev-queries", type=int, help="dev queries in the evaluation sample (default: 200)")
-    reranker.add_argument("--seed", type=int, help="(default: 13)")
-    reranker.add_argument("--device", help="cpu, cuda or auto (default: auto)")
-    reranker.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
-    reranker.add_argument("--config", type=Path, help="a TOML file with [reranker] and [train] tables; flags override it")
-    reranker.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_train_flags(reranker, "groups per step (default: 8)", "[reranker] and [train]")
     reranker.set_defaults(handler=_cmd_train_reranker)
+    _add_head_commands(heads, commands)
     return parser
+
+
+def _add_train_flags(parser: argparse.ArgumentParser, batch_help: str, tables: str) -> None:
+    """The optimisation flags every ``ranker train`` command shares (ranker.train.TrainConfig)."""
+    parser.add_argument("--learning-rate", type=float, help="peak learning rate")
+    parser.add_argument("--epochs", type=int, help="passes over the training data")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
+    parser.add_argument("--batch-size", type=int, help=batch_help)
+    parser.add_argument("--eval-every", type=int, help="evaluate on dev every N steps (default: only at the end)")
+    parser.add_argument("--checkpoint-every", type=int, help="write a resumable checkpoint every N steps (default: 50)")
+    parser.add_argument("--seed", type=int, help="(default: 13)")
+    parser.add_argument("--device", help="cpu, cuda or auto (default: auto)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    parser.add_argument("--config", type=Path, help=f"a TOML file with {tables} tables; flags override it")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+#: What each head reads, for the help texts.
+HEAD_DATA = {
+    "classify": "a TSV of label<TAB>text lines (or Orange .tab)",
+    "pairs": "an STS-B style TSV with sentence1, sentence2 and score columns",
+    "tag": "word/TAG sentences, one per line, or a CoNLL-U file (.conllu)",
+    "qa": "a SQuAD v1.1 JSON file",
+}
+HEAD_HELP = {
+    "classify": "single-text classification ([CLS] text [SEP] -> class)",
+    "pairs": "text-pair regression ([CLS] a [SEP] b [SEP] -> score)",
+    "tag": "token tagging, e.g. part of speech (every word -> tag)",
+    "qa": "extractive question answering (question + passage -> answer span)",
+}
+
+
+def _add_head_commands(train_heads, commands) -> None:
+    """``ranker train/predict/eval {classify,pairs,tag,qa}``."""
+    for task in ("classify", "pairs", "tag", "qa"):
+        head = train_heads.add_parser(
+            task, help=HEAD_HELP[task],
+            description=f"Fine-tune {HEAD_HELP[task]} on the BERT core. The best model (by the dev metric, or the last "
+            "without --dev) goes to OUT/model, the evaluations to OUT/metrics.json; OUT/checkpoint holds a "
+            "resumable state while training.",
+        )
+        head.add_argument("--train", type=Path, required=True, help=f"training data: {HEAD_DATA[task]}")
+        head.add_argument("--dev", type=Path, help="dev data in the same format, to keep the best model by")
+        head.add_argument("--out", type=Path, required=True, help="output folder")
+        head.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe (see README)")
+        head.add_argument("--model", help="the backbone: a local BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
+        head.add_argument("--max-length", type=int, help="word pieces per input")
+        if task == "pairs":
+            head.add_argument("--symmetric", action="store_true", default=None, help="train on both orders; predict their mean")
+        if task == "qa":
+            head.add_argument("--stride", type=int, help="tokens shared by consecutive windows of a long passage (default: 128)")
+            head.add_argument("--max-answer-length", type=int, help="longest answer in tokens (default: 30)")
+            head.add_argument("--answerless-windows", type=float, help="share of windows without the answer kept for training (default: 1)")
+        _add_train_flags(head, "examples per step (default: 8)", f"[{task}] and [train]")
+        head.set_defaults(handler=_cmd_train_head, task=task)
+
+    predict = commands.add_parser("predict", help="run a fine-tuned head on your input")
+    predict_heads = predict.add_subparsers(dest="task", required=True, metavar="HEAD")
+    one = predict_heads.add_parser("classify", help="the class of each text")
+    one.add_argument("model", type=Path, help="OUT/model of 'ranker train classify'")
+    one.add_argument("texts", nargs="+", help="texts to classify")
+    pair = predict_heads.add_parser("pairs", help="the score of a pair of texts")
+    pair.add_argument("model", type=Path, help="OUT/model of 'ranker train pairs'")
+    pair.add_argument("text_a")
+    pair.add_argument("text_b")
+    tag = predict_heads.add_parser("tag", help="the tag of every word (words split on spaces)")
+    tag.add_argument("model", type=Path, help="OUT/model of 'ranker train tag'")
+    tag.add_argument("sentences", nargs="+", help="sentences, words separated by spaces, e.g. \"John Smith 's car is new\"")
+    qa = predict_heads.add_parser("qa", help="the answer span of a question in a passage")
+    qa.add_argument("model", type=Path, help="OUT/model of 'ranker train qa'")
+    qa.add_argument("question")
+    source = qa.add_mutually_exclusive_group(required=True)
+    source.add_argument("--context", help="the passage")
+    source.add_argument("--context-file", type=Path, help="a UTF-8 file holding the passage")
+    for sub in (one, pair, tag, qa):
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.set_defaults(handler=_cmd_predict)
+
+    score = commands.add_parser("eval", help="score a fine-tuned head on labelled data")
+    score_heads = score.add_subparsers(dest="task", required=True, metavar="HEAD")
+    for task in ("classify", "pairs", "tag", "qa"):
+        sub = score_heads.add_parser(task, help=f"{HEAD_HELP[task].split(' (')[0]}: "
+                                     + {"classify": "accuracy, macro-F1", "pairs": "Pearson, Spearman",
+                                        "tag": "token accuracy, per tag", "qa": "exact match, F1"}[task])
+        sub.add_argument("model", type=Path, help=f"OUT/model of 'ranker train {task}'")
+        sub.add_argument("--data", type=Path, required=True, help=f"labelled data: {HEAD_DATA[task]}")
+        sub.add_argument("--json", action="store_true", help="print the metrics as JSON")
+        sub.set_defaults(handler=_cmd_eval_head)
 
 
 def _add_reranker(parser: argparse.ArgumentParser) -> None:
@@ -437,12 +519,9 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
     preset = PRESETS[args.preset] if args.preset else None
     reranker_flags = {"model": args.model, "loss": args.loss, "max_length": args.max_length,
                       "dev_queries": args.dev_queries, "passage_words": args.passage_words}
-    train_flags = {name: getattr(args, name) for name in (
-        "learning_rate", "epochs", "max_steps", "batch_size", "eval_every", "checkpoint_every", "seed", "device")}
     base_r = asdict(preset.reranker) if preset else {}
-    base_t = asdict(preset.train) if preset else {}
     config = make_config(RerankerTrainConfig, args.config, "reranker", {**base_r, **{k: v for k, v in reranker_flags.items() if v is not None}})
-    train_config = make_config(TrainConfig, args.config, "train", {**base_t, **{k: v for k, v in train_flags.items() if v is not None}})
+    train_config = _train_config(args, preset.train if preset else None)
     dev = None
     if args.dev is not None:
         dev = (args.dev, args.dev / "qrels" / f"{args.dev_split}.tsv")
@@ -459,6 +538,105 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
               f"{best['mixed_MRR@10']:.4f} mixed with the first stage (weight {best['mixed_weight']}); "
               f"first stage alone {best['first_stage_MRR@10']:.4f}")
     print(f"model -> {args.out / 'model'}")
+    return 0
+
+
+def _train_config(args: argparse.Namespace, base):
+    """TrainConfig from a preset's, then the file's [train] table, then the flags."""
+    from dataclasses import asdict
+
+    from ranker.config import make_config
+    from ranker.train import TrainConfig
+
+    flags = {name: getattr(args, name) for name in (
+        "learning_rate", "epochs", "max_steps", "batch_size", "eval_every", "checkpoint_every", "seed", "device")}
+    return make_config(TrainConfig, args.config, "train", {**(asdict(base) if base else {}),
+                                                           **{k: v for k, v in flags.items() if v is not None}})
+
+
+def _read_head_data(task: str, path: Path) -> list:
+    """The labelled examples of ``path`` in the format the head reads."""
+    from ranker import formats
+
+    if not path.is_file():
+        raise InputError(path, None, "no such file")
+    if task == "classify":
+        return formats.read_labelled_texts(path)
+    if task == "pairs":
+        return formats.read_scored_pairs(path)
+    if task == "tag":
+        return formats.read_conllu(path) if path.suffix == ".conllu" else formats.read_word_tag(path)
+    return formats.read_squad(path)
+
+
+def _cmd_train_head(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ranker.config import make_config
+    from ranker.presets import HEAD_PRESETS
+    from ranker.tasks import TASKS
+
+    task = TASKS[args.task]
+    preset = HEAD_PRESETS[args.preset][args.task] if args.preset else None
+    flags = {"model": args.model, "max_length": args.max_length}
+    for name in ("symmetric", "stride", "max_answer_length", "answerless_windows"):
+        if hasattr(args, name):
+            flags[name] = getattr(args, name)
+    config = make_config(task.config, args.config, args.task, {**(asdict(preset.config) if preset else {}),
+                                                                **{k: v for k, v in flags.items() if v is not None}})
+    train_config = _train_config(args, preset.train if preset else None)
+    train = _read_head_data(args.task, args.train)
+    dev = _read_head_data(args.task, args.dev) if args.dev else None
+    try:
+        metrics = task.train(train, args.out, config, train_config, dev=dev, resume=args.resume, show_progress=not args.quiet)
+    except ValueError as err:
+        raise InputError(args.train, None, str(err)) from None
+    done = metrics["train"]
+    print(f"trained {done['steps']} steps, {done['examples']} examples in {done['seconds']:.0f}s "
+          f"({done['examples_per_second']:.1f}/s)")
+    best = {k: v for k, v in (metrics["best"] or {}).items() if isinstance(v, float) and k != "eval_seconds"}
+    if best:
+        print(f"dev (step {metrics['best']['step']}): " + ", ".join(f"{k} {v:.4f}" for k, v in best.items()))
+    print(f"model -> {args.out / 'model'}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ranker.tasks import TASKS
+
+    task = TASKS[args.task]
+    if args.task == "classify":
+        inputs = args.texts
+    elif args.task == "pairs":
+        inputs = [(args.text_a, args.text_b)]
+    elif args.task == "tag":
+        inputs = [s.split() for s in args.sentences]
+    else:
+        context = args.context
+        if args.context_file is not None:
+            try:
+                context = args.context_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise InputError(args.context_file, None, f"unreadable ({err})") from None
+        inputs = [(args.question, context)]
+    rows = task.predict(args.model, inputs)
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for row in rows:
+        print(task.show(row))
+    return 0
+
+
+def _cmd_eval_head(args: argparse.Namespace) -> int:
+    from ranker.tasks import TASKS
+
+    task = TASKS[args.task]
+    metrics = task.evaluate(args.model, _read_head_data(args.task, args.data))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    print(task.summary(metrics))
     return 0
 
 

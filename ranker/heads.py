@@ -44,35 +44,90 @@ def load_tokenizer(model: str):
     return AutoTokenizer.from_pretrained(path)
 
 
-def load_pair_scorer(model: str):
-    """A sequence-classification model with one output over ``model``'s backbone.
+#: The transformers head class for each kind of task: one fully connected layer
+#: over the backbone's [CLS] vector (sequence), over every token's vector
+#: (token), or two scores per token, span start and end (span).
+HEAD_CLASSES = {
+    "sequence": "AutoModelForSequenceClassification",
+    "token": "AutoModelForTokenClassification",
+    "span": "AutoModelForQuestionAnswering",
+}
 
-    A fine-tuned cross-encoder loads as it was saved; a bare backbone (such as
-    the default all-MiniLM-L6-v2, trained as a bi-encoder) gets a fresh head.
+
+def load_head(model: str, head: str, labels: list[str] | None = None, num_labels: int | None = None):
+    """A transformers head of kind ``head`` over ``model``'s backbone.
+
+    A model fine-tuned for the same head loads as it was saved; a bare backbone
+    (such as the default all-MiniLM-L6-v2, trained as a bi-encoder) gets a
+    freshly initialised head — seed torch first for a reproducible one.
+
+    Args:
+        model: a local transformers folder, or ``all-MiniLM-L6-v2`` (packaged).
+        head: ``sequence``, ``token`` or ``span`` (see :data:`HEAD_CLASSES`).
+        labels: class names, in output order (sequence and token heads); saved in
+            the model's config as ``id2label``.
+        num_labels: outputs without names (``1`` for a score: the reranker, regression).
+
+    Example:
+        >>> net = load_head("all-MiniLM-L6-v2", "token", labels=["NN", "VB"])  # doctest: +SKIP
+        >>> net.config.id2label  # doctest: +SKIP
+        {0: 'NN', 1: 'VB'}
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import transformers
+    from transformers.utils import logging
+
+    if head not in HEAD_CLASSES:
+        raise ValueError(f"head must be one of {', '.join(HEAD_CLASSES)}, not '{head}'")
+    quiet_transformers()
+    path = resolve_model(model)
+    _check_model_folder(path)
+    options: dict[str, Any] = {}
+    if labels is not None:
+        options = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                   "label2id": {label: i for i, label in enumerate(labels)}}
+    elif num_labels is not None:
+        options = {"num_labels": num_labels}
+    # A bare backbone has no head weights: transformers reports them as newly
+    # initialised, which is the point here, so its warning is silenced.
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        net = getattr(transformers, HEAD_CLASSES[head]).from_pretrained(path, **options)
+    except OSError as err:
+        raise InputError(path, None, f"cannot load a transformers model ({err})") from None
+    finally:
+        logging.set_verbosity(verbosity)
+    return net
+
+
+def load_pair_scorer(model: str):
+    """A sequence-classification model with one output over ``model``'s backbone:
+    the cross-encoder (see :func:`load_head`).
 
     Example:
         >>> net = load_pair_scorer("all-MiniLM-L6-v2")  # doctest: +SKIP
         >>> net.config.num_labels  # doctest: +SKIP
         1
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging
+    return load_head(model, "sequence", num_labels=1)
 
-    quiet_transformers()
-    path = resolve_model(model)
-    _check_model_folder(path)
-    # A bare backbone has no classifier weights: transformers reports them as newly
-    # initialised, which is the point here, so its warning is silenced.
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
-        net = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
-    except OSError as err:
-        raise InputError(path, None, f"cannot load a transformers model ({err})") from None
-    finally:
-        logging.set_verbosity(verbosity)
-    return net
+
+def load_trained(folder: str | Path, head: str):
+    """A model we fine-tuned, with its tokenizer and ``ranker.json``, ready to predict.
+
+    Raises:
+        InputError: ``folder`` is not a model folder, or was trained for another task.
+
+    Example:
+        >>> net, tokenizer, about = load_trained("runs/heads/tag/model", "token")  # doctest: +SKIP
+    """
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise InputError(folder, None, "not a model folder (no config.json); pass OUT/model of a 'ranker train' run")
+    about = read_about(folder)
+    net = load_head(str(folder), head)
+    return net, load_tokenizer(str(folder)), about
 
 
 def save_model(net, tokenizer, folder: Path, about: dict[str, Any]) -> None:

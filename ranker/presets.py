@@ -9,6 +9,7 @@ the dev split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ranker.mine import MiningConfig
 from ranker.train import TrainConfig
@@ -50,3 +51,54 @@ PRESETS = {
         train=TrainConfig(learning_rate=1e-4, epochs=1, batch_size=8, eval_every=130, checkpoint_every=50),
     ),
 }
+
+
+@dataclass(frozen=True)
+class HeadPreset:
+    """A recipe for one of the other heads: its task settings and the optimisation.
+
+    Example:
+        >>> HEAD_PRESETS["quick"]["tag"].task
+        'tag'
+    """
+
+    task: str
+    description: str
+    config: Any
+    train: TrainConfig
+
+
+def _head_presets() -> dict[str, dict[str, HeadPreset]]:
+    from ranker.tasks.classify import ClassifyConfig
+    from ranker.tasks.pairs import PairsConfig
+    from ranker.tasks.qa import QAConfig
+    from ranker.tasks.tag import TagConfig
+
+    return {
+        "quick": {
+            "classify": HeadPreset("classify", "R8: the first 64 word pieces, one epoch",
+                                   ClassifyConfig(max_length=64), TrainConfig(learning_rate=1e-4, epochs=1, batch_size=16)),
+            "pairs": HeadPreset("pairs", "Lee: 128 word pieces per pair, both orders, 3 epochs per fold",
+                                PairsConfig(max_length=128, symmetric=True), TrainConfig(learning_rate=1e-4, epochs=3, batch_size=8)),
+            "tag": HeadPreset("tag", "WSJ POS: 5 epochs",
+                              TagConfig(max_length=128), TrainConfig(learning_rate=2e-4, epochs=5, batch_size=16)),
+            "qa": HeadPreset("qa", "quote QA: 256-token windows, a fifth of the answerless windows, 2 epochs",
+                             QAConfig(max_length=256, stride=64, answerless_windows=0.2),
+                             TrainConfig(learning_rate=1e-4, epochs=2, batch_size=16)),
+        },
+        "full": {
+            "classify": HeadPreset("classify", "R8: 256 word pieces, three epochs",
+                                   ClassifyConfig(max_length=256), TrainConfig(learning_rate=5e-5, epochs=3, batch_size=16)),
+            "pairs": HeadPreset("pairs", "Lee: 512 word pieces per pair, both orders, 4 epochs per fold",
+                                PairsConfig(max_length=512, symmetric=True), TrainConfig(learning_rate=5e-5, epochs=4, batch_size=8)),
+            "tag": HeadPreset("tag", "WSJ POS: 10 epochs",
+                              TagConfig(max_length=128), TrainConfig(learning_rate=1e-4, epochs=10, batch_size=16)),
+            "qa": HeadPreset("qa", "quote QA: 384-token windows, every window, 3 epochs",
+                             QAConfig(max_length=384, stride=128), TrainConfig(learning_rate=5e-5, epochs=3, batch_size=16)),
+        },
+    }
+
+
+#: Recipes for the other heads by name and task (``quick`` finishes within 20
+#: minutes per head on 2 CPU cores; the README has what each reaches).
+HEAD_PRESETS = _head_presets()

@@ -68,35 +68,11 @@ def score_pairs(
         >>> score_pairs(net, tok, ["oil"], ["oil prices fell"], max_length=128)  # doctest: +SKIP
         array([3.1], dtype=float32)
     """
-    import torch
-    from tqdm import tqdm
+    from ranker.tasks.base import sequence_logits
 
     if len(queries) != len(texts):
         raise ValueError(f"{len(queries)} queries but {len(texts)} texts")
-    order = sorted(range(len(texts)), key=lambda i: -(len(queries[i]) + len(texts[i])))
-    scores = np.empty(len(texts), dtype=np.float32)
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode(), tqdm(
-            total=len(order), desc="rerank", unit="pair", disable=not show_progress
-        ) as bar:
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                batch = tokenizer(
-                    [queries[i] for i in chunk],
-                    [texts[i] for i in chunk],
-                    truncation="longest_first",
-                    max_length=max_length,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(device)
-                scores[chunk] = net(**batch).logits[:, 0].float().cpu().numpy()
-                bar.update(len(chunk))
-    finally:
-        net.train(was_training)
-    return scores
+    return sequence_logits(net, tokenizer, queries, texts, max_length, batch_size, show_progress, desc="rerank")[:, 0]
 
 
 def zscore(values: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 from ranker.corpus import Qrels
 from ranker.errors import InputError
 from ranker.retrieve.base import Results
+from ranker.tasks.base import length_grouped_batches
 
 LOSSES = ("listwise", "pointwise")
 GROUP_COLUMNS = ("qid", "query", "positive", "negatives")
@@ -141,24 +142,6 @@ def make_dev_set(
     pair_queries, pair_texts = candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
     pair_texts = passages_for(pair_queries, pair_texts, passage_words)
     return DevSet(qids, queries, first, doc_ids, {q: qrels[q] for q in qids}, pair_queries, pair_texts)
-
-
-def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Indices shuffled, cut into mega-batches of 50 batches, each sorted longest
-    first, then cut into batches; the batch order is shuffled again.
-
-    Example:
-        >>> b = length_grouped_batches([5, 1, 9, 3], 2, np.random.default_rng(0))
-        >>> sorted(sorted(x) for x in b)
-        [[0, 2], [1, 3]]
-    """
-    order = rng.permutation(len(lengths)).tolist()
-    mega = batch_size * 50
-    batches = []
-    for start in range(0, len(order), mega):
-        chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 class RerankerTask:

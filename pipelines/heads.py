@@ -1,0 +1,167 @@
+"""Train and evaluate the four other heads on the BERT core, each on real data.
+
+* ``classify``: Reuters R8 news topics (official train/test; a tenth of train is dev);
+* ``pairs``: Lee news-document similarity, 5-fold cross-validation by document,
+  against the embedder's zero-shot cosine;
+* ``tag``: Penn Treebank WSJ part-of-speech tags (sentences split 70/10/20);
+* ``qa``: quote attribution over the news corpus (whole articles held out).
+
+Each task writes ``OUT/<task>/metrics.json`` (its training, dev and test
+figures, the seconds it took) beside its model; a task already finished is
+skipped, so a rerun picks up where it stopped. Run::
+
+    python -m pipelines.heads --preset quick --out runs/heads
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ranker.files import atomic_write_text
+from ranker.presets import HEAD_PRESETS, HeadPreset
+from ranker.tasks import TASKS
+from ranker.tasks.base import holdout
+
+CACHE = Path("data/cache")
+NEWS = Path("data/news")
+ORDER = ("classify", "pairs", "tag", "qa")
+
+#: The seed chapter's examples, shown after training.
+SEED_SENTENCE = "John Smith 's car is new"
+SEED_PASSAGE = ("Some experts report that a mask's efficacy is inconclusive. However, mask makers insist that "
+                "their products, such as N95 respirator masks, can guard against the virus.")
+SEED_QUESTIONS = ("Who say that N95 respirator masks can guard against the virus?",
+                  'Who said "their products, such as N95 respirator masks, can guard against the virus"?')
+
+
+def _split(examples: list, fraction: float, seed: int) -> tuple[list, list]:
+    kept, held = holdout(len(examples), fraction, seed)
+    return [examples[i] for i in kept], [examples[i] for i in held]
+
+
+def run_classify(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
+    from ranker.datasets.r8 import load_r8
+    from ranker.tasks.classify import evaluate_examples
+
+    train, test = load_r8(CACHE)
+    train, dev = _split(train, 0.1, preset.train.seed)
+    metrics = TASKS["classify"].train(train, out, preset.config, preset.train, dev=dev, show_progress=not quiet)
+    net, tokenizer, config = TASKS["classify"].load(out / "model")
+    return {"data": {"train": len(train), "dev": len(dev), "test": len(test)}, **metrics,
+            "test": evaluate_examples(net, tokenizer, config, test, show_progress=not quiet)}
+
+
+def run_pairs(preset: HeadPreset, out: Path, quiet: bool, folds: int = 5) -> dict[str, Any]:
+    from ranker.datasets.lee import load_lee
+    from ranker.tasks.pairs import correlations, cross_validate, document_folds, embedding_cosines
+
+    _, pairs = load_lee(CACHE)
+    cosines = embedding_cosines([(p.text_a, p.text_b) for p in pairs])
+    tested = sorted(r for _, test in document_folds(pairs, folds, preset.train.seed) for r in test)
+    found = cross_validate(pairs, out, preset.config, preset.train, k=folds, show_progress=not quiet)
+    return {
+        "data": {"documents": 50, "pairs": len(pairs), "folds": folds, "tested_pairs": len(tested)},
+        "test": found["pooled"],
+        "cross_validation": found,
+        "baseline_cosine": {"all_pairs": correlations([p.score for p in pairs], cosines),
+                            "tested_pairs": correlations([pairs[r].score for r in tested], cosines[tested])},
+    }
+
+
+def run_tag(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
+    from ranker.datasets.treebank import load_wsj_pos
+    from ranker.tasks.tag import evaluate_examples, predict_rows
+
+    sentences = load_wsj_pos(CACHE)
+    rest, test = _split(sentences, 0.2, preset.train.seed)
+    train, dev = _split(rest, 0.125, preset.train.seed)
+    metrics = TASKS["tag"].train(train, out, preset.config, preset.train, dev=dev, show_progress=not quiet)
+    net, tokenizer, config = TASKS["tag"].load(out / "model")
+    example = predict_rows(net, tokenizer, config, [SEED_SENTENCE.split()])[0]
+    return {"data": {"train": len(train), "dev": len(dev), "test": len(test),
+                     "test_tokens": sum(len(s.words) for s in test)}, **metrics,
+            "test": evaluate_examples(net, tokenizer, config, test, show_progress=not quiet), "example": example}
+
+
+def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
+    from ranker.corpus import read_articles
+    from ranker.datasets.quotes import quote_questions, split_by_document
+    from ranker.formats import write_squad
+    from ranker.tasks.qa import evaluate_examples, predict_rows
+
+    examples = quote_questions(read_articles(NEWS).records)
+    rest, test = split_by_document(examples, 0.2, preset.train.seed)
+    # Several outlets quote the same sentence of the same story: a test question
+    # asked in training too would test memory, not reading, so it is dropped.
+    asked = {e.question for e in rest}
+    leaked = sum(e.question in asked for e in test)
+    test = [e for e in test if e.question not in asked]
+    train, dev = split_by_document(rest, 0.1, preset.train.seed)
+    for name, part in (("train", train), ("dev", dev), ("test", test)):
+        write_squad(part, out / "data" / f"{name}.json")
+    metrics = TASKS["qa"].train(train, out, preset.config, preset.train, dev=dev, show_progress=not quiet)
+    net, tokenizer, config = TASKS["qa"].load(out / "model")
+    examples_shown = predict_rows(net, tokenizer, config, [(q, SEED_PASSAGE) for q in SEED_QUESTIONS])
+    return {"data": {"train": len(train), "dev": len(dev), "test": len(test), "test_dropped_as_asked_in_training": leaked,
+                     "test_articles": len({e.doc_id for e in test})}, **metrics,
+            "test": evaluate_examples(net, tokenizer, config, test, show_progress=not quiet),
+            "example": examples_shown}
+
+
+RUNNERS = {"classify": run_classify, "pairs": run_pairs, "tag": run_tag, "qa": run_qa}
+HEADLINE = {"classify": ("accuracy", "macro_F1"), "pairs": ("Pearson", "Spearman"),
+            "tag": ("accuracy",), "qa": ("exact_match", "F1")}
+
+
+def headline(task: str, metrics: dict[str, Any]) -> str:
+    """The test figures of one task, in a line."""
+    return ", ".join(f"{name} {metrics['test'][name]:.4f}" for name in HEADLINE[task])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(HEAD_PRESETS), default="quick")
+    parser.add_argument("--out", type=Path, default=Path("runs/heads"))
+    parser.add_argument("--tasks", default=",".join(ORDER), help=f"comma-separated, from {','.join(ORDER)}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in RUNNERS]
+    if unknown:
+        parser.error(f"unknown tasks {unknown}; choose from {','.join(ORDER)}")
+    for task in tasks:
+        out = args.out / task
+        done = out / "metrics.json"
+        if done.is_file() and "test" in json.loads(done.read_text()):
+            print(f"[{task}] already done: {headline(task, json.loads(done.read_text()))} ({done})")
+            continue
+        preset = HEAD_PRESETS[args.preset][task]
+        print(f"[{task}] {preset.description}")
+        started = time.perf_counter()
+        metrics = RUNNERS[task](preset, out, args.quiet)
+        metrics["seconds"] = round(time.perf_counter() - started, 1)
+        metrics["preset"] = args.preset
+        atomic_write_text(done, json.dumps(metrics, indent=2, default=_plain) + "\n")
+        print(f"[{task}] test: {headline(task, metrics)} in {metrics['seconds'] / 60:.1f} min -> {done}")
+    return 0
+
+
+def _plain(value):
+    """JSON for numpy scalars and dataclasses in the metrics."""
+    if isinstance(value, np.generic):
+        return value.item()
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value):
+        return asdict(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
