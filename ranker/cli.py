@@ -56,7 +56,8 @@ def _add_retriever(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ranker",
-        description="Search ranking for news articles: index, search, write runs and evaluate them.",
+        description="Search ranking for news articles: index, search, rerank with a fine-tuned BERT\n"
+        "cross-encoder and evaluate; and the other heads on the same BERT core (classify, pairs, tag, qa).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -228,3 +228,23 @@ def test_cli_errors_name_the_file_and_line(tmp_path, capsys):
     assert main(["train", "classify", "--train", str(bad), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ranker: error:") and str(bad) in err and "line 2" in err and "\n" not in err
+
+
+def test_cli_predict_qa_reads_the_passage_from_a_file(tmp_path, tiny_bert, capsys):
+    squad = tmp_path / "train.json"
+    from ranker.formats import write_squad
+
+    write_squad(_examples("qa"), squad)
+    out = tmp_path / "run"
+    assert main(["train", "qa", "--train", str(squad), "--out", str(out), "--model", str(tiny_bert), "--max-length", "48",
+                 "--stride", "8", "--max-steps", "2", "--batch-size", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    passage = tmp_path / "passage.txt"
+    passage.write_text(SEED := "Some experts report that a mask's efficacy is inconclusive. However, mask makers insist "
+                       "that their products, such as N95 respirator masks, can guard against the virus.")
+    assert main(["predict", "qa", str(out / "model"), "Who say that N95 masks guard against the virus?",
+                 "--context-file", str(passage), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["answer"] and SEED[row["start"] : row["start"] + len(row["answer"])] == row["answer"]
+    assert main(["eval", "qa", str(out / "model"), "--data", str(squad)]) == 0
+    assert "exact match" in capsys.readouterr().out
