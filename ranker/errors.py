@@ -24,3 +24,25 @@ class InputError(ValueError):
         self.problem = problem
         place = f"{self.path}: {where}" if where else self.path
         super().__init__(f"{place}: {problem}")
+
+
+def finite_number(raw: str, path: str | Path, where: str | None, name: str = "score") -> float:
+    """``raw`` as a float, or an :class:`InputError` if it is not a finite number.
+
+    Example:
+        >>> finite_number("0.5", "pairs.tsv", "line 2")
+        0.5
+        >>> finite_number("nan", "run.trec", "line 3")
+        Traceback (most recent call last):
+        ...
+        ranker.errors.InputError: run.trec: line 3: score 'nan' is not a finite number
+    """
+    import math
+
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(path, where, f"{name} '{raw}' is not a finite number")
+    return value

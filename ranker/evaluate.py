@@ -7,12 +7,11 @@ tie-break written to TREC files, so a run read back ranks exactly as written.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from ranker.corpus import Qrels
-from ranker.errors import InputError
+from ranker.errors import InputError, finite_number
 from ranker.files import atomic_write_text, split_lines
 
 #: qid -> docid -> score
@@ -80,12 +79,7 @@ def read_run(path: str | Path) -> Run:
         if len(parts) != 6:
             raise InputError(path, where, f"expected 'qid Q0 docid rank score tag', got {len(parts)} fields")
         qid, _, docid, rank, score, _ = parts
-        try:
-            value = float(score)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise InputError(path, where, f"score '{score}' is not a finite number")
+        value = finite_number(score, path, where)
         if not rank.isdigit() or int(rank) < 1:
             raise InputError(path, where, f"rank '{rank}' is not a positive integer")
         scores = run.setdefault(qid, {})

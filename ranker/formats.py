@@ -22,12 +22,11 @@ The line-level parsers (:func:`labelled_texts_from_tab`,
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from ranker.errors import InputError
+from ranker.errors import InputError, finite_number
 from ranker.examples import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
 from ranker.files import atomic_write_text, decoded_lines
 
@@ -214,12 +213,7 @@ def read_scored_pairs(path: str | Path) -> list[ScoredPair]:
         if len(fields) < needed:
             raise InputError(path, where, f"expected at least {needed} tab-separated fields, found {len(fields)}")
         text_a, text_b, raw_score = (fields[columns[name]] for name in ("sentence1", "sentence2", "score"))
-        try:
-            score = float(raw_score)
-        except ValueError:
-            score = math.nan
-        if not math.isfinite(score):
-            raise InputError(path, where, f"score {raw_score!r} is not a finite number")
+        score = finite_number(raw_score, path, where)
         if not text_a.strip() or not text_b.strip():
             raise InputError(path, where, "empty sentence1 or sentence2")
         records.append(ScoredPair(text_a, text_b, score))
