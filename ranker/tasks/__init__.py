@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: name -> (module, transformers head kind, config class, training function, the
-#: dev metric the best model is kept by)
+#: name -> (module, transformers head kind, config class, training function, task class)
 _TASKS = {
-    "classify": ("ranker.tasks.classify", "sequence", "ClassifyConfig", "train_classifier", "accuracy"),
-    "pairs": ("ranker.tasks.pairs", "sequence", "PairsConfig", "train_pair_regressor", "Pearson"),
-    "tag": ("ranker.tasks.tag", "token", "TagConfig", "train_tagger", "accuracy"),
-    "qa": ("ranker.tasks.qa", "span", "QAConfig", "train_reader", "F1"),
+    "classify": ("ranker.tasks.classify", "sequence", "ClassifyConfig", "train_classifier", "ClassifyTask"),
+    "pairs": ("ranker.tasks.pairs", "sequence", "PairsConfig", "train_pair_regressor", "PairsTask"),
+    "tag": ("ranker.tasks.tag", "token", "TagConfig", "train_tagger", "TagTask"),
+    "qa": ("ranker.tasks.qa", "span", "QAConfig", "train_reader", "QATask"),
 }
 
 
@@ -39,7 +38,12 @@ class TaskSpec:
     head: str
     config_name: str
     train_name: str
-    primary_metric: str
+    task_name: str
+
+    @property
+    def primary_metric(self) -> str:
+        """The dev metric the best model is kept by (the task class's ``primary``)."""
+        return getattr(self._module, self.task_name).primary
 
     @property
     def _module(self):
