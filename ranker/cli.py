@@ -21,6 +21,7 @@ examples:
   ranker search indexes/news "Brexit Article 50" -k 5
   ranker run indexes/news --queries data/news --split test-title --out runs/bm25.trec
   ranker evaluate runs/bm25.trec data/news/qrels/test-title.tsv
+  ranker report runs/bm25.trec reranked=runs/reranked.trec --qrels data/news/qrels/test-title.tsv --out reports/mine
   ranker mine indexes/news --queries data/news --split train --out runs/mined
   ranker train reranker --groups runs/mined --index indexes/news --dev data/news --out models/reranker
   ranker query indexes/news "oil industry during the virus outbreak" --reranker models/reranker/model
@@ -141,6 +142,32 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--per-query", action="store_true", help="also print every query's metrics")
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    report = commands.add_parser(
+        "report",
+        help="an evaluation report (self-contained HTML + Markdown): systems table with intervals and tests, plots, failures",
+        description="Compare TREC runs (ours or anyone's) on one set of qrels and write OUT/index.html (self-contained:\n"
+        "figures embedded, opens from disk), OUT/report.md with the figures beside it, and OUT/report.json.\n"
+        "Each system's nDCG@10, MRR@10, R@1, R@10, R@100 and MAP (ir_measures, as 'ranker evaluate') with a 95%\n"
+        "bootstrap interval and a paired t-test against the baseline; recall@k curves, where the relevant article\n"
+        "lands before and after, per-query wins and losses, the queries helped and hurt most, time per stage.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("runs", nargs="+", metavar="[NAME=]RUN",
+                        help="TREC run files; NAME defaults to the file name without .trec")
+    report.add_argument("--qrels", type=Path, required=True, help="a TREC or BEIR qrels file")
+    report.add_argument("--out", type=Path, required=True, help="the report folder (e.g. reports/demo); replaced whole")
+    report.add_argument("--baseline", help="the system the others are tested against (default: the first run)")
+    report.add_argument("--focus", help="the system whose wins and losses are examined (default: the best other by nDCG@10)")
+    report.add_argument("--data", type=Path, help="a BEIR folder: query texts and article titles for the failure tables")
+    report.add_argument("--heads", type=Path, help="a folder of <task>/metrics.json (python -m pipelines.heads --out)")
+    report.add_argument("--index", type=Path, help="an index folder: its manifest goes in the report")
+    report.add_argument("--model", type=Path, help="a trained model folder: its ranker.json goes in the report")
+    report.add_argument("--title", default="Evaluation report", help="the report's heading")
+    report.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default 0.05)")
+    report.add_argument("--examples", type=int, default=5, help="queries shown as helped most and hurt most (default 5)")
+    report.add_argument("--json", action="store_true", help="print the report's data as JSON")
+    report.set_defaults(handler=_cmd_report)
 
     mine = commands.add_parser(
         "mine", help="mine hard negatives for training queries from a retriever (parquet tables)",
@@ -660,6 +687,42 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(format_table(["qid", *names], [[qid, *(f"{v[n]:.4f}" for n in names)] for qid, v in per_query.items()]))
         print()
     print(format_table(["run", *scores], [[args.run.name, *(f"{v:.4f}" for v in scores.values())]]))
+    return 0
+
+
+def _run_names(specs: list[str]) -> dict[str, Path]:
+    """``[NAME=]PATH`` arguments as name -> path; a name given twice is an error."""
+    names: dict[str, Path] = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        path = Path(path)
+        name = name or (path.name[: -len(".trec")] if path.name.endswith(".trec") else path.stem)
+        if not path.is_file():
+            raise InputError(path, None, "run file not found")
+        if name in names:
+            raise InputError(path, None, f"the system name '{name}' is given twice; name runs with NAME=PATH")
+        names[name] = path
+    return names
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ranker.corpus import read_qrels
+    from ranker.report import write_report
+    from ranker.report.build import ReportConfig, build_report
+
+    runs = _run_names(args.runs)
+    for flag, name in (("--baseline", args.baseline), ("--focus", args.focus)):
+        if name is not None and name not in runs:
+            print(f"ranker: error: {flag} '{name}' is not one of the runs: {', '.join(runs)}", file=sys.stderr)
+            return 2
+    config = ReportConfig(baseline=args.baseline, focus=args.focus, alpha=args.alpha, examples=args.examples)
+    report = build_report(runs, read_qrels(args.qrels), config, data=args.data, heads=args.heads, index=args.index,
+                          model=args.model, title=args.title, qrels_name=str(args.qrels))
+    page = write_report(args.out, report)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"report written: {page}")
     return 0
 
 

@@ -38,8 +38,35 @@ def ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def write_run(path: str | Path, run: Run, tag: str = "ranker") -> None:
+def meta_path(run_path: str | Path) -> Path:
+    """Where a run's side file lives: ``RUN.meta.json`` beside ``RUN``.
+
+    Example:
+        >>> meta_path("runs/bm25.trec").name
+        'bm25.trec.meta.json'
+    """
+    run_path = Path(run_path)
+    return run_path.with_name(run_path.name + ".meta.json")
+
+
+def read_run_meta(run_path: str | Path) -> dict:
+    """A run's side file (how long each stage took, what produced it), or ``{}`` for a run without one."""
+    import json
+
+    path = meta_path(run_path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(path, f"line {error.lineno}", f"not JSON: {error.msg}") from None
+
+
+def write_run(path: str | Path, run: Run, tag: str = "ranker", meta: dict | None = None) -> None:
     """Write a TREC run file (``qid Q0 docid rank score tag``) atomically.
+
+    ``meta`` (seconds per stage, the index and model behind the run) goes to
+    :func:`meta_path` beside it, where ``ranker report`` finds it.
 
     Example:
         >>> import tempfile, pathlib
@@ -55,6 +82,10 @@ def write_run(path: str | Path, run: Run, tag: str = "ranker") -> None:
         for rank, (docid, score) in enumerate(ranked(run[qid]), start=1):
             lines.append(f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n")
     atomic_write_text(path, "".join(lines))
+    if meta is not None:
+        import json
+
+        atomic_write_text(meta_path(path), json.dumps({"tag": tag, "queries": len(run), **meta}, indent=2) + "\n")
 
 
 def read_run(path: str | Path) -> Run:

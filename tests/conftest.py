@@ -97,3 +97,43 @@ def tiny_bert(tiny_model) -> Path:
     """The tiny BERT as a plain transformers folder (config, weights, tokenizer):
     the backbone the cross-encoder tests fine-tune."""
     return tiny_model.parent / "bert"
+
+
+# -- hand-made runs for the report tests ---------------------------------------------
+
+QUERIES = 20
+
+
+def _run(ranks: list[int]) -> dict:
+    """Query i's relevant document d<i> at ranks[i] (0: missing), among filler documents."""
+    run = {}
+    for i, rank in enumerate(ranks):
+        docs = [f"x{i}-{j}" for j in range(5)]
+        if rank:
+            docs.insert(rank - 1, f"d{i}")
+        run[f"q{i:02d}"] = {d: float(10 - j) for j, d in enumerate(docs)}
+    return run
+
+
+@pytest.fixture
+def runs_and_qrels(tmp_path):
+    """Hand-made runs over 20 one-relevant-document queries whose metrics and tests are known:
+    (system -> run path, qrels, folder); ``better`` has a timing side file."""
+    from ranker.corpus import write_qrels
+    from ranker.evaluate import write_run
+
+    qrels = {f"q{i:02d}": {f"d{i}": 1} for i in range(QUERIES)}
+    write_qrels(tmp_path / "qrels.tsv", qrels)
+    systems = {
+        "bm25": [2] * QUERIES,
+        "same": [2] * QUERIES,
+        "better": [1] * QUERIES,
+        "worse": [3] * QUERIES,
+        "mixed": [1, 3] * (QUERIES // 2),
+        "misses": [1] * (QUERIES - 4) + [0] * 4,
+    }
+    paths = {}
+    for name, ranks in systems.items():
+        paths[name] = tmp_path / f"{name}.trec"
+        write_run(paths[name], _run(ranks), tag=name, meta={"seconds": {"retrieve": 0.5, "rerank": 1.5}} if name == "better" else None)
+    return paths, qrels, tmp_path

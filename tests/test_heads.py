@@ -144,6 +144,25 @@ def test_squad_normalisation_and_metrics():
     assert m["F1"] == pytest.approx(100 * (1.0 + 0.5) / 2)  # 1/3 precision, full recall of 'Juncker'
 
 
+def test_pair_scores_are_learned_standardised_and_predicted_on_the_users_scale(tmp_path, tiny_bert):
+    import numpy as np
+
+    from ranker.tasks.base import sequence_logits
+    from ranker.tasks.pairs import PairsConfig, PairsTask, score_text_pairs, train_pair_regressor
+
+    examples = _examples("pairs")
+    scores = [p.score for p in examples]
+    train_pair_regressor(examples, tmp_path, PairsConfig(model=str(tiny_bert), max_length=32), FEW_STEPS, show_progress=False)
+    net, tokenizer, config = TASKS["pairs"].load(tmp_path / "model")
+    assert config.label_mean == pytest.approx(np.mean(scores)) and config.label_scale == pytest.approx(np.std(scores))
+    labels = PairsTask(examples, net, tokenizer, config, 4).features(examples[:2])["labels"].tolist()
+    assert labels == pytest.approx([(s - np.mean(scores)) / np.std(scores) for s in scores[:2]], abs=1e-5)
+    pairs = [(examples[0].text_a, examples[1].text_b)]
+    raw = sequence_logits(net, tokenizer, [pairs[0][0]], [pairs[0][1]], 32)[:, 0]
+    assert score_text_pairs(net, tokenizer, pairs, config) == pytest.approx(raw * np.std(scores) + np.mean(scores), abs=1e-5)
+    assert PairsConfig(standardize=False).fitted_to(scores) == PairsConfig(standardize=False)
+
+
 # -- each head: train, save, reload, predict -------------------------------------------
 
 

@@ -15,7 +15,7 @@ not read.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,18 @@ from ranker.tasks.base import ExampleTask, new_head, sequence_logits
 
 @dataclass(frozen=True)
 class PairsConfig:
-    """The backbone, the input length, and whether the score is symmetric.
+    """The backbone, the input length, whether the score is symmetric, and the label scale.
 
     ``symmetric``: train on both orders of every pair and predict the mean of
     both orders (for similarity, where sim(a, b) = sim(b, a)).
+
+    ``standardize``: the head learns ``(score - label_mean) / label_scale``,
+    with the mean and standard deviation of the training scores (filled in by
+    :func:`train_pair_regressor` and saved with the model), and predictions are
+    mapped back to the users' scale. Why: similarity judgements such as Lee's
+    sit in a narrow band (mean 0.33, sd 0.14 on a 0–1 scale), so the raw
+    squared error and its gradients are tiny and a fresh head settles on the
+    mean score; on unit-variance targets it learns to spread.
 
     Example:
         >>> PairsConfig(max_length=256).symmetric
@@ -40,10 +48,27 @@ class PairsConfig:
     model: str = "all-MiniLM-L6-v2"
     max_length: int = 256
     symmetric: bool = False
+    standardize: bool = True
+    label_mean: float = 0.0
+    label_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_length < 16:
             raise ValueError(f"max_length must be >= 16, not {self.max_length}")
+        if not self.label_scale > 0:
+            raise ValueError(f"label_scale must be > 0, not {self.label_scale}")
+
+    def fitted_to(self, scores: list[float]) -> "PairsConfig":
+        """This config with the label mean and scale of ``scores`` (unchanged without ``standardize``).
+
+        Example:
+            >>> PairsConfig().fitted_to([0.2, 0.4]).label_mean
+            0.3
+        """
+        if not self.standardize:
+            return self
+        spread = float(np.std(scores))
+        return replace(self, label_mean=round(float(np.mean(scores)), 6), label_scale=spread if spread > 0 else 1.0)
 
 
 def correlations(gold: list[float] | np.ndarray, predicted: list[float] | np.ndarray) -> dict[str, float]:
@@ -88,19 +113,21 @@ def document_folds(pairs: list[ScoredPair], k: int, seed: int = 13) -> list[tupl
     return folds
 
 
-def score_text_pairs(net, tokenizer, pairs: list[tuple[str, str]], max_length: int, symmetric: bool = False,
-                     batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
-    """The regression head's score for each (a, b); with ``symmetric`` the mean over both orders.
+def score_text_pairs(net, tokenizer, pairs: list[tuple[str, str]], config: PairsConfig, batch_size: int = 32,
+                     show_progress: bool = False) -> np.ndarray:
+    """The regression head's score for each (a, b) on the training labels' scale;
+    with ``config.symmetric`` the mean over both orders.
 
     Example:
-        >>> score_text_pairs(net, tok, [("oil prices rose", "crude climbed")], 256)  # doctest: +SKIP
+        >>> score_text_pairs(net, tok, [("oil prices rose", "crude climbed")], PairsConfig())  # doctest: +SKIP
         array([0.71], dtype=float32)
     """
     a, b = [p[0] for p in pairs], [p[1] for p in pairs]
-    scores = sequence_logits(net, tokenizer, a, b, max_length, batch_size, show_progress, desc="score")[:, 0]
-    if symmetric:
-        scores = (scores + sequence_logits(net, tokenizer, b, a, max_length, batch_size, show_progress, desc="score")[:, 0]) / 2
-    return scores
+    size = config.max_length
+    scores = sequence_logits(net, tokenizer, a, b, size, batch_size, show_progress, desc="score")[:, 0]
+    if config.symmetric:
+        scores = (scores + sequence_logits(net, tokenizer, b, a, size, batch_size, show_progress, desc="score")[:, 0]) / 2
+    return scores * config.label_scale + config.label_mean
 
 
 class PairsTask(ExampleTask):
@@ -122,19 +149,19 @@ class PairsTask(ExampleTask):
 
         inputs = self.tokenizer([p.text_a for p in examples], [p.text_b for p in examples], truncation="longest_first",
                                 max_length=self.config.max_length, padding=True, return_tensors="pt")
-        inputs["labels"] = torch.tensor([p.score for p in examples], dtype=torch.float32)
+        scale, mean = self.config.label_scale, self.config.label_mean
+        inputs["labels"] = torch.tensor([(p.score - mean) / scale for p in examples], dtype=torch.float32)
         return dict(inputs)
 
     def evaluate(self) -> dict[str, float]:
         if not self.dev:
             return {}
-        predicted = score_text_pairs(self.net, self.tokenizer, [(p.text_a, p.text_b) for p in self.dev],
-                                     self.config.max_length, self.config.symmetric)
+        predicted = score_text_pairs(self.net, self.tokenizer, [(p.text_a, p.text_b) for p in self.dev], self.config)
         found = correlations([p.score for p in self.dev], predicted)
         return {"Pearson": found["Pearson"], "Spearman": found["Spearman"]}
 
     def about(self) -> dict[str, Any]:
-        return {"task": "pairs", "max_length": self.config.max_length, "symmetric": self.config.symmetric,
+        return {"task": "pairs", **{k: v for k, v in asdict(self.config).items() if k != "model"},
                 "base_model": self.config.model}
 
 
@@ -149,7 +176,7 @@ def train_pair_regressor(train: list[ScoredPair], out: str | Path, config: Pairs
     from ranker.train import fit
 
     net, tokenizer = new_head(config.model, "sequence", train_config.seed, train_config.device, num_labels=1)
-    task = PairsTask(train, net, tokenizer, config, train_config.batch_size, dev)
+    task = PairsTask(train, net, tokenizer, config.fitted_to([p.score for p in train]), train_config.batch_size, dev)
     return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)
 
 
@@ -165,7 +192,7 @@ def cross_validate(pairs: list[ScoredPair], out: str | Path, config: PairsConfig
         >>> cross_validate(pairs, "runs/heads/pairs", PairsConfig(), TrainConfig(epochs=3))  # doctest: +SKIP
     """
     from ranker.files import atomic_write_text
-    from ranker.heads import load_trained
+    from ranker.tasks import TASKS
 
     out = Path(out)
     folds = document_folds(pairs, k, train_config.seed)
@@ -177,9 +204,8 @@ def cross_validate(pairs: list[ScoredPair], out: str | Path, config: PairsConfig
             if show_progress:
                 print(f"fold {i + 1}/{k}: training on {len(train_rows)} pairs, testing on {len(test_rows)}")
             train_pair_regressor([pairs[r] for r in train_rows], folder, config, train_config, show_progress=show_progress)
-            net, tokenizer, _ = load_trained(folder / "model", "sequence")
-            scores = score_text_pairs(net, tokenizer, [(pairs[r].text_a, pairs[r].text_b) for r in test_rows],
-                                      config.max_length, config.symmetric)
+            net, tokenizer, fitted = TASKS["pairs"].load(folder / "model")
+            scores = score_text_pairs(net, tokenizer, [(pairs[r].text_a, pairs[r].text_b) for r in test_rows], fitted)
             record = {"rows": test_rows, "predicted": [float(s) for s in scores],
                       **correlations([pairs[r].score for r in test_rows], scores)}
             atomic_write_text(done, json.dumps(record) + "\n")
@@ -198,15 +224,15 @@ def cross_validate(pairs: list[ScoredPair], out: str | Path, config: PairsConfig
 
 def predict_rows(net, tokenizer, config: PairsConfig, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """``ranker predict pairs``: each pair's score."""
-    scores = score_text_pairs(net, tokenizer, pairs, config.max_length, config.symmetric)
+    scores = score_text_pairs(net, tokenizer, pairs, config)
     return [{"text_a": a, "text_b": b, "score": round(float(s), 4)} for (a, b), s in zip(pairs, scores)]
 
 
 def evaluate_examples(net, tokenizer, config: PairsConfig, examples: list[ScoredPair],
                       show_progress: bool = False) -> dict[str, Any]:
     """``ranker eval pairs``: Pearson and Spearman against the gold scores."""
-    scores = score_text_pairs(net, tokenizer, [(p.text_a, p.text_b) for p in examples], config.max_length,
-                              config.symmetric, show_progress=show_progress)
+    scores = score_text_pairs(net, tokenizer, [(p.text_a, p.text_b) for p in examples], config,
+                              show_progress=show_progress)
     return correlations([p.score for p in examples], scores)
 
 

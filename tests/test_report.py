@@ -1,0 +1,99 @@
+"""The evaluation report: its numbers are ``ranker evaluate``'s, its marks follow the paired test,
+and its HTML stands alone."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from conftest import QUERIES
+
+from ranker.cli import main
+from ranker.evaluate import evaluate, read_run_meta, write_run
+from ranker.report.build import ReportConfig, build_report
+from ranker.report.stats import Cell, bootstrap_interval, paired_p, relevant_ranks
+
+def test_the_systems_table_holds_ranker_evaluates_numbers(runs_and_qrels):
+    paths, qrels, _ = runs_and_qrels
+    report = build_report(paths, qrels, ReportConfig(baseline="bm25"))
+    from ranker.evaluate import read_run
+
+    for system, path in paths.items():
+        expected = evaluate(read_run(path), qrels)
+        found = {m: cell["mean"] for m, cell in report["systems"][system]["metrics"].items()}
+        assert found == pytest.approx(expected, abs=1e-12)
+        for cell in report["systems"][system]["metrics"].values():
+            assert cell["low"] <= cell["mean"] + 1e-12 and cell["mean"] <= cell["high"] + 1e-12
+
+
+def test_significance_marks_match_the_known_cases(runs_and_qrels):
+    from scipy.stats import ttest_rel
+
+    paths, qrels, _ = runs_and_qrels
+    report = build_report(paths, qrels, ReportConfig(baseline="bm25"))
+    mark = {s: Cell(**info["metrics"]["MRR@10"]).mark(0.05) for s, info in report["systems"].items()}
+    # every query up by the same amount / down / unchanged
+    assert (mark["bm25"], mark["same"], mark["better"], mark["worse"]) == ("", "", "▲", "▼")
+    # mixed: +0.5 on half the queries, -1/6 on the other half; its p-value is scipy's
+    mixed = np.array([1.0, 1 / 3] * (QUERIES // 2))
+    expected = ttest_rel(mixed, np.full(QUERIES, 0.5)).pvalue
+    assert report["systems"]["mixed"]["metrics"]["MRR@10"]["p"] == pytest.approx(expected)
+    assert mark["mixed"] == ("▲" if expected < 0.05 else "")
+    assert report["focus"] == "better"  # the best by nDCG@10 other than the baseline
+
+
+def test_paired_p_and_intervals_on_degenerate_input():
+    assert paired_p(np.array([1.0, 0.0]), np.array([1.0, 0.0])) == 1.0
+    assert paired_p(np.array([1.0, 1.0]), np.array([0.5, 0.5])) == 0.0
+    assert bootstrap_interval(np.array([0.5, 0.5])) == (0.5, 0.5)
+    low, high = bootstrap_interval(np.array([0.0, 1.0] * 50))
+    assert 0.35 < low < 0.5 < high < 0.65
+
+
+def test_relevant_ranks_and_failure_examples(runs_and_qrels):
+    paths, qrels, _ = runs_and_qrels
+    from ranker.evaluate import read_run
+
+    qids = sorted(qrels)
+    assert relevant_ranks(read_run(paths["misses"]), qrels, qids).tolist() == [1] * 16 + [0] * 4
+    report = build_report({"bm25": paths["bm25"], "misses": paths["misses"]}, qrels, ReportConfig(examples=3))
+    hurt, helped = report["examples"]["hurt"], report["examples"]["helped"]
+    assert [row["ranks"]["misses"] for row in hurt] == [0, 0, 0]  # a miss is the worst move
+    assert [row["ranks"]["misses"] for row in helped] == [1, 1, 1]
+    assert hurt[0]["beaten_by"]["system"] == "misses" and hurt[0]["beaten_by"]["doc_id"].startswith("x")
+
+
+def test_cli_report_writes_self_contained_html_and_markdown(runs_and_qrels, capsys):
+    paths, _, folder = runs_and_qrels
+    out = folder / "reports" / "demo"
+    code = main(["report", *(f"{n}={p}" for n, p in paths.items()), "--qrels", str(folder / "qrels.tsv"),
+                 "--out", str(out), "--baseline", "bm25"])
+    assert code == 0 and str(out / "index.html") in capsys.readouterr().out
+    page = (out / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == 3  # recall, ranks, wins and losses
+    references = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]*)['"]""", page)
+    assert references and all(r.startswith("data:") for r in references)
+    assert "<link" not in page and "@import" not in page and "url(" not in page
+    markdown = (out / "report.md").read_text()
+    for name in ("recall.png", "ranks.png", "wins.png"):
+        assert f"]({name})" in markdown and (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert "| better |" in markdown and "▲" in markdown and "▼" in markdown
+    assert "retrieve 25.0 ms, rerank 75.0 ms" in page  # 0.5 s and 1.5 s over 20 queries
+    assert json.loads((out / "report.json").read_text())["baseline"] == "bm25"
+
+
+def test_cli_report_refuses_an_unknown_baseline_in_one_line(runs_and_qrels, capsys):
+    paths, _, folder = runs_and_qrels
+    code = main(["report", str(paths["bm25"]), "--qrels", str(folder / "qrels.tsv"), "--out", str(folder / "r"),
+                 "--baseline", "nope"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "ranker: error: --baseline 'nope' is not one of the runs: bm25"
+    assert not (folder / "r").exists()
+
+
+def test_run_side_files_round_trip(tmp_path):
+    write_run(tmp_path / "a.trec", {"q1": {"d1": 1.0}}, tag="a", meta={"seconds": {"retrieve": 0.2}})
+    assert read_run_meta(tmp_path / "a.trec") == {"tag": "a", "queries": 1, "seconds": {"retrieve": 0.2}}
+    assert read_run_meta(tmp_path / "none.trec") == {}
