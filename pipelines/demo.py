@@ -6,7 +6,8 @@ for comparison with published figures, every title query) through BM25, dense
 and hybrid retrieval and evaluates them; then mines hard negatives for the quick
 preset's training queries, fine-tunes the BERT cross-encoder on them, reranks
 hybrid's top 20 for a sample of the test titles, prints every system's metrics
-on that sample and one reranked query.
+on that sample and one reranked query, and writes the evaluation report
+(``reports/demo/index.html``: intervals, paired tests, plots, failures, cost).
 
 Run: ``python -m pipelines.demo [--data data/news] [--index indexes/news] [--retrain]``.
 """
@@ -35,6 +36,22 @@ EXAMPLE_QUERY = "oil industry during the virus outbreak"
 TEST_SAMPLE = 200
 
 
+def write_demo_report(args: argparse.Namespace, name: str, qrels: dict, model: Path) -> Path:
+    """The evaluation report of the reranked sample: every system against hybrid, the stage the reranker reranks."""
+    from ranker.report import write_report
+    from ranker.report.build import ReportConfig, build_report
+
+    runs = {system: args.runs / f"{system}.{name}.trec" for system in RETRIEVERS}
+    runs["reranked (alone)"] = args.runs / f"reranked.{name}.trec"
+    runs["reranked (mixed)"] = args.runs / f"reranked-mixed.{name}.trec"
+    heads = args.heads if any(args.heads.glob("*/metrics.json")) else None
+    report = build_report(runs, qrels, ReportConfig(baseline="hybrid", focus="reranked (mixed)"), data=args.data,
+                          heads=heads, index=args.index, model=model,
+                          title=f"News search: {len(qrels)} test title queries, hybrid retrieval reranked by the fine-tuned cross-encoder",
+                          qrels_name=f"{name} of {args.data / 'qrels' / 'test-title.tsv'}")
+    return write_report(args.report, report)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/news"))
@@ -42,29 +59,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--runs", type=Path, default=Path("runs/demo"))
     parser.add_argument("--models", type=Path, default=Path("models/demo"), help="where the quick reranker is trained")
+    parser.add_argument("--report", type=Path, default=Path("reports/demo"), help="where the evaluation report goes")
+    parser.add_argument("--heads", type=Path, default=Path("runs/heads"),
+                        help="head metrics to include in the report, if python -m pipelines.heads wrote them there")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data and the index even if present")
     parser.add_argument("--retrain", action="store_true", help="mine and fine-tune again even if a demo model exists")
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
     if args.rebuild or not (args.data / "corpus.jsonl").exists():
-        print(f"[1/6] building the news benchmark -> {args.data}")
+        print(f"[1/7] building the news benchmark -> {args.data}")
         summary = build_news_benchmark(args.data, args.cache)
         print(f"      {summary.articles} articles kept of {summary.rows}; dropped {dict(summary.dropped)}")
     else:
-        print(f"[1/6] news benchmark already built in {args.data}")
+        print(f"[1/7] news benchmark already built in {args.data}")
 
     manifest_path = args.index / "manifest.json"
     complete = manifest_path.exists() and {"bm25", "dense"} <= set(json.loads(manifest_path.read_text())["components"])
     if args.rebuild or not complete:
-        print(f"[2/6] indexing with BM25 and dense embeddings -> {args.index} (encoding takes a few minutes on a CPU)")
+        print(f"[2/7] indexing with BM25 and dense embeddings -> {args.index} (encoding takes a few minutes on a CPU)")
         manifest = build_index(read_articles(args.data).records, args.index, dense=DenseConfig(), source=str(args.data))
         print(f"      {manifest['doc_count']} documents in {manifest['build_seconds']:.1f}s "
               f"(dense: {manifest['components']['dense']['encode_and_build_seconds']:.1f}s)")
     else:
-        print(f"[2/6] index already built in {args.index}")
+        print(f"[2/7] index already built in {args.index}")
 
-    print("[3/6] searching and evaluating")
+    print("[3/7] searching and evaluating")
     index = Index.open(args.index)
     doc_ids = index.doc_ids()
     queries = read_queries(args.data).records
@@ -94,27 +114,30 @@ def main(argv: list[str] | None = None) -> int:
     preset = PRESETS["quick"]
     model = args.models / "model" / "model"
     if args.retrain or not model.exists():
-        print(f"\n[4/6] mining hard negatives from hybrid retrieval ({preset.description})")
+        print(f"\n[4/7] mining hard negatives from hybrid retrieval ({preset.description})")
         mine_groups(index, args.data, preset, args.models / "mined")
-        print("\n[5/6] fine-tuning the BERT cross-encoder on them (quick preset)")
+        print("\n[5/7] fine-tuning the BERT cross-encoder on them (quick preset)")
         metrics = train(args.index, args.data, preset, args.models / "mined", args.models / "model")
         done = metrics["train"]
         print(f"      {done['examples']} pairs in {done['seconds']:.0f}s ({done['examples_per_second']:.1f} pairs/s)")
     else:
-        print(f"\n[4/6] [5/6] quick reranker already trained in {model} (--retrain to train it again)")
+        print(f"\n[4/7] [5/7] quick reranker already trained in {model} (--retrain to train it again)")
 
-    print(f"\n[6/6] reranking hybrid's top 20 for {TEST_SAMPLE} test title queries")
+    print(f"\n[6/7] reranking hybrid's top 20 for {TEST_SAMPLE} test title queries")
     queries, qrels = judged_queries(args.data, "test-title", sample=TEST_SAMPLE)
     name = f"test-title-sample{TEST_SAMPLE}"
     firsts = first_stage(index, queries, args.runs, name)
-    reranked, speed = reranked_runs(index, model, queries, firsts["hybrid"][0], args.runs, name)
+    reranked, speed = reranked_runs(index, model, queries, firsts["hybrid"], args.runs, name)
     print(f"      {speed:.1f} pairs/s\n")
-    print_table(table_rows({**{s: run for s, (_, run) in firsts.items()}, **reranked}, qrels, name))
+    print_table(table_rows({**{s: first.run for s, first in firsts.items()}, **reranked}, qrels, name))
 
     print(f'\nexample query, hybrid reranked by the cross-encoder: "{EXAMPLE_QUERY}"\n')
     reranker = Reranker(RerankConfig(model=str(model)))
     print(format_hits(search_hits(index, index.retriever("hybrid"), EXAMPLE_QUERY, k=5, reranker=reranker)))
+    print(f"\n[7/7] writing the evaluation report -> {args.report}")
+    page = write_demo_report(args, name, qrels, model)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
+    print(f"report: {page}")
     return 0
 
 

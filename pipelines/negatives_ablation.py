@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     index = Index.open(args.index)
     queries, qrels = judged_queries(args.data, args.test, sample=args.test_sample or None)
     firsts = first_stage(index, queries, args.out / "runs", args.test)
-    rows = table_rows({system: run for system, (_, run) in firsts.items()}, qrels, args.test)
+    rows = table_rows({system: first.run for system, first in firsts.items()}, qrels, args.test)
     speeds = {}
     for strategy in args.strategies.split(","):
         folder = args.out / strategy
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {strategy} negatives: fine-tuning")
         metrics = train(args.index, args.data, preset, folder / "mined", folder / "model", args.quiet)
         reranked, speeds[strategy] = reranked_runs(
-            index, folder / "model" / "model", queries, firsts["hybrid"][0], folder / "runs", args.test, label=strategy
+            index, folder / "model" / "model", queries, firsts["hybrid"], folder / "runs", args.test, label=strategy
         )
         new = table_rows(reranked, qrels, args.test)
         atomic_write_text(folder / "summary.json", json.dumps(

@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -64,19 +65,30 @@ def judged_queries(data: Path, qrels_name: str, sample: int | None = None, seed:
     return queries, qrels
 
 
-def first_stage(index: Index, queries: list[Query], runs: Path, name: str, k: int = 100) -> dict[str, tuple[Results, dict]]:
-    """Every retriever's top ``k`` for ``queries`` (results and run), runs written to ``runs``."""
+class FirstStage(NamedTuple):
+    """One retriever's top k for a query set: the results, the run, and how long the search took."""
+
+    results: Results
+    run: dict
+    seconds: float
+
+
+def first_stage(index: Index, queries: list[Query], runs: Path, name: str, k: int = 100) -> dict[str, FirstStage]:
+    """Every retriever's top ``k`` for ``queries``, runs (with their timing side files) written to ``runs``."""
     doc_ids = index.doc_ids()
     out = {}
     for system in RETRIEVERS:
+        begun = time.perf_counter()
         results = index.retriever(system).search([q.text for q in queries], k)
+        seconds = time.perf_counter() - begun
         run = to_run(results, [q.qid for q in queries], doc_ids)
-        write_run(runs / f"{system}.{name}.trec", run, tag=system)
-        out[system] = (results, run)
+        write_run(runs / f"{system}.{name}.trec", run, tag=system,
+                  meta={"seconds": {"retrieve": round(seconds, 3)}, "index": str(index.path)})
+        out[system] = FirstStage(results, run, seconds)
     return out
 
 
-def reranked_runs(index: Index, model: Path, queries: list[Query], first: Results, runs: Path, name: str,
+def reranked_runs(index: Index, model: Path, queries: list[Query], first: FirstStage, runs: Path, name: str,
                   label: str = "reranked") -> tuple[dict[str, dict], float]:
     """The cross-encoder alone and mixed with the first stage (at its dev-tuned weight),
     from one scoring pass; returns the runs by system name and the pairs/s."""
@@ -84,14 +96,17 @@ def reranked_runs(index: Index, model: Path, queries: list[Query], first: Result
 
     reranker = Reranker(RerankConfig(model=str(model)))
     depth = reranker.config.depth
-    top = Results(first.rows[:, :depth], first.scores[:, :depth])
+    top = Results(first.results.rows[:, :depth], first.results.scores[:, :depth])
+    begun = time.perf_counter()
     cross = reranker.score(*reranker.pairs(top, [q.text for q in queries], index.docs), show_progress=True)
+    meta = {"seconds": {"retrieve": round(first.seconds, 3), "rerank": round(time.perf_counter() - begun, 3)},
+            "index": str(index.path), "model": str(model), "depth": depth}
     doc_ids, qids = index.doc_ids(), [q.qid for q in queries]
     out = {}
     weight = float(reranker.config.weight)
     for system, w in ((f"{label} (cross-encoder alone)", 1.0), (f"{label} (mixed, w={weight:g})", weight)):
-        run = to_run(with_tail(rerank_scores(top, cross, w).results, first), qids, doc_ids)
-        write_run(runs / f"{system.split()[0]}{'' if w == 1.0 else '-mixed'}.{name}.trec", run, tag=label)
+        run = to_run(with_tail(rerank_scores(top, cross, w).results, first.results), qids, doc_ids)
+        write_run(runs / f"{system.split()[0]}{'' if w == 1.0 else '-mixed'}.{name}.trec", run, tag=label, meta=meta)
         out[system] = run
     return out, reranker.pairs_per_second
 
@@ -143,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("test-title", "test-subtitle"):
         queries, qrels = judged_queries(args.data, name)
         firsts = first_stage(index, queries, out / "runs", name)
-        runs = {system: run for system, (_, run) in firsts.items()}
-        reranked, speeds[name] = reranked_runs(index, out / "model" / "model", queries, firsts["hybrid"][0], out / "runs", name)
+        runs = {system: first.run for system, first in firsts.items()}
+        reranked, speeds[name] = reranked_runs(index, out / "model" / "model", queries, firsts["hybrid"], out / "runs", name)
         rows += table_rows({**runs, **reranked}, qrels, name)
     print_table(rows)
     summary = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from ranker import __version__
@@ -460,14 +461,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     index = Index.open(args.index)
     name, retriever = _open_retriever(index, args)
     reranker = _open_reranker(args)
+    meta = {"index": str(args.index), "retriever": name, "k": args.k}
     if reranker is None:
+        begun = time.perf_counter()
         run = search_run(retriever, queries, index.doc_ids(), args.k, show_progress=not args.quiet)
+        meta["seconds"] = {"retrieve": round(time.perf_counter() - begun, 3)}
     else:
-        run = rerank_run(retriever, reranker, queries, index.docs, args.k, show_progress=not args.quiet)
+        timings: dict[str, float] = {}
+        run = rerank_run(retriever, reranker, queries, index.docs, args.k, show_progress=not args.quiet, timings=timings)
         name = f"{name}+reranker"
+        meta.update(seconds={k: round(v, 3) for k, v in timings.items()}, model=str(args.reranker),
+                    depth=reranker.config.depth)
         print(f"reranked the top {reranker.config.depth} at {reranker.pairs_per_second:.1f} pairs/s "
               f"(cross-encoder weight {reranker.config.weight})", file=sys.stderr)
-    write_run(args.out, run, tag=args.tag or name)
+    write_run(args.out, run, tag=args.tag or name, meta=meta)
     print(f"wrote {sum(len(d) for d in run.values())} results for {len(run)} queries -> {args.out}")
     return 0
 

@@ -136,27 +136,38 @@ def rerank_run(
     k: int = 100,
     batch_size: int = 64,
     show_progress: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> Run:
     """Like :func:`search_run`, with the top ``reranker.config.depth`` of each query
     reranked by a :class:`~ranker.rerank.Reranker` (the rest keep the first
-    stage's order below them).
+    stage's order below them). A ``timings`` dict given gets the seconds spent
+    in each stage added under ``retrieve`` and ``rerank``.
 
     Example:
         >>> rerank_run(index.retriever("hybrid"), Reranker(RerankConfig("models/reranker")), queries, index.docs)  # doctest: +SKIP
     """
     from tqdm import tqdm
 
+    import time
+
     from ranker.rerank import with_tail
 
     doc_ids = docs.doc_ids()
     run: Run = {}
     depth = max(k, reranker.config.depth)
+    timings = {} if timings is None else timings
+    for stage in ("retrieve", "rerank"):
+        timings.setdefault(stage, 0.0)
     with tqdm(total=len(queries), desc="rerank", unit="q", disable=not show_progress) as bar:
         for start in range(0, len(queries), batch_size):
             batch = queries[start : start + batch_size]
             texts = [q.text for q in batch]
+            begun = time.perf_counter()
             first = retriever.search(texts, depth)
+            searched = time.perf_counter()
             reranked = reranker.rerank(first, texts, docs)
+            timings["retrieve"] += searched - begun
+            timings["rerank"] += time.perf_counter() - searched
             merged = with_tail(reranked.results, Results(first.rows[:, :k], first.scores[:, :k]))
             run.update(to_run(merged, [q.qid for q in batch], doc_ids))
             bar.update(len(batch))

@@ -44,6 +44,17 @@ def test_index_search_run_evaluate(tmp_path, beir_folder, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["queries"] == 6 and report["metrics"]["MRR@10"] == pytest.approx(1.0)
 
+    from ranker.evaluate import read_run_meta
+
+    meta = read_run_meta(run)
+    assert meta["queries"] == 6 and meta["seconds"]["retrieve"] >= 0 and meta["retriever"] == "bm25"
+    out = tmp_path / "report"
+    assert main(["report", f"bm25={run}", "--qrels", str(beir_folder / "qrels" / "test.tsv"), "--out", str(out),
+                 "--data", str(beir_folder), "--index", str(index), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["systems"]["bm25"]["metrics"]["MRR@10"]["mean"] == pytest.approx(1.0)
+    assert data["index_manifest"]["doc_count"] == 6 and (out / "index.html").is_file()
+
 
 def test_bad_input_is_one_line_exit_2_and_no_partial_output(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
