@@ -58,15 +58,29 @@ def run_classify(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
 
 
 def run_pairs(preset: HeadPreset, out: Path, quiet: bool, folds: int = 5) -> dict[str, Any]:
-    from ranker.datasets.lee import load_lee
-    from ranker.tasks.pairs import correlations, cross_validate, document_folds, embedding_cosines
+    from dataclasses import replace
+
+    from ranker.datasets.lee import load_lee, load_lee_background
+    from ranker.tasks.pairs import (correlations, cross_validate, document_folds, embedding_cosines, silver_pairs,
+                                    train_pair_regressor)
 
     _, pairs = load_lee(CACHE)
     cosines = embedding_cosines([(p.text_a, p.text_b) for p in pairs])
     tested = sorted(r for _, test in document_folds(pairs, folds, preset.train.seed) for r in test)
-    found = cross_validate(pairs, out, preset.config, preset.train, k=folds, show_progress=not quiet)
+    config, silver = preset.config, {}
+    if preset.silver_train is not None:
+        # Every fold starts from one model trained on silver pairs of other documents: the 300
+        # unrated background articles share no document with the 50 rated ones.
+        silver_set = silver_pairs(load_lee_background(CACHE), seed=preset.train.seed)
+        if not (out / "silver" / "metrics.json").is_file():
+            if not quiet:
+                print(f"silver: training on {len(silver_set)} embedder-scored pairs of the background articles")
+            train_pair_regressor(silver_set, out / "silver", config, preset.silver_train, show_progress=not quiet)
+        silver = {"pairs": len(silver_set), "seconds": json.loads((out / "silver" / "metrics.json").read_text())["train"]["seconds"]}
+        config = replace(config, model=str(out / "silver" / "model"))
+    found = cross_validate(pairs, out, config, preset.train, k=folds, show_progress=not quiet)
     return {
-        "data": {"documents": 50, "pairs": len(pairs), "folds": folds, "tested_pairs": len(tested)},
+        "data": {"documents": 50, "pairs": len(pairs), "folds": folds, "tested_pairs": len(tested), "silver": silver},
         "test": found["pooled"],
         "cross_validation": found,
         "baseline_cosine": {"all_pairs": correlations([p.score for p in pairs], cosines),
@@ -91,7 +105,7 @@ def run_tag(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
 
 def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
     from ranker.corpus import read_articles
-    from ranker.datasets.quotes import quote_questions, split_by_document
+    from ranker.datasets.quotes import crop_to_passages, quote_questions, split_by_document
     from ranker.formats import write_squad
     from ranker.tasks.qa import evaluate_examples, predict_rows
 
@@ -103,13 +117,16 @@ def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
     leaked = sum(e.question in asked for e in test)
     test = [e for e in test if e.question not in asked]
     train, dev = split_by_document(rest, 0.1, preset.train.seed)
+    write_squad(test, out / "data" / "test-articles.json")  # whole articles, for 'ranker eval qa' on the hard case
+    if preset.passage_words:
+        train, dev, test = (crop_to_passages(part, preset.passage_words, preset.train.seed) for part in (train, dev, test))
     for name, part in (("train", train), ("dev", dev), ("test", test)):
         write_squad(part, out / "data" / f"{name}.json")
     metrics = TASKS["qa"].train(train, out, preset.config, preset.train, dev=dev, show_progress=not quiet)
     net, tokenizer, config = TASKS["qa"].load(out / "model")
     examples_shown = predict_rows(net, tokenizer, config, [(q, SEED_PASSAGE) for q in SEED_QUESTIONS])
     return {"data": {"train": len(train), "dev": len(dev), "test": len(test), "test_dropped_as_asked_in_training": leaked,
-                     "test_articles": len({e.doc_id for e in test})}, **metrics,
+                     "test_articles": len({e.doc_id for e in test}), "passage_words": preset.passage_words}, **metrics,
             "test": evaluate_examples(net, tokenizer, config, test, show_progress=not quiet),
             "example": examples_shown}
 

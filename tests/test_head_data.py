@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ranker.corpus import Article
-from ranker.datasets.quotes import find_quotes, quote_questions, split_by_document
+from ranker.datasets.quotes import crop_to_passages, find_quotes, quote_questions, split_by_document
 from ranker.datasets.treebank import split_sentences
 from ranker.errors import InputError
 from ranker.examples import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
@@ -286,6 +286,23 @@ def test_long_quotes_are_cut_and_repeated_quotes_merged():
     assert [e.doc_id for e in quote_questions(copies)] == ["1"]  # identical texts are kept once
 
 
+def test_passages_keep_the_quote_and_its_speaker_at_varying_offsets():
+    filler = " ".join(f"f{i}." for i in range(200))
+    text = f'{filler} "We will win this time," Ann Lee said. "Again," Bo Li said. {filler} "Again," Bo Li said.'
+    examples = quote_questions([Article("7", "t", text)])
+    for seed in range(5):
+        win, again = crop_to_passages(examples, words=20, seed=seed)
+        assert len(win.context.split()) == 20 and text.count(win.context) == 1
+        assert '"We will win this time," Ann Lee' in win.context
+        assert [win.context[a.start : a.end] for a in win.answers] == ["Ann Lee"]
+        assert [again.context[a.start : a.end] for a in again.answers] == ["Bo Li"]  # the far copy falls outside
+    offsets = {crop_to_passages(examples, words=20, seed=seed)[0].answers[0].start for seed in range(5)}
+    assert len(offsets) > 1  # the answer is not always in the same place
+    assert crop_to_passages(examples, 20, seed=3) == crop_to_passages(examples, 20, seed=3)
+    tight = crop_to_passages(examples, words=2)[0]  # too few words: the passage grows to hold quote and name
+    assert tight.context.startswith('"We will win') and tight.context.endswith("Ann Lee")
+
+
 def test_split_by_document_holds_out_whole_documents():
     examples = [QAExample(f"q{i}", "Ann ran.", "Who ran?", (Answer("Ann", 0),), f"d{i % 10}") for i in range(50)]
     train, test = split_by_document(examples, test_fraction=0.2, seed=13)
@@ -358,5 +375,8 @@ def test_real_quote_questions(tmp_path):
     assert len(examples) == 3935 and len({e.doc_id for e in examples}) == 1729
     assert len({e.qid for e in examples}) == len(examples)
     assert all(e.context[a.start : a.end] == a.text for e in examples for a in e.answers)
+    passages = crop_to_passages(examples, words=150)
+    assert all(p.answers and p.context[a.start : a.end] == a.text for p in passages for a in p.answers)
+    assert max(len(p.context.split()) for p in passages) == 150
     train, test = split_by_document(examples)
     assert not {e.doc_id for e in train} & {e.doc_id for e in test}

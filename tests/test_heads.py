@@ -163,6 +163,26 @@ def test_pair_scores_are_learned_standardised_and_predicted_on_the_users_scale(t
     assert PairsConfig(standardize=False).fitted_to(scores) == PairsConfig(standardize=False)
 
 
+def test_silver_pairs_take_each_texts_neighbours_and_random_partners_scored_by_cosine(tiny_model):
+    import numpy as np
+
+    from ranker.retrieve.embed import Embedder, EmbedderConfig
+    from ranker.tasks.pairs import silver_pairs
+
+    texts = [text for _, _, text in NEWS]
+    config = EmbedderConfig(model=str(tiny_model), max_length=64, batch_size=8)
+    pairs = silver_pairs(texts, neighbours=1, random_pairs=1, seed=0, config=config)
+    keys = [(p.a_id, p.b_id) for p in pairs]
+    assert len(set(keys)) == len(keys) and all(int(a[1:]) < int(b[1:]) for a, b in keys)
+    vectors = Embedder(config).encode(texts)
+    for p in pairs:
+        i, j = int(p.a_id[1:]), int(p.b_id[1:])
+        assert (p.text_a, p.text_b) == (texts[i], texts[j]) and p.score == pytest.approx(float(vectors[i] @ vectors[j]), abs=1e-5)
+    nearest = {i: int(np.argmax([vectors[i] @ vectors[j] if j != i else -9 for j in range(len(texts))])) for i in range(len(texts))}
+    assert all((min(i, j), max(i, j)) in {(int(a[1:]), int(b[1:])) for a, b in keys} for i, j in nearest.items())
+    assert len(texts) <= len(pairs) <= 2 * len(texts)
+
+
 # -- each head: train, save, reload, predict -------------------------------------------
 
 

@@ -31,6 +31,26 @@ LEE_SIMILARITIES = PackagedFile(
     sha256="23762bc6b728897144dda3d324a2c032dc1e059e1009806226d64b6dd123ed79",
 )
 
+LEE_BACKGROUND = PackagedFile(
+    package="gensim",
+    version="4.4.0",
+    member="gensim/test/test_data/lee_background.cor",
+    sha256="5d78d6dafd953bbf65797bef09a9ffb9ec430583381be705f8fd460000f370fb",
+)
+
+
+def load_lee_background(cache: str | Path = "data/cache") -> list[str]:
+    """The 300 unrated ABC news articles that ship beside the Lee corpus (gensim's LSA
+    training text), one a line; none is one of the 50 rated documents (checked by
+    the real-data test).
+
+    Example:
+        >>> len(load_lee_background())  # doctest: +SKIP
+        300
+    """
+    raw = read_packaged_file(LEE_BACKGROUND, cache).decode("latin-1")
+    return [line.strip() for line in raw.split("\n") if line.strip()]
+
 
 def load_lee(cache: str | Path = "data/cache") -> tuple[list[str], list[ScoredPair]]:
     """The 50 Lee documents and the 1,225 scored pairs between them.

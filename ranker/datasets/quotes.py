@@ -10,8 +10,10 @@ News prose attributes direct quotes in a few fixed shapes::
 A regular expression finds a quotation closed by ``,"`` (or ``?"``/``!"``) and
 followed by a speaker and a speech verb (said, says, told, tells, added, adds),
 in either order. The question is ``Who said "<quote>"?``; the context is the
-whole article; the answer is the speaker's name as it stands in the article
-(``Elizabeth Warren``, ``Dmitry Peskov``: without titles, appositions or roles).
+whole article (or, with :func:`crop_to_passages`, a passage of it the size of
+a SQuAD paragraph around the quote); the answer is the speaker's name as it
+stands in the article (``Elizabeth Warren``, ``Dmitry Peskov``: without titles,
+appositions or roles).
 
 What this set measures, honestly: the quote appears verbatim in the context,
 so a model needs only to find the quote and pick out the capitalised name next
@@ -20,7 +22,12 @@ boundaries (a name, not "said" or the title before it), which is what an
 extractive QA head must learn first; it does not test reading comprehension,
 paraphrase or reasoning, and scores here will be far above SQuAD scores. It is
 a sanity check that the span head, its offset mapping and n-best search work
-on real news text with long contexts, not a benchmark of understanding.
+on real news text with long contexts, not a benchmark of understanding. Every
+question has the same shape, a quotation followed by a capitalised name, so a
+model trained here does not answer questions of other shapes: the chapter's
+"Who says N95 respirator masks can guard against the virus?" over "mask makers
+insist that their products …" (no quotation marks, a lowercase description
+before the verb) is out of its reach.
 
 What is left out, and why (each is counted by :func:`find_quotes`):
 
@@ -268,6 +275,57 @@ def quote_questions(articles: Iterable[Article]) -> list[QAExample]:
             n += 1
             examples.append(QAExample(f"q{article.doc_id}-{n}", article.text, question, answers, article.doc_id))
     return examples
+
+
+def _quote_in_question(question: str) -> str:
+    """The quote's words as the question holds them (without a cut's "…")."""
+    quote = question[len('Who said "') : -len('"?')]
+    return quote.removesuffix(" …")
+
+
+def crop_to_passages(examples: Sequence[QAExample], words: int, seed: int = 13) -> list[QAExample]:
+    """Each example with its context cut to a passage of about ``words`` words that holds
+    the quote and its speaker (the first answer), placed at a seeded random offset.
+
+    Why: a whole article is several 256-token windows, and a model must then learn
+    to say "not in this window" for most of them, which costs most of the
+    training time; a passage the size of a SQuAD paragraph is one window. The
+    quote and its attribution are kept whole (a passage grows past ``words``
+    when they need it), so every question stays answerable; other answers of
+    the same question are kept when they fall inside.
+
+    Example:
+        >>> text = "One two three. " * 20 + '"We won," said Ann Lee. ' + "Four five six. " * 20
+        >>> e = quote_questions([Article("1", "", text)])[0]
+        >>> short = crop_to_passages([e], words=12)[0]
+        >>> short.answers[0].text, len(short.context.split()) <= 12, '"We won,"' in short.context
+        ('Ann Lee', True, True)
+    """
+    rng = random.Random(seed)
+    out = []
+    for example in examples:
+        context, answer = example.context, example.answers[0]
+        quote = _quote_in_question(example.question)
+        probe = " ".join(quote.split()[:6])
+        # both attribution shapes put the quote before the speaker
+        begin, end = context.rfind(probe, 0, answer.start), answer.end
+        if begin < 0:
+            raise ValueError(f"{example.qid}: the quote is not before its speaker in the context")
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", context)]
+        first = next(i for i, (_, e) in enumerate(spans) if e > begin)
+        last = max(i for i, (s, _) in enumerate(spans) if s < end)
+        extra = max(words - (last - first + 1), 0)
+        left = min(rng.randint(0, extra), first)
+        lo = first - left
+        hi = min(len(spans), lo + max(words, last - first + 1))
+        lo = max(0, min(lo, hi - max(words, last - first + 1)))
+        cut, stop = spans[lo][0], spans[hi - 1][1]
+        answers = tuple(Answer(a.text, a.start - cut) for a in example.answers if cut <= a.start and a.end <= stop)
+        passage = context[cut:stop]
+        for a in answers:
+            assert passage[a.start : a.end] == a.text, (example.qid, a)
+        out.append(QAExample(example.qid, passage, example.question, answers, example.doc_id))
+    return out
 
 
 def split_by_document(

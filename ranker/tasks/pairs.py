@@ -258,3 +258,33 @@ def embedding_cosines(pairs: list[tuple[str, str]], config=None) -> np.ndarray:
     vectors = Embedder(config or EmbedderConfig()).encode(texts)
     row = {t: i for i, t in enumerate(texts)}
     return np.array([float(vectors[row[a]] @ vectors[row[b]]) for a, b in pairs], dtype=np.float32)
+
+
+def silver_pairs(texts: list[str], neighbours: int = 5, random_pairs: int = 5, seed: int = 13,
+                 config=None) -> list[ScoredPair]:
+    """Pairs of unrated texts scored by the sentence embedder's cosine (silver labels).
+
+    Each text is paired with its ``neighbours`` nearest other texts and with
+    ``random_pairs`` random ones, so the set spans similar and unrelated pairs
+    (random pairs alone would almost all be unrelated). Training on them first
+    teaches the cross-encoder what the embedder knows about similarity, on
+    documents it is then never tested on; the gold pairs refine it. This is
+    Augmented SBERT's idea (Thakur et al., NAACL 2021) turned round: there a
+    cross-encoder labels pairs for a bi-encoder.
+
+    Example:
+        >>> silver_pairs(["oil prices rose", "crude climbed", "a dam broke"], 1, 1)  # doctest: +SKIP
+        [ScoredPair(text_a='oil prices rose', text_b='crude climbed', score=0.61, a_id='s0', b_id='s1'), ...]
+    """
+    from ranker.retrieve.embed import Embedder, EmbedderConfig
+
+    vectors = Embedder(config or EmbedderConfig()).encode(texts)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    rng = np.random.default_rng(seed)
+    chosen: set[tuple[int, int]] = set()
+    for i in range(len(texts)):
+        near = np.argsort(-similarity[i])[:neighbours].tolist()
+        far = rng.choice([j for j in range(len(texts)) if j != i], size=min(random_pairs, len(texts) - 1), replace=False).tolist()
+        chosen.update((min(i, j), max(i, j)) for j in near + far)
+    return [ScoredPair(texts[i], texts[j], float(similarity[i, j]), f"s{i}", f"s{j}") for i, j in sorted(chosen)]
