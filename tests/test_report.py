@@ -68,8 +68,12 @@ def test_relevant_ranks_and_failure_examples(runs_and_qrels):
 def test_cli_report_writes_self_contained_html_and_markdown(runs_and_qrels, capsys):
     paths, _, folder = runs_and_qrels
     out = folder / "reports" / "demo"
+    heads = folder / "heads"
+    for task, metrics in (("tag", {"test": {"accuracy": 0.95, "n": 10}, "seconds": 120}), ("qa", {"best": {}})):
+        (heads / task).mkdir(parents=True)
+        (heads / task / "metrics.json").write_text(json.dumps(metrics))
     code = main(["report", *(f"{n}={p}" for n, p in paths.items()), "--qrels", str(folder / "qrels.tsv"),
-                 "--out", str(out), "--baseline", "bm25"])
+                 "--out", str(out), "--baseline", "bm25", "--heads", str(heads)])
     assert code == 0 and str(out / "index.html") in capsys.readouterr().out
     page = (out / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 3  # recall, ranks, wins and losses
@@ -81,7 +85,10 @@ def test_cli_report_writes_self_contained_html_and_markdown(runs_and_qrels, caps
         assert f"]({name})" in markdown and (out / name).read_bytes()[:4] == b"\x89PNG"
     assert "| better |" in markdown and "▲" in markdown and "▼" in markdown
     assert "retrieve 25.0 ms, rerank 75.0 ms" in page  # 0.5 s and 1.5 s over 20 queries
-    assert json.loads((out / "report.json").read_text())["baseline"] == "bm25"
+    data = json.loads((out / "report.json").read_text())
+    assert data["baseline"] == "bm25"
+    assert data["heads"] == [{"task": "tag", "test": {"accuracy": 0.95}, "n": 10, "seconds": 120}]  # qa: no test yet
+    assert "| tag | accuracy 0.95 | 10 | 2.0 min |" in markdown
 
 
 def test_cli_report_refuses_an_unknown_baseline_in_one_line(runs_and_qrels, capsys):

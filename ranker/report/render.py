@@ -21,7 +21,7 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
 h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
 th, td { padding: .3em .6em; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th:first-child, td:first-child, .text { text-align: left; }
 tr.baseline td { background: #f6f6f6; } tr.focus td { background: #eef7f5; }
 .ci { color: #888; font-size: .85em; } .up { color: #1a7f5a; } .down { color: #c0392b; }
 .meta { color: #666; } figure { margin: 1em 0; } img { max-width: 100%; }
@@ -132,8 +132,8 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
         if not rows:
             parts.append("<p class='meta'>none</p>")
             continue
-        parts.append("<table><tr><th>query</th><th>relevant article</th>" + "".join(f"<th>{e(s)}</th>" for s in systems)
-                     + "<th>ranked first instead</th></tr>")
+        parts.append("<table><tr><th>query</th><th class='text'>relevant article</th>" + "".join(f"<th>{e(s)}</th>" for s in systems)
+                     + "<th class='text'>ranked first instead</th></tr>")
         for row in rows:
             beaten = row["beaten_by"]
             parts.append(f"<tr><td class='text'>{e(row['query'] or row['qid'])}</td>"
@@ -142,16 +142,16 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
                          + f"<td class='text'>{e(beaten['title'] or beaten['doc_id'])} <span class='meta'>({e(beaten['system'])})</span></td></tr>")
         parts.append("</table>")
 
-    parts.append("<h2>Cost</h2><table><tr><th>system</th><th>queries</th><th>total</th><th>per query</th><th>per stage, per query</th></tr>")
+    parts.append("<h2>Cost</h2><table><tr><th>system</th><th>queries</th><th>total</th><th>per query</th><th class='text'>per stage, per query</th></tr>")
     for row in _cost_rows(report):
         parts.append("<tr>" + "".join(f"<td{' class=text' if i in (0, 4) else ''}>{e(c)}</td>" for i, c in enumerate(row)) + "</tr>")
     parts.append("</table>")
 
     if report["heads"]:
-        parts.append("<h2>The other heads</h2><table><tr><th>task</th><th>test figures</th><th>n</th><th>training</th></tr>")
+        parts.append("<h2>The other heads</h2><table><tr><th>task</th><th class='text'>test figures</th><th>n</th><th>time</th></tr>")
         for row in report["heads"]:
             figures_text = ", ".join(f"{k} {v:.4g}" for k, v in row["test"].items())
-            took = f"{row['train_seconds'] / 60:.1f} min" if row["train_seconds"] else "—"
+            took = f"{row['seconds'] / 60:.1f} min" if row["seconds"] else "—"
             parts.append(f"<tr><td>{e(row['task'])}</td><td class='text'>{e(figures_text)}</td><td>{row['n'] or '—'}</td><td>{took}</td></tr>")
         parts.append("</table>")
 
@@ -206,8 +206,8 @@ def render_markdown(report: dict[str, Any], images: dict[str, tuple[str, bytes]]
     out += ["## Cost", "", _md_table(["system", "queries", "total", "per query", "per stage, per query"], _cost_rows(report)), ""]
     if report["heads"]:
         rows = [[r["task"], ", ".join(f"{k} {v:.4g}" for k, v in r["test"].items()), str(r["n"] or "—"),
-                 f"{r['train_seconds'] / 60:.1f} min" if r["train_seconds"] else "—"] for r in report["heads"]]
-        out += ["## The other heads", "", _md_table(["task", "test figures", "n", "training"], rows), ""]
+                 f"{r['seconds'] / 60:.1f} min" if r["seconds"] else "—"] for r in report["heads"]]
+        out += ["## The other heads", "", _md_table(["task", "test figures", "n", "time"], rows), ""]
     summary = _manifest_summary(report)
     if summary:
         out += ["## What produced these numbers", "", "```json", json.dumps(summary, indent=2), "```", ""]
