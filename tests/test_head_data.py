@@ -334,7 +334,7 @@ def test_real_r8():
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_real_lee():
-    from ranker.datasets.lee import load_lee
+    from ranker.datasets.lee import load_lee, load_lee_background
 
     documents, pairs = load_lee(CACHE)
     assert len(documents) == 50 and len(pairs) == 1225
@@ -344,6 +344,15 @@ def test_real_lee():
     assert documents[0].startswith("The national executive of the strife-torn Democrats")
     assert sum(p.score == 1.0 for p in pairs) == 3
     assert "£" in " ".join(documents)  # decoded as latin-1
+    background = load_lee_background(CACHE)
+    assert len(background) == 300
+
+    def words(text: str) -> set[str]:
+        return set(text.lower().split())
+
+    # silver pairs come from these: none may be (a near-copy of) a rated document
+    overlap = max(len(words(d) & words(b)) / len(words(d) | words(b)) for d in documents for b in background)
+    assert overlap < 0.2
 
 
 @pytest.mark.slow
