@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test setup clean
+.PHONY: demo test bench setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Speed against the tools users would pick instead (benchmarks/RESULTS.md);
+# `make bench ARGS=--quick` for the small sizes. Needs `make demo`'s data and index.
+bench: $(STAMP)
+	test -f indexes/news/manifest.json || $(BIN)/python -m pipelines.demo
+	$(BIN)/python -m benchmarks.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) data/news runs .pytest_cache

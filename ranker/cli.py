@@ -322,6 +322,8 @@ def _add_reranker(parser: argparse.ArgumentParser) -> None:
         "--weight", type=float,
         help="with --reranker: the cross-encoder's share of the final score, 0-1 (default: the weight tuned on dev when it was trained)",
     )
+    parser.add_argument("--int8", action="store_true",
+                        help="with --reranker: int8 dynamic quantisation on the CPU (about 2x faster; see benchmarks/RESULTS.md)")
 
 
 def _fields(args: argparse.Namespace, title: bool = True):
@@ -447,7 +449,7 @@ def _open_reranker(args: argparse.Namespace):
     from ranker.rerank import Reranker, RerankConfig
 
     try:
-        return Reranker(RerankConfig(model=str(args.reranker), depth=args.depth, weight=args.weight))
+        return Reranker(RerankConfig(model=str(args.reranker), depth=args.depth, weight=args.weight, int8=args.int8))
     except ValueError as err:
         raise InputError("command line", "--reranker", str(err)) from None
 

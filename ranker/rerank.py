@@ -41,6 +41,7 @@ class RerankConfig:
     max_length: int | None = None
     batch_size: int = 32
     device: str = "auto"
+    int8: bool = False
 
     def __post_init__(self) -> None:
         if self.depth < 1 or self.batch_size < 1:
@@ -161,6 +162,29 @@ def candidate_pairs(first: Results, queries: list[str], texts_by_row) -> tuple[l
     return flat_queries, list(texts_by_row(flat_rows))
 
 
+def quantized(net):
+    """``net`` with its ``Linear`` layers dynamically quantised to int8 (torch's
+    ``quantize_dynamic``; CPU only), for inference.
+
+    Example:
+        >>> fast = quantized(load_pair_scorer("all-MiniLM-L6-v2"))  # doctest: +SKIP
+    """
+    import torch
+
+    from ranker.tasks.base import device_of
+
+    import warnings
+
+    if device_of(net).type != "cpu":
+        raise ValueError("int8 quantisation runs on the CPU only; pass device='cpu' or drop int8")
+    with warnings.catch_warnings():
+        # torch 2.13 marks its quantised-tensor constructors deprecated in favour of
+        # torchao (not a dependency here); they still work, and the warning would
+        # print on every query
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        return torch.ao.quantization.quantize_dynamic(net.eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class Reranker:
     """A fine-tuned cross-encoder loaded for reranking.
 
@@ -184,6 +208,8 @@ class Reranker:
         self.passage_words = about.get("passage_words")
         self.tokenizer = load_tokenizer(config.model)
         self.net = load_pair_scorer(config.model).to(pick_device(config.device))
+        if config.int8:
+            self.net = quantized(self.net)
         self.pairs_per_second = float("nan")
 
     def score(self, queries: list[str], texts: list[str], show_progress: bool = False) -> np.ndarray:

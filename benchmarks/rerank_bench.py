@@ -1,0 +1,49 @@
+"""Reranking: our scoring against ``sentence_transformers.CrossEncoder.predict``, same model, same pairs.
+
+Both score the same (query, text) pairs with the same weights, 128 tokens and
+batches of 32; the scores must agree (to 1e-4) before speeds are compared. Ours
+sorts pairs by length so each batch is padded only to its own longest pair and
+runs under ``torch.inference_mode``; CrossEncoder.predict batches the pairs in
+the order given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import timed
+
+
+def compare(model: str | Path, queries: list[str], texts: list[str], max_length: int = 128,
+            batch_size: int = 32) -> dict[str, Any]:
+    """Pairs/s of both sides on ``zip(queries, texts)``; raises AssertionError if the scores differ."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from ranker.heads import load_pair_scorer, load_tokenizer
+    from ranker.rerank import score_pairs
+
+    torch.set_num_threads(torch.get_num_threads())  # the same threads for both sides
+    net, tokenizer = load_pair_scorer(str(model)), load_tokenizer(str(model))
+    net.eval()
+    ours, ours_s = timed(lambda: score_pairs(net, tokenizer, queries, texts, max_length, batch_size), repeat=2)
+    theirs_model = CrossEncoder(str(model), max_length=max_length, device="cpu")
+    pairs = list(zip(queries, texts))
+    theirs, theirs_s = timed(lambda: np.asarray(theirs_model.predict(pairs, batch_size=batch_size, show_progress_bar=False)),
+                             repeat=2)
+    theirs = theirs.reshape(-1)
+    assert np.allclose(ours, theirs, atol=1e-4), f"scores differ by up to {np.abs(ours - theirs).max():.2e}"
+    # int8 changes the scores, so it is not held to equality here: its ranking
+    # quality is measured on the test split (RESULTS.md), its agreement reported
+    from ranker.rerank import quantized
+
+    fast = quantized(net)
+    int8, int8_s = timed(lambda: score_pairs(fast, tokenizer, queries, texts, max_length, batch_size), repeat=2)
+    n = len(pairs)
+    return {"pairs": n, "max_length": max_length, "batch_size": batch_size, "same_scores": True,
+            "max_abs_difference": float(np.abs(ours - theirs).max()),
+            "int8_pearson_with_fp32": float(np.corrcoef(ours, int8)[0, 1]) if n > 1 else float("nan"),
+            "pairs_per_second": {"ranker": n / ours_s, "ranker int8": n / int8_s, "CrossEncoder.predict": n / theirs_s}}

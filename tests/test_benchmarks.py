@@ -1,0 +1,62 @@
+"""The benchmarks' comparison code at toy sizes: both sides agree, a disagreement is caught,
+and the results render. Speed itself is never asserted here (``make bench`` measures it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import bm25_bench, rerank_bench
+from benchmarks.run import markdown
+from benchmarks.synthetic import synthetic_corpus, synthetic_queries, word_frequencies
+from conftest import NEWS
+
+
+def test_synthetic_corpus_follows_the_word_frequencies():
+    texts = [text for _, _, text in NEWS] * 5
+    corpus = synthetic_corpus(texts, 2000, seed=0)
+    words, p = word_frequencies(texts)
+    drawn = [w for a in corpus for w in a.text.split()]
+    assert set(drawn) <= set(words)
+    share = drawn.count(words[0]) / len(drawn)
+    assert share == pytest.approx(p[0], abs=0.01)
+    assert max(len(a.text.split()) for a in corpus) <= max(len(t.split()) for t in texts)
+    assert synthetic_corpus(texts, 10, seed=3) == synthetic_corpus(texts, 10, seed=3)
+
+
+def test_bm25_comparison_agrees_on_a_toy_corpus():
+    texts = [text for _, _, text in NEWS] * 5
+    corpus = synthetic_corpus(texts, 300, seed=0)
+    row = bm25_bench.compare(corpus, synthetic_queries(corpus, 20), oracle_queries=20)
+    assert row["same_top10"] and row["documents"] == 300
+    assert set(bm25_bench.ratios(row)) == {"qps_vs_rank_bm25", "qps_vs_bm25s", "index_vs_rank_bm25", "index_vs_bm25s"}
+
+
+def test_same_top_catches_a_wrong_order_and_wrong_scores():
+    oracle = np.array([0.5, 3.0, 2.0, 1.0])
+    assert bm25_bench.same_top(np.array([1, 2, 3]), np.array([3.0, 2.0, 1.0]), oracle)
+    assert not bm25_bench.same_top(np.array([2, 1, 3]), np.array([3.0, 2.0, 1.0]), oracle)
+    assert not bm25_bench.same_top(np.array([1, 2, 3]), np.array([3.0, 2.0, 1.5]), oracle)
+
+
+def test_rerank_comparison_matches_cross_encoder_scores(tmp_path, tiny_bert):
+    from ranker.heads import load_pair_scorer, load_tokenizer, save_model
+
+    save_model(load_pair_scorer(str(tiny_bert)), load_tokenizer(str(tiny_bert)), tmp_path, {"task": "reranker"})
+    texts = [text for _, _, text in NEWS]
+    row = rerank_bench.compare(tmp_path, ["oil prices"] * len(texts), texts, max_length=64, batch_size=4)
+    assert row["same_scores"] and row["max_abs_difference"] < 1e-4 and row["pairs"] == len(texts)
+    assert set(row["pairs_per_second"]) == {"ranker", "ranker int8", "CrossEncoder.predict"}
+
+
+def test_results_render_as_markdown():
+    results = {
+        "mode": "quick",
+        "machine": {"date": "d", "cpu": "c", "cores": 2, "python": "3", "versions": {"bm25s": "1"}},
+        "bm25": [{"documents": 10, "queries": 2, "rank_bm25_queries": 2, "same_top10": True,
+                  "index_seconds": {"ranker": 1.0, "bm25s": 1.0, "rank_bm25": 2.0},
+                  "queries_per_second": {"ranker": 100.0, "bm25s": 100.0, "rank_bm25": 1.0},
+                  "ratios": {"qps_vs_rank_bm25": 100.0, "qps_vs_bm25s": 1.0, "index_vs_rank_bm25": 2.0, "index_vs_bm25s": 1.0}}],
+    }
+    text = markdown(results)
+    assert "| 10 | 100 | 100 | 1.0 | **100×** | 1.00× |" in text and "Not yet benchmarked" in text
