@@ -55,8 +55,9 @@ def test_results_render_as_markdown():
         "machine": {"date": "d", "cpu": "c", "cores": 2, "python": "3", "versions": {"bm25s": "1"}},
         "bm25": [{"documents": 10, "queries": 2, "rank_bm25_queries": 2, "same_top10": True,
                   "index_seconds": {"ranker": 1.0, "bm25s": 1.0, "rank_bm25": 2.0},
-                  "queries_per_second": {"ranker": 100.0, "bm25s": 100.0, "rank_bm25": 1.0},
+                  "queries_per_second": {"ranker": 100.0, "bm25s": 100.0, "bm25s numpy": 10.0, "rank_bm25": 1.0},
+                  "first_batch_seconds": 5.0,
                   "ratios": {"qps_vs_rank_bm25": 100.0, "qps_vs_bm25s": 1.0, "index_vs_rank_bm25": 2.0, "index_vs_bm25s": 1.0}}],
     }
     text = markdown(results)
-    assert "| 10 | 100 | 100 | 1.0 | **100×** | 1.00× |" in text and "Not yet benchmarked" in text
+    assert "| 10 | 100 | 100 | 10 | 1.0 | **100×** | 1.00× | 5.0 |" in text and "Not yet benchmarked" in text
