@@ -1,7 +1,7 @@
 """``make bench``: run the benchmarks and write ``benchmarks/results.json`` and ``RESULTS.md``.
 
 Run: ``python -m benchmarks.run [--quick] [--only bm25,rerank,cli]``. ``--quick``
-uses the small sizes (about 2 minutes); the full run about 10 minutes. Needs the
+uses the small sizes (about 3 minutes); the full run about 11 minutes. Needs the
 news benchmark and its index (``make demo`` builds both) for the reranking and
 CLI benchmarks; the BM25 benchmark builds its synthetic corpora itself.
 """
@@ -13,13 +13,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bm25_bench, cli_bench, rerank_bench
-from benchmarks.common import machine, write_results
+from benchmarks import bm25_bench, cli_bench, dense_bench, rerank_bench
+from benchmarks.common import machine, timed, write_results
 from benchmarks.synthetic import synthetic_corpus
 
 HERE = Path(__file__).parent
-SIZES = {"quick": {"bm25_docs": [10_000], "rerank_queries": 20, "cli_queries": 20},
-         "full": {"bm25_docs": [10_000, 100_000], "rerank_queries": 100, "cli_queries": 50}}
+# quick leaves IVF-PQ out: training its quantisers takes about 2 minutes at any size here
+SIZES = {"quick": {"bm25_docs": [10_000], "dense_vectors": 20_000, "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20,
+                   "cli_queries": 20},
+         "full": {"bm25_docs": [10_000, 100_000], "dense_vectors": 100_000, "dense_kinds": ("flat", "hnsw", "ivfpq"),
+                  "rerank_queries": 100, "cli_queries": 50}}
+EVERY = {"bm25", "dense", "rerank", "cli"}
 
 
 def cross_encoder(models: Path) -> Path:
@@ -68,6 +72,16 @@ def markdown(results: dict[str, Any]) -> str:
                          f"**{r['qps_vs_rank_bm25']:.0f}×** | {r['qps_vs_bm25s']:.2f}× | {row['first_batch_seconds']:.1f} | {i['ranker']:.1f} | "
                          f"{i['bm25s']:.1f} | {i['rank_bm25']:.1f} | {row['same_top10']} |")
         lines += ["", "Goals: ≥ 100× rank_bm25's queries/s at 100k documents; within 10% of raw bm25s.", ""]
+    if "dense" in results:
+        d = results["dense"]
+        lines += [f"## Dense (all-MiniLM-L6-v2, 256 tokens; {d['vectors']:,} vectors blended from the news embeddings, "
+                  f"{d['queries']} test-title queries)", "",
+                  f"Encoding: {d['encode_docs_per_second']:.1f} articles/s (200 news articles).", "",
+                  "| index | build s | queries/s | recall@10 against flat |", "|---|---|---|---|"]
+        for kind in [k for k in ("flat", "hnsw", "ivfpq") if k in d]:
+            x = d[kind]
+            lines.append(f"| {kind} | {x['build_seconds']:.1f} | {x['queries_per_second']:,.0f} | {x['recall@10']:.4f} |")
+        lines += ["", "1M vectors: not run (HNSW and IVF-PQ builds would take most of the 30-minute budget on 2 cores).", ""]
     if "rerank" in results:
         r = results["rerank"]
         p = r["pairs_per_second"]
@@ -85,15 +99,15 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"- warm, hybrid + rerank depth {w['depth']}{' int8' if w['int8'] else ''}: p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms "
                          f"over {w['queries']} queries" + (" (goal p50 < 300 ms)" if w["depth"] == 20 else ""))
         lines.append("")
-    lines += ["## Not yet benchmarked", "", "Dense encoding and FAISS index types, mining against "
-              "`mine_hard_negatives`, training against `CrossEncoderTrainer`, and peak memory (issue 7).", ""]
+    lines += ["## Not yet benchmarked", "", "Mining against `mine_hard_negatives`, training against "
+              "`CrossEncoderTrainer`, and peak memory (issue 7).", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
-    parser.add_argument("--only", default="bm25,rerank,cli", help="comma-separated: bm25, rerank, cli")
+    parser.add_argument("--quick", action="store_true", help="small sizes, no IVF-PQ (about 3 minutes)")
+    parser.add_argument("--only", default="bm25,dense,rerank,cli", help="comma-separated: bm25, dense, rerank, cli")
     parser.add_argument("--data", type=Path, default=Path("data/news"))
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--out", type=Path, default=HERE, help="where results.json and RESULTS.md go")
@@ -102,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes, only = SIZES[mode], set(args.only.split(","))
     results: dict[str, Any] = {"mode": mode, "machine": machine()}
     earlier = args.out / "results.json"
-    if only != {"bm25", "rerank", "cli"} and earlier.is_file():
+    if only != EVERY and earlier.is_file():
         # a partial run keeps the other benchmarks' figures from the last run of the same mode
         import json
 
@@ -112,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from ranker.corpus import read_articles
 
-    if "bm25" in only:
-        from pipelines.reranking import judged_queries
+    from pipelines.reranking import judged_queries
 
+    if "bm25" in only:
         texts = [a.text for a in read_articles(args.data).records]
         # real queries: the news test titles (names and rare words, as users type them)
         titles = [q.text for q in judged_queries(args.data, "test-title", sample=200)[0]]
@@ -126,6 +140,21 @@ def main(argv: list[str] | None = None) -> int:
             row["ratios"] = bm25_bench.ratios(row)
             results["bm25"].append(row)
             print(f"      {row['ratios']}")
+    if "dense" in only:
+        from ranker.index import Index
+
+        dense = Index.open(args.index).dense()
+        real = dense.faiss_index.reconstruct_n(0, dense.faiss_index.ntotal)
+        articles = [a.text for a in read_articles(args.data).records[:200]]
+        _, encode_s = timed(lambda: dense.embedder.encode(articles))
+        titles = [q.text for q in judged_queries(args.data, "test-title", sample=200)[0]]
+        n = sizes["dense_vectors"]
+        print(f"dense: encoding, then flat / hnsw / ivfpq over {n:,} vectors")
+        row = dense_bench.compare(dense_bench.blended_vectors(real, n), dense.embedder.encode(titles),
+                                  kinds=sizes["dense_kinds"])
+        row["encode_docs_per_second"] = len(articles) / encode_s
+        results["dense"] = row
+        print(f"      {row}")
     with tempfile.TemporaryDirectory() as tmp:
         model = cross_encoder(Path(tmp)) if only & {"rerank", "cli"} else None
         if "rerank" in only:

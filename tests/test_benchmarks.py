@@ -61,3 +61,14 @@ def test_results_render_as_markdown():
     }
     text = markdown(results)
     assert "| 10 | 100 | 100 | 10 | 1.0 | **100×** | 1.00× | 5.0 |" in text and "Not yet benchmarked" in text
+
+
+def test_dense_comparison_measures_recall_against_flat():
+    from benchmarks.dense_bench import blended_vectors, compare
+
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((50, 32)).astype(np.float32)
+    vectors = blended_vectors(real, 2000)
+    row = compare(vectors, vectors[:20], k=5, kinds=("flat", "hnsw"))
+    assert row["flat"]["recall@5"] == 1.0 and 0.5 <= row["hnsw"]["recall@5"] <= 1.0
+    assert row["vectors"] == 2000 and row["hnsw"]["queries_per_second"] > 0
