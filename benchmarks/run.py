@@ -13,17 +13,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bm25_bench, cli_bench, dense_bench, rerank_bench
+from benchmarks import bm25_bench, cli_bench, dense_bench, memory_bench, rerank_bench
 from benchmarks.common import machine, timed, write_results
 from benchmarks.synthetic import synthetic_corpus
 
 HERE = Path(__file__).parent
 # quick leaves IVF-PQ out: training its quantisers takes about 2 minutes at any size here
-SIZES = {"quick": {"bm25_docs": [10_000], "dense_vectors": 20_000, "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20,
+SIZES = {"quick": {"memory_docs": 10_000, "bm25_docs": [10_000], "dense_vectors": 20_000, "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20,
                    "cli_queries": 20},
-         "full": {"bm25_docs": [10_000, 100_000], "dense_vectors": 100_000, "dense_kinds": ("flat", "hnsw", "ivfpq"),
+         "full": {"memory_docs": 100_000, "bm25_docs": [10_000, 100_000], "dense_vectors": 100_000, "dense_kinds": ("flat", "hnsw", "ivfpq"),
                   "rerank_queries": 100, "cli_queries": 50}}
-EVERY = {"bm25", "dense", "rerank", "cli"}
+EVERY = {"bm25", "dense", "rerank", "cli", "memory"}
 
 
 def cross_encoder(models: Path) -> Path:
@@ -99,15 +99,20 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"- warm, hybrid + rerank depth {w['depth']}{' int8' if w['int8'] else ''}: p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms "
                          f"over {w['queries']} queries" + (" (goal p50 < 300 ms)" if w["depth"] == 20 else ""))
         lines.append("")
-    lines += ["## Not yet benchmarked", "", "Mining against `mine_hard_negatives`, training against "
-              "`CrossEncoderTrainer`, and peak memory (issue 7).", ""]
+    if "memory" in results:
+        lines += ["## Peak memory (resident set size, each step in a fresh process)", "", "| step | peak MiB |", "|---|---|"]
+        lines += [f"| {step} | {mib:,.0f} |" for step, mib in results["memory"].items()]
+        lines.append("")
+    lines += ["## Not yet benchmarked", "", "Mining against `mine_hard_negatives` and training against "
+              "`CrossEncoderTrainer` (issue 7).", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, no IVF-PQ (about 3 minutes)")
-    parser.add_argument("--only", default="bm25,dense,rerank,cli", help="comma-separated: bm25, dense, rerank, cli")
+    parser.add_argument("--only", default="bm25,dense,rerank,cli,memory",
+                        help="comma-separated: bm25, dense, rerank, cli, memory")
     parser.add_argument("--data", type=Path, default=Path("data/news"))
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--out", type=Path, default=HERE, help="where results.json and RESULTS.md go")
@@ -176,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
                      for depth in (20, 50) for int8 in (False, True)],
             }
             print(f"      {results['cli']}")
+    if "memory" in only:
+        print("memory: peak RSS of each step in a fresh process")
+        with tempfile.TemporaryDirectory() as tmp:
+            results["memory"] = memory_bench.measure(args.data, Path(tmp) / "bm25", sizes["memory_docs"])
+        print(f"      {results['memory']}")
     write_results(args.out, results, markdown(results))
     print(f"results -> {args.out / 'RESULTS.md'}")
     return 0

@@ -72,3 +72,11 @@ def test_dense_comparison_measures_recall_against_flat():
     row = compare(vectors, vectors[:20], k=5, kinds=("flat", "hnsw"))
     assert row["flat"]["recall@5"] == 1.0 and 0.5 <= row["hnsw"]["recall@5"] <= 1.0
     assert row["vectors"] == 2000 and row["hnsw"]["queries_per_second"] > 0
+
+
+def test_peak_memory_is_the_child_processes_own():
+    from benchmarks.memory_bench import peak_mib
+
+    small = peak_mib("pass")
+    assert peak_mib("x = bytearray(200 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])") > small + 150
+    assert peak_mib("pass") < small + 20  # a later, smaller process does not inherit the big one's peak
