@@ -1,8 +1,10 @@
 """Peak memory (resident set size) of indexing and querying, each in a fresh process.
 
 Each step runs as its own Python process so its peak is its own; the figure is
-that process's ``ru_maxrss`` as the kernel reports it (KiB on Linux), printed by
-the process itself at its end. The baseline
+that process's ``VmHWM`` from ``/proc/self/status`` (Linux), printed by the
+process itself at its end. Not ``ru_maxrss``: it survives ``exec``, so a child
+started from a large parent (pytest or the benchmark runner, with torch loaded)
+reports the parent's size. The baseline
 row is a process that only imports ranker, so the steps can be read as
 "what the work adds".
 """
@@ -34,7 +36,8 @@ STEPS = {
 
 def peak_mib(code: str) -> float:
     """Run ``code`` in a fresh interpreter; its peak resident memory in MiB."""
-    probe = "\nimport resource\nprint('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    probe = ("\nfor line in open('/proc/self/status'):\n"
+             "    if line.startswith('VmHWM:'):\n        print('PEAK', line.split()[1])\n")
     done = subprocess.run([sys.executable, "-c", code + probe], check=True, capture_output=True, text=True)
     line = [x for x in done.stdout.splitlines() if x.startswith("PEAK ")][-1]
     return int(line.split()[1]) / 1024
