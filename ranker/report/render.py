@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from ranker.report.plots import rank_shift_plot, recall_plot, wins_losses_plot
+from ranker.report.stats import Cell
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -53,11 +54,14 @@ def figures(report: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
 
 
 def _cell(cell: dict[str, Any], alpha: float) -> tuple[str, str]:
-    """(plain text, mark) of one metric cell."""
-    mark = ""
-    if cell["p"] is not None and cell["p"] < alpha:
-        mark = "▲" if cell["better"] else "▼"
-    return f"{cell['mean']:.3f}", mark
+    """(plain text, mark) of one metric cell (a :class:`~ranker.report.stats.Cell` as JSON)."""
+    return f"{cell['mean']:.3f}", Cell(**cell).mark(alpha)
+
+
+def _head_rows(report: dict[str, Any]) -> list[list[str]]:
+    """One row per head: task, test figures, n, wall time."""
+    return [[row["task"], ", ".join(f"{k} {v:.4g}" for k, v in row["test"].items()), str(row["n"] or "—"),
+             f"{row['seconds'] / 60:.1f} min" if row["seconds"] else "—"] for row in report["heads"]]
 
 
 def _cost_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -149,10 +153,8 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
 
     if report["heads"]:
         parts.append("<h2>The other heads</h2><table><tr><th>task</th><th class='text'>test figures</th><th>n</th><th>time</th></tr>")
-        for row in report["heads"]:
-            figures_text = ", ".join(f"{k} {v:.4g}" for k, v in row["test"].items())
-            took = f"{row['seconds'] / 60:.1f} min" if row["seconds"] else "—"
-            parts.append(f"<tr><td>{e(row['task'])}</td><td class='text'>{e(figures_text)}</td><td>{row['n'] or '—'}</td><td>{took}</td></tr>")
+        for task, figures_text, n, took in _head_rows(report):
+            parts.append(f"<tr><td>{e(task)}</td><td class='text'>{e(figures_text)}</td><td>{n}</td><td>{took}</td></tr>")
         parts.append("</table>")
 
     summary = _manifest_summary(report)
@@ -205,9 +207,7 @@ def render_markdown(report: dict[str, Any], images: dict[str, tuple[str, bytes]]
         out += [_md_table(["query", "relevant article", *systems, "ranked first instead"], rows) if rows else "none", ""]
     out += ["## Cost", "", _md_table(["system", "queries", "total", "per query", "per stage, per query"], _cost_rows(report)), ""]
     if report["heads"]:
-        rows = [[r["task"], ", ".join(f"{k} {v:.4g}" for k, v in r["test"].items()), str(r["n"] or "—"),
-                 f"{r['seconds'] / 60:.1f} min" if r["seconds"] else "—"] for r in report["heads"]]
-        out += ["## The other heads", "", _md_table(["task", "test figures", "n", "time"], rows), ""]
+        out += ["## The other heads", "", _md_table(["task", "test figures", "n", "time"], _head_rows(report)), ""]
     summary = _manifest_summary(report)
     if summary:
         out += ["## What produced these numbers", "", "```json", json.dumps(summary, indent=2), "```", ""]
