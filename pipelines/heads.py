@@ -71,12 +71,14 @@ def run_pairs(preset: HeadPreset, out: Path, quiet: bool, folds: int = 5) -> dic
     if preset.silver_train is not None:
         # Every fold starts from one model trained on silver pairs of other documents: the 300
         # unrated background articles share no document with the 50 rated ones.
-        silver_set = silver_pairs(load_lee_background(CACHE), seed=preset.train.seed)
-        if not (out / "silver" / "metrics.json").is_file():
+        if not (out / "silver" / "metrics.json").is_file():  # a rerun does not embed the articles again
+            silver_set = silver_pairs(load_lee_background(CACHE), seed=preset.train.seed)
             if not quiet:
                 print(f"silver: training on {len(silver_set)} embedder-scored pairs of the background articles")
             train_pair_regressor(silver_set, out / "silver", config, preset.silver_train, show_progress=not quiet)
-        silver = {"pairs": len(silver_set), "seconds": json.loads((out / "silver" / "metrics.json").read_text())["train"]["seconds"]}
+        trained = json.loads((out / "silver" / "metrics.json").read_text())["train"]
+        # a symmetric task trains on both orders of each pair
+        silver = {"pairs": trained["examples"] // (2 if config.symmetric else 1), "seconds": trained["seconds"]}
         config = replace(config, model=str(out / "silver" / "model"))
     found = cross_validate(pairs, out, config, preset.train, k=folds, show_progress=not quiet)
     return {
