@@ -314,11 +314,11 @@ def crop_to_passages(examples: Sequence[QAExample], words: int, seed: int = 13) 
         spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", context)]
         first = next(i for i, (_, e) in enumerate(spans) if e > begin)
         last = max(i for i, (s, _) in enumerate(spans) if s < end)
-        extra = max(words - (last - first + 1), 0)
-        left = min(rng.randint(0, extra), first)
-        lo = first - left
-        hi = min(len(spans), lo + max(words, last - first + 1))
-        lo = max(0, min(lo, hi - max(words, last - first + 1)))
+        needed = last - first + 1  # the quote through its speaker, whatever ``words`` says
+        size = max(words, needed)
+        left = min(rng.randint(0, size - needed), first)
+        lo = max(0, min(first - left, len(spans) - size))  # near the end, the passage shifts left
+        hi = min(len(spans), lo + size)
         cut, stop = spans[lo][0], spans[hi - 1][1]
         answers = tuple(Answer(a.text, a.start - cut) for a in example.answers if cut <= a.start and a.end <= stop)
         passage = context[cut:stop]
