@@ -40,18 +40,22 @@ def cross_encoder(models: Path) -> Path:
     return folder
 
 
+def test_titles(data: Path, n: int) -> list[str]:
+    """A fixed sample of ``n`` news test titles: real queries, names and rare words as users type them."""
+    from pipelines.reranking import judged_queries
+
+    return [q.text for q in judged_queries(data, "test-title", sample=n)[0]]
+
+
 def rerank_pairs(data: Path, index: Path, n_queries: int, depth: int = 20) -> tuple[list[str], list[str]]:
     """(query, article) pairs as the reranker meets them: test titles with hybrid's top ``depth``."""
-    from pipelines.reranking import judged_queries
     from ranker.index import Index
+    from ranker.rerank import candidate_pairs
 
-    queries, _ = judged_queries(data, "test-title", sample=n_queries)
+    queries = test_titles(data, n_queries)
     opened = Index.open(index)
-    found = opened.retriever("hybrid").search([q.text for q in queries], depth)
-    rows = [int(r) for r in found.rows.reshape(-1) if r >= 0]
-    texts = [a.text for a in opened.docs.get(rows)]
-    qs = [queries[i].text for i in range(len(queries)) for r in found.rows[i] if r >= 0]
-    return qs, texts
+    found = opened.retriever("hybrid").search(queries, depth)
+    return candidate_pairs(found, queries, lambda rows: [a.text for a in opened.docs.get(rows)])
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -131,12 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from ranker.corpus import read_articles
 
-    from pipelines.reranking import judged_queries
-
+    if "bm25" in only or "dense" in only:
+        titles = test_titles(args.data, 200)
     if "bm25" in only:
         texts = [a.text for a in read_articles(args.data).records]
-        # real queries: the news test titles (names and rare words, as users type them)
-        titles = [q.text for q in judged_queries(args.data, "test-title", sample=200)[0]]
         results["bm25"] = []
         for n in sizes["bm25_docs"]:
             print(f"bm25: {n:,} synthetic documents")
@@ -152,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         real = dense.faiss_index.reconstruct_n(0, dense.faiss_index.ntotal)
         articles = [a.text for a in read_articles(args.data).records[:200]]
         _, encode_s = timed(lambda: dense.embedder.encode(articles))
-        titles = [q.text for q in judged_queries(args.data, "test-title", sample=200)[0]]
         n = sizes["dense_vectors"]
         print(f"dense: encoding, then flat / hnsw / ivfpq over {n:,} vectors")
         row = dense_bench.compare(dense_bench.blended_vectors(real, n), dense.embedder.encode(titles),
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"      fp32 {row['ratio']:.2f}×, int8 {row['ratio_int8']:.2f}×")
         if "cli" in only:
             print("cli: --help, cold start, warm latency")
-            queries, _ = rerank_pairs(args.data, args.index, sizes["cli_queries"], depth=1)
+            queries = test_titles(args.data, sizes["cli_queries"])
             results["cli"] = {
                 "help_seconds": cli_bench.help_seconds(),
                 "cold_start_seconds": cli_bench.cold_start_seconds(args.index, model, queries[0]),
