@@ -169,11 +169,11 @@ def quantized(net):
     Example:
         >>> fast = quantized(load_pair_scorer("all-MiniLM-L6-v2"))  # doctest: +SKIP
     """
+    import warnings
+
     import torch
 
     from ranker.tasks.base import device_of
-
-    import warnings
 
     if device_of(net).type != "cpu":
         raise ValueError("int8 quantisation runs on the CPU only; pass device='cpu' or drop int8")

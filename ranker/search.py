@@ -146,9 +146,9 @@ def rerank_run(
     Example:
         >>> rerank_run(index.retriever("hybrid"), Reranker(RerankConfig("models/reranker")), queries, index.docs)  # doctest: +SKIP
     """
-    from tqdm import tqdm
-
     import time
+
+    from tqdm import tqdm
 
     from ranker.rerank import with_tail
 
