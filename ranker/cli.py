@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ranker import __version__
@@ -113,10 +114,16 @@ def _parser() -> argparse.ArgumentParser:
     search.set_defaults(handler=_cmd_search)
 
     query = commands.add_parser(
-        "query", help="search, rerank with a fine-tuned cross-encoder, and print a ranked table"
+        "query", help="search, rerank with a fine-tuned cross-encoder, and print a ranked table",
+        description="Search, rerank and print a ranked table (or JSON). Loading the index and the model takes "
+        "seconds and a query a fraction of one, so many queries should share one process: --queries FILE "
+        "answers one query per line, and --queries - answers lines from standard input as they arrive "
+        "(a long-lived process for another program to talk to).",
     )
     query.add_argument("index", type=Path, help="an index folder")
-    query.add_argument("query", help="the query text")
+    query.add_argument("query", nargs="?", help="the query text (or use --queries)")
+    query.add_argument("--queries", help="a UTF-8 text file with one query per line, or - for standard input; "
+                       "with --json each answer is one JSON line")
     _add_retriever(query)
     _add_reranker(query)
     query.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
@@ -486,22 +493,63 @@ def _cmd_query(args: argparse.Namespace) -> int:
     from ranker.index import Index
     from ranker.search import search_hits
 
+    if (args.query is None) == (args.queries is None):
+        raise InputError("command line", "query", "give one query text or --queries FILE (- for standard input), not both")
+    texts = [args.query]
+    if args.queries == "-":
+        texts = query_lines("-")
+    elif args.queries is not None:
+        # a file is read whole before the model loads: a bad line stops the job before any answer
+        texts = list(query_lines(args.queries))
     index = Index.open(args.index)
     name, retriever = _open_retriever(index, args)
     reranker = _open_reranker(args)
-    hits = search_hits(index, retriever, args.query, args.k, reranker)
-    about = {"query": args.query, "retriever": name}
+    setting = {"retriever": name}
     if reranker is not None:
-        about.update(reranker=str(args.reranker), depth=reranker.config.depth, weight=reranker.config.weight)
-    if args.json:
-        print(json.dumps({**about, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=2))
-        return 0
-    print("  ".join(f"{k}: {v}" for k, v in about.items() if k != "query"))
-    if not hits:
-        print("no document matches this query (its words are stopwords or not in the index)")
-        return 0
-    print(format_hits(hits))
+        setting.update(reranker=str(args.reranker), depth=reranker.config.depth, weight=reranker.config.weight)
+    for n, text in enumerate(texts):
+        hits = search_hits(index, retriever, text, args.k, reranker)
+        if args.json:
+            # one query keeps its readable indented form; a stream is JSON Lines
+            indent = 2 if args.queries is None else None
+            print(json.dumps({"query": text, **setting, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=indent))
+        else:
+            if args.queries is not None:
+                print(("\n" if n else "") + f"query: {text}")
+            print("  ".join(f"{k}: {v}" for k, v in setting.items()))
+            print(format_hits(hits) if hits else "no document matches this query (its words are stopwords or not in the index)")
+        # a program talking to `--queries -` waits for each answer
+        sys.stdout.flush()
     return 0
+
+
+def query_lines(source: str) -> Iterator[str]:
+    """The non-blank lines of ``source`` (a UTF-8 file, or ``-`` for standard input), stripped.
+
+    Lines are read one at a time, so a program writing to standard input gets
+    each answer before it sends the next query.
+
+    Example:
+        >>> list(query_lines("queries.txt"))  # doctest: +SKIP
+        ['oil prices', 'brexit letter']
+    """
+    name = "standard input" if source == "-" else source
+    try:
+        # bytes, decoded line by line, so that an undecodable line is named exactly
+        stream = sys.stdin.buffer if source == "-" else open(source, "rb")
+    except OSError as err:
+        raise InputError(source, None, f"cannot read it ({err.strerror})") from None
+    try:
+        for number, raw in enumerate(iter(stream.readline, b""), start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as err:
+                raise InputError(name, f"line {number}", f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+            if line:
+                yield line
+    finally:
+        if source != "-":
+            stream.close()
 
 
 def _cmd_mine(args: argparse.Namespace) -> int:

@@ -136,6 +136,16 @@ def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_be
     assert {h["doc_id"] for h in answer["hits"]} == {"d1", "d6"}
     assert sorted(h["before"] for h in answer["hits"]) == [1, 2] and answer["depth"] == 20
 
+    many = tmp_path / "queries.txt"
+    many.write_text("oil prices\n\n  brexit letter  \n", encoding="utf-8")
+    assert main(["query", str(bm25_index), "--queries", str(many), "--retriever", "bm25", "--reranker", model, "--json"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [a["query"] for a in answers] == ["oil prices", "brexit letter"]
+    assert answers[0]["hits"] == answer["hits"] and answers[1]["hits"][0]["doc_id"] == "d3"
+    assert main(["query", str(bm25_index), "--queries", str(many), "--retriever", "bm25", "--reranker", model]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("query: oil prices\nretriever: bm25") and "\n\nquery: brexit letter\n" in printed
+
     run = tmp_path / "reranked.trec"
     assert main(["run", str(bm25_index), "--queries", str(beir_folder), "--split", "test", "--retriever", "bm25",
                  "--reranker", model, "--out", str(run), "--quiet"]) == 0
@@ -151,6 +161,43 @@ def test_cli_errors_name_the_file(tmp_path, bm25_index, capsys):
     assert err.count("\n") == 0 and "nope" in err and "ranker mine" in err
     assert main(["query", str(bm25_index), "oil", "--reranker", str(tmp_path)]) == 2
     assert "not a transformers model folder" in capsys.readouterr().err
+
+
+def test_query_file_errors_come_before_any_answer(tmp_path, bm25_index, capsys):
+    bad = tmp_path / "queries.txt"
+    bad.write_bytes(b"oil prices\nbrexit \xff letter\n")
+    assert main(["query", str(bm25_index), "--queries", str(bad), "--retriever", "bm25"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == (
+        f"ranker: error: {bad}: line 2: not UTF-8 text (invalid start byte at byte 7)")
+    assert main(["query", str(bm25_index), "--queries", str(tmp_path / "none.txt")]) == 2
+    assert "none.txt: cannot read it (No such file or directory)" in capsys.readouterr().err
+    for both_or_neither in (["oil", "--queries", str(bad)], []):
+        assert main(["query", str(bm25_index), *both_or_neither]) == 2
+        assert "give one query text or --queries FILE" in capsys.readouterr().err
+
+
+def test_query_answers_standard_input_line_by_line(bm25_index, capsys):
+    import subprocess
+    import sys
+
+    expected = []
+    for text in ("oil prices", "brexit letter"):
+        assert main(["query", str(bm25_index), text, "--retriever", "bm25", "--json", "-k", "1"]) == 0
+        expected.append(json.loads(capsys.readouterr().out)["hits"])
+
+    process = subprocess.Popen([sys.executable, "-m", "ranker", "query", str(bm25_index), "--queries", "-",
+                                "--retriever", "bm25", "--json", "-k", "1"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    answers = []
+    for text in ("oil prices", "brexit letter"):
+        # each answer arrives before the next query is sent: the process stays up between them
+        process.stdin.write(text + "\n")
+        process.stdin.flush()
+        answers.append(json.loads(process.stdout.readline()))
+    process.stdin.close()
+    assert process.wait(timeout=60) == 0
+    assert [a["hits"] for a in answers] == expected
 
 
 def test_reranker_reads_the_passage_it_was_trained_on(tmp_path, tiny_bert, bm25_index):
