@@ -34,6 +34,29 @@ def timed(fn: Callable[[], T], repeat: int = 1) -> tuple[T, float]:
     return result, best  # type: ignore[return-value]
 
 
+def timed_together(fns: dict[str, Callable[[], Any]], repeat: int = 5) -> tuple[dict[str, Any], dict[str, float]]:
+    """Each function's result and best wall time, the functions taking turns within each of
+    ``repeat`` rounds.
+
+    Taking turns spreads a change in the machine's load (another job starting or
+    ending) over every side alike, where timing one side fully before the other
+    would put it on one side only.
+
+    Example:
+        >>> results, seconds = timed_together({"a": lambda: 1, "b": lambda: 2}, repeat=2)
+        >>> results, sorted(seconds)
+        ({'a': 1, 'b': 2}, ['a', 'b'])
+    """
+    best = dict.fromkeys(fns, float("inf"))
+    results: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            results[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return results, best
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on: CPU, cores, Python and the libraries compared."""
     versions = {}

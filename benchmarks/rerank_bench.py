@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import timed
+from benchmarks.common import timed_together
 
 
 def compare(model: str | Path, queries: list[str], texts: list[str], max_length: int = 128,
@@ -24,25 +24,24 @@ def compare(model: str | Path, queries: list[str], texts: list[str], max_length:
     from sentence_transformers import CrossEncoder
 
     from ranker.heads import load_pair_scorer, load_tokenizer
-    from ranker.rerank import score_pairs
+    from ranker.rerank import quantized, score_pairs
 
     net, tokenizer = load_pair_scorer(str(model)), load_tokenizer(str(model))
     net.eval()
-    ours, ours_s = timed(lambda: score_pairs(net, tokenizer, queries, texts, max_length, batch_size), repeat=2)
     theirs_model = CrossEncoder(str(model), max_length=max_length, device="cpu")
     pairs = list(zip(queries, texts))
-    theirs, theirs_s = timed(lambda: np.asarray(theirs_model.predict(pairs, batch_size=batch_size, show_progress_bar=False)),
-                             repeat=2)
-    theirs = theirs.reshape(-1)
-    assert np.allclose(ours, theirs, atol=1e-4), f"scores differ by up to {np.abs(ours - theirs).max():.2e}"
     # int8 changes the scores, so it is not held to equality here: its ranking
     # quality is measured on the test split (RESULTS.md), its agreement reported
-    from ranker.rerank import quantized
-
     fast = quantized(net)
-    int8, int8_s = timed(lambda: score_pairs(fast, tokenizer, queries, texts, max_length, batch_size), repeat=2)
+    scored, seconds = timed_together({
+        "ranker": lambda: score_pairs(net, tokenizer, queries, texts, max_length, batch_size),
+        "CrossEncoder.predict": lambda: np.asarray(theirs_model.predict(pairs, batch_size=batch_size, show_progress_bar=False)),
+        "ranker int8": lambda: score_pairs(fast, tokenizer, queries, texts, max_length, batch_size),
+    }, repeat=2)
+    ours, theirs, int8 = scored["ranker"], scored["CrossEncoder.predict"].reshape(-1), scored["ranker int8"]
+    assert np.allclose(ours, theirs, atol=1e-4), f"scores differ by up to {np.abs(ours - theirs).max():.2e}"
     n = len(pairs)
     return {"pairs": n, "max_length": max_length, "batch_size": batch_size, "same_scores": True,
             "max_abs_difference": float(np.abs(ours - theirs).max()),
             "int8_pearson_with_fp32": float(np.corrcoef(ours, int8)[0, 1]) if n > 1 else float("nan"),
-            "pairs_per_second": {"ranker": n / ours_s, "ranker int8": n / int8_s, "CrossEncoder.predict": n / theirs_s}}
+            "pairs_per_second": {name: n / s for name, s in seconds.items()}}
