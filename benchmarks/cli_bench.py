@@ -30,7 +30,7 @@ def cold_start_seconds(index: Path, model: Path, query: str, repeat: int = 1) ->
     return _command_seconds(["query", str(index), query, "--reranker", str(model), "--json"], repeat)
 
 
-def warm_latency(index: Path, model: Path, queries: list[str], depth: int, int8: bool = False) -> dict[str, Any]:
+def warm_latency(index: Path, model: Path, queries: list[str], depth: int, precision: str = "fp32") -> dict[str, Any]:
     """Per-query latency of retrieve (hybrid) then rerank (``depth`` articles), with everything loaded.
 
     The first query is run once before timing, so its one-off costs (thread
@@ -42,7 +42,7 @@ def warm_latency(index: Path, model: Path, queries: list[str], depth: int, int8:
 
     opened = Index.open(index)
     retriever = opened.retriever("hybrid")
-    reranker = Reranker(RerankConfig(model=str(model), depth=depth, int8=int8))
+    reranker = Reranker(RerankConfig(model=str(model), depth=depth, precision=precision))
     search_hits(opened, retriever, queries[0], k=10, reranker=reranker)
     times = []
     for query in queries:
@@ -50,5 +50,5 @@ def warm_latency(index: Path, model: Path, queries: list[str], depth: int, int8:
         search_hits(opened, retriever, query, k=10, reranker=reranker)
         times.append(time.perf_counter() - started)
     ms = 1000 * np.array(times)
-    return {"depth": depth, "int8": int8, "queries": len(queries), "p50_ms": float(np.percentile(ms, 50)),
+    return {"depth": depth, "precision": precision, "queries": len(queries), "p50_ms": float(np.percentile(ms, 50)),
             "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean())}

@@ -13,17 +13,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bm25_bench, cli_bench, dense_bench, memory_bench, rerank_bench
+from benchmarks import bm25_bench, cli_bench, dense_bench, memory_bench, mine_bench, rerank_bench, train_bench
 from benchmarks.common import machine, timed, write_results
 from benchmarks.synthetic import synthetic_corpus
 
 HERE = Path(__file__).parent
 # quick leaves IVF-PQ out: training its quantisers takes about 2 minutes at any size here
 SIZES = {"quick": {"memory_docs": 10_000, "bm25_docs": [10_000], "dense_vectors": 20_000, "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20,
-                   "cli_queries": 20},
+                   "cli_queries": 20, "mine_queries": 100, "train_steps": 4},
          "full": {"memory_docs": 100_000, "bm25_docs": [10_000, 100_000], "dense_vectors": 100_000, "dense_kinds": ("flat", "hnsw", "ivfpq"),
-                  "rerank_queries": 100, "cli_queries": 50}}
-EVERY = {"bm25", "dense", "rerank", "cli", "memory"}
+                  "rerank_queries": 100, "cli_queries": 50, "mine_queries": 500, "train_steps": 30}}
+EVERY = {"bm25", "dense", "rerank", "cli", "memory", "mine", "train"}
 
 
 def cross_encoder(models: Path) -> Path:
@@ -38,6 +38,14 @@ def cross_encoder(models: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     save_model(load_pair_scorer("all-MiniLM-L6-v2"), load_tokenizer("all-MiniLM-L6-v2"), folder, {"task": "reranker"})
     return folder
+
+
+def mined_groups() -> Path:
+    """Mined training groups: the full preset's if it was run, else the demo's."""
+    for folder in (Path("runs/reranker-full/mined"), Path("models/demo/mined")):
+        if (folder / "groups.parquet").is_file():
+            return folder / "groups.parquet"
+    raise SystemExit("no mined groups: run `make demo` first (it mines models/demo/mined)")
 
 
 def test_titles(data: Path, n: int) -> list[str]:
@@ -56,6 +64,25 @@ def rerank_pairs(data: Path, index: Path, n_queries: int, depth: int = 20) -> tu
     opened = Index.open(index)
     found = opened.retriever("hybrid").search(queries, depth)
     return candidate_pairs(found, queries, lambda rows: [a.text for a in opened.docs.get(rows)])
+
+
+def quality_lines(path: Path) -> list[str]:
+    """RESULTS.md's table of ranking quality by precision, from ``python -m pipelines.precision_quality``
+    (too slow for ``make bench``: it reranks the whole test split three times)."""
+    import json
+
+    if not path.is_file():
+        return ["Quality by precision: not measured yet (`python -m pipelines.precision_quality`).", ""]
+    found = json.loads(path.read_text())
+    fp32 = {(r["split"]): r for r in found["rows"] if r["precision"] == "fp32"}
+    lines = [f"Ranking quality by precision (`python -m pipelines.precision_quality`, model `{found['model']}`, "
+             f"hybrid's top 20 reranked, mixed at its dev-tuned weight {found['weight']:g}):", "",
+             "| precision | queries | MRR@10 alone | mixed | mixed − fp32 | pairs/s |", "|---|---|---|---|---|---|"]
+    for r in found["rows"]:
+        change = r["mixed"]["MRR@10"] - fp32[r["split"]]["mixed"]["MRR@10"]
+        lines.append(f"| {r['precision']} | {r['split']} ({r['queries']}) | {r['alone']['MRR@10']:.4f} | "
+                     f"{r['mixed']['MRR@10']:.4f} | {change:+.4f} | {r['pairs_per_second']:.1f} |")
+    return lines + [""]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -88,21 +115,56 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "1M vectors: not run (HNSW and IVF-PQ builds would take most of the 30-minute budget on 2 cores).", ""]
     if "rerank" in results:
         r = results["rerank"]
-        p = r["pairs_per_second"]
-        lines += ["## Reranking (same model, same pairs, 128 tokens, batches of 32)", "",
-                  "| pairs | CrossEncoder.predict pairs/s | ranker pairs/s | ratio | max score difference | ranker int8 pairs/s | ratio | int8 vs fp32 Pearson |",
-                  "|---|---|---|---|---|---|---|---|",
-                  f"| {r['pairs']:,} | {p['CrossEncoder.predict']:.1f} | {p['ranker']:.1f} | **{r['ratio']:.2f}×** | {r['max_abs_difference']:.1e} | "
-                  f"{p['ranker int8']:.1f} | **{r['ratio_int8']:.2f}×** | {r['int8_pearson_with_fp32']:.3f} |",
-                  "", "Goal: ≥ 2× with MRR@10 on the test split within 0.005 of the unoptimised model.", ""]
+        p, agree = r["pairs_per_second"], r["agreement_with_fp32"]
+        lines += [f"## Reranking (same model, same {r['pairs']:,} pairs, {r['max_length']} tokens, batches of {r['batch_size']})", "",
+                  "Ours in fp32 must give CrossEncoder.predict's scores (to 1e-4; largest difference "
+                  f"{r['max_abs_difference']:.1e}); bf16 and int8 change the scores, so their agreement with fp32 is shown "
+                  "and their ranking quality is measured on the test split (below).", "",
+                  "| scorer | pairs/s | vs CrossEncoder.predict | Pearson with fp32 | largest score change |", "|---|---|---|---|---|",
+                  f"| CrossEncoder.predict | {p['CrossEncoder.predict']:.1f} | 1.00× | | |",
+                  f"| ranker fp32 | {p['ranker']:.1f} | **{p['ranker'] / p['CrossEncoder.predict']:.2f}×** | 1 | 0 |"]
+        for name in ("ranker bf16", "ranker int8"):
+            lines.append(f"| {name} | {p[name]:.1f} | **{p[name] / p['CrossEncoder.predict']:.2f}×** | "
+                         f"{agree[name]['pearson']:.5f} | {agree[name]['max_abs_difference']:.3f} |")
+        lines += ["", "Goal: ≥ 2× with MRR@10 on the test split within 0.005 of the unoptimised model.", ""]
+        lines += quality_lines(HERE / "precision_quality.json")
     if "cli" in results:
         c = results["cli"]
         lines += ["## The query CLI", "", f"- `ranker --help`: {c['help_seconds'] * 1000:.0f} ms (goal < 1 s)",
                   f"- cold start, process start to the first reranked result: {c['cold_start_seconds']:.1f} s"]
         for w in c["warm"]:
-            lines.append(f"- warm, hybrid + rerank depth {w['depth']}{' int8' if w['int8'] else ''}: p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms "
+            lines.append(f"- warm, hybrid + rerank depth {w['depth']} {w['precision']}: p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms "
                          f"over {w['queries']} queries" + (" (goal p50 < 300 ms)" if w["depth"] == 20 else ""))
         lines.append("")
+    if "mine" in results:
+        x = results["mine"]
+        q, e, st = x["queries_per_second"], x["queries_per_second_without_encoding"], x["settings"]
+        lines += [f"## Mining (dense negatives for {x['queries']} news training queries over {x['documents']:,} articles: "
+                  f"exact search, ranks 0–{st['range_max']['mine_hard_negatives']}, {st['relative_margin']:.0%} margin, "
+                  f"best {st['num_negatives']})", "",
+                  "Both sides use the index's vectors (neither encodes the corpus) and encode the queries with the same model; "
+                  "query encoding is most of either time, so the rates without it are shown too.", "",
+                  "| queries/s | ranker | mine_hard_negatives | ratio |", "|---|---|---|---|",
+                  f"| with query encoding | {q['ranker']:,.1f} | {q['mine_hard_negatives']:,.1f} | **{x['ratio']:.2f}×** |",
+                  f"| without | {e['ranker']:,.0f} | {e['mine_hard_negatives']:,.0f} | **{x['ratio_without_encoding']:.2f}×** |", "",
+                  f"Same negatives for {x['same_negatives']:.1%} of the queries ({x['same_order']:.1%} in the same order); "
+                  f"Queries with fewer than {st['num_negatives']} negatives: {x['short']['ranker']} ours, "
+                  f"{x['short']['mine_hard_negatives']} theirs (it drops them from its n-tuple output).", ""]
+    if "train" in results:
+        x = results["train"]
+        p, loss = x["pairs_per_second"], x["loss"]
+        lines += [f"## Training (all-MiniLM-L6-v2 as a cross-encoder, {x['steps']} steps of {x['batch_size']} groups of "
+                  f"{x['pairs_per_group']} pairs, {x['max_length']} tokens, listwise loss)", "",
+                  "Same initial weights and groups; the loss on the same first batch agrees before timing "
+                  f"({x['first_batch_loss']['ranker']:.6f} ours, {x['first_batch_loss']['CrossEncoderTrainer']:.6f} theirs, "
+                  "ListNetLoss with one-hot labels). Seconds are the training steps only.", "",
+                  "| loop | precision | pairs/s | vs CrossEncoderTrainer fp32 | loss, first → last fifth of steps |",
+                  "|---|---|---|---|---|"]
+        for name in p:
+            loop, _, precision = name.partition(" ")
+            lines.append(f"| {loop} | {precision or 'fp32'} | {p[name]:.1f} | **{p[name] / p['CrossEncoderTrainer']:.2f}×** | "
+                         f"{loss[name][0]:.3f} → {loss[name][1]:.3f} |")
+        lines += ["", "Goal: ≥ 1.3× a plain (fp32) CrossEncoderTrainer run.", ""]
     if "memory" in results:
         lines += ["## Peak memory (resident set size, each step in a fresh process)", "", "| step | peak MiB |", "|---|---|"]
         lines += [f"| {step} | {mib:,.0f} |" for step, mib in results["memory"].items()]
@@ -115,8 +177,8 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, no IVF-PQ (about 3 minutes)")
-    parser.add_argument("--only", default="bm25,dense,rerank,cli,memory",
-                        help="comma-separated: bm25, dense, rerank, cli, memory")
+    parser.add_argument("--only", default=",".join(sorted(EVERY)),
+                        help="comma-separated: " + ", ".join(sorted(EVERY)))
     parser.add_argument("--data", type=Path, default=Path("data/news"))
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--out", type=Path, default=HERE, help="where results.json and RESULTS.md go")
@@ -161,6 +223,18 @@ def main(argv: list[str] | None = None) -> int:
         row["encode_docs_per_second"] = len(articles) / encode_s
         results["dense"] = row
         print(f"      {row}")
+    if "mine" in only:
+        n = sizes["mine_queries"]
+        print(f"mine: {n} training queries, dense negatives, both ways")
+        results["mine"] = mine_bench.compare(args.index, args.data, n)
+        print(f"      same negatives {results['mine']['same_negatives']:.3f}, {results['mine']['ratio']:.2f}×, "
+              f"without query encoding {results['mine']['ratio_without_encoding']:.2f}×")
+    if "train" in only:
+        steps = sizes["train_steps"]
+        print(f"train: {steps} steps of 8 groups (1 positive + 3 negatives), 128 tokens, both ways")
+        groups = train_bench.load_groups(mined_groups(), args.index, steps * 8, negatives=3)
+        results["train"] = train_bench.compare("all-MiniLM-L6-v2", groups, steps, bf16=True)
+        print(f"      {results['train']['ratio']:.2f}×, ours in bf16 {results['train']['ratio_bf16']:.2f}×")
     with tempfile.TemporaryDirectory() as tmp:
         model = cross_encoder(Path(tmp)) if only & {"rerank", "cli"} else None
         if "rerank" in only:
@@ -168,18 +242,17 @@ def main(argv: list[str] | None = None) -> int:
             queries, texts = rerank_pairs(args.data, args.index, sizes["rerank_queries"])
             row = rerank_bench.compare(model, queries, texts)
             speed = row["pairs_per_second"]
-            row["ratio"] = speed["ranker"] / speed["CrossEncoder.predict"]
-            row["ratio_int8"] = speed["ranker int8"] / speed["CrossEncoder.predict"]
+            row["ratio"] = {name: v / speed["CrossEncoder.predict"] for name, v in speed.items()}
             results["rerank"] = row
-            print(f"      fp32 {row['ratio']:.2f}×, int8 {row['ratio_int8']:.2f}×")
+            print("      " + ", ".join(f"{name} {v:.2f}×" for name, v in row["ratio"].items()))
         if "cli" in only:
             print("cli: --help, cold start, warm latency")
             queries = test_titles(args.data, sizes["cli_queries"])
             results["cli"] = {
                 "help_seconds": cli_bench.help_seconds(),
                 "cold_start_seconds": cli_bench.cold_start_seconds(args.index, model, queries[0]),
-                "warm": [cli_bench.warm_latency(args.index, model, queries, depth, int8)
-                     for depth in (20, 50) for int8 in (False, True)],
+                "warm": [cli_bench.warm_latency(args.index, model, queries, depth, precision)
+                         for depth in (20, 50) for precision in ("fp32", "bf16", "int8")],
             }
             print(f"      {results['cli']}")
     if "memory" in only:

@@ -28,7 +28,9 @@ class RerankConfig:
     ``weight``: the cross-encoder's share of the final score; ``None`` takes the
     weight tuned on dev and saved with the model (1.0, the cross-encoder alone,
     for a model without one). ``max_length``: ``None`` takes the length the
-    model was trained with.
+    model was trained with. ``precision``: ``auto`` (bfloat16 where the
+    hardware has it, else fp32), ``fp32``, ``bf16``, or ``int8`` (dynamic
+    quantisation, CPU only); see :mod:`ranker.precision`.
 
     Example:
         >>> RerankConfig(model="models/reranker", depth=30).depth
@@ -41,9 +43,13 @@ class RerankConfig:
     max_length: int | None = None
     batch_size: int = 32
     device: str = "auto"
-    int8: bool = False
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        from ranker.precision import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
         if self.depth < 1 or self.batch_size < 1:
             raise ValueError(f"depth and batch_size must be >= 1 (got {self.depth}, {self.batch_size})")
         if self.weight is not None and not 0.0 <= self.weight <= 1.0:
@@ -208,7 +214,7 @@ class Reranker:
         self.passage_words = about.get("passage_words")
         self.tokenizer = load_tokenizer(config.model)
         self.net = load_pair_scorer(config.model).to(pick_device(config.device))
-        if config.int8:
+        if config.precision == "int8":
             self.net = quantized(self.net)
         self.pairs_per_second = float("nan")
 
@@ -216,12 +222,14 @@ class Reranker:
         """Cross-encoder scores of (query, article text) pairs, each article read as the
         model was trained to read it (its head, or its best window); records the pairs/s."""
         from ranker.passages import passages_for
+        from ranker.precision import autocast
 
         started = time.perf_counter()
         read = passages_for(queries, texts, self.passage_words)
-        scores = score_pairs(
-            self.net, self.tokenizer, queries, read, self.config.max_length, self.config.batch_size, show_progress
-        )
+        with autocast(self.net, "fp32" if self.config.precision == "int8" else self.config.precision):
+            scores = score_pairs(
+                self.net, self.tokenizer, queries, read, self.config.max_length, self.config.batch_size, show_progress
+            )
         if len(texts):
             self.pairs_per_second = len(texts) / (time.perf_counter() - started)
         return scores

@@ -28,6 +28,7 @@ import numpy as np
 
 from ranker.errors import InputError
 from ranker.files import atomic_directory, atomic_write_text
+from ranker.precision import autocast
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class TrainConfig:
 
     ``eval_every``: evaluate every so many steps (``0``: only at the end);
     ``checkpoint_every``: write a resumable checkpoint every so many steps.
+    ``precision``: ``fp32``; ``bf16`` (forward pass and loss under bfloat16
+    autocast, weights, gradients and optimizer in fp32); or ``auto``, bf16 where
+    the hardware computes it natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU
+    that supports it) and fp32 elsewhere.
 
     Example:
         >>> TrainConfig(learning_rate=3e-5, epochs=2).warmup
@@ -53,8 +58,11 @@ class TrainConfig:
     eval_every: int = 0
     checkpoint_every: int = 50
     device: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"precision must be one of fp32, bf16, auto, not '{self.precision}'")
         if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError("learning_rate must be > 0, epochs and batch_size >= 1")
         if not 0.0 <= self.warmup < 1.0:
@@ -203,7 +211,8 @@ def fit(
             began = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = config.learning_rate * lr_factor(step_index, total, warmup_steps)
-            loss, examples = task.loss(batch)
+            with autocast(net, config.precision):
+                loss, examples = task.loss(batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
             optimizer.step()

@@ -46,7 +46,9 @@ def test_rerank_comparison_matches_cross_encoder_scores(tmp_path, tiny_bert):
     texts = [text for _, _, text in NEWS]
     row = rerank_bench.compare(tmp_path, ["oil prices"] * len(texts), texts, max_length=64, batch_size=4)
     assert row["same_scores"] and row["max_abs_difference"] < 1e-4 and row["pairs"] == len(texts)
-    assert set(row["pairs_per_second"]) == {"ranker", "ranker int8", "CrossEncoder.predict"}
+    assert set(row["pairs_per_second"]) == {"ranker", "ranker bf16", "ranker int8", "CrossEncoder.predict"}
+    # a random tiny model's scores barely vary, so bf16's rounding is a large share of them: only the shape is checked
+    assert set(row["agreement_with_fp32"]) == {"ranker bf16", "ranker int8"}
 
 
 def test_results_render_as_markdown():
@@ -59,8 +61,19 @@ def test_results_render_as_markdown():
                   "first_batch_seconds": 5.0,
                   "ratios": {"qps_vs_rank_bm25": 100.0, "qps_vs_bm25s": 1.0, "index_vs_rank_bm25": 2.0, "index_vs_bm25s": 1.0}}],
     }
+    results["train"] = {"steps": 2, "batch_size": 8, "pairs_per_group": 4, "max_length": 128,
+                        "first_batch_loss": {"ranker": 1.386, "CrossEncoderTrainer": 1.386},
+                        "pairs_per_second": {"ranker": 10.0, "CrossEncoderTrainer": 8.0, "ranker bf16": 16.0},
+                        "loss": {"ranker": [1.4, 1.2], "CrossEncoderTrainer": [1.4, 1.3], "ranker bf16": [1.4, 1.2]}}
+    results["mine"] = {"queries": 5, "documents": 1000, "same_negatives": 1.0, "same_order": 0.8, "ratio": 1.0,
+                       "ratio_without_encoding": 4.0, "short": {"ranker": 1, "mine_hard_negatives": 1},
+                       "queries_per_second": {"ranker": 40.0, "mine_hard_negatives": 40.0},
+                       "queries_per_second_without_encoding": {"ranker": 2000.0, "mine_hard_negatives": 500.0},
+                       "settings": {"range_max": {"mine_hard_negatives": 20}, "relative_margin": 0.05, "num_negatives": 3}}
     text = markdown(results)
-    assert "| 10 | 100 | 100 | 10 | 1.0 | **100×** | 1.00× | 5.0 |" in text and "Not yet benchmarked" in text
+    assert "| 10 | 100 | 100 | 10 | 1.0 | **100×** | 1.00× | 5.0 |" in text
+    assert "| ranker | bf16 | 16.0 | **2.00×** | 1.400 → 1.200 |" in text and "| CrossEncoderTrainer | fp32 | 8.0 | **1.00×**" in text
+    assert "| without | 2,000 | 500 | **4.00×** |" in text and "Same negatives for 100.0% of the queries" in text
 
 
 def test_dense_comparison_measures_recall_against_flat():

@@ -90,6 +90,24 @@ def test_pointwise_loss_trains(tmp_path, tiny_bert):
     assert metrics["train"]["examples"] > 0
 
 
+def test_bf16_training_keeps_fp32_weights_and_near_fp32_losses(tmp_path, tiny_bert):
+    from ranker.train import autocast
+
+    task = make_task(tiny_bert)
+    task.net.eval()  # no dropout: the two precisions see the same network
+    exact, _ = task.loss([0, 1])
+    with autocast(task.net, "bf16"):
+        rounded, _ = task.loss([0, 1])
+    # bfloat16 keeps 8 bits of mantissa: close to the fp32 loss, but not equal to it
+    assert float(rounded) == pytest.approx(float(exact), rel=0.02) and float(rounded) != float(exact)
+    metrics = fit(make_task(tiny_bert, loss="pointwise"), TrainConfig(max_steps=2, precision="bf16"), tmp_path / "bf16",
+                  show_progress=False)
+    assert metrics["train"]["steps"] == 2
+    assert {t.dtype for t in weights(tmp_path / "bf16" / "model").values()} == {torch.float32}
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, auto"):
+        TrainConfig(precision="fp16")
+
+
 def test_rerank_keeps_first_stage_order_on_ties_and_mixes_scores():
     first = Results(np.array([[4, 5, 6, -1]]), np.array([[3.0, 2.0, 1.0, -np.inf]]))
     tied = rerank_scores(first, np.array([1.0, 1.0, 1.0]), weight=1.0)
