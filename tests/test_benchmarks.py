@@ -70,8 +70,12 @@ def test_results_render_as_markdown():
                        "queries_per_second": {"ranker": 40.0, "mine_hard_negatives": 40.0},
                        "queries_per_second_without_encoding": {"ranker": 2000.0, "mine_hard_negatives": 500.0},
                        "settings": {"range_max": {"mine_hard_negatives": 20}, "relative_margin": 0.05, "num_negatives": 3}}
+    results["profiles"] = {"bm25_documents": 10, "bm25": {"bm25s retrieve": 0.9, "query analyzer": 0.08, "the rest": 0.02},
+                           "rerank": {"transformer forward": 0.96, "the rest": 0.04},
+                           "train": {"fp32": {"forward": 1.0, "backward": 1.0}, "bf16": {"forward": 0.5, "backward": 0.5}}}
     text = markdown(results)
     assert "| 10 | 100 | 100 | 10 | 1.0 | **100×** | 1.00× | 5.0 |" in text
+    assert "bm25s retrieve 90%, query analyzer 8%, the rest 2%" in text and "bf16 1.00 s (forward 50%, backward 50%)" in text
     assert "| ranker | bf16 | 16.0 | **2.00×** | 1.400 → 1.200 |" in text and "| CrossEncoderTrainer | fp32 | 8.0 | **1.00×**" in text
     assert "| without | 2,000 | 500 | **4.00×** |" in text and "Same negatives for 100.0% of the queries" in text
 
