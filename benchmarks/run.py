@@ -77,11 +77,11 @@ def quality_lines(path: Path) -> list[str]:
     fp32 = {(r["split"]): r for r in found["rows"] if r["precision"] == "fp32"}
     lines = [f"Ranking quality by precision (`python -m pipelines.precision_quality`, model `{found['model']}`, "
              f"hybrid's top 20 reranked, mixed at its dev-tuned weight {found['weight']:g}):", "",
-             "| precision | queries | MRR@10 alone | mixed | mixed − fp32 | pairs/s |", "|---|---|---|---|---|---|"]
+             "| precision | queries | MRR@10 alone | mixed | mixed − fp32 |", "|---|---|---|---|---|"]
     for r in found["rows"]:
         change = r["mixed"]["MRR@10"] - fp32[r["split"]]["mixed"]["MRR@10"]
         lines.append(f"| {r['precision']} | {r['split']} ({r['queries']}) | {r['alone']['MRR@10']:.4f} | "
-                     f"{r['mixed']['MRR@10']:.4f} | {change:+.4f} | {r['pairs_per_second']:.1f} |")
+                     f"{r['mixed']['MRR@10']:.4f} | {change:+.4f} |")
     return lines + [""]
 
 

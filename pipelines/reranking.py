@@ -135,16 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the preset's")
     parser.add_argument("--train-queries", type=int, help="override the preset's")
     parser.add_argument("--passage-words", type=int, help="override the preset's")
+    parser.add_argument("--negatives", type=int, help="negatives per training query: override the preset's")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="training precision: override the preset's")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
     preset = replace(
         preset,
         train_queries=args.train_queries or preset.train_queries,
+        mining=replace(preset.mining, num_negatives=args.negatives or preset.mining.num_negatives),
         reranker=replace(preset.reranker, max_length=args.max_length or preset.reranker.max_length,
                          passage_words=args.passage_words or preset.reranker.passage_words),
         train=replace(preset.train, learning_rate=args.learning_rate or preset.train.learning_rate,
-                      epochs=args.epochs or preset.train.epochs),
+                      epochs=args.epochs or preset.train.epochs, precision=args.precision or preset.train.precision),
     )
     out = args.out or Path(f"runs/reranker-{preset.name}")
     started = time.perf_counter()

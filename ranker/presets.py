@@ -40,7 +40,10 @@ PRESETS = {
         train_queries=800,
         mining=MiningConfig(strategy="hybrid", num_negatives=3),
         reranker=RerankerTrainConfig(max_length=128, passage_words=90, dev_queries=150),
-        train=TrainConfig(learning_rate=2e-4, epochs=1, batch_size=8, checkpoint_every=25),
+        # bf16 where the CPU has it: a training step 1.6x faster (benchmarks/RESULTS.md), and the same quality:
+        # dev MRR@10 0.844 mixed, 0.688 alone, against fp32's 0.843 and 0.694
+        # (ranker train reranker --preset quick --precision bf16|fp32, the demo's mined groups)
+        train=TrainConfig(learning_rate=2e-4, epochs=1, batch_size=8, checkpoint_every=25, precision="auto"),
     ),
     "full": Preset(
         name="full",
@@ -48,7 +51,8 @@ PRESETS = {
         train_queries=None,
         mining=MiningConfig(strategy="hybrid", num_negatives=3),
         reranker=RerankerTrainConfig(max_length=128, dev_queries=200),
-        train=TrainConfig(learning_rate=1e-4, epochs=1, batch_size=8, eval_every=130, checkpoint_every=50),
+        train=TrainConfig(learning_rate=1e-4, epochs=1, batch_size=8, eval_every=130, checkpoint_every=50,
+                          precision="auto"),
     ),
 }
 
