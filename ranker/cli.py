@@ -23,6 +23,7 @@ examples:
   ranker search indexes/news "Brexit Article 50" -k 5
   ranker run indexes/news --queries data/news --split test-title --out runs/bm25.trec
   ranker evaluate runs/bm25.trec data/news/qrels/test-title.tsv
+  ranker verify indexes/news models/reranker/model   check every file against its sha256
   ranker report runs/bm25.trec reranked=runs/reranked.trec --qrels data/news/qrels/test-title.tsv --out reports/mine
   ranker mine indexes/news --queries data/news --split train --out runs/mined
   ranker train reranker --groups runs/mined --index indexes/news --dev data/news --out models/reranker
@@ -143,6 +144,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_fields(run, title=False)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_cmd_run)
+
+    verify = commands.add_parser(
+        "verify", help="check index and model folders against the sha256s they list",
+        description="Every index folder (manifest.json) and trained model (ranker.json) lists the sha256 of its "
+        "other files; loading checks them, and this command checks whole folders on demand: missing, changed or "
+        "truncated files, and files the list does not name. Exit status 2 if anything is wrong.",
+    )
+    verify.add_argument("folders", type=Path, nargs="+", metavar="FOLDER", help="index or model folders")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.set_defaults(handler=_cmd_verify)
 
     evaluate = commands.add_parser("evaluate", help="score a TREC run against qrels (nDCG@10, MRR@10, R@k, MAP)")
     evaluate.add_argument("run", type=Path, help="a TREC run file")
@@ -730,6 +741,26 @@ def _cmd_eval_head(args: argparse.Namespace) -> int:
         return 0
     print(task.summary(metrics))
     return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from ranker.integrity import verify
+
+    found = []
+    for folder in args.folders:
+        try:
+            kind, problems = verify(folder)
+        except InputError as err:  # this folder cannot be checked at all; the others still are
+            kind, problems = "unverifiable", [err.problem]
+        found.append({"folder": str(folder), "kind": kind, "ok": not problems, "problems": problems})
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        for f in found:
+            print(f"{'ok' if f['ok'] else 'FAILED'}: {f['kind']} {f['folder']}")
+            for problem in f["problems"]:
+                print(f"  {problem}")
+    return 0 if all(f["ok"] for f in found) else 2
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

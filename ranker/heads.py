@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ranker.errors import InputError
+from ranker.integrity import check, file_hashes
 from ranker.retrieve.embed import quiet_transformers, resolve_model
 
 
@@ -26,6 +27,7 @@ def _check_model_folder(path: str) -> None:
     local = Path(path)
     if local.exists() and not (local / "config.json").is_file():
         raise InputError(local, None, "not a transformers model folder (no config.json)")
+    read_about(local)  # a model we trained: its files against their sha256s
 
 
 def load_tokenizer(model: str):
@@ -144,15 +146,26 @@ def save_model(net, tokenizer, folder: Path, about: dict[str, Any]) -> None:
         net.config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
     net.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    # the sha256 of every file, checked whenever the model is loaded (ranker.integrity)
+    about = {**about, "files": file_hashes(folder, "ranker.json")}
     (folder / "ranker.json").write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
 
 
 def read_about(folder: str | Path) -> dict[str, Any]:
-    """``ranker.json`` of a model we trained, or ``{}`` for any other model folder."""
+    """``ranker.json`` of a model we trained, or ``{}`` for any other model folder.
+
+    The files it lists are checked against their sha256s first, so a model
+    changed since training is refused before anything loads it.
+    """
     path = Path(folder) / "ranker.json"
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        about = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(path, None, f"unreadable ({err})") from None
+    if not isinstance(about, dict):
+        raise InputError(path, None, "not a ranker model description (expected a JSON object)")
+    if isinstance(about.get("files"), dict):
+        check(folder, about["files"], "the model changed after training: restore the file or retrain")
+    return about

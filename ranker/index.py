@@ -26,7 +26,8 @@ from ranker import __version__
 from ranker.corpus import Article
 from ranker.docstore import DocStore, write_docstore
 from ranker.errors import InputError
-from ranker.files import atomic_directory, sha256_file
+from ranker.files import atomic_directory
+from ranker.integrity import check, file_hashes
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
 from ranker.retrieve.embed import Embedder, EmbedderConfig
@@ -99,9 +100,7 @@ def build_index(
             "doc_count": count,
             "components": components,
             "build_seconds": round(time.perf_counter() - started, 3),
-            "files": {
-                str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
-            },
+            "files": file_hashes(tmp, "manifest.json"),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     if shards.exists():
@@ -130,7 +129,8 @@ class Index:
 
     @classmethod
     def open(cls, path: str | Path) -> Index:
-        """Open an index folder, checking that it is one this version can read."""
+        """Open an index folder, checking that it is one this version can read and
+        that every file has the sha256 its manifest lists."""
         path = Path(path)
         manifest_path = path / "manifest.json"
         if not manifest_path.is_file():
@@ -147,6 +147,10 @@ class Index:
                 "format_version",
                 f"index format {manifest.get('format_version')} but this ranker reads {FORMAT_VERSION}: rebuild the index",
             )
+        if not isinstance(manifest.get("files"), dict):
+            raise InputError(manifest_path, "files", "no file list: rebuild the index with 'ranker index'")
+        # every file against its sha256: a changed or truncated file must fail here, not give wrong answers
+        check(path, manifest["files"], "the index changed after it was built: restore the file or rebuild the index")
         return cls(path, manifest, DocStore(path / "docs.sqlite"))
 
     def bm25(self) -> BM25Retriever:

@@ -1,0 +1,127 @@
+"""File lists with sha256s, checked when an artifact is loaded and by ``ranker verify``.
+
+An index folder's ``manifest.json`` and a trained model's ``ranker.json`` list
+the sha256 of every other file in the folder. Loading compares them, so a file
+changed, truncated or swapped after it was written is a clear error naming it,
+never wrong answers. (Written here because no library we use checks a folder
+against a file list.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ranker.errors import InputError
+from ranker.files import sha256_file
+
+#: The file in each kind of folder that holds the list (and so is not in it).
+LISTS = {"index": "manifest.json", "model": "ranker.json"}
+
+
+def file_hashes(folder: str | Path, leave_out: str) -> dict[str, str]:
+    """The sha256 of every file under ``folder`` but ``leave_out``, by relative path.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "a.txt").write_text("abc")
+        >>> file_hashes(d, "manifest.json")["a.txt"][:12]
+        'ba7816bf8f01'
+    """
+    folder = Path(folder)
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.relative_to(folder).as_posix() != leave_out
+    }
+
+
+def problems(folder: str | Path, listed: dict[str, str], extra: bool = False) -> list[str]:
+    """What is wrong with ``folder`` against its file list: one line per missing or
+    changed file, and (``extra=True``) per file the list does not name.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "a.txt").write_text("abc")
+        >>> problems(d, {"a.txt": "0" * 64, "b.txt": "0" * 64})
+        ['a.txt: sha256 differs from the list (changed or truncated)', 'b.txt: missing']
+    """
+    folder = Path(folder)
+    found = []
+    for name, digest in sorted(listed.items()):
+        path = folder / name
+        if not path.is_file():
+            found.append(f"{name}: missing")
+        elif sha256_file(path) != digest:
+            found.append(f"{name}: sha256 differs from the list (changed or truncated)")
+    if extra:
+        leave_out = {"manifest.json", "ranker.json"}
+        for path in sorted(folder.rglob("*")):
+            name = path.relative_to(folder).as_posix()
+            if path.is_file() and name not in listed and name not in leave_out:
+                found.append(f"{name}: not in the list")
+    return found
+
+
+def check(folder: str | Path, listed: dict[str, str], remedy: str) -> None:
+    """Raise an :class:`InputError` naming the first missing or changed file of ``folder``.
+
+    Example:
+        >>> check("indexes/news", {"docs.sqlite": "0" * 64}, "rebuild it")  # doctest: +SKIP
+        Traceback (most recent call last):
+        ranker.errors.InputError: indexes/news/docs.sqlite: sha256 differs from the list (changed or truncated); rebuild it
+    """
+    folder = Path(folder)
+    signature = _signature(folder, listed)
+    if signature in _CHECKED:
+        return
+    found = problems(folder, listed)
+    if found:
+        name, problem = found[0].split(": ", 1)
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise InputError(folder / name, None, f"{problem}{more}; {remedy}")
+    _CHECKED.add(signature)
+
+
+# Folders already checked in this process, by their files' sizes and modification
+# times: loading a model reads its folder three times (ranker.json, tokenizer,
+# weights), and hashing 90 MB of weights once is enough while nothing changed.
+_CHECKED: set[tuple] = set()
+
+
+def _signature(folder: Path, listed: dict[str, str]) -> tuple:
+    stats = []
+    for name, digest in sorted(listed.items()):
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            return (str(folder), None)  # a missing file is never "already checked"
+        stats.append((name, digest, st.st_size, st.st_mtime_ns))
+    return (str(folder.resolve()), tuple(stats))
+
+
+def verify(folder: str | Path) -> tuple[str, list[str]]:
+    """The kind of ``folder`` (``index`` or ``model``) and everything wrong with it.
+
+    Raises:
+        InputError: the folder holds neither list, or a list without sha256s.
+
+    Example:
+        >>> verify("indexes/news")  # doctest: +SKIP
+        ('index', [])
+    """
+    import json
+
+    folder = Path(folder)
+    for kind, name in LISTS.items():
+        path = folder / name
+        if path.is_file():
+            try:
+                listed = json.loads(path.read_text(encoding="utf-8")).get("files")
+            except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+                raise InputError(path, None, f"unreadable ({err})") from None
+            if not isinstance(listed, dict) or not listed:
+                raise InputError(path, "files", "no file list with sha256s: written by an older ranker; rebuild or retrain")
+            return kind, problems(folder, listed, extra=True)
+    raise InputError(folder, None, "neither an index folder (manifest.json) nor a trained model (ranker.json)")

@@ -1,0 +1,84 @@
+"""Index and model folders list the sha256 of their files: loading refuses a changed,
+truncated or missing file with a one-line error naming it, and `ranker verify` reports
+every problem with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ranker.cli import main
+from ranker.errors import InputError
+from ranker.index import Index, build_index
+
+
+@pytest.fixture
+def index(tmp_path, news_articles):
+    build_index(news_articles, tmp_path / "idx", show_progress=False)
+    return tmp_path / "idx"
+
+
+@pytest.fixture
+def model(tmp_path, tiny_bert):
+    from ranker.heads import load_pair_scorer, load_tokenizer, save_model
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    save_model(load_pair_scorer(str(tiny_bert)), load_tokenizer(str(tiny_bert)), folder, {"task": "reranker"})
+    return folder
+
+
+def flip_last_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["changed", "truncated", "missing"])
+def test_a_damaged_index_file_is_refused_by_name(index, damage):
+    target = index / "bm25" / "params.index.json"
+    assert target.is_file()
+    if damage == "changed":
+        flip_last_byte(target)
+    elif damage == "truncated":
+        target.write_bytes(target.read_bytes()[:-5])
+    else:
+        target.unlink()
+    with pytest.raises(InputError) as err:
+        Index.open(index)
+    expected = "missing" if damage == "missing" else "sha256 differs from the list (changed or truncated)"
+    assert str(err.value) == f"{target}: {expected}; the index changed after it was built: restore the file or rebuild the index"
+
+
+def test_a_manifest_without_its_file_list_is_refused(index):
+    manifest = json.loads((index / "manifest.json").read_text())
+    del manifest["files"]
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="files: no file list: rebuild the index"):
+        Index.open(index)
+
+
+def test_a_changed_model_is_refused_before_it_loads(model):
+    from ranker.heads import load_pair_scorer
+    from ranker.rerank import Reranker, RerankConfig
+
+    load_pair_scorer(str(model))  # intact: loads
+    flip_last_byte(model / "model.safetensors")
+    for load in (lambda: load_pair_scorer(str(model)), lambda: Reranker(RerankConfig(model=str(model)))):
+        with pytest.raises(InputError, match="model.safetensors: sha256 differs from the list.*retrain"):
+            load()
+
+
+def test_verify_reports_every_problem_and_exits_2(index, model, capsys):
+    assert main(["verify", str(index), str(model)]) == 0
+    assert capsys.readouterr().out == f"ok: index {index}\nok: model {model}\n"
+    flip_last_byte(index / "docs.sqlite")
+    (index / "stray.txt").write_text("x")
+    (model / "tokenizer.json").unlink()
+    assert main(["verify", str(index), str(model), "--json"]) == 2
+    found = json.loads(capsys.readouterr().out)
+    assert found[0]["problems"] == ["docs.sqlite: sha256 differs from the list (changed or truncated)", "stray.txt: not in the list"]
+    assert found[1] == {"folder": str(model), "kind": "model", "ok": False, "problems": ["tokenizer.json: missing"]}
+    assert main(["verify", str(index.parent)]) == 2
+    assert "neither an index folder (manifest.json) nor a trained model (ranker.json)" in capsys.readouterr().out
