@@ -95,9 +95,10 @@ def load_head(model: str, head: str, labels: list[str] | None = None, num_labels
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()
     try:
-        net = getattr(transformers, HEAD_CLASSES[head]).from_pretrained(path, **options)
-    except OSError as err:
-        raise InputError(path, None, f"cannot load a transformers model ({err})") from None
+        # weights only from safetensors: a pickled checkpoint (pytorch_model.bin) can run code when read
+        net = getattr(transformers, HEAD_CLASSES[head]).from_pretrained(path, use_safetensors=True, **options)
+    except (OSError, ValueError) as err:
+        raise InputError(path, None, f"cannot load a transformers model with safetensors weights ({err})") from None
     finally:
         logging.set_verbosity(verbosity)
     return net

@@ -82,3 +82,64 @@ def test_verify_reports_every_problem_and_exits_2(index, model, capsys):
     assert found[1] == {"folder": str(model), "kind": "model", "ok": False, "problems": ["tokenizer.json: missing"]}
     assert main(["verify", str(index.parent)]) == 2
     assert "neither an index folder (manifest.json) nor a trained model (ranker.json)" in capsys.readouterr().out
+
+
+class Bomb:
+    """Unpickling this runs a shell command that creates a file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def rehash(index):
+    """Update the manifest's sha256s, as an attacker who can write the folder would."""
+    from ranker.integrity import file_hashes
+
+    manifest = json.loads((index / "manifest.json").read_text())
+    manifest["files"] = file_hashes(index, "manifest.json")
+    (index / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_pickle_bomb_in_an_index_is_refused_and_never_runs(index, tmp_path):
+    import numpy as np
+
+    marker = tmp_path / "ran"
+    bomb = np.empty(1, dtype=object)
+    bomb[0] = Bomb(marker)
+    np.save(index / "bm25" / "data.csc.index.npy", bomb, allow_pickle=True)
+    rehash(index)  # the sha256 check passes: only the loader stands between the bomb and us
+    with pytest.raises(InputError, match="bm25: not a readable bm25s index .*allow_pickle=False"):
+        Index.open(index).bm25()
+    assert not marker.exists()
+
+
+def test_a_pickled_model_checkpoint_is_refused_and_never_runs(model, tmp_path):
+    import pickle
+
+    from ranker.heads import load_pair_scorer
+
+    marker = tmp_path / "ran"
+    (model / "model.safetensors").unlink()
+    (model / "pytorch_model.bin").write_bytes(pickle.dumps(Bomb(marker)))
+    about = json.loads((model / "ranker.json").read_text())
+    del about["files"]  # a tampered description that no longer lists the files
+    (model / "ranker.json").write_text(json.dumps(about))
+    with pytest.raises(InputError, match="cannot load a transformers model with safetensors weights"):
+        load_pair_scorer(str(model))
+    assert not marker.exists()
+
+
+def test_no_code_path_reads_pickle_or_remote_code():
+    from pathlib import Path
+
+    import ranker
+
+    sources = {p: p.read_text() for p in Path(ranker.__file__).parent.rglob("*.py")}
+    for path, text in sources.items():
+        for forbidden in ("import pickle", "pickle.load", "allow_pickle=True", "trust_remote_code=True", "torch.load("):
+            assert forbidden not in text, f"{path} uses {forbidden}"

@@ -188,5 +188,9 @@ class BM25Retriever:
             config = BM25Config(**json.loads((folder / "config.json").read_text()))
         except (OSError, ValueError, TypeError) as err:
             raise InputError(folder / "config.json", None, f"not a ranker BM25 config ({err})") from None
-        model = bm25s.BM25.load(folder, allow_pickle=False, show_progress=False, backend=config.backend)
+        try:
+            model = bm25s.BM25.load(folder, allow_pickle=False, show_progress=False, backend=config.backend)
+        except (OSError, ValueError, KeyError) as err:
+            # numpy refuses pickled object arrays with a ValueError; a missing or garbled array is the same to the user
+            raise InputError(folder, None, f"not a readable bm25s index ({err})") from None
         return cls(config, model)

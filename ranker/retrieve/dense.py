@@ -212,7 +212,10 @@ class DenseRetriever:
         retriever.fingerprint = about["fingerprint"]
         if embedder is not None:
             retriever.check_model(embedder, folder)
-        retriever._faiss = faiss.read_index(str(folder / "faiss.index"))
+        try:
+            retriever._faiss = faiss.read_index(str(folder / "faiss.index"))
+        except RuntimeError as err:  # FAISS raises RuntimeError for a file it cannot parse
+            raise InputError(folder / "faiss.index", None, f"not a readable FAISS index ({str(err).splitlines()[0]})") from None
         _set_search_params(retriever._faiss, config)
         retriever._searcher = on_gpu_if_present(retriever._faiss)
         return retriever
