@@ -79,13 +79,66 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``); False where the system cannot, and nothing changed.
+
+    Replacing a folder otherwise takes two renames (old out, new in), and a
+    process killed between them leaves no folder at all. Python's ``os`` has no
+    binding for it, hence ctypes.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "a").write_text("A"); _ = (d / "b").write_text("B")
+        >>> exchange(d / "a", d / "b"), (d / "a").read_text()  # on Linux
+        (True, 'B')
+    """
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # old kernel, or a file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(a))
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    """Temporary siblings of ``path`` left by writers that were killed (their pid is gone)."""
+    import re
+
+    for sibling in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = re.match(rf"\.{re.escape(path.name)}\.tmp-(\d+)-", sibling.name)
+        if pid and not _alive(int(pid.group(1))):
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Build a folder in a temporary sibling; move it into place only on success.
 
     If the body raises, the temporary folder is removed and any folder already at
-    ``path`` is untouched. On success an existing folder is swapped out and
-    deleted only after the new one is in place.
+    ``path`` is untouched. On success the new folder takes the old one's place in
+    one atomic exchange (on Linux; elsewhere two renames), and the old one is
+    deleted after. A process killed at any moment leaves ``path`` as it was or
+    complete; what a killed writer left beside it is removed by the next writer.
 
     Example:
         >>> import tempfile, pathlib
@@ -97,7 +150,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
+    _remove_stale_siblings(path)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp = path.with_name(f".{path.name}.tmp-{tag}")
     tmp.mkdir()
     try:
@@ -106,13 +160,15 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             if child.is_file():
                 with open(child, "rb") as handle:
                     os.fsync(handle.fileno())
-        old = path.with_name(f".{path.name}.old-{tag}")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
+        if path.exists() and exchange(tmp, path):
+            pass  # tmp now holds the old folder, removed below
+        else:
+            old = path.with_name(f".{path.name}.tmp-{tag}-old")
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
+            tmp = old
         _fsync_dir(path.parent)
-        if old.exists():
-            shutil.rmtree(old)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

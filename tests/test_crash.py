@@ -1,0 +1,67 @@
+"""kill -9 at any moment: the previous artifact stays intact and loadable.
+
+A rebuild of an index is killed with SIGKILL at several moments of its life
+(importing, reading, indexing, writing, swapping); afterwards the folder is
+always either the previous index or the complete new one, opens (every sha256
+checked) and answers a query, and the next build cleans what the killed one
+left beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import random_corpus
+from ranker.index import Index
+
+# Moments to kill at, as fractions of an uninterrupted build's time on this machine
+# (so a slower machine still sees kills while importing, indexing and writing).
+KILL_AT = (0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
+
+
+def corpus(path, n, seed):
+    path.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(random_corpus(n, seed=seed))))
+    return path
+
+
+def index_command(source, out):
+    return [sys.executable, "-m", "ranker", "index", str(source), "--out", str(out), "--retrievers", "bm25", "--quiet"]
+
+
+@pytest.mark.timeout(240)
+def test_index_killed_at_any_moment_leaves_the_old_or_the_new_index(tmp_path):
+    old, new, out = corpus(tmp_path / "old.jsonl", 300, 1), corpus(tmp_path / "new.jsonl", 20_000, 2), tmp_path / "idx"
+    began = time.perf_counter()
+    subprocess.run(index_command(new, out), check=True, capture_output=True)
+    whole = time.perf_counter() - began
+    subprocess.run(index_command(old, out), check=True, capture_output=True)
+    outcomes = []
+    for fraction in KILL_AT:
+        process = subprocess.Popen(index_command(new, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(fraction * whole)
+        finished = process.poll() is not None
+        if not finished:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        writing = any(p.name.startswith(".idx.tmp-") for p in tmp_path.iterdir())
+        index = Index.open(out)  # raises if any file is missing or half-written
+        count = index.manifest["doc_count"]
+        assert count in (300, 20_000)
+        assert index.retriever("bm25").search(["w001x"], 3).rows.shape == (1, 3)
+        outcomes.append("finished" if finished else "new" if count == 20_000 else "old, mid-write" if writing else "old")
+        if count == 20_000:
+            # the swap happened: put the old index back for the next round
+            subprocess.run(index_command(old, out), check=True, capture_output=True)
+    # some kills landed before the swap (old index kept), some after it or never (new one complete)
+    # some kills landed while the new folder was being written beside the old one
+    assert "old, mid-write" in outcomes, outcomes
+    subprocess.run(index_command(old, out), check=True, capture_output=True)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".idx")]
+    assert leftovers == [], leftovers
