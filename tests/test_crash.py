@@ -59,7 +59,6 @@ def test_index_killed_at_any_moment_leaves_the_old_or_the_new_index(tmp_path):
         if count == 20_000:
             # the swap happened: put the old index back for the next round
             subprocess.run(index_command(old, out), check=True, capture_output=True)
-    # some kills landed before the swap (old index kept), some after it or never (new one complete)
     # some kills landed while the new folder was being written beside the old one
     assert "old, mid-write" in outcomes, outcomes
     subprocess.run(index_command(old, out), check=True, capture_output=True)
