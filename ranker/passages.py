@@ -39,7 +39,11 @@ def best_window(text: str, query: str, width: int, analyzer=None) -> tuple[list[
     if len(words) <= width:
         return words, 0
     terms = {t for tokens in analyzer.tokens([query]) for t in tokens}
-    matches = [1 if terms.intersection(tokens) else 0 for tokens in analyzer.tokens(words)]
+    # each distinct word is analysed once: an article repeats most of its words,
+    # and analysis (stemming) is most of this function's time
+    distinct = list(dict.fromkeys(words))
+    matching = {word for word, tokens in zip(distinct, analyzer.tokens(distinct)) if terms.intersection(tokens)}
+    matches = [1 if word in matching else 0 for word in words]
     best, best_start, window = -1, 0, sum(matches[:width])
     for start in range(len(words) - width + 1):
         if start:
