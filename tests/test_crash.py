@@ -64,3 +64,43 @@ def test_index_killed_at_any_moment_leaves_the_old_or_the_new_index(tmp_path):
     subprocess.run(index_command(old, out), check=True, capture_output=True)
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".idx")]
     assert leftovers == [], leftovers
+
+
+def train_command(mined, index, out, tiny_bert, *extra):
+    return [sys.executable, "-m", "ranker", "train", "reranker", "--groups", str(mined), "--index", str(index),
+            "--out", str(out), "--model", str(tiny_bert), "--epochs", "40", "--batch-size", "2", "--max-length", "32",
+            "--checkpoint-every", "10", "--seed", "5", "--precision", "fp32", "--quiet", *extra]
+
+
+@pytest.mark.timeout(300)
+def test_training_killed_at_any_moment_resumes_to_the_uninterrupted_weights(tmp_path, beir_folder, tiny_bert):
+    import torch
+    from safetensors.torch import load_file
+
+    from ranker.cli import main
+
+    index, mined = tmp_path / "idx", tmp_path / "mined"
+    assert main(["index", str(beir_folder), "--out", str(index), "--retrievers", "bm25", "--quiet"]) == 0
+    assert main(["mine", str(index), "--queries", str(beir_folder), "--split", "test", "--out", str(mined),
+                 "--strategy", "bm25", "--negatives", "2", "--relative-margin", "-1", "--quiet"]) == 0
+    began = time.perf_counter()
+    subprocess.run(train_command(mined, index, tmp_path / "straight", tiny_bert), check=True, capture_output=True)
+    whole = time.perf_counter() - began
+    straight = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
+    resumed_after_kill = 0
+    for fraction in (0.5, 0.7, 0.85):
+        out = tmp_path / f"killed-{fraction}"
+        process = subprocess.Popen(train_command(mined, index, out, tiny_bert), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(fraction * whole)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        checkpoint = out / "checkpoint" / "state.json"
+        # what the kill left is usable: a whole checkpoint to resume, or nothing to resume from
+        extra = ("--resume",) if checkpoint.is_file() else ()
+        resumed_after_kill += bool(extra)
+        subprocess.run(train_command(mined, index, out, tiny_bert, *extra), check=True, capture_output=True)
+        weights = load_file(str(out / "model" / "model.safetensors"))
+        for name in straight:
+            torch.testing.assert_close(weights[name], straight[name], rtol=0, atol=1e-6, msg=name)
+    assert resumed_after_kill, "no kill landed after a checkpoint: the run is too short to test resuming"
