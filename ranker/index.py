@@ -151,14 +151,34 @@ class Index:
             raise InputError(manifest_path, "files", "no file list: rebuild the index with 'ranker index'")
         # every file against its sha256: a changed or truncated file must fail here, not give wrong answers
         check(path, manifest["files"], "the index changed after it was built: restore the file or rebuild the index")
-        return cls(path, manifest, DocStore(path / "docs.sqlite"))
+        opened = cls(path, manifest, DocStore(path / "docs.sqlite"))
+        opened.still_current()
+        return opened
+
+    def still_current(self) -> None:
+        """Raise unless the folder still holds the index this object opened.
+
+        A rebuild swaps the whole folder atomically, but components load lazily:
+        a process that opened the old index must not read a component of the new
+        one beside the old documents. So every load is bracketed by this check
+        (a rebuild that lands during a load is caught by the check after it).
+        """
+        try:
+            files = json.loads((self.path / "manifest.json").read_text(encoding="utf-8")).get("files")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            files = None
+        if files != self.manifest["files"]:
+            raise InputError(self.path, None, "the index was rebuilt while this process had it open: open it again")
 
     def bm25(self) -> BM25Retriever:
         """The BM25 retriever of this index."""
         if "bm25" not in self.manifest["components"]:
             raise InputError(self.path, "components", "this index has no BM25 component")
         if ("bm25", None) not in self._loaded:
-            self._loaded["bm25", None] = BM25Retriever.load(self.path / "bm25")
+            self.still_current()
+            loaded = BM25Retriever.load(self.path / "bm25")
+            self.still_current()
+            self._loaded["bm25", None] = loaded
         return self._loaded["bm25", None]
 
     def dense(self, model: str | None = None) -> DenseRetriever:
@@ -169,7 +189,10 @@ class Index:
         if ("dense", model) not in self._loaded:
             stored = self.manifest["components"]["dense"]["config"]["embedder"]
             config = EmbedderConfig(**stored) if model is None else EmbedderConfig(**{**stored, "model": model})
-            self._loaded["dense", model] = DenseRetriever.load(self.path / "dense", Embedder(config))
+            self.still_current()
+            loaded = DenseRetriever.load(self.path / "dense", Embedder(config))
+            self.still_current()
+            self._loaded["dense", model] = loaded
         return self._loaded["dense", model]
 
     def retriever(self, name: str, model: str | None = None, hybrid: HybridConfig = HybridConfig()):

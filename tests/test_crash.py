@@ -104,3 +104,23 @@ def test_training_killed_at_any_moment_resumes_to_the_uninterrupted_weights(tmp_
         for name in straight:
             torch.testing.assert_close(weights[name], straight[name], rtol=0, atol=1e-6, msg=name)
     assert resumed_after_kill, "no kill landed after a checkpoint: the run is too short to test resuming"
+
+
+def test_a_rebuild_while_open_is_never_mixed_with_the_old_index(tmp_path):
+    from ranker.corpus import Article
+    from ranker.errors import InputError
+    from ranker.index import build_index
+
+    old = [Article(f"o{i}", "", t) for i, t in enumerate(random_corpus(50, seed=1))]
+    new = [Article(f"n{i}", "", t) for i, t in enumerate(random_corpus(80, seed=2))]
+    build_index(old, tmp_path / "idx", show_progress=False)
+    loaded, lazy = Index.open(tmp_path / "idx"), Index.open(tmp_path / "idx")
+    bm25 = loaded.bm25()
+    build_index(new, tmp_path / "idx", show_progress=False)
+    # loaded before the rebuild: keeps answering from the old index, documents included
+    rows = bm25.search(["w001x w002x"], 5).rows[0]
+    assert {a.doc_id[0] for a in loaded.docs.get([r for r in rows if r >= 0])} == {"o"}
+    # opened before, loading after: refused rather than new arrays over old documents
+    with pytest.raises(InputError, match="rebuilt while this process had it open: open it again"):
+        lazy.bm25()
+    assert Index.open(tmp_path / "idx").manifest["doc_count"] == 80
