@@ -23,6 +23,10 @@ from typing import Any, Literal
 from ranker.errors import InputError
 from ranker.files import atomic_write_text, decoded_lines, split_lines
 
+# A news article runs to a few thousand characters; a text of a million is a dump
+# pasted into one field, which BM25 and the embedder would take as one article.
+MAX_TEXT_CHARS = 1_000_000
+
 #: qid -> docid -> graded relevance
 Qrels = dict[str, dict[str, int]]
 
@@ -209,6 +213,9 @@ def _read(
             text = _text_field(row, fields.text)
             if text is None or not text.strip():
                 raise InputError(source, where, f"missing or empty text field '{fields.text}'")
+            if len(text) > MAX_TEXT_CHARS:
+                raise InputError(source, where, f"text field '{fields.text}' holds {len(text):,} characters; texts over "
+                                 f"{MAX_TEXT_CHARS:,} are refused (split it into articles, or pass --skip-invalid to leave it out)")
             if ident in seen:
                 raise InputError(source, where, f"duplicate id '{ident}' (first seen at {seen[ident]})")
         except InputError as err:

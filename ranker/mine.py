@@ -23,6 +23,7 @@ tested and reused on its own.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -293,6 +294,14 @@ def mine_index(
     Example:
         >>> groups, report = mine_index(Index.open("indexes/news"), queries, MiningConfig())  # doctest: +SKIP
     """
+    doc_ids = index.doc_ids()
+    known = set(doc_ids)
+    unknown = [q for q in queries if q.positive not in known]
+    if unknown:
+        # qrels often cover more articles than one index holds: warn and go on without them
+        print(f"warning: {len(unknown)} of {len(queries)} training pairs name a positive article that is not in the "
+              f"index (first: query {unknown[0].qid}, article {unknown[0].positive}); they are left out", file=sys.stderr)
+        queries = [q for q in queries if q.positive in known]
     results = None
     if config.strategy != "random":
         retriever = index.retriever(config.strategy)
@@ -301,7 +310,7 @@ def mine_index(
             for i in range(0, len(queries), batch_size)
         ]
         results = Results(np.concatenate([p.rows for p in parts]), np.concatenate([p.scores for p in parts]))
-    return mine(queries, index.doc_ids(), config, results, denoiser)
+    return mine(queries, doc_ids, config, results, denoiser)
 
 
 def _random_candidates(rng: np.random.Generator, n_docs: int, positives: set[int], n: int) -> list:

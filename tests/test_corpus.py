@@ -48,6 +48,8 @@ BAD_JSONL = [
     ('{"_id": "1", "text": "a"}\n\n{"_id": "1", "text": "b"}\n', "line 3", "duplicate id '1' (first seen at line 1)"),
     ('["not", "an", "object"]\n', "line 1", "expected an object"),
     (b'{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "caf\xe9"}\n', "line 2", "undecodable bytes"),
+    ('{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "' + "word " * 200_001 + '"}\n', "line 2",
+     "text field 'text' holds 1,000,005 characters; texts over 1,000,000 are refused"),
 ]
 
 

@@ -1,0 +1,42 @@
+"""More of the bad-input matrix: queries with nothing BM25 can match, qrels naming
+articles the index does not hold. Neither may crash; each says what happened."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ranker.cli import main
+
+
+@pytest.fixture
+def index(tmp_path, beir_folder, tiny_model, capsys):
+    out = tmp_path / "idx"
+    assert main(["index", str(beir_folder), "--out", str(out), "--model", str(tiny_model), "--quiet"]) == 0
+    capsys.readouterr()
+    return out
+
+
+@pytest.mark.parametrize("query", ["the of and", "?!... ,;", "🙂🚀🙂", "   "])
+def test_queries_bm25_cannot_match_find_nothing_and_dense_still_answers(index, query, capsys):
+    assert main(["search", str(index), query, "--retriever", "bm25", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"] == []
+    assert main(["search", str(index), query, "--retriever", "bm25"]) == 0
+    assert "no document matches this query" in capsys.readouterr().out
+    assert main(["search", str(index), query, "--retriever", "dense", "--json", "-k", "3"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["hits"]) == 3
+    assert main(["search", str(index), query, "--json", "-k", "3"]) == 0  # hybrid: dense's answers
+    assert len(json.loads(capsys.readouterr().out)["hits"]) == 3
+
+
+def test_qrels_naming_unknown_articles_are_left_out_with_a_count(tmp_path, beir_folder, index, capsys):
+    qrels = tmp_path / "train.tsv"
+    qrels.write_text((beir_folder / "qrels" / "test.tsv").read_text() + "td1\tnot-here\t1\ntd2\tgone\t1\n")
+    out = tmp_path / "mined"
+    assert main(["mine", str(index), "--queries", str(beir_folder), "--qrels", str(qrels), "--out", str(out),
+                 "--strategy", "bm25", "--negatives", "1", "--relative-margin", "-1", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert ("warning: 2 of 8 training pairs name a positive article that is not in the index "
+            "(first: query td1, article not-here); they are left out") in captured.err
+    assert "6 queries" in captured.out
