@@ -40,3 +40,16 @@ def test_qrels_naming_unknown_articles_are_left_out_with_a_count(tmp_path, beir_
     assert ("warning: 2 of 8 training pairs name a positive article that is not in the index "
             "(first: query td1, article not-here); they are left out") in captured.err
     assert "6 queries" in captured.out
+
+
+def test_an_index_from_another_format_version_is_one_line_asking_for_a_rebuild(index, capsys):
+    manifest = json.loads((index / "manifest.json").read_text())
+    (index / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    for command in (["search", str(index), "oil"], ["query", str(index), "oil"], ["verify", str(index)]):
+        code = main(command)
+        err = capsys.readouterr()
+        if command[0] == "verify":  # the files are intact: verify checks sha256s, not the format
+            assert code == 0
+            continue
+        assert code == 2 and err.err.strip() == (
+            f"ranker: error: {index / 'manifest.json'}: format_version: index format 99 but this ranker reads 1: rebuild the index")
