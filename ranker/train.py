@@ -28,6 +28,7 @@ import numpy as np
 
 from ranker.errors import InputError
 from ranker.files import atomic_directory, atomic_write_text
+from ranker.integrity import check, file_hashes
 from ranker.precision import autocast
 
 
@@ -114,16 +115,22 @@ def _save_checkpoint(folder: Path, net, optimizer, state: dict) -> None:
         tensors = {f"{i}.{name}": value for i, slots in optim["state"].items() for name, value in slots.items()}
         tensors["torch_rng"] = torch.get_rng_state()
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / "optimizer.safetensors"))
-        (tmp / "state.json").write_text(json.dumps({**state, "param_groups": optim["param_groups"]}, indent=1))
+        # state.json lists the sha256 of the tensor files, checked on --resume (ranker.integrity)
+        (tmp / "state.json").write_text(json.dumps(
+            {**state, "param_groups": optim["param_groups"], "files": file_hashes(tmp, "state.json")}, indent=1))
 
 
 def _load_checkpoint(folder: Path, net, optimizer) -> dict:
     import torch
     from safetensors.torch import load_file
 
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(folder / "state.json", None, f"unreadable checkpoint state ({err})") from None
+    check(folder, state.pop("files", {}), "the checkpoint changed after it was written: train again without --resume")
     net.load_state_dict(load_file(str(folder / "model.safetensors")))
     tensors = load_file(str(folder / "optimizer.safetensors"))
-    state = json.loads((folder / "state.json").read_text())
     torch.set_rng_state(tensors.pop("torch_rng"))
     slots: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():

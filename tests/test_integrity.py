@@ -143,3 +143,15 @@ def test_no_code_path_reads_pickle_or_remote_code():
     for path, text in sources.items():
         for forbidden in ("import pickle", "pickle.load", "allow_pickle=True", "trust_remote_code=True", "torch.load("):
             assert forbidden not in text, f"{path} uses {forbidden}"
+
+
+def test_a_changed_checkpoint_is_refused_on_resume(tmp_path, tiny_bert):
+    from test_reranker import make_task
+
+    from ranker.train import TrainConfig, fit
+
+    config = TrainConfig(max_steps=4, checkpoint_every=2, precision="fp32")
+    assert fit(make_task(tiny_bert), config, tmp_path / "run", stop_after=3, show_progress=False) == {"stopped_at": 3}
+    flip_last_byte(tmp_path / "run" / "checkpoint" / "optimizer.safetensors")
+    with pytest.raises(InputError, match="optimizer.safetensors: sha256 differs from the list.*without --resume"):
+        fit(make_task(tiny_bert), config, tmp_path / "run", resume=True, show_progress=False)
