@@ -53,3 +53,28 @@ def test_an_index_from_another_format_version_is_one_line_asking_for_a_rebuild(i
             continue
         assert code == 2 and err.err.strip() == (
             f"ranker: error: {index / 'manifest.json'}: format_version: index format 99 but this ranker reads 1: rebuild the index")
+
+
+@pytest.mark.parametrize("command, files, message", [
+    (["run", "{index}", "--queries", "{dir}/q.jsonl", "--retriever", "bm25", "--out", "{dir}/out.trec"],
+     {"q.jsonl": '{"_id": "q1", "text": "oil"}\n{"_id": "q2", "text": \n'}, "{dir}/q.jsonl: line 2: invalid JSON"),
+    (["report", "{dir}/run.trec", "--qrels", "{dir}/qrels.txt", "--out", "{dir}/report"],
+     {"run.trec": "q1 Q0 d1 1 0.5 x\nq1 Q0 d2 two 0.4 x\n", "qrels.txt": "q1 0 d1 1\n"},
+     "{dir}/run.trec: line 2: rank 'two' is not a positive integer"),
+    (["evaluate", "{dir}/run.trec", "{dir}/qrels.txt"],
+     {"run.trec": "q1 Q0 d1 1 0.5 x\n", "qrels.txt": "q1 0 d1\n"}, "{dir}/qrels.txt: line 1"),
+    (["train", "classify", "--train", "{dir}/cls.tsv", "--out", "{dir}/cls", "--max-steps", "1"],
+     {"cls.tsv": "label\ttext\nA\tsome text\nB\n"}, "{dir}/cls.tsv: line 3: expected 'label<TAB>text'"),
+    (["mine", "{index}", "--queries", "{dir}/q.jsonl", "--qrels", "{dir}/qrels.txt", "--out", "{dir}/mined"],
+     {"q.jsonl": '{"_id": "q1", "text": "oil"}\n', "qrels.txt": "q1 0 d1 x\n"}, "{dir}/qrels.txt: line 1"),
+])
+def test_every_command_refuses_bad_files_in_one_line_and_writes_nothing(tmp_path, index, capsys, command, files, message):
+    folder = tmp_path / "case"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    args = [part.format(index=index, dir=folder) for part in command]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ranker: error: " + message.format(dir=folder)) and "\n" not in err, err
+    assert sorted(p.name for p in folder.iterdir()) == sorted(files)  # no output, no temporary sibling
