@@ -56,7 +56,7 @@ def problems(folder: str | Path, listed: dict[str, str], extra: bool = False) ->
         elif sha256_file(path) != digest:
             found.append(f"{name}: sha256 differs from the list (changed or truncated)")
     if extra:
-        leave_out = {"manifest.json", "ranker.json"}
+        leave_out = set(LISTS.values())
         for path in sorted(folder.rglob("*")):
             name = path.relative_to(folder).as_posix()
             if path.is_file() and name not in listed and name not in leave_out:

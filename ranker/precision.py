@@ -12,6 +12,21 @@ import contextlib
 
 #: ``auto``: bf16 where the hardware computes it natively, else fp32.
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: Training keeps fp32 weights and gradients, so int8 is for inference only.
+TRAIN_PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def validate(precision: str, allowed: tuple[str, ...] = PRECISIONS) -> None:
+    """Raise a ValueError unless ``precision`` is one of ``allowed``.
+
+    Example:
+        >>> validate("fp16")
+        Traceback (most recent call last):
+        ...
+        ValueError: precision must be one of auto, fp32, bf16, int8, not 'fp16'
+    """
+    if precision not in allowed:
+        raise ValueError(f"precision must be one of {', '.join(allowed)}, not '{precision}'")
 
 
 def native_bf16(device_type: str) -> bool:
@@ -40,8 +55,7 @@ def resolve(precision: str, device_type: str) -> str:
         >>> resolve("fp32", "cpu"), resolve("auto", "mps")
         ('fp32', 'fp32')
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
+    validate(precision)
     if precision == "auto":
         return "bf16" if native_bf16(device_type) else "fp32"
     return precision
@@ -49,7 +63,8 @@ def resolve(precision: str, device_type: str) -> str:
 
 def autocast(net, precision: str):
     """The context a forward pass (and loss) runs in: bfloat16 autocast for ``bf16``
-    (and ``auto`` on hardware that has it), nothing otherwise. Weights stay fp32.
+    (and ``auto`` on hardware that has it), nothing otherwise (fp32, and int8,
+    whose quantised layers run in their own format). Weights stay as they are.
 
     Example:
         >>> with autocast(net, "auto"):  # doctest: +SKIP

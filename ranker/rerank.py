@@ -46,10 +46,9 @@ class RerankConfig:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        from ranker.precision import PRECISIONS
+        from ranker.precision import validate
 
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        validate(self.precision)
         if self.depth < 1 or self.batch_size < 1:
             raise ValueError(f"depth and batch_size must be >= 1 (got {self.depth}, {self.batch_size})")
         if self.weight is not None and not 0.0 <= self.weight <= 1.0:
@@ -226,7 +225,7 @@ class Reranker:
 
         started = time.perf_counter()
         read = passages_for(queries, texts, self.passage_words)
-        with autocast(self.net, "fp32" if self.config.precision == "int8" else self.config.precision):
+        with autocast(self.net, self.config.precision):
             scores = score_pairs(
                 self.net, self.tokenizer, queries, read, self.config.max_length, self.config.batch_size, show_progress
             )

@@ -29,7 +29,7 @@ import numpy as np
 from ranker.errors import InputError
 from ranker.files import atomic_directory, atomic_write_text
 from ranker.integrity import check, file_hashes
-from ranker.precision import autocast
+from ranker.precision import TRAIN_PRECISIONS, autocast, validate
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ class TrainConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16", "auto"):
-            raise ValueError(f"precision must be one of fp32, bf16, auto, not '{self.precision}'")
+        validate(self.precision, TRAIN_PRECISIONS)
         if self.learning_rate <= 0 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError("learning_rate must be > 0, epochs and batch_size >= 1")
         if not 0.0 <= self.warmup < 1.0:
