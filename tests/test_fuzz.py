@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -53,28 +54,19 @@ def read_bytes_with(reader, data: bytes, name: str) -> None:
             assert err.path.startswith(str(path)) and "\n" not in str(err), str(err)
 
 
+READERS = [
+    (read_articles, "corpus.jsonl", st.one_of(JSON_LINES, ANY_BYTES)),
+    (read_queries, "queries.jsonl", st.one_of(JSON_LINES, ANY_BYTES)),
+    (read_run, "run.trec", st.one_of(TREC_LINES, ANY_BYTES)),
+    (read_qrels, "qrels.txt", st.one_of(TREC_LINES, ANY_BYTES)),
+]
+
+
+@pytest.mark.parametrize("reader, name, contents", READERS, ids=[name for _, name, _ in READERS])
 @fuzz
-@given(st.one_of(JSON_LINES, ANY_BYTES))
-def test_corpus_reader_only_raises_input_error(data):
-    read_bytes_with(read_articles, data, "corpus.jsonl")
-
-
-@fuzz
-@given(st.one_of(JSON_LINES, ANY_BYTES))
-def test_query_reader_only_raises_input_error(data):
-    read_bytes_with(read_queries, data, "queries.jsonl")
-
-
-@fuzz
-@given(st.one_of(TREC_LINES, ANY_BYTES))
-def test_run_reader_only_raises_input_error(data):
-    read_bytes_with(read_run, data, "run.trec")
-
-
-@fuzz
-@given(st.one_of(TREC_LINES, ANY_BYTES))
-def test_qrels_reader_only_raises_input_error(data):
-    read_bytes_with(read_qrels, data, "qrels.txt")
+@given(data=st.data())
+def test_reader_only_raises_input_error(reader, name, contents, data):
+    read_bytes_with(reader, data.draw(contents), name)
 
 
 @fuzz
