@@ -1,6 +1,11 @@
 """The reranking job's stages, shared by ``make demo``, the full preset and the
 negatives ablation: mine → fine-tune → evaluate every system on the same queries.
 
+A preset with an embedder recipe (``full``) first mines from the given index,
+fine-tunes the dense retriever's embedder on those groups and rebuilds the index
+with it (``OUT/index``); the cross-encoder is then mined for, trained and
+evaluated on the rebuilt index, whose hybrid first stage it reranks.
+
 Run the full preset: ``python -m pipelines.reranking --preset full``.
 """
 
@@ -52,6 +57,32 @@ def train(index_path: Path, data: Path, preset: Preset, groups: Path, out: Path,
 
     return train_reranker(groups, index_path, out, preset.reranker, preset.train,
                           dev=(data, data / "qrels" / "dev.tsv"), show_progress=not quiet)
+
+
+def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bool = False) -> Path:
+    """Mine from ``index``, fine-tune the preset's embedder, rebuild the index with it in
+    ``out/index``; returns that index's folder (reused when already built from this model)."""
+    from ranker.corpus import read_articles
+    from ranker.index import build_index
+    from ranker.retrieve.dense import DenseConfig
+    from ranker.retrieve.embed import EmbedderConfig
+    from ranker.train_embedder import train_embedder
+
+    recipe = preset.embedder
+    model, rebuilt = out / "embedder" / "model", out / "index"
+    if not (model / "ranker.json").is_file():
+        mine_groups(index, data, preset, out / "mined-embedder")
+        metrics = train_embedder(out / "mined-embedder", index.path, out / "embedder", recipe.config, recipe.train,
+                                 dev=(data, data / "qrels" / "dev.tsv"), show_progress=not quiet)
+        best = metrics["best"] or {}
+        print(f"      dense retrieval on dev: MRR@10 {best.get('MRR@10', float('nan')):.4f} "
+              f"({metrics['train']['steps']} steps, {metrics['train']['seconds']:.0f}s)")
+    manifest = rebuilt / "manifest.json"
+    if not manifest.is_file() or json.loads(manifest.read_text())["components"]["dense"]["model"] != str(model):
+        print(f"      rebuilding the index with the fine-tuned embedder -> {rebuilt}")
+        build_index(read_articles(data).records, rebuilt, dense=DenseConfig(embedder=EmbedderConfig(model=str(model))),
+                    source=str(data))
+    return rebuilt
 
 
 def judged_queries(data: Path, qrels_name: str, sample: int | None = None, seed: int = 0) -> tuple[list[Query], dict]:
@@ -137,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passage-words", type=int, help="override the preset's")
     parser.add_argument("--negatives", type=int, help="negatives per training query: override the preset's")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="training precision: override the preset's")
+    parser.add_argument("--no-embedder", action="store_true", help="keep --index's embedder (skip the preset's fine-tuning)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
@@ -151,11 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = args.out or Path(f"runs/reranker-{preset.name}")
     started = time.perf_counter()
-    index = Index.open(args.index)
-    print(f"[1/3] mining ({preset.description})")
+    index_path = args.index
+    if preset.embedder is not None and not args.no_embedder:
+        print("[0/3] fine-tuning the dense retriever's embedder, then rebuilding the index with it")
+        index_path = tune_embedder(Index.open(args.index), args.data, preset, out, args.quiet)
+    index = Index.open(index_path)
+    print(f"[1/3] mining from {index_path} ({preset.description})")
     mine_groups(index, args.data, preset, out / "mined")
     print("[2/3] fine-tuning the cross-encoder")
-    metrics = train(args.index, args.data, preset, out / "mined", out / "model", args.quiet)
+    metrics = train(index_path, args.data, preset, out / "mined", out / "model", args.quiet)
     print("[3/3] evaluating on the test split")
     rows, speeds = [], {}
     for name in ("test-title", "test-subtitle"):
@@ -167,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     summary = {
         "preset": asdict(preset),
+        "index": str(index_path),
         "train": metrics["train"],
         "dev_best": metrics["best"],
         "rerank_pairs_per_second": speeds,

@@ -241,6 +241,25 @@ def _parser() -> argparse.ArgumentParser:
     reranker.add_argument("--dev-queries", type=int, help="dev queries in the evaluation sample (default: 200)")
     _add_train_flags(reranker, "groups per step (default: 8)", "[reranker] and [train]")
     reranker.set_defaults(handler=_cmd_train_reranker)
+    embedder = heads.add_parser(
+        "embedder", help="the dense retriever's bi-encoder, on groups mined by 'ranker mine'",
+        description="Fine-tune the sentence embedder that dense retrieval uses: each query against its positive, "
+        "the other queries' articles in the batch and its mined hard negatives (MultipleNegativesRankingLoss). "
+        "The best model (by dev MRR@10 of dense retrieval over the whole index) is written to OUT/model, a "
+        "SentenceTransformer folder: build an index with it by 'ranker index CORPUS --model OUT/model'.",
+    )
+    embedder.add_argument("--groups", type=Path, required=True, help="groups.parquet from 'ranker mine' (or its folder)")
+    embedder.add_argument("--index", type=Path, required=True, help="the index the groups were mined from (it holds the texts)")
+    embedder.add_argument("--out", type=Path, required=True, help="output folder")
+    embedder.add_argument("--dev", type=Path, help="a BEIR folder to evaluate on (its queries and qrels/DEV-SPLIT.tsv)")
+    embedder.add_argument("--dev-split", default="dev", help="the dev qrels in the --dev folder (default: dev)")
+    embedder.add_argument("--preset", choices=["full"], help="start from a named recipe's embedder settings")
+    embedder.add_argument("--model", help="the base: a SentenceTransformer (mean pooling) or BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
+    embedder.add_argument("--max-length", type=int, help="tokens of each article while training (default: 128)")
+    embedder.add_argument("--hard-negatives", type=int, help="mined negatives per query beside the in-batch articles (default: 1)")
+    embedder.add_argument("--dev-queries", type=int, help="dev queries in the evaluation sample (default: 200)")
+    _add_train_flags(embedder, "queries per step (default: 32)", "[embedder] and [train]")
+    embedder.set_defaults(handler=_cmd_train_embedder)
     _add_head_commands(heads, commands)
     return parser
 
@@ -640,6 +659,34 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
               f"{best['mixed_MRR@10']:.4f} mixed with the first stage (weight {best['mixed_weight']}); "
               f"first stage alone {best['first_stage_MRR@10']:.4f}")
     print(f"model -> {args.out / 'model'}")
+    return 0
+
+
+def _cmd_train_embedder(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ranker.config import make_config
+    from ranker.presets import PRESETS
+    from ranker.train import TrainConfig
+    from ranker.train_embedder import EmbedderTrainConfig, train_embedder
+
+    recipe = PRESETS[args.preset].embedder if args.preset else None
+    flags = {"model": args.model, "max_length": args.max_length, "hard_negatives": args.hard_negatives,
+             "dev_queries": args.dev_queries}
+    base = asdict(recipe.config) if recipe else {}
+    config = make_config(EmbedderTrainConfig, args.config, "embedder", {**base, **{k: v for k, v in flags.items() if v is not None}})
+    train_config = _train_config(args, recipe.train if recipe else TrainConfig(batch_size=32))
+    dev = (args.dev, args.dev / "qrels" / f"{args.dev_split}.tsv") if args.dev is not None else None
+    metrics = train_embedder(args.groups, args.index, args.out, config, train_config, dev,
+                             resume=args.resume, show_progress=not args.quiet)
+    train = metrics["train"]
+    print(f"trained {train['steps']} steps, {train['examples']} queries in {train['seconds']:.0f}s "
+          f"({train['examples_per_second']:.1f} queries/s)")
+    best = metrics["best"] or {}
+    if "MRR@10" in best:
+        print(f"best on dev (step {best['step']}): dense retrieval MRR@10 {best['MRR@10']:.4f}, "
+              f"nDCG@10 {best['nDCG@10']:.4f}, R@100 {best['R@100']:.4f}")
+    print(f"model -> {args.out / 'model'}; index with it: ranker index CORPUS --out INDEX --model {args.out / 'model'}")
     return 0
 
 

@@ -16,14 +16,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ranker.errors import InputError
 from ranker.integrity import check, file_hashes
 from ranker.retrieve.embed import quiet_transformers, resolve_model
 
 
-def _check_model_folder(path: str) -> None:
+def check_model_folder(path: str) -> None:
+    """Refuse a local folder that is not a transformers model, or a model we trained
+    whose files changed since (``ranker.json``'s sha256s).
+
+    Raises:
+        InputError: naming the folder and what to do.
+    """
     local = Path(path)
     if local.exists() and not (local / "config.json").is_file():
         raise InputError(local, None, "not a transformers model folder (no config.json)")
@@ -42,7 +48,7 @@ def load_tokenizer(model: str):
 
     quiet_transformers()
     path = resolve_model(model)
-    _check_model_folder(path)
+    check_model_folder(path)
     return AutoTokenizer.from_pretrained(path)
 
 
@@ -83,7 +89,7 @@ def load_head(model: str, head: str, labels: list[str] | None = None, num_labels
         raise ValueError(f"head must be one of {', '.join(HEAD_CLASSES)}, not '{head}'")
     quiet_transformers()
     path = resolve_model(model)
-    _check_model_folder(path)
+    check_model_folder(path)
     options: dict[str, Any] = {}
     if labels is not None:
         options = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
@@ -133,20 +139,24 @@ def load_trained(folder: str | Path, head: str):
     return net, load_tokenizer(str(folder)), about
 
 
-def save_model(net, tokenizer, folder: Path, about: dict[str, Any]) -> None:
+def save_model(net, tokenizer, folder: Path, about: dict[str, Any],
+               extra_files: Callable[[Path], None] | None = None) -> None:
     """Write a model folder that transformers and sentence-transformers both load.
 
     ``folder`` should be a fresh (temporary) directory: callers make the write
     atomic with :func:`ranker.files.atomic_directory`. For a one-output pair
     scorer, the config names the identity as its activation, so
     ``sentence_transformers.CrossEncoder(folder).predict`` returns our raw scores
-    rather than a sigmoid of them.
+    rather than a sigmoid of them. ``extra_files(folder)`` adds files before the
+    sha256 list is written (the embedder's sentence-transformers modules).
     """
     quiet_transformers()
     if net.config.num_labels == 1:
         net.config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
     net.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    if extra_files is not None:
+        extra_files(folder)
     # the sha256 of every file, checked whenever the model is loaded (ranker.integrity)
     about = {**about, "files": file_hashes(folder, "ranker.json")}
     (folder / "ranker.json").write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")

@@ -12,7 +12,8 @@ progress bar with the loss and examples/s.
 A *task* brings the model and the data: ``batches(epoch, rng)`` returns the
 epoch's batches, ``loss(batch)`` the loss and the number of examples in the
 batch, ``evaluate()`` a dict of metrics with ``task.primary`` the one the best
-model is chosen by, and ``about()`` what is saved in the model's ``ranker.json``.
+model is chosen by, and ``about()`` what is saved in the model's ``ranker.json``;
+an optional ``extra_files(folder)`` adds files to the saved model folder.
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ def fit(
         if best is None or task.primary not in metrics or metrics[task.primary] > best[task.primary]:
             state["best"] = metrics
             with atomic_directory(out / "model") as tmp:
-                save_model(net, task.tokenizer, tmp, {**task.about(), "train": asdict(config), "dev": metrics})
+                save_model(net, task.tokenizer, tmp, {**task.about(), "train": asdict(config), "dev": metrics},
+                           getattr(task, "extra_files", None))
         if show_progress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float) and k != "eval_seconds")
             tqdm.write(f"step {step}: {shown} ({metrics['eval_seconds']}s)")

@@ -97,6 +97,10 @@ class Embedder:
         local = Path(path)
         if local.exists() and not (local / "modules.json").exists() and not (local / "config.json").exists():
             raise InputError(local, None, "not a model folder (no modules.json or config.json)")
+        if local.exists():
+            from ranker.heads import read_about
+
+            read_about(local)  # an embedder we fine-tuned: its files against their sha256s
         try:
             self.model = SentenceTransformer(path, device=pick_device(config.device))
         except OSError as err:
