@@ -27,6 +27,7 @@ examples:
   ranker report runs/bm25.trec reranked=runs/reranked.trec --qrels data/news/qrels/test-title.tsv --out reports/mine
   ranker mine indexes/news --queries data/news --split train --out runs/mined
   ranker train reranker --groups runs/mined --index indexes/news --dev data/news --out models/reranker
+  ranker train embedder --groups runs/mined --index indexes/news --dev data/news --out models/embedder
   ranker query indexes/news "oil industry during the virus outbreak" --reranker models/reranker/model
   ranker train tag --train wsj.txt --out runs/pos --preset quick
   ranker predict tag runs/pos/model "John Smith 's car is new"
@@ -146,12 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     verify = commands.add_parser(
-        "verify", help="check index and model folders against the sha256s they list",
-        description="Every index folder (manifest.json) and trained model (ranker.json) lists the sha256 of its "
+        "verify", help="check index, model and mined-table folders against the sha256s they list",
+        description="Every index folder (manifest.json), trained model (ranker.json) and mined-table folder "
+        "(mining.json) lists the sha256 of its "
         "other files; loading checks them, and this command checks whole folders on demand: missing, changed or "
         "truncated files, and files the list does not name. Exit status 2 if anything is wrong.",
     )
-    verify.add_argument("folders", type=Path, nargs="+", metavar="FOLDER", help="index or model folders")
+    verify.add_argument("folders", type=Path, nargs="+", metavar="FOLDER", help="index, model or mined-table folders")
     verify.add_argument("--json", action="store_true", help="print JSON")
     verify.set_defaults(handler=_cmd_verify)
 

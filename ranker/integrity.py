@@ -1,7 +1,7 @@
 """File lists with sha256s, checked when an artifact is loaded and by ``ranker verify``.
 
-An index folder's ``manifest.json`` and a trained model's ``ranker.json`` list
-the sha256 of every other file in the folder. Loading compares them, so a file
+An index folder's ``manifest.json``, a trained model's ``ranker.json`` and mined
+tables' ``mining.json`` list the sha256 of every other file in the folder. Loading compares them, so a file
 changed, truncated or swapped after it was written is a clear error naming it,
 never wrong answers. (Written here because no library we use checks a folder
 against a file list.)
@@ -15,7 +15,7 @@ from ranker.errors import InputError
 from ranker.files import sha256_file
 
 #: The file in each kind of folder that holds the list (and so is not in it).
-LISTS = {"index": "manifest.json", "model": "ranker.json"}
+LISTS = {"index": "manifest.json", "model": "ranker.json", "mined tables": "mining.json"}
 
 
 def file_hashes(folder: str | Path, leave_out: str) -> dict[str, str]:
@@ -102,7 +102,7 @@ def _signature(folder: Path, listed: dict[str, str]) -> tuple:
 
 
 def verify(folder: str | Path) -> tuple[str, list[str]]:
-    """The kind of ``folder`` (``index`` or ``model``) and everything wrong with it.
+    """The kind of ``folder`` (``index``, ``model`` or ``mined tables``) and everything wrong with it.
 
     Raises:
         InputError: the folder holds neither list, or a list without sha256s.
@@ -124,4 +124,4 @@ def verify(folder: str | Path) -> tuple[str, list[str]]:
             if not isinstance(listed, dict) or not listed:
                 raise InputError(path, "files", "no file list with sha256s: written by an older ranker; rebuild or retrain")
             return kind, problems(folder, listed, extra=True)
-    raise InputError(folder, None, "neither an index folder (manifest.json) nor a trained model (ranker.json)")
+    raise InputError(folder, None, "not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)")

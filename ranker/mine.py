@@ -33,7 +33,8 @@ import numpy as np
 
 from ranker.corpus import Qrels, Query
 from ranker.errors import InputError
-from ranker.files import atomic_write_bytes, atomic_write_text
+from ranker.files import atomic_directory
+from ranker.integrity import file_hashes
 from ranker.retrieve.base import Results
 
 STRATEGIES = ("random", "bm25", "dense", "hybrid")
@@ -350,15 +351,21 @@ def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about
     ``groups``: qid, query, positive, negatives (list), negative_ranks (list).
     ``pairs``: qid, query, doc_id, label (1 for the positive, 0 for a negative),
     rank (the negative's rank in the retriever's results, 0 for positives and
-    random negatives). Each file is written atomically.
-    """
-    import io
+    random negatives). ``mining.json`` also lists the tables' sha256s.
 
+    The folder is built beside its place and swapped in whole, so a killed job
+    leaves the previous tables, all three of one mining run; a folder that holds
+    other files (no ``mining.json``) is refused rather than replaced.
+
+    Raises:
+        InputError: ``out`` is a folder of something else.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "mining.json").is_file()):
+        raise InputError(out, None, "holds other files, not mined tables: choose a new or empty folder")
     grouped = pa.table(
         {
             "qid": [g.query.qid for g in groups],
@@ -376,11 +383,12 @@ def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about
             pairs["doc_id"].append(doc)
             pairs["label"].append(label)
             pairs["rank"].append(rank)
-    for name, table in (("groups", grouped), ("pairs", pa.table(pairs))):
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        atomic_write_bytes(out / f"{name}.parquet", buffer.getvalue())
-    atomic_write_text(out / "mining.json", json.dumps(about, indent=2) + "\n")
+    with atomic_directory(out) as tmp:
+        for name, table in (("groups", grouped), ("pairs", pa.table(pairs))):
+            pq.write_table(table, tmp / f"{name}.parquet")
+        # the sha256 of each table, checked whenever the groups are read (ranker.integrity)
+        about = {**about, "files": file_hashes(tmp, "mining.json")}
+        (tmp / "mining.json").write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
 
 
 def report_dict(config: MiningConfig, report: MiningReport) -> dict:

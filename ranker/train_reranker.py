@@ -86,6 +86,18 @@ def read_groups(path: str | Path) -> list[tuple[str, str, str, list[str]]]:
         path = path / "groups.parquet"
     if not path.is_file():
         raise InputError(path, None, "no such file; write one with 'ranker mine'")
+    about = path.parent / "mining.json"
+    if path.name == "groups.parquet" and about.is_file():
+        import json
+
+        from ranker.integrity import check
+
+        try:
+            listed = json.loads(about.read_text(encoding="utf-8")).get("files")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+            raise InputError(about, None, f"unreadable ({err})") from None
+        if isinstance(listed, dict):
+            check(path.parent, listed, "the tables changed after mining: mine again")
     try:
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several unrelated types for a bad file

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -127,6 +129,31 @@ def test_tables_round_trip(tmp_path, bm25):
     assert rows == [("q1", QUERY.text, "o1", ["o4", "o3"])]
     pairs = pq.read_table(tmp_path / "pairs.parquet").to_pydict()
     assert pairs["doc_id"] == ["o1", "o4", "o3"] and pairs["label"] == [1, 0, 0]
+
+
+def test_tables_are_checked_against_their_sha256s_and_never_replace_other_files(tmp_path, bm25, capsys):
+    from ranker.cli import main
+    from ranker.errors import InputError
+
+    groups, _ = hard(bm25, MiningConfig(strategy="bm25", num_negatives=2))
+    mined = tmp_path / "mined"
+    write_tables(groups, DOC_IDS, mined, {"note": "first"})
+    assert main(["verify", str(mined)]) == 0
+    assert capsys.readouterr().out == f"ok: mined tables {mined}\n"
+    # a second run replaces all three files as one
+    write_tables(groups[:0], DOC_IDS, mined, {"note": "second"})
+    assert json.loads((mined / "mining.json").read_text())["note"] == "second" and read_groups(mined) == []
+    write_tables(groups, DOC_IDS, mined, {"note": "third"})
+    table = pq.read_table(mined / "groups.parquet")
+    pq.write_table(table.slice(0, 0), mined / "groups.parquet")  # someone edits the table
+    with pytest.raises(InputError, match="groups.parquet: sha256 differs from the list.*mine again"):
+        read_groups(mined)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("keep me")
+    with pytest.raises(InputError, match="holds other files, not mined tables"):
+        write_tables(groups, DOC_IDS, other, {})
+    assert [p.name for p in other.iterdir()] == ["todo.txt"]
 
 
 def test_training_queries_one_per_positive():
