@@ -67,14 +67,35 @@ def test_an_index_from_another_format_version_is_one_line_asking_for_a_rebuild(i
      {"cls.tsv": "label\ttext\nA\tsome text\nB\n"}, "{dir}/cls.tsv: line 3: expected 'label<TAB>text'"),
     (["mine", "{index}", "--queries", "{dir}/q.jsonl", "--qrels", "{dir}/qrels.txt", "--out", "{dir}/mined"],
      {"q.jsonl": '{"_id": "q1", "text": "oil"}\n', "qrels.txt": "q1 0 d1 x\n"}, "{dir}/qrels.txt: line 1"),
+    (["train", "pairs", "--train", "{dir}/p.tsv", "--out", "{dir}/pairs", "--max-steps", "1"],
+     {"p.tsv": "sentence1\tsentence2\tscore\na\tb\t0.5\nc\td\thigh\n"}, "{dir}/p.tsv: line 3: score 'high' is not a finite number"),
+    (["train", "tag", "--train", "{dir}/t.txt", "--out", "{dir}/tag", "--max-steps", "1"],
+     {"t.txt": "The/DT cat/NN\nsat on/IN\n"}, "{dir}/t.txt: line 2: token 'sat' has no '/TAG'"),
+    (["train", "qa", "--train", "{dir}/q.json", "--out", "{dir}/qa", "--max-steps", "1"],
+     {"q.json": '{"data": ['}, "{dir}/q.json: line 1: invalid JSON"),
+    (["train", "reranker", "--groups", "{dir}/g.parquet", "--index", "{index}", "--out", "{dir}/ce"],
+     {"g.parquet": "not parquet"}, "{dir}/g.parquet: not a parquet file"),
+    (["train", "embedder", "--groups", "{dir}/g.parquet", "--index", "{index}", "--out", "{dir}/emb"],
+     {"g.parquet": "not parquet"}, "{dir}/g.parquet: not a parquet file"),
+    (["predict", "classify", "{dir}/model", "some text"],
+     {"model/weights.bin": "x"}, "{dir}/model: not a model folder (no config.json)"),
+    (["query", "{index}", "--queries", "{dir}/q.txt", "--retriever", "bm25"],
+     {"q.txt": b"oil prices\n\xff\xfe gas\n"}, "{dir}/q.txt: line 2: not UTF-8 text"),
+    (["index", "{dir}/c.jsonl", "--out", "{dir}/idx", "--retrievers", "bm25"],
+     {"c.jsonl": '{"_id": "1", "text": "oil"}\n{"_id": "1", "text": "gas"}\n'}, "{dir}/c.jsonl: line 2"),
 ])
 def test_every_command_refuses_bad_files_in_one_line_and_writes_nothing(tmp_path, index, capsys, command, files, message):
     folder = tmp_path / "case"
     folder.mkdir()
     for name, text in files.items():
-        (folder / name).write_text(text)
+        (folder / name).parent.mkdir(exist_ok=True)
+        if isinstance(text, bytes):
+            (folder / name).write_bytes(text)
+        else:
+            (folder / name).write_text(text)
     args = [part.format(index=index, dir=folder) for part in command]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ranker: error: " + message.format(dir=folder)) and "\n" not in err, err
-    assert sorted(p.name for p in folder.iterdir()) == sorted(files)  # no output, no temporary sibling
+    written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert written == sorted(files)  # no output, no temporary sibling
