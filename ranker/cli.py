@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--b", type=float, help="length normalisation (default: 0.75)")
     index.add_argument("--stopwords", choices=["en", "none"], help="stopword list (default: en)")
     index.add_argument("--stemmer", help="Snowball stemmer language, or none (default: english)")
+    _add_engine_flags(index, "encoding the articles")
     index.add_argument("--quiet", action="store_true", help="no progress bars")
     index.set_defaults(handler=_cmd_index)
 
@@ -142,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-k", type=int, default=100, help="results per query (default: 100)")
     run.add_argument("--tag", help="the run tag written in the last column (default: the retriever's name)")
     _add_reranker(run)
+    _add_engine_flags(run, "scoring the pairs with --reranker")
     _add_fields(run, title=False)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_cmd_run)
@@ -264,6 +266,28 @@ def _parser() -> argparse.ArgumentParser:
     embedder.set_defaults(handler=_cmd_train_embedder)
     _add_head_commands(heads, commands)
     return parser
+
+
+def _add_engine_flags(parser: argparse.ArgumentParser, work: str) -> None:
+    """--engine and the Ray actor pool's shape (ranker.engine.RayConfig)."""
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help=f"where the model's work ({work}) runs: this process, or a Ray actor pool, on the cluster "
+                             "RAY_ADDRESS names or else a local Ray (needs 'ranker[ray]'; default: local)")
+    parser.add_argument("--workers", type=int, default=2, help="ray: actors, one model each (default: 2)")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="ray: CPU threads per actor (default: 1)")
+    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per actor, e.g. 1 on a GPU cluster (default: 0)")
+
+
+def _ray_config(args: argparse.Namespace):
+    """The RayConfig the flags ask for, or None for the local engine."""
+    if args.engine != "ray":
+        return None
+    from ranker.engine import RayConfig
+
+    try:
+        return RayConfig(workers=args.workers, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)
+    except ValueError as err:
+        raise InputError("command line", "--workers", str(err)) from None
 
 
 def _add_train_flags(parser: argparse.ArgumentParser, batch_help: str, tables: str) -> None:
@@ -434,7 +458,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
     reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
     _report_rejects(reading, args.out.with_name(args.out.name + ".rejects.jsonl"))
     manifest = build_index(
-        reading.records, args.out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=args.shards
+        reading.records, args.out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=args.shards,
+        ray=_ray_config(args),
     )
     built = " and ".join(manifest["components"])
     print(f"indexed {manifest['doc_count']} documents ({built}) in {manifest['build_seconds']:.1f}s -> {args.out}")
@@ -494,7 +519,7 @@ def _open_reranker(args: argparse.Namespace):
 
     try:
         return Reranker(RerankConfig(model=str(args.reranker), depth=args.depth, weight=args.weight,
-                                     precision=args.precision))
+                                     precision=args.precision), ray=_ray_config(args) if "engine" in args else None)
     except ValueError as err:
         raise InputError("command line", "--reranker", str(err)) from None
 

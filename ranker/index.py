@@ -47,6 +47,7 @@ def build_index(
     source: str = "",
     show_progress: bool = True,
     shards: str | Path | None = None,
+    ray=None,
 ) -> dict[str, Any]:
     """Index ``articles`` into the folder ``out`` and return its manifest.
 
@@ -61,6 +62,8 @@ def build_index(
         shards: where embeddings are written while encoding, so that an
             interrupted build resumes (default: a hidden sibling of ``out``,
             removed once the index is in place).
+        ray: a :class:`ranker.engine.RayConfig` to encode on a Ray actor pool;
+            None encodes in this process. The folder is the same either way.
 
     Example:
         >>> import tempfile, pathlib
@@ -87,10 +90,11 @@ def build_index(
         if dense is not None:
             dense_started = time.perf_counter()
             dense_retriever = DenseRetriever(dense)
-            dense_retriever.index(articles, shards, show_progress=show_progress)
+            dense_retriever.index(articles, shards, show_progress=show_progress, ray=ray)
             dense_retriever.save(tmp / "dense")
             components["dense"] = json.loads((tmp / "dense" / "config.json").read_text())
             components["dense"]["encode_and_build_seconds"] = round(time.perf_counter() - dense_started, 3)
+            components["dense"]["engine"] = "local" if ray is None else f"ray ({ray.workers} workers)"
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

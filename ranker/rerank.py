@@ -198,7 +198,9 @@ class Reranker:
         >>> reranked = reranker.rerank(first_stage_results, ["oil prices"], index.docs)  # doctest: +SKIP
     """
 
-    def __init__(self, config: RerankConfig) -> None:
+    def __init__(self, config: RerankConfig, ray=None) -> None:
+        """Load the model; with ``ray`` (a :class:`ranker.engine.RayConfig`) pairs are
+        scored by a Ray actor pool, each actor loading the same model."""
         from ranker.heads import load_pair_scorer, load_tokenizer, read_about
         from ranker.retrieve.embed import pick_device
 
@@ -215,23 +217,34 @@ class Reranker:
         self.net = load_pair_scorer(config.model).to(pick_device(config.device))
         if config.precision == "int8":
             self.net = quantized(self.net)
+        self.ray = ray
         self.pairs_per_second = float("nan")
 
     def score(self, queries: list[str], texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Cross-encoder scores of (query, article text) pairs, each article read as the
         model was trained to read it (its head, or its best window); records the pairs/s."""
         from ranker.passages import passages_for
-        from ranker.precision import autocast
 
         started = time.perf_counter()
         read = passages_for(queries, texts, self.passage_words)
-        with autocast(self.net, self.config.precision):
-            scores = score_pairs(
-                self.net, self.tokenizer, queries, read, self.config.max_length, self.config.batch_size, show_progress
-            )
+        if self.ray is not None and len(read):
+            from ranker.engine import score_pairs as on_ray
+
+            scores = on_ray(self.ray, self.config, queries, read, self.config.batch_size, show_progress)
+        else:
+            scores = self.score_read(queries, read, show_progress)
         if len(texts):
             self.pairs_per_second = len(texts) / (time.perf_counter() - started)
         return scores
+
+    def score_read(self, queries: list[str], read: list[str], show_progress: bool = False) -> np.ndarray:
+        """Scores of pairs whose articles are already cut to what the model reads."""
+        from ranker.precision import autocast
+
+        with autocast(self.net, self.config.precision):
+            return score_pairs(
+                self.net, self.tokenizer, queries, read, self.config.max_length, self.config.batch_size, show_progress
+            )
 
     def rerank(self, first: Results, queries: list[str], docs, show_progress: bool = False) -> Reranked:
         """Rerank the first stage's results for ``queries`` (its top ``config.depth``).

@@ -139,10 +139,11 @@ class DenseRetriever:
             self._embedder = Embedder(self.config.embedder)
         return self._embedder
 
-    def index(self, articles: list[Article], shards: str | Path, show_progress: bool = True) -> None:
-        """Encode the articles' text (resumable through ``shards``) and build FAISS."""
+    def index(self, articles: list[Article], shards: str | Path, show_progress: bool = True, ray=None) -> None:
+        """Encode the articles' text (resumable through ``shards``; on a Ray actor pool
+        with ``ray``, a :class:`ranker.engine.RayConfig`) and build FAISS."""
         vectors = encode_corpus(
-            self.embedder, [a.text for a in articles], shards, self.config.shard_size, show_progress
+            self.embedder, [a.text for a in articles], shards, self.config.shard_size, show_progress, ray
         )
         self.index_vectors(vectors)
 

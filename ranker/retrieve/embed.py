@@ -144,6 +144,7 @@ def encode_corpus(
     shards: str | Path,
     shard_size: int = 512,
     show_progress: bool = True,
+    ray=None,
 ) -> np.ndarray:
     """Encode ``texts`` through resumable shards; returns vectors in input order.
 
@@ -152,6 +153,8 @@ def encode_corpus(
     shard is written atomically as ``shard-NNNNN.npy`` once encoded. A rerun over
     the same folder skips the shards already there. The folder remembers the text
     count and model fingerprint, and refuses shards from another corpus or model.
+    With ``ray`` (a :class:`ranker.engine.RayConfig`) the missing shards are
+    encoded by a Ray actor pool and written here as they arrive.
 
     Example:
         >>> vectors = encode_corpus(Embedder(), ["a", "b"], "data/cache/shards")  # doctest: +SKIP
@@ -177,28 +180,34 @@ def encode_corpus(
     done = sum(min(shard_size, len(texts) - s) for i, s in enumerate(starts) if (shards / f"shard-{i:05d}.npy").exists())
     bar = tqdm(total=len(texts), initial=done, desc="encode", unit="doc", disable=not show_progress)
     began, encoded = time.perf_counter(), 0
-    parts = []
+    parts: dict[int, np.ndarray] = {}
+    missing = []
     for number, start in enumerate(starts):
         path = shards / f"shard-{number:05d}.npy"
         if path.exists():
-            parts.append(np.load(path, allow_pickle=False))
-            continue
-        chunk = [texts[i] for i in order[start : start + shard_size]]
-        vectors = embedder.encode(chunk)
-        buffer = _npy_bytes(vectors)
-        atomic_write_bytes(path, buffer)
-        parts.append(vectors)
-        encoded += len(chunk)
-        bar.update(len(chunk))
+            parts[number] = np.load(path, allow_pickle=False)
+        else:
+            missing.append((number, [texts[i] for i in order[start : start + shard_size]]))
+    if ray is not None and missing:
+        from ranker.engine import encode_shards
+
+        done = encode_shards(ray, embedder.config, missing, show_progress=False)
+    else:
+        done = ((number, embedder.encode(chunk)) for number, chunk in missing)
+    for number, vectors in done:
+        atomic_write_bytes(shards / f"shard-{number:05d}.npy", npy_bytes(vectors))
+        parts[number] = vectors
+        encoded += len(vectors)
+        bar.update(len(vectors))
         bar.set_postfix(docs_per_s=f"{encoded / (time.perf_counter() - began):.1f}")
     bar.close()
-    sorted_vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), np.float32)
+    sorted_vectors = np.concatenate([parts[n] for n in range(len(starts))]) if parts else np.zeros((0, embedder.dimension), np.float32)
     vectors = np.empty_like(sorted_vectors)
     vectors[order] = sorted_vectors
     return vectors
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+def npy_bytes(array: np.ndarray) -> bytes:
     import io
 
     buffer = io.BytesIO()
