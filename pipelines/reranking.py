@@ -36,6 +36,9 @@ METRICS = ("nDCG@10", "MRR@10", "R@1", "R@10", "R@100")
 def mine_groups(index: Index, data: Path, preset: Preset, out: Path, mining: MiningConfig | None = None,
                 denoise: Path | None = None) -> dict:
     """Mine negatives for the preset's training queries (train split, titles and subtitles)."""
+    from ranker.mine import check_tables_folder
+
+    check_tables_folder(out)
     config = mining or preset.mining
     queries = read_queries(data).records
     chosen = limit_queries(training_queries(queries, read_qrels(data / "qrels" / "train.tsv")), preset.train_queries, config.seed)
@@ -68,20 +71,31 @@ def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bo
     from ranker.retrieve.embed import EmbedderConfig
     from ranker.train_embedder import train_embedder
 
+    from ranker.retrieve.bm25 import BM25Config
+    from ranker.retrieve.embed import Embedder, same_model
+
     recipe = preset.embedder
     model, rebuilt = out / "embedder" / "model", out / "index"
     if not (model / "ranker.json").is_file():
-        mine_groups(index, data, preset, out / "mined-embedder")
+        if not (out / "mined-embedder" / "mining.json").is_file():
+            mine_groups(index, data, preset, out / "mined-embedder")
+        # a run killed mid-way continues from its checkpoint
+        resume = (out / "embedder" / "checkpoint").is_dir()
         metrics = train_embedder(out / "mined-embedder", index.path, out / "embedder", recipe.config, recipe.train,
-                                 dev=(data, data / "qrels" / "dev.tsv"), show_progress=not quiet)
+                                 dev=(data, data / "qrels" / "dev.tsv"), resume=resume, show_progress=not quiet)
         best = metrics["best"] or {}
         print(f"      dense retrieval on dev: MRR@10 {best.get('MRR@10', float('nan')):.4f} "
               f"({metrics['train']['steps']} steps, {metrics['train']['seconds']:.0f}s)")
+    embedder = EmbedderConfig(model=str(model))
     manifest = rebuilt / "manifest.json"
-    if not manifest.is_file() or json.loads(manifest.read_text())["components"]["dense"]["model"] != str(model):
+    # Reuse the rebuilt index only if it holds this very model's vectors.
+    current = manifest.is_file() and same_model(json.loads(manifest.read_text())["components"]["dense"]["fingerprint"],
+                                                Embedder(embedder).fingerprint())
+    if not current:
         print(f"      rebuilding the index with the fine-tuned embedder -> {rebuilt}")
-        build_index(read_articles(data).records, rebuilt, dense=DenseConfig(embedder=EmbedderConfig(model=str(model))),
-                    source=str(data))
+        # BM25 as the given index has it, so that only the embedder differs
+        bm25 = BM25Config(**index.manifest["components"]["bm25"]) if "bm25" in index.manifest["components"] else BM25Config()
+        build_index(read_articles(data).records, rebuilt, bm25=bm25, dense=DenseConfig(embedder=embedder), source=str(data))
     return rebuilt
 
 

@@ -243,6 +243,8 @@ def _parser() -> argparse.ArgumentParser:
     reranker.add_argument("--max-length", type=int, help="tokens of query + article (default: 128)")
     reranker.add_argument("--passage-words", type=int, help="read the article's best-matching window of this many words instead of its head (default: the head)")
     reranker.add_argument("--dev-queries", type=int, help="dev queries in the evaluation sample (default: 200)")
+    reranker.add_argument("--weight-queries", type=int, help="once trained, tune the mixing weight on this many dev "
+                          "queries (default: keep the evaluation sample's; the full preset uses every dev query)")
     _add_train_flags(reranker, "groups per step (default: 8)", "[reranker] and [train]")
     reranker.set_defaults(handler=_cmd_train_reranker)
     embedder = heads.add_parser(
@@ -278,16 +280,23 @@ def _add_engine_flags(parser: argparse.ArgumentParser, work: str) -> None:
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per actor, e.g. 1 on a GPU cluster (default: 0)")
 
 
-def _ray_config(args: argparse.Namespace):
-    """The RayConfig the flags ask for, or None for the local engine."""
+def _ray_config(args: argparse.Namespace, has_work: bool = True):
+    """The RayConfig the flags ask for (connected at once, so a missing Ray or an
+    unreachable cluster stops the job before any work), or None for the local engine."""
     if args.engine != "ray":
         return None
-    from ranker.engine import RayConfig
+    if not has_work:
+        print("--engine ray: nothing here runs a model (no dense index to encode, no --reranker), so it runs locally",
+              file=sys.stderr)
+        return None
+    from ranker.engine import RayConfig, connect
 
     try:
-        return RayConfig(workers=args.workers, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)
+        config = RayConfig(workers=args.workers, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)
     except ValueError as err:
         raise InputError("command line", "--workers", str(err)) from None
+    connect(config, show_progress=not args.quiet)
+    return config
 
 
 def _add_train_flags(parser: argparse.ArgumentParser, batch_help: str, tables: str) -> None:
@@ -459,7 +468,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     _report_rejects(reading, args.out.with_name(args.out.name + ".rejects.jsonl"))
     manifest = build_index(
         reading.records, args.out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=args.shards,
-        ray=_ray_config(args),
+        ray=_ray_config(args, dense is not None),
     )
     built = " and ".join(manifest["components"])
     print(f"indexed {manifest['doc_count']} documents ({built}) in {manifest['build_seconds']:.1f}s -> {args.out}")
@@ -532,6 +541,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     queries, _ = _judged_queries(args, args.out.with_name(args.out.name + ".rejects.jsonl"))
     index = Index.open(args.index)
     name, retriever = _open_retriever(index, args)
+    if args.reranker is None:
+        _ray_config(args, has_work=False)  # says so if --engine ray was asked for
     reranker = _open_reranker(args)
     meta = {"index": str(args.index), "retriever": name, "k": args.k}
     if reranker is None:
@@ -625,6 +636,9 @@ def _cmd_mine(args: argparse.Namespace) -> int:
 
     if args.qrels is None and args.split is None:
         raise InputError("command line", "--split", "say which qrels hold the positives: --split (BEIR folder) or --qrels")
+    from ranker.mine import check_tables_folder
+
+    check_tables_folder(args.out)  # before the mining, not after it
     preset = PRESETS[args.preset] if args.preset else None
     flags = {name: getattr(args, name) for name in (
         "strategy", "range_min", "range_max", "num_negatives", "sampling", "relative_margin", "absolute_margin", "seed")}
@@ -666,7 +680,8 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
 
     preset = PRESETS[args.preset] if args.preset else None
     reranker_flags = {"model": args.model, "loss": args.loss, "max_length": args.max_length,
-                      "dev_queries": args.dev_queries, "passage_words": args.passage_words}
+                      "dev_queries": args.dev_queries, "passage_words": args.passage_words,
+                      "weight_queries": args.weight_queries}
     base_r = asdict(preset.reranker) if preset else {}
     config = make_config(RerankerTrainConfig, args.config, "reranker", {**base_r, **{k: v for k, v in reranker_flags.items() if v is not None}})
     train_config = _train_config(args, preset.train if preset else None)
@@ -685,6 +700,10 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
         print(f"best on dev (step {best['step']}): MRR@10 {best['MRR@10']:.4f} alone, "
               f"{best['mixed_MRR@10']:.4f} mixed with the first stage (weight {best['mixed_weight']}); "
               f"first stage alone {best['first_stage_MRR@10']:.4f}")
+    if "weight" in metrics:
+        tuned = metrics["weight"]
+        print(f"mixing weight {tuned['weight']:g}, tuned on {tuned['queries']} dev queries: MRR@10 "
+              f"{tuned['mixed_MRR@10']:.4f} mixed, {tuned['alone_MRR@10']:.4f} alone, first stage {tuned['first_stage_MRR@10']:.4f}")
     print(f"model -> {args.out / 'model'}")
     return 0
 

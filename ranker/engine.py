@@ -23,13 +23,19 @@ one, a local Ray starts on this machine's CPUs.
 
 from __future__ import annotations
 
+import io
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from ranker.errors import InputError
+
+if TYPE_CHECKING:
+    from ranker.rerank import RerankConfig
+    from ranker.retrieve.embed import EmbedderConfig
 
 ENGINES = ("local", "ray")
 
@@ -65,6 +71,9 @@ def connect(config: RayConfig, show_progress: bool = True) -> None:
 
     Raises:
         InputError: Ray is not installed (``pip install 'ranker[ray]'``) or the cluster cannot be reached.
+
+    Example:
+        >>> connect(RayConfig(workers=2))  # doctest: +SKIP
     """
     try:
         import ray
@@ -93,19 +102,22 @@ def _threads(cpus: float) -> None:
 
 
 class ShardEncoder:
-    """A Ray actor: one embedder, encoding whole shards of texts."""
+    """A Ray actor: one embedder, encoding whole shards of texts. Each answer carries
+    the actor's model fingerprint, so a node that loaded another model is caught."""
 
     def __init__(self, embedder: dict[str, Any], cpus: float) -> None:
         from ranker.retrieve.embed import Embedder, EmbedderConfig
 
         _threads(cpus)
         self.embedder = Embedder(EmbedderConfig(**embedder))
+        self.fingerprint = np.asarray(self.embedder.fingerprint(), dtype=np.float32).tobytes()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from ranker.retrieve.embed import npy_bytes
 
         vectors = [npy_bytes(self.embedder.encode(list(texts))) for texts in batch["texts"]]
-        return {"shard": batch["shard"], "vectors": np.array(vectors, dtype=object)}
+        return {"shard": batch["shard"], "vectors": np.array(vectors, dtype=object),
+                "fingerprint": np.array([self.fingerprint] * len(vectors), dtype=object)}
 
 
 class PairScorer:
@@ -136,36 +148,64 @@ def _portable(config: Any) -> dict[str, Any]:
 
 def _pool(config: RayConfig) -> dict[str, Any]:
     """``map_batches`` options: one work item per call, a fixed pool of actors."""
-    return {"batch_size": 1, "concurrency": config.workers, "num_cpus": config.cpus_per_worker,
+    from ray.data import ActorPoolStrategy
+
+    return {"batch_size": 1, "compute": ActorPoolStrategy(size=config.workers), "num_cpus": config.cpus_per_worker,
             "num_gpus": config.gpus_per_worker or None}
 
 
-def encode_shards(config: RayConfig, embedder: Any, shards: list[tuple[int, list[str]]],
-                  show_progress: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+@contextmanager
+def _named_failures(what: str) -> Iterator[None]:
+    """A Ray task or actor failure as one InputError line (the first line of its cause)."""
+    from ray.exceptions import RayError
+
+    try:
+        yield
+    except RayError as err:
+        cause = str(err).strip().splitlines()
+        raise InputError("--engine ray", None, f"{what} failed on a Ray worker: {cause[-1] if cause else type(err).__name__}") from None
+
+
+def encode_shards(config: RayConfig, embedder: EmbedderConfig, shards: list[tuple[int, list[str]]],
+                  fingerprint: list[float], show_progress: bool = True) -> Iterator[tuple[int, np.ndarray]]:
     """(shard number, vectors) for each shard, in the order the actors finish them.
 
     Args:
-        embedder: the :class:`ranker.retrieve.embed.EmbedderConfig` every actor loads.
+        embedder: the embedder settings every actor loads.
         shards: (number, texts) work items.
+        fingerprint: the driver's model fingerprint: an actor whose model gives another
+            vector for the probe text (another model under the same path) is refused.
+
+    Raises:
+        InputError: Ray is missing or unreachable, an actor failed, or loaded another model.
+
+    Example:
+        >>> dict(encode_shards(RayConfig(), EmbedderConfig(), [(0, ["oil"])], fp))[0].shape  # doctest: +SKIP
+        (1, 384)
     """
-    import ray.data
+    from ranker.retrieve.embed import same_model
 
     connect(config, show_progress)
+    import ray.data
+
     # one block per work item, so that every actor gets work
     items = ray.data.from_items([{"shard": n, "texts": texts} for n, texts in shards], override_num_blocks=len(shards))
     done = items.map_batches(ShardEncoder, fn_constructor_kwargs={"embedder": _portable(embedder), "cpus": config.cpus_per_worker},
                              **_pool(config))
-    for row in done.iter_rows():
-        yield int(row["shard"]), np.load(_reader(row["vectors"]), allow_pickle=False)
+    sizes = {n: len(texts) for n, texts in shards}
+    with _named_failures("encoding"):
+        for row in done.iter_rows():
+            number = int(row["shard"])
+            if not same_model(np.frombuffer(row["fingerprint"], dtype=np.float32).tolist(), fingerprint):
+                raise InputError(embedder.model, None, "a Ray worker loaded a different model under this name: "
+                                 "give every node the same model folder")
+            vectors = np.load(io.BytesIO(row["vectors"]), allow_pickle=False)
+            if vectors.shape[0] != sizes[number]:
+                raise InputError("--engine ray", None, f"shard {number}: {vectors.shape[0]} vectors for {sizes[number]} texts")
+            yield number, vectors
 
 
-def _reader(data: bytes):
-    import io
-
-    return io.BytesIO(data)
-
-
-def score_pairs(config: RayConfig, rerank: Any, queries: list[str], texts: list[str], batch_size: int,
+def score_pairs(config: RayConfig, rerank: RerankConfig, queries: list[str], texts: list[str], batch_size: int,
                 show_progress: bool = True) -> np.ndarray:
     """The cross-encoder's scores of already-read pairs, in input order, from the actor pool.
 
@@ -174,11 +214,18 @@ def score_pairs(config: RayConfig, rerank: Any, queries: list[str], texts: list[
     process would.
 
     Args:
-        rerank: the :class:`ranker.rerank.RerankConfig` every actor loads.
+        rerank: the reranker settings every actor loads.
+
+    Raises:
+        InputError: Ray is missing or unreachable, or an actor failed.
+
+    Example:
+        >>> score_pairs(RayConfig(), RerankConfig(model="runs/demo/model"), ["oil"], ["oil prices fell"], 32)  # doctest: +SKIP
+        array([3.1], dtype=float32)
     """
+    connect(config, show_progress)
     import ray.data
 
-    connect(config, show_progress)
     size = [len(q) + len(t) for q, t in zip(queries, texts)]
     order = sorted(range(len(queries)), key=lambda i: -size[i])
     step = max(batch_size, config.pairs_per_item // batch_size * batch_size)
@@ -187,7 +234,10 @@ def score_pairs(config: RayConfig, rerank: Any, queries: list[str], texts: list[
                                  for n, run in enumerate(runs)], override_num_blocks=len(runs))
     done = items.map_batches(PairScorer, fn_constructor_kwargs={"rerank": _portable(rerank), "cpus": config.cpus_per_worker},
                              **_pool(config))
-    out = np.empty(len(queries), dtype=np.float32)
-    for row in done.iter_rows():
-        out[runs[int(row["item"])]] = np.frombuffer(row["scores"], dtype=np.float32)
+    out = np.full(len(queries), np.nan, dtype=np.float32)
+    with _named_failures("scoring"):
+        for row in done.iter_rows():
+            out[runs[int(row["item"])]] = np.frombuffer(row["scores"], dtype=np.float32)
+    if np.isnan(out).any():
+        raise InputError("--engine ray", None, f"{int(np.isnan(out).sum())} pairs came back without a score")
     return out

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ranker.errors import InputError
-from ranker.integrity import check, file_hashes
+from ranker.integrity import file_hashes, read_listed
 from ranker.retrieve.embed import quiet_transformers, resolve_model
 
 
@@ -167,16 +167,9 @@ def read_about(folder: str | Path) -> dict[str, Any]:
 
     The files it lists are checked against their sha256s first, so a model
     changed since training is refused before anything loads it.
+
+    Example:
+        >>> read_about("runs/demo/model")["task"]  # doctest: +SKIP
+        'reranker'
     """
-    path = Path(folder) / "ranker.json"
-    if not path.is_file():
-        return {}
-    try:
-        about = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(path, None, f"unreadable ({err})") from None
-    if not isinstance(about, dict):
-        raise InputError(path, None, "not a ranker model description (expected a JSON object)")
-    if isinstance(about.get("files"), dict):
-        check(folder, about["files"], "the model changed after training: restore the file or retrain")
-    return about
+    return read_listed(folder, "ranker.json", "the model changed after training: restore the file or retrain")

@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ranker import __version__
 from ranker.corpus import Article
@@ -32,6 +32,9 @@ from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
 from ranker.retrieve.embed import Embedder, EmbedderConfig
 from ranker.retrieve.hybrid import HybridConfig, HybridRetriever
+
+if TYPE_CHECKING:
+    from ranker.engine import RayConfig
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
 
@@ -47,7 +50,7 @@ def build_index(
     source: str = "",
     show_progress: bool = True,
     shards: str | Path | None = None,
-    ray=None,
+    ray: RayConfig | None = None,
 ) -> dict[str, Any]:
     """Index ``articles`` into the folder ``out`` and return its manifest.
 

@@ -84,6 +84,33 @@ def check(folder: str | Path, listed: dict[str, str], remedy: str) -> None:
     _CHECKED.add(signature)
 
 
+def read_listed(folder: str | Path, name: str, remedy: str) -> dict:
+    """The JSON object ``folder/name`` (``{}`` when there is none), after checking the
+    files it lists under ``files`` against their sha256s.
+
+    Raises:
+        InputError: the file is not a JSON object, or a listed file is missing or changed.
+
+    Example:
+        >>> read_listed("runs/mined", "mining.json", "mine again")["strategy"]  # doctest: +SKIP
+        'hybrid'
+    """
+    import json
+
+    path = Path(folder) / name
+    if not path.is_file():
+        return {}
+    try:
+        about = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(path, None, f"unreadable ({err})") from None
+    if not isinstance(about, dict):
+        raise InputError(path, None, "expected a JSON object")
+    if isinstance(about.get("files"), dict):
+        check(folder, about["files"], remedy)
+    return about
+
+
 # Folders already checked in this process, by their files' sizes and modification
 # times: loading a model reads its folder three times (ranker.json, tokenizer,
 # weights), and hashing 90 MB of weights once is enough while nothing changed.

@@ -345,6 +345,19 @@ def _denoise(queries, own_rows: list[int], kept, config: MiningConfig, denoiser:
     return out
 
 
+TABLE_FILES = frozenset({"groups.parquet", "pairs.parquet", "mining.json"})
+
+
+def check_tables_folder(out: Path) -> None:
+    """Refuse an output folder that holds anything but mined tables: writing replaces it whole.
+
+    Example:
+        >>> check_tables_folder(Path("runs/new-folder"))  # nothing there yet: fine
+    """
+    if out.is_file() or (out.is_dir() and {p.name for p in out.iterdir()} - TABLE_FILES):
+        raise InputError(out, None, "holds other files, not only mined tables: choose a new or empty folder")
+
+
 def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about: dict) -> None:
     """Write ``out/groups.parquet``, ``out/pairs.parquet`` and ``out/mining.json``.
 
@@ -364,8 +377,7 @@ def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about
     import pyarrow.parquet as pq
 
     out = Path(out)
-    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "mining.json").is_file()):
-        raise InputError(out, None, "holds other files, not mined tables: choose a new or empty folder")
+    check_tables_folder(out)
     grouped = pa.table(
         {
             "qid": [g.query.qid for g in groups],

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ranker.retrieve.base import Results
+
+if TYPE_CHECKING:
+    from ranker.engine import RayConfig
 
 WEIGHT_GRID = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 21))
 
@@ -198,7 +201,7 @@ class Reranker:
         >>> reranked = reranker.rerank(first_stage_results, ["oil prices"], index.docs)  # doctest: +SKIP
     """
 
-    def __init__(self, config: RerankConfig, ray=None) -> None:
+    def __init__(self, config: RerankConfig, ray: RayConfig | None = None) -> None:
         """Load the model; with ``ray`` (a :class:`ranker.engine.RayConfig`) pairs are
         scored by a Ray actor pool, each actor loading the same model."""
         from ranker.heads import load_pair_scorer, load_tokenizer, read_about

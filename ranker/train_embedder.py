@@ -8,9 +8,11 @@ The loss is sentence-transformers' ``MultipleNegativesRankingLoss`` written over
 our loop (:func:`ranker.train.fit`, for its pickle-free checkpoints and exact
 resumption): each query's positive against every other article in the batch
 (the other queries' positives and every query's mined hard negatives), softmax
-cross-entropy over cosine similarities times ``scale``. No two queries of a
-batch share a positive, so an in-batch "negative" is never the query's own
-article (the benchmark has a title and a subtitle query per article).
+cross-entropy over cosine similarities times ``scale``. Batches are packed so
+that no query meets its own article as a negative (the benchmark has a title
+and a subtitle query per article, and one query's hard negative may be
+another's positive); sentence-transformers' ``NoDuplicatesBatchSampler`` guards
+the same way.
 
 The model is a transformers ``AutoModel`` with mean pooling and L2
 normalisation, the base's own pooling; the saved folder carries the base's
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ranker.errors import InputError
-from ranker.train_reranker import TextGroup, read_groups, sample_queries, text_groups
+from ranker.train_reranker import TextGroup, dev_sample, read_groups, text_groups
 
 #: The sentence-transformers files that make a transformers folder a SentenceTransformer.
 ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
@@ -66,29 +68,45 @@ class EmbedderTrainConfig:
             raise ValueError(f"hard_negatives must be >= 0, not {self.hard_negatives}")
 
 
-def distinct_batches(keys: list[str], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Indices shuffled and cut into batches in which no key appears twice.
+def distinct_batches(keys: list[tuple[str, str, tuple[str, ...]]], batch_size: int,
+                     rng: np.random.Generator) -> list[list[int]]:
+    """Indices shuffled and cut into batches without false in-batch negatives.
 
-    An index whose key is already in the batch being filled waits for the next
-    one, so every index is used exactly once.
+    ``keys[i]`` is group i's (query text, positive id, negative ids). A group
+    joins a batch only if its query is not already there, its positive is not
+    among the batch's articles, and none of its articles is a positive there:
+    so no query meets its own article as a negative. Groups that do not fit
+    wait for the next pass; every index is used exactly once.
 
     Example:
-        >>> b = distinct_batches(["a", "a", "b", "c"], 2, np.random.default_rng(0))
-        >>> all(len({["a", "a", "b", "c"][i] for i in x}) == len(x) for x in b), sorted(i for x in b for i in x)
-        (True, [0, 1, 2, 3])
+        >>> keys = [("q1", "a", ()), ("q2", "a", ()), ("q3", "b", ("a",)), ("q4", "c", ())]
+        >>> b = distinct_batches(keys, 2, np.random.default_rng(0))
+        >>> sorted(i for x in b for i in x), any({0, 1} <= set(x) or {0, 2} <= set(x) for x in b)
+        ([0, 1, 2, 3], False)
     """
     pending = rng.permutation(len(keys)).tolist()
-    batches = []
+    batches: list[list[int]] = []
     while pending:
-        batch, seen, later = [], set(), []
+        later: list[int] = []
+        batch: list[int] = []
+        queries: set[str] = set()
+        positives: set[str] = set()
+        articles: set[str] = set()
         for i in pending:
-            if len(batch) < batch_size and keys[i] not in seen:
-                batch.append(i)
-                seen.add(keys[i])
-            else:
+            query, positive, negatives = keys[i]
+            docs = {positive, *negatives}
+            if query in queries or positive in articles or docs & positives:
                 later.append(i)
-        # Fill whole batches first: the leftovers are rare repeats.
-        batches.append(batch)
+                continue
+            batch.append(i)
+            queries.add(query)
+            positives.add(positive)
+            articles |= docs
+            if len(batch) == batch_size:
+                batches.append(batch)
+                batch, queries, positives, articles = [], set(), set(), set()
+        if batch:
+            batches.append(batch)
         pending = later
     return batches
 
@@ -144,18 +162,19 @@ class EmbedderTask:
     """The bi-encoder as a :class:`ranker.train.Task`.
 
     Example:
-        >>> task = EmbedderTask(groups, positives, net, tokenizer, EmbedderTrainConfig(), 32, dev, "auto")  # doctest: +SKIP
+        >>> task = EmbedderTask(groups, keys, net, tokenizer, EmbedderTrainConfig(), 32, dev, "auto")  # doctest: +SKIP
         >>> fit(task, TrainConfig(), "models/embedder")  # doctest: +SKIP
     """
 
     primary = "MRR@10"
 
-    def __init__(self, groups: list[TextGroup], positives: list[str], net, tokenizer, config: EmbedderTrainConfig,
-                 batch_size: int, dev: DenseDevSet | None, precision: str = "fp32") -> None:
-        if not groups:
-            raise ValueError("no training groups")
+    def __init__(self, groups: list[TextGroup], keys: list[tuple[str, str, tuple[str, ...]]], net, tokenizer,
+                 config: EmbedderTrainConfig, batch_size: int, dev: DenseDevSet | None, precision: str = "fp32") -> None:
+        """``keys[i]``: group i's (query text, positive id, negative ids), for :func:`distinct_batches`."""
+        if not groups or len(keys) != len(groups):
+            raise ValueError(f"{len(groups)} training groups but {len(keys)} keys")
         self.groups = groups
-        self.positives = positives
+        self.keys = keys
         self.net = net
         self.tokenizer = tokenizer
         self.config = config
@@ -164,9 +183,11 @@ class EmbedderTask:
         self.precision = precision
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[list[int]]:
-        return distinct_batches(self.positives, self.batch_size, rng)
+        """The epoch's batches: shuffled, with no false in-batch negatives."""
+        return distinct_batches(self.keys, self.batch_size, rng)
 
     def loss(self, batch: list[int]):
+        """Each query's softmax cross-entropy over every article in the batch, its positive the target."""
         import torch
         import torch.nn.functional as F
 
@@ -189,11 +210,12 @@ class EmbedderTask:
         docs = encode(self.net, self.tokenizer, dev.doc_texts, self.config.dev_doc_length, precision=self.precision)
         queries = encode(self.net, self.tokenizer, dev.queries, self.config.max_length, precision=self.precision)
         scores = queries @ docs.T
-        top = np.argsort(-scores, axis=1)[:, :100]
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :100]  # ties: lower row first
         run = {q: {dev.doc_ids[j]: float(scores[i, j]) for j in top[i]} for i, q in enumerate(dev.qids)}
         return evaluate(run, dev.qrels, ["MRR@10", "nDCG@10", "R@100"])
 
     def about(self) -> dict[str, Any]:
+        """What ``ranker.json`` records of this model."""
         return {
             "task": "embedder",
             "base_model": self.config.model,
@@ -239,12 +261,27 @@ def write_st_files(base: str, folder: Path, dimension: int) -> None:
             shutil.copytree(source / name, folder / name)
 
 
+def _json(path: Path, kind: type) -> Any:
+    """A JSON file's value of the expected type, or an InputError naming the file."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(path, None, f"unreadable ({err})") from None
+    if not isinstance(value, kind):
+        raise InputError(path, None, f"expected a JSON {kind.__name__}")
+    return value
+
+
 def check_mean_pooled(source: Path) -> None:
-    """Refuse a SentenceTransformer base whose modules are not transformer, mean pooling, normalise."""
-    modules = json.loads((source / "modules.json").read_text(encoding="utf-8"))
-    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    """Refuse a SentenceTransformer base whose modules are not transformer, mean pooling, normalise.
+
+    Example:
+        >>> check_mean_pooled(Path(resolve_model("all-MiniLM-L6-v2")))  # doctest: +SKIP
+    """
+    modules = _json(source / "modules.json", list)
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] if isinstance(m, dict) else "?" for m in modules]
     pooling = source / "1_Pooling" / "config.json"
-    config = json.loads(pooling.read_text(encoding="utf-8")) if pooling.is_file() else {}
+    config = _json(pooling, dict) if pooling.is_file() else {}
     mean = config.get("pooling_mode") == "mean" or config.get("pooling_mode_mean_tokens") is True
     if kinds != ["Transformer", "Pooling", "Normalize"] or not mean:
         raise InputError(source, None, f"modules {kinds} with pooling {config.get('pooling_mode', config)}: "
@@ -254,20 +291,12 @@ def check_mean_pooled(source: Path) -> None:
 def dense_dev_set(index, data: Path, qrels_path: Path, n: int, seed: int) -> DenseDevSet:
     """A fixed sample of ``n`` judged dev queries and the index's whole corpus.
 
-    Raises:
-        InputError: the qrels judge a query that the queries file does not hold.
+    Example:
+        >>> dev = dense_dev_set(Index.open("indexes/news"), Path("data/news"), Path("data/news/qrels/dev.tsv"), 200, 13)  # doctest: +SKIP
     """
-    from ranker.corpus import read_qrels, read_queries
-
-    qrels = read_qrels(qrels_path)
-    by_id = {q.qid: q.text for q in read_queries(data).records}
-    qids = sample_queries(qrels, n, seed)
-    missing = [q for q in qids if q not in by_id]
-    if missing:
-        raise InputError(qrels_path, None, f"judges queries not in {data} (first: {missing[0]})")
+    qids, texts, qrels = dev_sample(data, qrels_path, n, seed)
     doc_ids = index.doc_ids()
-    texts = [a.text for a in index.docs.get(list(range(len(doc_ids))))]
-    return DenseDevSet(qids, [by_id[q] for q in qids], doc_ids, texts, {q: qrels[q] for q in qids})
+    return DenseDevSet(qids, texts, doc_ids, [a.text for a in index.docs.get(list(range(len(doc_ids))))], qrels)
 
 
 def train_embedder(
@@ -316,6 +345,7 @@ def train_embedder(
         check_mean_pooled(Path(path))  # before training, not at the first save
     quiet_transformers()
     net = AutoModel.from_pretrained(path).to(pick_device(train_config.device))
-    task = EmbedderTask(groups, [pos for _, _, pos, _ in rows], net, load_tokenizer(config.model), config,
-                        train_config.batch_size, dev_set, train_config.precision)
+    keys = [(query, pos, tuple(negs[: config.hard_negatives])) for _, query, pos, negs in rows]
+    task = EmbedderTask(groups, keys, net, load_tokenizer(config.model), config, train_config.batch_size, dev_set,
+                        train_config.precision)
     return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)

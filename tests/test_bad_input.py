@@ -99,3 +99,13 @@ def test_every_command_refuses_bad_files_in_one_line_and_writes_nothing(tmp_path
     assert err.startswith("ranker: error: " + message.format(dir=folder)) and "\n" not in err, err
     written = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     assert written == sorted(files)  # no output, no temporary sibling
+
+
+def test_engine_ray_without_ray_installed_is_one_line_before_any_work(tmp_path, beir_folder, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the [ray] extra were not installed
+    out = tmp_path / "idx"
+    assert main(["index", str(beir_folder), "--out", str(out), "--engine", "ray", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "ranker: error: --engine ray: Ray is not installed: pip install 'ranker[ray]'" and not out.exists()

@@ -13,9 +13,7 @@ from ranker.cli import main
 from ranker.errors import InputError
 from ranker.heads import load_tokenizer
 from ranker.train import TrainConfig, fit
-from ranker.train_embedder import (
-    EmbedderTask, EmbedderTrainConfig, check_mean_pooled, distinct_batches, encode, mean_pooled,
-)
+from ranker.train_embedder import EmbedderTask, EmbedderTrainConfig, check_mean_pooled, distinct_batches, encode
 from ranker.train_reranker import TextGroup
 
 from conftest import NEWS
@@ -24,7 +22,8 @@ TEXTS = [text for _, _, text in NEWS]
 # Two queries per article, as the benchmark has (title and subtitle), so batches must keep them apart.
 GROUPS = [TextGroup(title, text, (TEXTS[(i + 1) % len(TEXTS)],)) for i, (_, title, text) in enumerate(NEWS)]
 GROUPS += [TextGroup(text.split(".")[0], text, (TEXTS[(i + 2) % len(TEXTS)],)) for i, (_, _, text) in enumerate(NEWS)]
-POSITIVES = [doc for doc, _, _ in NEWS] * 2
+IDS = [doc for doc, _, _ in NEWS]
+KEYS = [(g.query, IDS[i % len(IDS)], (IDS[(i + 1 + i // len(IDS)) % len(IDS)],)) for i, g in enumerate(GROUPS)]
 
 
 def make_task(model, seed=0, hard_negatives=1):
@@ -33,33 +32,42 @@ def make_task(model, seed=0, hard_negatives=1):
     torch.manual_seed(seed)
     config = EmbedderTrainConfig(model=str(model), max_length=32, hard_negatives=hard_negatives)
     groups = [TextGroup(g.query, g.positive, g.negatives[:hard_negatives]) for g in GROUPS]
-    return EmbedderTask(groups, POSITIVES, AutoModel.from_pretrained(str(model)), load_tokenizer(str(model)), config,
+    return EmbedderTask(groups, KEYS, AutoModel.from_pretrained(str(model)), load_tokenizer(str(model)), config,
                         batch_size=4, dev=None)
 
 
-def test_batches_never_hold_one_positive_twice_and_use_every_group_once():
-    keys = ["a"] * 5 + ["b"] * 3 + list("cdefg")
+def test_batches_never_show_a_query_its_own_article_as_a_negative():
+    # a title and a subtitle query per article, several queries sharing a text, negatives that are others' positives
+    rng = np.random.default_rng(1)
+    keys = [(f"q{i % 9}", f"d{i % 7}", tuple(f"d{j}" for j in rng.choice(9, 2, replace=False))) for i in range(40)]
     for seed in range(20):
         batches = distinct_batches(keys, 4, np.random.default_rng(seed))
         assert sorted(i for b in batches for i in b) == list(range(len(keys)))
-        assert all(len({keys[i] for i in b}) == len(b) <= 4 for b in batches)
-    # "a" five times needs five batches, whatever the order
-    assert len(distinct_batches(keys, 4, np.random.default_rng(0))) == 5
+        for batch in batches:
+            assert len(batch) <= 4
+            for i in batch:
+                query, positive, _ = keys[i]
+                others = [keys[j] for j in batch if j != i]
+                assert all(query != q and positive != p and positive not in n for q, p, n in others), (batch, keys)
+    assert sum(len(b) == 4 for b in distinct_batches(keys, 4, np.random.default_rng(0))) >= 5  # still packs full batches
 
 
-def test_loss_is_cross_entropy_of_each_query_over_all_articles_in_the_batch(tiny_model):
+def test_loss_equals_sentence_transformers_multiple_negatives_ranking_loss(tiny_model):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
     task = make_task(tiny_model)
     task.net.eval()  # no dropout, so both computations see the same vectors
     batch = [0, 1, 2]
     loss, n = task.loss(batch)
     assert n == 3
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    model.max_seq_length = 32
+    model.eval()
+    columns = [[GROUPS[i].query for i in batch], [GROUPS[i].positive for i in batch], [GROUPS[i].negatives[0] for i in batch]]
     with torch.no_grad():
-        q = mean_pooled(task.net, task.tokenizer, [GROUPS[i].query for i in batch], 32)
-        docs = [GROUPS[i].positive for i in batch] + [GROUPS[i].negatives[0] for i in batch]
-        d = mean_pooled(task.net, task.tokenizer, docs, 32)
-    logits = 20.0 * q @ d.T
-    expected = -torch.log_softmax(logits, dim=1)[torch.arange(3), torch.arange(3)].mean()
-    torch.testing.assert_close(loss.detach(), expected, rtol=1e-5, atol=1e-5)
+        theirs = MultipleNegativesRankingLoss(model)([model.tokenize(c) for c in columns], None)
+    torch.testing.assert_close(loss.detach(), theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_saved_model_is_a_sentence_transformer_giving_our_vectors(tmp_path, tiny_model):

@@ -54,6 +54,21 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     assert a.rows.tolist() == b.rows.tolist()  # flat index: the same documents in the same order
     np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)
 
+    # an interrupted Ray build resumes: the shards already written are kept, the missing one is encoded
+    from ranker.engine import RayConfig
+    from ranker.retrieve.embed import encode_corpus
+
+    embedder = one.dense().embedder
+    docs = [a.text for a in one.docs.get(list(range(90)))]
+    shards = tmp_path / "shards"
+    first = encode_corpus(embedder, docs, shards, 32, show_progress=False, ray=RayConfig(workers=2))
+    (shards / "shard-00001.npy").unlink()
+    kept = (shards / "shard-00000.npy").stat().st_mtime_ns
+    again = encode_corpus(embedder, docs, shards, 32, show_progress=False, ray=RayConfig(workers=2))
+    assert (shards / "shard-00001.npy").exists() and (shards / "shard-00000.npy").stat().st_mtime_ns == kept
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(first, one.dense().faiss_index.reconstruct_n(0, 90), rtol=0, atol=1e-6)
+
     # a cross-encoder to rerank with: two steps on groups mined from the index
     mined, model = tmp_path / "mined", tmp_path / "ce"
     qrels = tmp_path / "qrels.tsv"
@@ -61,7 +76,7 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     assert main(["mine", str(tmp_path / "one"), "--queries", str(queries), "--qrels", str(qrels), "--out", str(mined),
                  "--strategy", "bm25", "--negatives", "2", "--quiet"]) == 0
     assert main(["train", "reranker", "--groups", str(mined), "--index", str(tmp_path / "one"), "--out", str(model),
-                 "--model", str(tiny_bert), "--max-steps", "2", "--max-length", "48", "--quiet"]) == 0
+                 "--model", str(tiny_bert), "--max-steps", "3", "--max-length", "48", "--learning-rate", "1e-2", "--quiet"]) == 0
     run = ["run", str(tmp_path / "one"), "--queries", str(queries), "--retriever", "bm25", "--reranker",
            str(model / "model"), "--precision", "fp32", "--quiet"]
     assert main([*run, "--out", str(tmp_path / "one.trec")]) == 0
@@ -73,16 +88,16 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
 
     local, distributed = lines("one.trec"), lines("ray.trec")
     assert [x[:4] for x in local] == [x[:4] for x in distributed] and len(local) > 12
-    np.testing.assert_allclose([float(x[4]) for x in local], [float(x[4]) for x in distributed], rtol=0, atol=1e-4)
+    np.testing.assert_allclose([float(x[4]) for x in local], [float(x[4]) for x in distributed], rtol=0, atol=1e-5)
 
     # many work items over both actors, reassembled in input order
-    from ranker.engine import RayConfig, score_pairs
+    from ranker.engine import score_pairs
     from ranker.rerank import Reranker, RerankConfig
 
     reranker = Reranker(RerankConfig(model=str(model / "model"), precision="fp32"))
-    docs = [a.text for a in one.docs.get(list(range(90)))]
     pairs_q = [texts[i % len(texts)] for i in range(300)]
     pairs_t = [docs[(7 * i) % 90][: 40 + i] for i in range(300)]
     expected = reranker.score_read(pairs_q, pairs_t)
     spread = score_pairs(RayConfig(workers=2, pairs_per_item=64), reranker.config, pairs_q, pairs_t, 32, show_progress=False)
-    np.testing.assert_allclose(spread, expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(spread, expected, rtol=0, atol=1e-5)
+    assert expected.std() > 1e-3  # the scores differ, so the order of reassembly is tested

@@ -151,9 +151,13 @@ def test_tables_are_checked_against_their_sha256s_and_never_replace_other_files(
     other = tmp_path / "notes"
     other.mkdir()
     (other / "todo.txt").write_text("keep me")
-    with pytest.raises(InputError, match="holds other files, not mined tables"):
+    with pytest.raises(InputError, match="holds other files, not only mined tables"):
         write_tables(groups, DOC_IDS, other, {})
     assert [p.name for p in other.iterdir()] == ["todo.txt"]
+    (mined / "todo.txt").write_text("keep me too")  # mined tables with something else beside them
+    with pytest.raises(InputError, match="holds other files"):
+        write_tables(groups, DOC_IDS, mined, {})
+    assert (mined / "todo.txt").read_text() == "keep me too"
 
 
 def test_training_queries_one_per_positive():

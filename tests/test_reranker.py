@@ -136,9 +136,15 @@ def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_be
     out = tmp_path / "ce"
     assert main(["train", "reranker", "--groups", str(mined), "--index", str(bm25_index), "--out", str(out),
                  "--model", str(tiny_bert), "--max-steps", "2", "--batch-size", "2", "--max-length", "32", "--passage-words", "8",
-                 "--dev", str(beir_folder), "--dev-split", "test", "--dev-retriever", "bm25", "--quiet"]) == 0
+                 "--dev", str(beir_folder), "--dev-split", "test", "--dev-retriever", "bm25", "--dev-queries", "3",
+                 "--weight-queries", "6", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "best on dev (step 2)" in printed and "pairs/s" in printed
+    assert "tuned on 6 dev queries" in printed
+    interpolation = json.loads((out / "model" / "ranker.json").read_text())["interpolation"]
+    assert interpolation["dev_queries"] == 6 and 0 <= interpolation["weight"] <= 1
+    assert main(["verify", str(out / "model")]) == 0  # the rewritten ranker.json keeps the files' sha256s
+    capsys.readouterr()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["best"]["step"] == 2 and 0 <= metrics["best"]["MRR@10"] <= 1
 

@@ -8,6 +8,8 @@ querying with another model than the one that built the index is refused.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -19,6 +21,9 @@ from ranker.corpus import Article
 from ranker.errors import InputError
 from ranker.retrieve.base import Results, empty_results
 from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus, same_model
+
+if TYPE_CHECKING:
+    from ranker.engine import RayConfig
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 
@@ -139,7 +144,7 @@ class DenseRetriever:
             self._embedder = Embedder(self.config.embedder)
         return self._embedder
 
-    def index(self, articles: list[Article], shards: str | Path, show_progress: bool = True, ray=None) -> None:
+    def index(self, articles: list[Article], shards: str | Path, show_progress: bool = True, ray: RayConfig | None = None) -> None:
         """Encode the articles' text (resumable through ``shards``; on a Ray actor pool
         with ``ray``, a :class:`ranker.engine.RayConfig`) and build FAISS."""
         vectors = encode_corpus(

@@ -13,11 +13,15 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ranker.errors import InputError
 from ranker.files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from ranker.engine import RayConfig
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -98,9 +102,10 @@ class Embedder:
         if local.exists() and not (local / "modules.json").exists() and not (local / "config.json").exists():
             raise InputError(local, None, "not a model folder (no modules.json or config.json)")
         if local.exists():
-            from ranker.heads import read_about
+            from ranker.integrity import read_listed
 
-            read_about(local)  # an embedder we fine-tuned: its files against their sha256s
+            # an embedder we fine-tuned: its files against their sha256s
+            read_listed(local, "ranker.json", "the model changed after training: restore the file or retrain")
         try:
             self.model = SentenceTransformer(path, device=pick_device(config.device))
         except OSError as err:
@@ -144,7 +149,7 @@ def encode_corpus(
     shards: str | Path,
     shard_size: int = 512,
     show_progress: bool = True,
-    ray=None,
+    ray: RayConfig | None = None,
 ) -> np.ndarray:
     """Encode ``texts`` through resumable shards; returns vectors in input order.
 
@@ -191,7 +196,7 @@ def encode_corpus(
     if ray is not None and missing:
         from ranker.engine import encode_shards
 
-        done = encode_shards(ray, embedder.config, missing, show_progress=False)
+        done = encode_shards(ray, embedder.config, missing, embedder.fingerprint(), show_progress=False)
     else:
         done = ((number, embedder.encode(chunk)) for number, chunk in missing)
     for number, vectors in done:
