@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-size", type=int, default=128)
     parser.add_argument("--rerank-queries", type=int, default=100)
     parser.add_argument("--skip-full", action="store_true", help="skip encoding the whole corpus on Ray")
+    parser.add_argument("--only-run", action="store_true", help="only the reranked-run comparison (merged into --out)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/ray_results.json"))
     args = parser.parse_args(argv)
 
@@ -126,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     from ranker.index import Index
 
     index = Index.open(args.index)
+    if args.only_run:
+        results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        results["same_run"] = same_run(index, args.reranker, args.data, args.rerank_queries)
+        print("same run", json.dumps(results["same_run"]))
+        atomic_write_text(args.out, json.dumps(results, indent=2) + "\n")
+        return 0
     embedder = index.dense().embedder
     texts = [a.text for a in index.docs.get(list(range(args.docs)))]
     began = time.perf_counter()

@@ -31,6 +31,8 @@ def check_model_folder(path: str) -> None:
         InputError: naming the folder and what to do.
     """
     local = Path(path)
+    if not local.exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise InputError(local, None, "no such model folder (and no model hub is reachable)")
     if local.exists() and not (local / "config.json").is_file():
         raise InputError(local, None, "not a transformers model folder (no config.json)")
     read_about(local)  # a model we trained: its files against their sha256s

@@ -151,3 +151,15 @@ def test_real_minilm_finds_paraphrases(tmp_path, news_articles):
     assert index.manifest["components"]["dense"]["dimension"] == 384
     results = index.dense().search(["UK leaving the European Union", "crude cost drops", "assassination in Malaysia"], k=1)
     assert [index.doc_ids()[r] for r in results.rows[:, 0]] == ["d3", "d1", "d5"]
+
+
+def test_ivfpq_trains_on_a_sample_and_holds_every_vector():
+    from ranker.retrieve.dense import DenseConfig, build_faiss
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((12_000, 16)).astype(np.float32)  # more than the 10,240-vector sample
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = build_faiss(vectors, DenseConfig(index_type="ivfpq", ivf_lists=8, pq_bytes=4, nprobe=8))
+    assert index.ntotal == 12_000 and index.is_trained
+    _, found = index.search(vectors[:200], 10)
+    assert np.mean([i in row for i, row in enumerate(found)]) > 0.5  # each vector near the top of its own search

@@ -99,5 +99,7 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     pairs_t = [docs[(7 * i) % 90][: 40 + i] for i in range(300)]
     expected = reranker.score_read(pairs_q, pairs_t)
     spread = score_pairs(RayConfig(workers=2, pairs_per_item=64), reranker.config, pairs_q, pairs_t, 32, show_progress=False)
-    np.testing.assert_allclose(spread, expected, rtol=0, atol=1e-5)
-    assert expected.std() > 1e-3  # the scores differ, so the order of reassembly is tested
+    # The tiny model's scores differ from each other by about 1e-5 of their size; a
+    # pair put back in the wrong place would miss by that, far beyond rtol 1e-6.
+    assert len(np.unique(expected)) > 150
+    np.testing.assert_allclose(spread, expected, rtol=1e-6, atol=0)

@@ -87,7 +87,11 @@ def build_faiss(vectors: np.ndarray, config: DenseConfig):
         if dim % codes:
             raise ValueError(f"pq_bytes {codes} must divide the dimension {dim}")
         index = faiss.index_factory(dim, f"IVF{lists},PQ{codes}", faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
+        # FAISS needs about 40-256 training points per list (and 256 per PQ centroid):
+        # train on a fixed random sample of that size, then add every vector
+        sample = min(n, max(256 * lists, 256 * 40))
+        rows = np.sort(np.random.default_rng(0).choice(n, size=sample, replace=False)) if sample < n else slice(None)
+        index.train(np.ascontiguousarray(vectors[rows]))
     index.add(vectors)
     _set_search_params(index, config)
     return index
