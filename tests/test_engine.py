@@ -103,3 +103,14 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     # pair put back in the wrong place would miss by that, far beyond rtol 1e-6.
     assert len(np.unique(expected)) > 150
     np.testing.assert_allclose(spread, expected, rtol=1e-6, atol=0)
+
+
+def test_ray_bench_encoding_comparison_at_toy_size(tiny_model, local_ray):
+    """The benchmark's comparison code (speed is never asserted): every side gives the one-process vectors."""
+    from benchmarks.ray_bench import encoding
+    from conftest import random_corpus
+    from ranker.retrieve.embed import Embedder, EmbedderConfig
+
+    result = encoding(Embedder(EmbedderConfig(model=str(tiny_model), max_length=32)), random_corpus(24, seed=5), 8)
+    assert result["docs"] == 24 and set(result) >= {"local", "ray_1", "ray_2"}
+    assert result["ray_1"]["max_abs_diff"] <= 1e-6 and result["ray_2"]["max_abs_diff"] <= 1e-6
