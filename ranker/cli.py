@@ -231,11 +231,7 @@ def _parser() -> argparse.ArgumentParser:
         "sentence_transformers.CrossEncoder; OUT/checkpoint holds a resumable state while training; "
         "OUT/metrics.json the evaluations.",
     )
-    reranker.add_argument("--groups", type=Path, required=True, help="groups.parquet from 'ranker mine' (or its folder)")
-    reranker.add_argument("--index", type=Path, required=True, help="the index the groups were mined from (it holds the texts)")
-    reranker.add_argument("--out", type=Path, required=True, help="output folder")
-    reranker.add_argument("--dev", type=Path, help="a BEIR folder to evaluate on (its queries and qrels/DEV-SPLIT.tsv)")
-    reranker.add_argument("--dev-split", default="dev", help="the dev qrels in the --dev folder (default: dev)")
+    _add_mined_training_flags(reranker)
     reranker.add_argument("--dev-retriever", default="hybrid", choices=["bm25", "dense", "hybrid"], help="the first stage reranked on dev (default: hybrid)")
     reranker.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe's training settings")
     reranker.add_argument("--model", help="the backbone: a local BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
@@ -254,11 +250,7 @@ def _parser() -> argparse.ArgumentParser:
         "The best model (by dev MRR@10 of dense retrieval over the whole index) is written to OUT/model, a "
         "SentenceTransformer folder: build an index with it by 'ranker index CORPUS --model OUT/model'.",
     )
-    embedder.add_argument("--groups", type=Path, required=True, help="groups.parquet from 'ranker mine' (or its folder)")
-    embedder.add_argument("--index", type=Path, required=True, help="the index the groups were mined from (it holds the texts)")
-    embedder.add_argument("--out", type=Path, required=True, help="output folder")
-    embedder.add_argument("--dev", type=Path, help="a BEIR folder to evaluate on (its queries and qrels/DEV-SPLIT.tsv)")
-    embedder.add_argument("--dev-split", default="dev", help="the dev qrels in the --dev folder (default: dev)")
+    _add_mined_training_flags(embedder)
     embedder.add_argument("--preset", choices=["full"], help="start from a named recipe's embedder settings")
     embedder.add_argument("--model", help="the base: a SentenceTransformer (mean pooling) or BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
     embedder.add_argument("--max-length", type=int, help="tokens of each article while training (default: 128)")
@@ -268,6 +260,20 @@ def _parser() -> argparse.ArgumentParser:
     embedder.set_defaults(handler=_cmd_train_embedder)
     _add_head_commands(heads, commands)
     return parser
+
+
+def _add_mined_training_flags(parser: argparse.ArgumentParser) -> None:
+    """What every training on mined groups reads and writes (reranker, embedder)."""
+    parser.add_argument("--groups", type=Path, required=True, help="groups.parquet from 'ranker mine' (or its folder)")
+    parser.add_argument("--index", type=Path, required=True, help="the index the groups were mined from (it holds the texts)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--dev", type=Path, help="a BEIR folder to evaluate on (its queries and qrels/DEV-SPLIT.tsv)")
+    parser.add_argument("--dev-split", default="dev", help="the dev qrels in the --dev folder (default: dev)")
+
+
+def _dev_files(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    """(--dev folder, its DEV-SPLIT qrels file), or None without --dev."""
+    return (args.dev, args.dev / "qrels" / f"{args.dev_split}.tsv") if args.dev is not None else None
 
 
 def _add_engine_flags(parser: argparse.ArgumentParser, work: str) -> None:
@@ -685,11 +691,8 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
     base_r = asdict(preset.reranker) if preset else {}
     config = make_config(RerankerTrainConfig, args.config, "reranker", {**base_r, **{k: v for k, v in reranker_flags.items() if v is not None}})
     train_config = _train_config(args, preset.train if preset else None)
-    dev = None
-    if args.dev is not None:
-        dev = (args.dev, args.dev / "qrels" / f"{args.dev_split}.tsv")
     metrics = train_reranker(
-        args.groups, args.index, args.out, config, train_config, dev, args.dev_retriever,
+        args.groups, args.index, args.out, config, train_config, _dev_files(args), args.dev_retriever,
         resume=args.resume, show_progress=not args.quiet,
     )
     train = metrics["train"]
@@ -722,8 +725,7 @@ def _cmd_train_embedder(args: argparse.Namespace) -> int:
     base = asdict(recipe.config) if recipe else {}
     config = make_config(EmbedderTrainConfig, args.config, "embedder", {**base, **{k: v for k, v in flags.items() if v is not None}})
     train_config = _train_config(args, recipe.train if recipe else TrainConfig(batch_size=32))
-    dev = (args.dev, args.dev / "qrels" / f"{args.dev_split}.tsv") if args.dev is not None else None
-    metrics = train_embedder(args.groups, args.index, args.out, config, train_config, dev,
+    metrics = train_embedder(args.groups, args.index, args.out, config, train_config, _dev_files(args),
                              resume=args.resume, show_progress=not args.quiet)
     train = metrics["train"]
     print(f"trained {train['steps']} steps, {train['examples']} queries in {train['seconds']:.0f}s "

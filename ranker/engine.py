@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from ranker.rerank import RerankConfig
     from ranker.retrieve.embed import EmbedderConfig
 
-ENGINES = ("local", "ray")
-
-
 @dataclass(frozen=True)
 class RayConfig:
     """Where the Ray cluster is and how the actor pool is shaped.

@@ -216,30 +216,11 @@ class RerankerTask:
         first stage, and of the mix at the weight that is best on this dev sample."""
         if self.dev is None:
             return {}
-        from ranker.evaluate import evaluate
-        from ranker.rerank import rerank_scores, score_pairs, tune_weight
-        from ranker.search import to_run
+        from ranker.rerank import score_pairs
 
-        dev = self.dev
-        cross = score_pairs(self.net, self.tokenizer, dev.pair_queries, dev.pair_texts, self.config.max_length)
-
-        def run_of(results):
-            return to_run(results, dev.qids, dev.doc_ids)
-
-        def mrr(run):
-            return evaluate(run, dev.qrels, ["MRR@10"])["MRR@10"]
-
-        alone = evaluate(run_of(rerank_scores(dev.first, cross, 1.0).results), dev.qrels, ["MRR@10", "nDCG@10"])
-        first = evaluate(run_of(dev.first), dev.qrels, ["MRR@10", "nDCG@10"])
-        weight, tried = tune_weight(dev.first, cross, run_of, mrr)
-        self.interpolation = {"weight": float(weight), "dev_mrr@10": tried[weight], "dev_queries": len(dev.qids)}
-        return {
-            "MRR@10": alone["MRR@10"],
-            "nDCG@10": alone["nDCG@10"],
-            "first_stage_MRR@10": first["MRR@10"],
-            "mixed_MRR@10": tried[weight],
-            "mixed_weight": float(weight),
-        }
+        cross = score_pairs(self.net, self.tokenizer, self.dev.pair_queries, self.dev.pair_texts, self.config.max_length)
+        metrics, self.interpolation = dev_metrics(self.dev, cross)
+        return metrics
 
     def about(self) -> dict[str, Any]:
         return {
@@ -250,6 +231,39 @@ class RerankerTask:
             "base_model": self.config.model,
             "interpolation": self.interpolation,
         }
+
+
+def dev_metrics(dev: DevSet, cross: np.ndarray) -> tuple[dict[str, float], dict[str, Any]]:
+    """What the cross-encoder's scores of the dev pairs achieve: MRR@10 and nDCG@10
+    alone, the first stage's MRR@10, and the mix at its best weight; with the
+    interpolation record ``ranker.json`` keeps.
+
+    Example:
+        >>> metrics, interpolation = dev_metrics(dev, scores)  # doctest: +SKIP
+        >>> metrics["mixed_weight"] == interpolation["weight"]  # doctest: +SKIP
+        True
+    """
+    from ranker.evaluate import evaluate
+    from ranker.rerank import rerank_scores, tune_weight
+    from ranker.search import to_run
+
+    def run_of(results):
+        return to_run(results, dev.qids, dev.doc_ids)
+
+    def mrr(run):
+        return evaluate(run, dev.qrels, ["MRR@10"])["MRR@10"]
+
+    alone = evaluate(run_of(rerank_scores(dev.first, cross, 1.0).results), dev.qrels, ["MRR@10", "nDCG@10"])
+    first = evaluate(run_of(dev.first), dev.qrels, ["MRR@10", "nDCG@10"])
+    weight, tried = tune_weight(dev.first, cross, run_of, mrr)
+    interpolation = {"weight": float(weight), "dev_mrr@10": tried[weight], "dev_queries": len(dev.qids)}
+    return {
+        "MRR@10": alone["MRR@10"],
+        "nDCG@10": alone["nDCG@10"],
+        "first_stage_MRR@10": first["MRR@10"],
+        "mixed_MRR@10": tried[weight],
+        "mixed_weight": float(weight),
+    }, interpolation
 
 
 def sample_queries(qrels: Qrels, n: int, seed: int) -> list[str]:
@@ -353,25 +367,22 @@ def tune_final_weight(model: Path, index, dev: tuple[Path, Path], n: int, seed: 
         >>> tune_final_weight(Path("runs/ce/model"), Index.open("indexes/news"), dev, 595, 13)["weight"]  # doctest: +SKIP
         0.25
     """
-    from ranker.evaluate import evaluate
     from ranker.heads import read_about
-    from ranker.rerank import Reranker, RerankConfig, tune_weight
-    from ranker.search import to_run
+    from ranker.rerank import Reranker, RerankConfig
 
     qids, texts, qrels = dev_sample(dev[0], dev[1], n, seed)
     first = index.retriever(retriever).search(texts, depth)
     reranker = Reranker(RerankConfig(model=str(model), depth=depth))
-    cross = reranker.score(*reranker.pairs(first, texts, index.docs), show_progress=show_progress)
-    doc_ids = index.doc_ids()
-    weight, tried = tune_weight(first, cross, lambda results: to_run(results, qids, doc_ids),
-                                lambda run: evaluate(run, qrels, ["MRR@10"])["MRR@10"])
+    dev_set = make_dev_set(qids, texts, first, qrels, index.docs, reranker.passage_words)
+    cross = reranker.score_read(dev_set.pair_queries, dev_set.pair_texts, show_progress=show_progress)
+    metrics, interpolation = dev_metrics(dev_set, cross)
     about = read_about(model)
-    about["interpolation"] = {"weight": float(weight), "dev_mrr@10": tried[weight], "dev_queries": len(qids)}
+    about["interpolation"] = interpolation
     # ranker.json is not among the files it lists, so the sha256s still hold
     atomic_write_text(model / "ranker.json", json.dumps(about, indent=2) + "\n")
-    found = {"weight": float(weight), "queries": len(qids), "first_stage_MRR@10": tried[0.0],
-             "alone_MRR@10": tried[1.0], "mixed_MRR@10": tried[weight]}
+    found = {"weight": metrics["mixed_weight"], "queries": len(qids), "first_stage_MRR@10": metrics["first_stage_MRR@10"],
+             "alone_MRR@10": metrics["MRR@10"], "mixed_MRR@10": metrics["mixed_MRR@10"]}
     if show_progress:
-        print(f"mixing weight tuned on {len(qids)} dev queries: {weight:g} (MRR@10 {tried[weight]:.4f}; "
-              f"first stage {tried[0.0]:.4f}, cross-encoder alone {tried[1.0]:.4f})")
+        print(f"mixing weight tuned on {len(qids)} dev queries: {found['weight']:g} (MRR@10 {found['mixed_MRR@10']:.4f}; "
+              f"first stage {found['first_stage_MRR@10']:.4f}, cross-encoder alone {found['alone_MRR@10']:.4f})")
     return found
