@@ -169,6 +169,34 @@ def print_table(rows: list[list[str]]) -> None:
     print(format_table(["system", "queries", "n", *METRICS], rows))
 
 
+def preset_from_args(args: argparse.Namespace) -> Preset:
+    """The chosen preset with the command line's overrides applied, and named in its description.
+
+    Example:
+        >>> args = argparse.Namespace(preset="full", learning_rate=None, max_length=256, epochs=None,
+        ...     train_queries=None, passage_words=None, negatives=None, precision=None)
+        >>> preset_from_args(args).reranker.max_length, preset_from_args(args).description[-28:]
+        (256, '; max_length overridden: 256')
+    """
+    preset = PRESETS[args.preset]
+    overrides = {name: value for name, value in (
+        ("learning_rate", args.learning_rate), ("max_length", args.max_length), ("epochs", args.epochs),
+        ("train_queries", args.train_queries), ("passage_words", args.passage_words),
+        ("negatives", args.negatives), ("precision", args.precision)) if value is not None}
+    preset = replace(
+        preset,
+        # the description is what the log and summary.json say was run
+        description=preset.description + "".join(f"; {k} overridden: {v}" for k, v in overrides.items()),
+        train_queries=args.train_queries or preset.train_queries,
+        mining=replace(preset.mining, num_negatives=args.negatives or preset.mining.num_negatives),
+        reranker=replace(preset.reranker, max_length=args.max_length or preset.reranker.max_length,
+                         passage_words=args.passage_words or preset.reranker.passage_words),
+        train=replace(preset.train, learning_rate=args.learning_rate or preset.train.learning_rate,
+                      epochs=args.epochs or preset.train.epochs, precision=args.precision or preset.train.precision),
+    )
+    return preset
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="full")
@@ -185,16 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-embedder", action="store_true", help="keep --index's embedder (skip the preset's fine-tuning)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    preset = PRESETS[args.preset]
-    preset = replace(
-        preset,
-        train_queries=args.train_queries or preset.train_queries,
-        mining=replace(preset.mining, num_negatives=args.negatives or preset.mining.num_negatives),
-        reranker=replace(preset.reranker, max_length=args.max_length or preset.reranker.max_length,
-                         passage_words=args.passage_words or preset.reranker.passage_words),
-        train=replace(preset.train, learning_rate=args.learning_rate or preset.train.learning_rate,
-                      epochs=args.epochs or preset.train.epochs, precision=args.precision or preset.train.precision),
-    )
+    preset = preset_from_args(args)
     out = args.out or Path(f"runs/reranker-{preset.name}")
     started = time.perf_counter()
     index_path = args.index
