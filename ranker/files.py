@@ -66,6 +66,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def read_json(path: str | Path, kind: type = dict):
+    """A JSON file's value, which must be of type ``kind``; an InputError naming the file otherwise.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.json"
+        >>> _ = p.write_text('{"files": {}}')
+        >>> read_json(p)
+        {'files': {}}
+    """
+    import json
+
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(path, None, f"unreadable ({err})") from None
+    if not isinstance(value, kind):
+        raise InputError(path, None, f"expected a JSON {'object' if kind is dict else kind.__name__}")
+    return value
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`).
 

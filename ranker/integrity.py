@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ranker.errors import InputError
-from ranker.files import sha256_file
+from ranker.files import read_json, sha256_file
 
 #: The file in each kind of folder that holds the list (and so is not in it).
 LISTS = {"index": "manifest.json", "model": "ranker.json", "mined tables": "mining.json"}
@@ -95,17 +95,10 @@ def read_listed(folder: str | Path, name: str, remedy: str) -> dict:
         >>> read_listed("runs/mined", "mining.json", "mine again")["strategy"]  # doctest: +SKIP
         'hybrid'
     """
-    import json
-
     path = Path(folder) / name
     if not path.is_file():
         return {}
-    try:
-        about = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(path, None, f"unreadable ({err})") from None
-    if not isinstance(about, dict):
-        raise InputError(path, None, "expected a JSON object")
+    about = read_json(path, dict)
     if isinstance(about.get("files"), dict):
         check(folder, about["files"], remedy)
     return about

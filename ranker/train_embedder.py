@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ranker.errors import InputError
+from ranker.files import read_json
 from ranker.train_reranker import TextGroup, dev_sample, read_groups, text_groups
 
 #: The sentence-transformers files that make a transformers folder a SentenceTransformer.
@@ -261,27 +262,16 @@ def write_st_files(base: str, folder: Path, dimension: int) -> None:
             shutil.copytree(source / name, folder / name)
 
 
-def _json(path: Path, kind: type) -> Any:
-    """A JSON file's value of the expected type, or an InputError naming the file."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(path, None, f"unreadable ({err})") from None
-    if not isinstance(value, kind):
-        raise InputError(path, None, f"expected a JSON {kind.__name__}")
-    return value
-
-
 def check_mean_pooled(source: Path) -> None:
     """Refuse a SentenceTransformer base whose modules are not transformer, mean pooling, normalise.
 
     Example:
         >>> check_mean_pooled(Path(resolve_model("all-MiniLM-L6-v2")))  # doctest: +SKIP
     """
-    modules = _json(source / "modules.json", list)
+    modules = read_json(source / "modules.json", list)
     kinds = [m.get("type", "").rsplit(".", 1)[-1] if isinstance(m, dict) else "?" for m in modules]
     pooling = source / "1_Pooling" / "config.json"
-    config = _json(pooling, dict) if pooling.is_file() else {}
+    config = read_json(pooling, dict) if pooling.is_file() else {}
     mean = config.get("pooling_mode") == "mean" or config.get("pooling_mode_mean_tokens") is True
     if kinds != ["Transformer", "Pooling", "Normalize"] or not mean:
         raise InputError(source, None, f"modules {kinds} with pooling {config.get('pooling_mode', config)}: "
