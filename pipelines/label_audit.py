@@ -26,7 +26,7 @@ import numpy as np
 
 from ranker.corpus import Article, Qrels, read_articles, read_qrels
 from ranker.display import format_table
-from ranker.evaluate import Run, evaluate, read_run
+from ranker.evaluate import Run, evaluate, judged, read_run
 from ranker.files import atomic_write_text
 
 
@@ -75,8 +75,11 @@ def top1_precision(run: Run, qrels: Qrels) -> float:
         >>> top1_precision({"q1": {"a": 2.0, "b": 1.0}, "q2": {"c": 1.0}}, {"q1": {"a": 1}, "q2": {"d": 1}})
         0.5
     """
-    hits = [bool(run.get(qid)) and qrels[qid].get(max(run[qid], key=run[qid].get), 0) > 0 for qid in qrels]
-    return float(np.mean(hits))
+    import ir_measures
+
+    # ir_measures' P@1 (ranker.evaluate reports a fixed set of measures; P@1 is only needed here, where
+    # a query may have several relevant articles and R@1 stops meaning "the top article is relevant")
+    return float(ir_measures.calc_aggregate([ir_measures.P @ 1], judged(qrels), run)[ir_measures.P @ 1])
 
 
 def audit(runs: dict[str, Run], qrels: Qrels, lenient: Qrels) -> list[dict]:
