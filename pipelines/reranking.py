@@ -68,11 +68,9 @@ def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bo
     from ranker.corpus import read_articles
     from ranker.index import build_index
     from ranker.retrieve.dense import DenseConfig
-    from ranker.retrieve.embed import EmbedderConfig
-    from ranker.train_embedder import train_embedder
-
     from ranker.retrieve.bm25 import BM25Config
-    from ranker.retrieve.embed import Embedder, same_model
+    from ranker.retrieve.embed import Embedder, EmbedderConfig, same_model
+    from ranker.train_embedder import train_embedder
 
     recipe = preset.embedder
     model, rebuilt = out / "embedder" / "model", out / "index"
@@ -169,6 +167,10 @@ def print_table(rows: list[list[str]]) -> None:
     print(format_table(["system", "queries", "n", *METRICS], rows))
 
 
+#: The command-line flags that override a preset's settings.
+OVERRIDES = ("learning_rate", "max_length", "epochs", "train_queries", "passage_words", "negatives", "precision")
+
+
 def preset_from_args(args: argparse.Namespace) -> Preset:
     """The chosen preset with the command line's overrides applied, and named in its description.
 
@@ -179,22 +181,21 @@ def preset_from_args(args: argparse.Namespace) -> Preset:
         (256, '; max_length overridden: 256')
     """
     preset = PRESETS[args.preset]
-    overrides = {name: value for name, value in (
-        ("learning_rate", args.learning_rate), ("max_length", args.max_length), ("epochs", args.epochs),
-        ("train_queries", args.train_queries), ("passage_words", args.passage_words),
-        ("negatives", args.negatives), ("precision", args.precision)) if value is not None}
-    preset = replace(
+    # One dict both applies the overrides and names them, so the description says what was run.
+    given = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name)}
+    named = "".join(f"; {name} overridden: {value}" for name, value in given.items())
+
+    def pick(section, **fields):
+        return replace(section, **{field: given[arg] for field, arg in fields.items() if arg in given})
+
+    return replace(
         preset,
-        # the description is what the log and summary.json say was run
-        description=preset.description + "".join(f"; {k} overridden: {v}" for k, v in overrides.items()),
-        train_queries=args.train_queries or preset.train_queries,
-        mining=replace(preset.mining, num_negatives=args.negatives or preset.mining.num_negatives),
-        reranker=replace(preset.reranker, max_length=args.max_length or preset.reranker.max_length,
-                         passage_words=args.passage_words or preset.reranker.passage_words),
-        train=replace(preset.train, learning_rate=args.learning_rate or preset.train.learning_rate,
-                      epochs=args.epochs or preset.train.epochs, precision=args.precision or preset.train.precision),
+        description=preset.description + named,
+        train_queries=given.get("train_queries", preset.train_queries),
+        mining=pick(preset.mining, num_negatives="negatives"),
+        reranker=pick(preset.reranker, max_length="max_length", passage_words="passage_words"),
+        train=pick(preset.train, learning_rate="learning_rate", epochs="epochs", precision="precision"),
     )
-    return preset
 
 
 def main(argv: list[str] | None = None) -> int:
