@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ranker.errors import InputError
-from ranker.integrity import file_hashes, read_listed
+from ranker.integrity import read_listed, write_listed
 from ranker.retrieve.embed import quiet_transformers, resolve_model
 
 
@@ -160,8 +160,7 @@ def save_model(net, tokenizer, folder: Path, about: dict[str, Any],
     if extra_files is not None:
         extra_files(folder)
     # the sha256 of every file, checked whenever the model is loaded (ranker.integrity)
-    about = {**about, "files": file_hashes(folder, "ranker.json")}
-    (folder / "ranker.json").write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
+    write_listed(folder, "ranker.json", about)
 
 
 def read_about(folder: str | Path) -> dict[str, Any]:

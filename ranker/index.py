@@ -27,7 +27,7 @@ from ranker.corpus import Article
 from ranker.docstore import DocStore, write_docstore
 from ranker.errors import InputError
 from ranker.files import atomic_directory
-from ranker.integrity import check, file_hashes
+from ranker.integrity import check, seal_problem, write_listed
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
 from ranker.retrieve.embed import Embedder, EmbedderConfig
@@ -87,7 +87,10 @@ def build_index(
         count = write_docstore(tmp / "docs.sqlite", articles)
         if bm25 is not None:
             retriever = BM25Retriever(bm25)
-            retriever.index(articles, show_progress=show_progress)
+            try:
+                retriever.index(articles, show_progress=show_progress)
+            except ValueError as err:  # a corpus with nothing to index: the user's to fix
+                raise InputError(source or "corpus", None, str(err)) from None
             retriever.save(tmp / "bm25")
             components["bm25"] = asdict(bm25)
         if dense is not None:
@@ -107,9 +110,9 @@ def build_index(
             "doc_count": count,
             "components": components,
             "build_seconds": round(time.perf_counter() - started, 3),
-            "files": file_hashes(tmp, "manifest.json"),
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        # the sha256 of every file and a checksum over these settings, checked on open
+        manifest = write_listed(tmp, "manifest.json", manifest)
     if shards.exists():
         shutil.rmtree(shards)
     return manifest
@@ -154,8 +157,9 @@ class Index:
                 "format_version",
                 f"index format {manifest.get('format_version')} but this ranker reads {FORMAT_VERSION}: rebuild the index",
             )
-        if not isinstance(manifest.get("files"), dict):
-            raise InputError(manifest_path, "files", "no file list: rebuild the index with 'ranker index'")
+        sealed = seal_problem(manifest)
+        if sealed:
+            raise InputError(manifest_path, None, f"{sealed}: rebuild the index with 'ranker index'")
         # every file against its sha256: a changed or truncated file must fail here, not give wrong answers
         check(path, manifest["files"], "the index changed after it was built: restore the file or rebuild the index")
         opened = cls(path, manifest, DocStore(path / "docs.sqlite"))

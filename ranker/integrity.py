@@ -84,12 +84,61 @@ def check(folder: str | Path, listed: dict[str, str], remedy: str) -> None:
     _CHECKED.add(signature)
 
 
+def _checksum(about: dict) -> str:
+    import hashlib
+    import json
+
+    body = {k: v for k, v in about.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
+
+
+def write_listed(folder: str | Path, name: str, about: dict) -> dict:
+    """Write ``folder/name``: ``about`` plus the sha256 of every other file in the
+    folder (``files``) and a ``checksum`` over the settings themselves, so that an
+    edited setting is caught as surely as an edited file. Returns what was written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "a.txt").write_text("abc")
+        >>> sorted(write_listed(d, "ranker.json", {"task": "demo"}))
+        ['checksum', 'files', 'task']
+    """
+    import json
+
+    from ranker.files import atomic_write_text
+
+    about = {k: v for k, v in about.items() if k not in ("files", "checksum")}
+    about["files"] = file_hashes(folder, name)
+    about["checksum"] = _checksum(about)
+    atomic_write_text(Path(folder) / name, json.dumps(about, indent=2) + "\n")
+    return about
+
+
+def seal_problem(about: dict) -> str | None:
+    """What is wrong with a list file's own integrity: no file list, or settings
+    changed since it was written (its ``checksum`` differs); None when sound.
+
+    Example:
+        >>> seal_problem({"files": {"a.txt": "0" * 64}})
+        'no checksum: written by an older ranker or edited by hand'
+    """
+    if not isinstance(about.get("files"), dict) or not about["files"]:
+        return "no file list with sha256s: written by an older ranker or edited by hand"
+    if "checksum" not in about:
+        return "no checksum: written by an older ranker or edited by hand"
+    if about["checksum"] != _checksum(about):
+        return "its settings changed after it was written (checksum differs)"
+    return None
+
+
 def read_listed(folder: str | Path, name: str, remedy: str) -> dict:
-    """The JSON object ``folder/name`` (``{}`` when there is none), after checking the
-    files it lists under ``files`` against their sha256s.
+    """The JSON object ``folder/name`` (``{}`` when there is none), after checking
+    its own checksum and the files it lists under ``files`` against their sha256s.
 
     Raises:
-        InputError: the file is not a JSON object, or a listed file is missing or changed.
+        InputError: the file is not a JSON object, lists no files, was edited, or a
+            listed file is missing or changed.
 
     Example:
         >>> read_listed("runs/mined", "mining.json", "mine again")["strategy"]  # doctest: +SKIP
@@ -99,8 +148,10 @@ def read_listed(folder: str | Path, name: str, remedy: str) -> dict:
     if not path.is_file():
         return {}
     about = read_json(path, dict)
-    if isinstance(about.get("files"), dict):
-        check(folder, about["files"], remedy)
+    problem = seal_problem(about)
+    if problem:
+        raise InputError(path, None, f"{problem}; {remedy}")
+    check(folder, about["files"], remedy)
     return about
 
 
@@ -131,17 +182,13 @@ def verify(folder: str | Path) -> tuple[str, list[str]]:
         >>> verify("indexes/news")  # doctest: +SKIP
         ('index', [])
     """
-    import json
-
     folder = Path(folder)
     for kind, name in LISTS.items():
         path = folder / name
         if path.is_file():
-            try:
-                listed = json.loads(path.read_text(encoding="utf-8")).get("files")
-            except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
-                raise InputError(path, None, f"unreadable ({err})") from None
-            if not isinstance(listed, dict) or not listed:
+            about = read_json(path, dict)
+            if not isinstance(about.get("files"), dict) or not about["files"]:
                 raise InputError(path, "files", "no file list with sha256s: written by an older ranker; rebuild or retrain")
-            return kind, problems(folder, listed, extra=True)
+            sealed = seal_problem(about)
+            return kind, ([f"{name}: {sealed}"] if sealed else []) + problems(folder, about["files"], extra=True)
     raise InputError(folder, None, "not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)")

@@ -34,7 +34,7 @@ import numpy as np
 from ranker.corpus import Qrels, Query
 from ranker.errors import InputError
 from ranker.files import atomic_directory
-from ranker.integrity import file_hashes
+from ranker.integrity import write_listed
 from ranker.retrieve.base import Results
 
 STRATEGIES = ("random", "bm25", "dense", "hybrid")
@@ -399,8 +399,7 @@ def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about
         for name, table in (("groups", grouped), ("pairs", pa.table(pairs))):
             pq.write_table(table, tmp / f"{name}.parquet")
         # the sha256 of each table, checked whenever the groups are read (ranker.integrity)
-        about = {**about, "files": file_hashes(tmp, "mining.json")}
-        (tmp / "mining.json").write_text(json.dumps(about, indent=2) + "\n", encoding="utf-8")
+        write_listed(tmp, "mining.json", about)
 
 
 def report_dict(config: MiningConfig, report: MiningReport) -> dict:

@@ -29,6 +29,7 @@ import numpy as np
 from ranker.corpus import Qrels
 from ranker.errors import InputError
 from ranker.files import atomic_write_text
+from ranker.integrity import write_listed
 from ranker.retrieve.base import Results
 from ranker.tasks.base import length_grouped_batches
 
@@ -378,8 +379,7 @@ def tune_final_weight(model: Path, index, dev: tuple[Path, Path], n: int, seed: 
     metrics, interpolation = dev_metrics(dev_set, cross)
     about = read_about(model)
     about["interpolation"] = interpolation
-    # ranker.json is not among the files it lists, so the sha256s still hold
-    atomic_write_text(model / "ranker.json", json.dumps(about, indent=2) + "\n")
+    write_listed(model, "ranker.json", about)
     found = {"weight": metrics["mixed_weight"], "queries": len(qids), "first_stage_MRR@10": metrics["first_stage_MRR@10"],
              "alone_MRR@10": metrics["MRR@10"], "mixed_MRR@10": metrics["mixed_MRR@10"]}
     if show_progress:

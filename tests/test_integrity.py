@@ -55,7 +55,7 @@ def test_a_manifest_without_its_file_list_is_refused(index):
     manifest = json.loads((index / "manifest.json").read_text())
     del manifest["files"]
     (index / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(InputError, match="files: no file list: rebuild the index"):
+    with pytest.raises(InputError, match="manifest.json: no file list with sha256s: .*: rebuild the index"):
         Index.open(index)
 
 
@@ -97,12 +97,10 @@ class Bomb:
 
 
 def rehash(index):
-    """Update the manifest's sha256s, as an attacker who can write the folder would."""
-    from ranker.integrity import file_hashes
+    """Update the manifest's sha256s and checksum, as an attacker who can write the folder would."""
+    from ranker.integrity import write_listed
 
-    manifest = json.loads((index / "manifest.json").read_text())
-    manifest["files"] = file_hashes(index, "manifest.json")
-    (index / "manifest.json").write_text(json.dumps(manifest))
+    write_listed(index, "manifest.json", json.loads((index / "manifest.json").read_text()))
 
 
 def test_a_pickle_bomb_in_an_index_is_refused_and_never_runs(index, tmp_path):
@@ -126,9 +124,11 @@ def test_a_pickled_model_checkpoint_is_refused_and_never_runs(model, tmp_path):
     marker = tmp_path / "ran"
     (model / "model.safetensors").unlink()
     (model / "pytorch_model.bin").write_bytes(pickle.dumps(Bomb(marker)))
-    about = json.loads((model / "ranker.json").read_text())
-    del about["files"]  # a tampered description that no longer lists the files
-    (model / "ranker.json").write_text(json.dumps(about))
+    # a description rewritten to list the swapped files: only the loader stands in the way
+    rehash_model = json.loads((model / "ranker.json").read_text())
+    from ranker.integrity import write_listed
+
+    write_listed(model, "ranker.json", rehash_model)
     with pytest.raises(InputError, match="cannot load a transformers model with safetensors weights"):
         load_pair_scorer(str(model))
     assert not marker.exists()

@@ -226,12 +226,13 @@ def test_query_answers_standard_input_line_by_line(bm25_index, capsys):
 
 def test_reranker_reads_the_passage_it_was_trained_on(tmp_path, tiny_bert, bm25_index):
     from ranker.index import Index
+    from ranker.integrity import write_listed
     from ranker.rerank import Reranker, RerankConfig
 
     fit(make_task(tiny_bert), TrainConfig(max_steps=1), tmp_path / "out", show_progress=False)
     model = tmp_path / "out" / "model"
     about = json.loads((model / "ranker.json").read_text())
-    (model / "ranker.json").write_text(json.dumps({**about, "passage_words": 3}))
+    write_listed(model, "ranker.json", {**about, "passage_words": 3})  # as a training with passages would write it
     index = Index.open(bm25_index)
     first = index.bm25().search(["Vienna meeting"], 2)
     reranker = Reranker(RerankConfig(model=str(model)))
