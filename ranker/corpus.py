@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ranker.errors import InputError
-from ranker.files import atomic_write_text, decoded_lines, split_lines
+from ranker.files import atomic_write_text, decoded_lines, loads_strict, split_lines
 
 # A news article runs to a few thousand characters; a text of a million is a dump
 # pasted into one field, which BM25 and the embedder would take as one article.
@@ -107,9 +107,12 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any, str]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = loads_strict(line)
         except json.JSONDecodeError as err:
             yield f"line {number}", InputError(path, f"line {number}", f"invalid JSON ({err.msg})"), line
+            continue
+        except ValueError as err:  # a key given twice, or nesting too deep
+            yield f"line {number}", InputError(path, f"line {number}", f"invalid JSON ({err})"), line
             continue
         yield f"line {number}", row, line
 
@@ -119,12 +122,16 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[str, Any, str]]:
     # what a user sees in an editor even when a quoted field spans lines.
     lines = (line for _, line in decoded_lines(path))
     csv.field_size_limit(sys.maxsize)
-    reader = csv.DictReader(lines, delimiter=delimiter)
+    # strict: an unterminated quote is an error, not the rest of the file folded into one field
+    reader = csv.DictReader(lines, delimiter=delimiter, strict=True)
     try:
         for row in reader:
             where = f"line {reader.line_num}"
             if None in row:
                 yield where, InputError(path, where, "more fields than the header names"), str(row)
+                continue
+            if None in row.values():
+                yield where, InputError(path, where, "fewer fields than the header names"), str(row)
                 continue
             yield where, {k: v for k, v in row.items()}, str(row)
     except csv.Error as err:
@@ -182,15 +189,44 @@ def _rows(path: Path, kind: Literal["corpus", "queries"]) -> Iterator[tuple[str,
         raise InputError(path, None, f"unknown format '{suffix}': use .jsonl, .csv, .tsv, .parquet or a BEIR folder")
 
 
-def _text_field(row: dict, name: str) -> str | None:
+def _text_field(row: dict, name: str, path: Path, where: str) -> str | None:
+    """The field as text (a number becomes its digits); None when absent.
+
+    Raises:
+        InputError: the field holds something else (an object, a list, true/false),
+            or a lone surrogate that no UTF-8 file or database can hold.
+    """
     value = row.get(name)
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        return None
+        raise InputError(path, where, f"field '{name}' must be text, got {_json_type(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputError(path, where, f"field '{name}' holds a lone surrogate ({value[err.start]!a}) that UTF-8 "
+                         "cannot carry") from None
     return value
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", bool: "true/false", str: "text"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _bad_id(ident: str) -> str | None:
+    """Why ``ident`` cannot be an id, or None: TREC files separate columns by
+    whitespace, and a control character would reach the terminal raw."""
+    import unicodedata
+
+    for char in ident:
+        if char.isspace():
+            return f"id {ident!a} holds whitespace ({char!a}); ids must be one word"
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs"):
+            return f"id {ident!a} holds a control character ({char!a})"
+    return None
 
 
 def _read(
@@ -207,10 +243,13 @@ def _read(
                 raise row
             if not isinstance(row, dict):
                 raise InputError(source, where, "expected an object with named fields")
-            ident = _text_field(row, fields.id)
+            ident = _text_field(row, fields.id, source, where)
             if ident is None or not ident.strip():
                 raise InputError(source, where, f"missing or empty id field '{fields.id}'")
-            text = _text_field(row, fields.text)
+            bad = _bad_id(ident)
+            if bad:
+                raise InputError(source, where, bad)
+            text = _text_field(row, fields.text, source, where)
             if text is None or not text.strip():
                 raise InputError(source, where, f"missing or empty text field '{fields.text}'")
             if len(text) > MAX_TEXT_CHARS:
@@ -218,14 +257,18 @@ def _read(
                                  f"{MAX_TEXT_CHARS:,} are refused (split it into articles, or pass --skip-invalid to leave it out)")
             if ident in seen:
                 raise InputError(source, where, f"duplicate id '{ident}' (first seen at {seen[ident]})")
+            title = (_text_field(row, fields.title, source, where) or "") if fields.title else ""
+            metadata = row.get("metadata")
+            if metadata is not None and not isinstance(metadata, dict):
+                raise InputError(source, where, f"field 'metadata' must be an object, got {_json_type(metadata)}")
+            _check_encodable(row, source, where)
         except InputError as err:
             if on_invalid == "raise":
                 raise
             rejects.append(Reject(str(source), where, err.problem, raw.rstrip("\n")))
             continue
         seen[ident] = where
-        title = (_text_field(row, fields.title) or "") if fields.title else ""
-        metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+        metadata = metadata or {}
         extras = {
             k: v for k, v in row.items() if k not in (fields.id, fields.text, fields.title, "metadata")
         }
@@ -235,6 +278,22 @@ def _read(
         else:
             records.append(Query(ident, text, metadata))
     return Reading(records, rejects)
+
+
+def _check_encodable(value: Any, path: Path, where: str) -> None:
+    """Refuse a lone surrogate anywhere in a row (JSON can spell one; UTF-8 cannot hold it)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise InputError(path, where, f"a lone surrogate ({value[err.start]!a}) that UTF-8 cannot carry") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_encodable(key, path, where)
+            _check_encodable(item, path, where)
+    elif isinstance(value, list):
+        for item in value:
+            _check_encodable(item, path, where)
 
 
 def read_articles(path: str | Path, fields: Fields = Fields(), on_invalid: OnInvalid = "raise") -> Reading:

@@ -17,6 +17,22 @@ from pathlib import Path
 from ranker.errors import InputError
 
 
+def final_name(path: str | Path) -> str:
+    """The path a temporary sibling stands for (``.name.tmp-…`` -> ``name``, also as
+    a folder above the file), so an error names what the user asked for, not our
+    scratch file.
+
+    Example:
+        >>> final_name("runs/.idx.tmp-123-1a2b3c4d/bm25/data.npy")
+        'runs/idx/bm25/data.npy'
+    """
+    import re
+
+    parts = Path(os.fsdecode(path)).parts
+    named = [m.group(1) if (m := re.fullmatch(r"\.(.+)\.tmp-[0-9a-f-]+(?:-old)?", p)) else p for p in parts]
+    return str(Path(*named)) if named else str(path)
+
+
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     """Return the hex sha256 of a file, read in chunks.
 
@@ -66,6 +82,42 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (``json`` would keep the last silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    found: dict = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKeyError(f"duplicate key '{key}'")
+        found[key] = value
+    return found
+
+
+def loads_strict(text: str):
+    """``json.loads`` that refuses a key given twice in one object.
+
+    Raises:
+        ValueError: invalid JSON (``json.JSONDecodeError``), a duplicate key
+            (:class:`DuplicateKeyError`), or nesting too deep to parse.
+
+    Example:
+        >>> loads_strict('{"a": 1}')
+        {'a': 1}
+        >>> loads_strict('{"a": 1, "a": 2}')
+        Traceback (most recent call last):
+        ...
+        ranker.files.DuplicateKeyError: duplicate key 'a'
+    """
+    import json
+
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+
+
 def read_json(path: str | Path, kind: type = dict):
     """A JSON file's value, which must be of type ``kind``; an InputError naming the file otherwise.
 
@@ -76,12 +128,12 @@ def read_json(path: str | Path, kind: type = dict):
         >>> read_json(p)
         {'files': {}}
     """
-    import json
-
     path = Path(path)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        value = loads_strict(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(path, None, f"cannot read it ({err.strerror})") from None
+    except (UnicodeDecodeError, ValueError) as err:
         raise InputError(path, None, f"unreadable ({err})") from None
     if not isinstance(value, kind):
         raise InputError(path, None, f"expected a JSON {'object' if kind is dict else kind.__name__}")
