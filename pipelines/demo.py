@@ -22,11 +22,15 @@ from pathlib import Path
 from ranker.corpus import read_articles, read_qrels, read_queries
 from ranker.datasets.news import SPLITS, build_news_benchmark
 from ranker.display import format_hits, format_table
+from ranker.errors import InputError
 from ranker.evaluate import evaluate, write_run
+from ranker.exits import run_reporting_errors
+from ranker.heads import read_about
 from ranker.index import RETRIEVERS, Index, build_index
-from ranker.retrieve.dense import DenseConfig
+from ranker.outputs import INDEX, NEWS, REPORT, check_output, folder_of
 from ranker.presets import PRESETS
 from ranker.rerank import Reranker, RerankConfig
+from ranker.retrieve.dense import DenseConfig
 from ranker.search import search_hits, search_run
 
 from pipelines.reranking import first_stage, judged_queries, mine_groups, print_table, reranked_runs, table_rows, train
@@ -65,9 +69,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data and the index even if present")
     parser.add_argument("--retrain", action="store_true", help="mine and fine-tune again even if a demo model exists")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    return run_reporting_errors(lambda: run(args))
 
-    if args.rebuild or not (args.data / "corpus.jsonl").exists():
+
+#: What the demo writes in its runs and models folders, and so may write over.
+RUNS_FOLDER = folder_of("a demo runs folder", r".+\.trec(\.meta\.json)?")
+MODELS_FOLDER = folder_of("a demo models folder", r"mined|model")
+
+
+def usable(load) -> bool:
+    """Whether ``load()`` opens an artifact this version can read (one written by an
+    older ranker, or changed since, is made again rather than stopping the demo)."""
+    try:
+        load()
+    except InputError:
+        return False
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    """The demo on parsed arguments (see the module)."""
+    started = time.perf_counter()
+    # every output checked before any work: the demo's flags can point anywhere
+    building = args.rebuild or not (args.data / "corpus.jsonl").exists()
+    if building:
+        check_output(args.data, NEWS, [("--cache", args.cache)])
+    inputs = [("--data", args.data), ("--cache", args.cache), ("--heads", args.heads)]
+    check_output(args.index, INDEX, inputs)
+    for folder, kind in ((args.runs, RUNS_FOLDER), (args.models, MODELS_FOLDER), (args.report, REPORT)):
+        check_output(folder, kind, [*inputs, ("--index", args.index)])
+
+    if building:
         print(f"[1/7] building the news benchmark -> {args.data}")
         summary = build_news_benchmark(args.data, args.cache)
         print(f"      {summary.articles} articles kept of {summary.rows}; dropped {dict(summary.dropped)}")
@@ -75,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[1/7] news benchmark already built in {args.data}")
 
     manifest_path = args.index / "manifest.json"
-    complete = manifest_path.exists() and {"bm25", "dense"} <= set(json.loads(manifest_path.read_text())["components"])
+    complete = (manifest_path.exists() and usable(lambda: Index.open(args.index))
+                and {"bm25", "dense"} <= set(json.loads(manifest_path.read_text())["components"]))
     if args.rebuild or not complete:
         print(f"[2/7] indexing with BM25 and dense embeddings -> {args.index} (encoding takes a few minutes on a CPU)")
         manifest = build_index(read_articles(args.data).records, args.index, dense=DenseConfig(), source=str(args.data))
@@ -113,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     preset = PRESETS["quick"]
     model = args.models / "model" / "model"
-    if args.retrain or not model.exists():
+    if args.retrain or not model.exists() or not usable(lambda: read_about(model)):
         print(f"\n[4/7] mining hard negatives from hybrid retrieval ({preset.description})")
         mine_groups(index, args.data, preset, args.models / "mined")
         print("\n[5/7] fine-tuning the BERT cross-encoder on them (quick preset)")

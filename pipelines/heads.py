@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from ranker.exits import run_reporting_errors
 from ranker.files import atomic_write_text
+from ranker.outputs import check_output, folder_of
 from ranker.presets import HEAD_PRESETS, HeadPreset
 from ranker.tasks import TASKS
 from ranker.tasks.base import holdout
@@ -154,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in tasks if t not in RUNNERS]
     if unknown:
         parser.error(f"unknown tasks {unknown}; choose from {','.join(ORDER)}")
+    return run_reporting_errors(lambda: run(args, tasks))
+
+
+def run(args: argparse.Namespace, tasks: list[str]) -> int:
+    """Train and test each of ``tasks`` into ``args.out/<task>`` (one already done is skipped)."""
+    check_output(args.out, folder_of("a heads pipeline folder", "|".join(ORDER)))
     for task in tasks:
         out = args.out / task
         done = out / "metrics.json"

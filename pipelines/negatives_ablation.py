@@ -18,8 +18,10 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from ranker.exits import run_reporting_errors
 from ranker.files import atomic_write_text
 from ranker.index import Index
+from ranker.outputs import check_output, folder_of
 from ranker.presets import PRESETS
 
 from pipelines.reranking import (
@@ -49,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma-separated (default: {','.join(STRATEGIES)})")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    return run_reporting_errors(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ablation on parsed arguments (see the module)."""
+    check_output(args.out, folder_of("an ablation folder", "|".join(["runs", r"summary\.json", *STRATEGIES])),
+                 [("--data", args.data), ("--index", args.index)])
     # The quick preset's recipe (the demo's): its 100 steps are the budget every kind of negatives gets.
     base = PRESETS["quick"]
     preset = replace(base, name="ablation", train_queries=args.train_queries, train=replace(base.train, eval_every=0),

@@ -23,9 +23,11 @@ import numpy as np
 from ranker.corpus import Query, read_qrels, read_queries
 from ranker.display import format_table
 from ranker.evaluate import evaluate, write_run
+from ranker.exits import run_reporting_errors
 from ranker.files import atomic_write_text
 from ranker.index import RETRIEVERS, Index
 from ranker.mine import MiningConfig, limit_queries, mine_index, report_dict, training_queries, write_tables
+from ranker.outputs import check_output, folder_of
 from ranker.presets import PRESETS, Preset
 from ranker.retrieve.base import Results
 from ranker.search import to_run
@@ -214,8 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-embedder", action="store_true", help="keep --index's embedder (skip the preset's fine-tuning)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    return run_reporting_errors(lambda: run(args))
+
+
+#: What this pipeline writes in its output folder, and so may write over.
+RUN_FOLDER = folder_of("a reranking pipeline folder", r"embedder|index|mined|model|runs|summary\.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The pipeline on parsed arguments (see the module)."""
     preset = preset_from_args(args)
-    out = args.out or Path(f"runs/reranker-{preset.name}")
+    out = check_output(args.out or Path(f"runs/reranker-{preset.name}"), RUN_FOLDER,
+                       [("--data", args.data), ("--index", args.index)])
     started = time.perf_counter()
     index_path = args.index
     if preset.embedder is not None and not args.no_embedder:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ranker import __version__
 from ranker.errors import InputError
+from ranker.flags import OneLineParser, count, number, visible, weights
 
 EXAMPLES = """\
 examples:
@@ -54,12 +55,12 @@ def _add_retriever(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", help="dense query model; must be the model that built the index (default: that model)")
     parser.add_argument("--fusion", dest="method", choices=["rrf", "weighted"], help="hybrid: how rankings are fused (default: weighted)")
-    parser.add_argument("--fusion-weights", dest="weights", help="hybrid: BM25 and dense weights, e.g. 0.4,0.6 (default: 0.7,0.3, chosen on the news dev split)")
+    parser.add_argument("--fusion-weights", dest="weights", type=weights, help="hybrid: BM25 and dense weights, e.g. 0.4,0.6 (default: 0.7,0.3, chosen on the news dev split)")
     parser.add_argument("--config", type=Path, help="a TOML file with a [hybrid] table; flags override it")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ranker",
         description="Search ranking for news articles: index, search, rerank with a fine-tuned BERT\n"
         "cross-encoder and evaluate; and the other heads on the same BERT core (classify, pairs, tag, qa).",
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ranker {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = commands.add_parser("data", help="build a benchmark data set from its recipe")
@@ -91,8 +93,8 @@ def _parser() -> argparse.ArgumentParser:
         help="which kinds to build, comma-separated: bm25, dense (default: both)",
     )
     index.add_argument("--model", help="dense: a local SentenceTransformer folder or hub name (default: all-MiniLM-L6-v2, packaged)")
-    index.add_argument("--max-length", type=int, help="dense: tokens kept of each document (default: 256)")
-    index.add_argument("--batch-size", type=int, help="dense: texts per encoding batch (default: 32)")
+    index.add_argument("--max-length", type=count(1), help="dense: tokens kept of each document (default: 256)")
+    index.add_argument("--batch-size", type=count(1), help="dense: texts per encoding batch (default: 32)")
     index.add_argument("--dense-index", dest="index_type", choices=["auto", "flat", "hnsw", "ivfpq"],
                        help="FAISS index type (default: auto, by corpus size)")
     index.add_argument("--shards", type=Path, help="dense: where embeddings are kept while encoding, to resume an interrupted build")
@@ -100,8 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         "--bm25-variant", dest="variant", choices=["robertson", "lucene", "atire", "bm25l", "bm25+"],
         help="BM25 formula (default: lucene)",
     )
-    index.add_argument("--k1", type=float, help="term-frequency saturation (default: 1.5)")
-    index.add_argument("--b", type=float, help="length normalisation (default: 0.75)")
+    index.add_argument("--k1", type=number(0), help="term-frequency saturation (default: 1.5)")
+    index.add_argument("--b", type=number(0, 1), help="length normalisation (default: 0.75)")
     index.add_argument("--stopwords", choices=["en", "none"], help="stopword list (default: en)")
     index.add_argument("--stemmer", help="Snowball stemmer language, or none (default: english)")
     _add_engine_flags(index, "encoding the articles")
@@ -112,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("index", type=Path, help="an index folder")
     _add_retriever(search)
     search.add_argument("query", help="the query text")
-    search.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
+    search.add_argument("-k", type=count(1), default=10, help="how many results (default: 10)")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     search.set_defaults(handler=_cmd_search)
 
@@ -129,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
                        "with --json each answer is one JSON line")
     _add_retriever(query)
     _add_reranker(query)
-    query.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
+    query.add_argument("-k", type=count(1), default=10, help="how many results (default: 10)")
     query.add_argument("--json", action="store_true", help="print JSON instead of a table")
     query.set_defaults(handler=_cmd_query)
 
@@ -140,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--split", help="with a BEIR folder: only the queries judged in qrels/SPLIT.tsv (e.g. test-title)")
     run.add_argument("--qrels", type=Path, help="only the queries judged in this qrels file")
     run.add_argument("--out", type=Path, required=True, help="the run file to write")
-    run.add_argument("-k", type=int, default=100, help="results per query (default: 100)")
+    run.add_argument("-k", type=count(1), default=100, help="results per query (default: 100)")
     run.add_argument("--tag", help="the run tag written in the last column (default: the retriever's name)")
     _add_reranker(run)
     _add_engine_flags(run, "scoring the pairs with --reranker")
@@ -187,8 +189,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--index", type=Path, help="an index folder: its manifest goes in the report")
     report.add_argument("--model", type=Path, help="a trained model folder: its ranker.json goes in the report")
     report.add_argument("--title", default="Evaluation report", help="the report's heading")
-    report.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default 0.05)")
-    report.add_argument("--examples", type=int, default=5, help="queries shown as helped most and hurt most (default 5)")
+    report.add_argument("--alpha", type=number(0, 1, open_low=True, open_high=True), default=0.05, help="significance level of the paired test (default 0.05)")
+    report.add_argument("--examples", type=count(0), default=5, help="queries shown as helped most and hurt most (default 5)")
     report.add_argument("--json", action="store_true", help="print the report's data as JSON")
     report.set_defaults(handler=_cmd_report)
 
@@ -206,16 +208,16 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--out", type=Path, required=True, help="output folder for the tables")
     mine.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe's mining settings and query count")
     mine.add_argument("--strategy", choices=["random", "bm25", "dense", "hybrid"], help="where candidates come from (default: hybrid)")
-    mine.add_argument("--range-min", type=int, help="skip the retriever's first ranks (default: 0)")
-    mine.add_argument("--range-max", type=int, help="last rank considered (default: 20)")
-    mine.add_argument("--negatives", dest="num_negatives", type=int, help="negatives per positive (default: 3)")
+    mine.add_argument("--range-min", type=count(0), help="skip the retriever's first ranks (default: 0)")
+    mine.add_argument("--range-max", type=count(1), help="last rank considered (default: 20)")
+    mine.add_argument("--negatives", dest="num_negatives", type=count(1), help="negatives per positive (default: 3)")
     mine.add_argument("--sampling", choices=["top", "random"], help="best-ranked candidates first, or at random (default: top)")
-    mine.add_argument("--relative-margin", type=float, help="drop candidates scoring >= (1 - M) x the positive's score (default: 0.05); -1 turns it off")
-    mine.add_argument("--absolute-margin", type=float, help="drop candidates scoring >= the positive's score - M (default: off)")
-    mine.add_argument("--limit", type=int, help="mine for a fixed random sample of this many training queries")
+    mine.add_argument("--relative-margin", type=number(), help="drop candidates scoring >= (1 - M) x the positive's score (default: 0.05); -1 turns it off")
+    mine.add_argument("--absolute-margin", type=number(0), help="drop candidates scoring >= the positive's score - M (default: off)")
+    mine.add_argument("--limit", type=count(1), help="mine for a fixed random sample of this many training queries")
     mine.add_argument("--seed", type=int, help="for sampling (default: 13)")
     mine.add_argument("--denoise", type=Path, help="a fine-tuned cross-encoder that vetoes candidates it scores near the positive")
-    mine.add_argument("--denoise-margin", type=float, default=0.0, help="veto when the candidate scores above the positive minus this (default: 0)")
+    mine.add_argument("--denoise-margin", type=number(), default=0.0, help="veto when the candidate scores above the positive minus this (default: 0)")
     mine.add_argument("--config", type=Path, help="a TOML file with a [mine] table; flags override it")
     _add_fields(mine, title=False)
     mine.add_argument("--json", action="store_true", help="print the mining report as JSON")
@@ -236,10 +238,10 @@ def _parser() -> argparse.ArgumentParser:
     reranker.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe's training settings")
     reranker.add_argument("--model", help="the backbone: a local BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
     reranker.add_argument("--loss", choices=["listwise", "pointwise"], help="softmax over each group, or binary cross-entropy per pair (default: listwise)")
-    reranker.add_argument("--max-length", type=int, help="tokens of query + article (default: 128)")
-    reranker.add_argument("--passage-words", type=int, help="read the article's best-matching window of this many words instead of its head (default: the head)")
-    reranker.add_argument("--dev-queries", type=int, help="dev queries in the evaluation sample (default: 200)")
-    reranker.add_argument("--weight-queries", type=int, help="once trained, tune the mixing weight on this many dev "
+    reranker.add_argument("--max-length", type=count(1), help="tokens of query + article (default: 128)")
+    reranker.add_argument("--passage-words", type=count(1), help="read the article's best-matching window of this many words instead of its head (default: the head)")
+    reranker.add_argument("--dev-queries", type=count(1), help="dev queries in the evaluation sample (default: 200)")
+    reranker.add_argument("--weight-queries", type=count(1), help="once trained, tune the mixing weight on this many dev "
                           "queries (default: keep the evaluation sample's; the full preset uses every dev query)")
     _add_train_flags(reranker, "groups per step (default: 8)", "[reranker] and [train]")
     reranker.set_defaults(handler=_cmd_train_reranker)
@@ -253,9 +255,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_mined_training_flags(embedder)
     embedder.add_argument("--preset", choices=["full"], help="start from a named recipe's embedder settings")
     embedder.add_argument("--model", help="the base: a SentenceTransformer (mean pooling) or BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
-    embedder.add_argument("--max-length", type=int, help="tokens of each article while training (default: 128)")
-    embedder.add_argument("--hard-negatives", type=int, help="mined negatives per query beside the in-batch articles (default: 1)")
-    embedder.add_argument("--dev-queries", type=int, help="dev queries in the evaluation sample (default: 200)")
+    embedder.add_argument("--max-length", type=count(1), help="tokens of each article while training (default: 128)")
+    embedder.add_argument("--hard-negatives", type=count(0), help="mined negatives per query beside the in-batch articles (default: 1)")
+    embedder.add_argument("--dev-queries", type=count(1), help="dev queries in the evaluation sample (default: 200)")
     _add_train_flags(embedder, "queries per step (default: 32)", "[embedder] and [train]")
     embedder.set_defaults(handler=_cmd_train_embedder)
     _add_head_commands(heads, commands)
@@ -281,9 +283,9 @@ def _add_engine_flags(parser: argparse.ArgumentParser, work: str) -> None:
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
                         help=f"where the model's work ({work}) runs: this process, or a Ray actor pool, on the cluster "
                              "RAY_ADDRESS names or else a local Ray (needs 'ranker[ray]'; default: local)")
-    parser.add_argument("--workers", type=int, default=2, help="ray: actors, one model each (default: 2)")
-    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="ray: CPU threads per actor (default: 1)")
-    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="ray: GPUs per actor, e.g. 1 on a GPU cluster (default: 0)")
+    parser.add_argument("--workers", type=count(1), default=2, help="ray: actors, one model each (default: 2)")
+    parser.add_argument("--cpus-per-worker", type=number(0, open_low=True), default=1.0, help="ray: CPU threads per actor (default: 1)")
+    parser.add_argument("--gpus-per-worker", type=number(0), default=0.0, help="ray: GPUs per actor, e.g. 1 on a GPU cluster (default: 0)")
 
 
 def _ray_config(args: argparse.Namespace, has_work: bool = True):
@@ -307,12 +309,12 @@ def _ray_config(args: argparse.Namespace, has_work: bool = True):
 
 def _add_train_flags(parser: argparse.ArgumentParser, batch_help: str, tables: str) -> None:
     """The optimisation flags every ``ranker train`` command shares (ranker.train.TrainConfig)."""
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate")
-    parser.add_argument("--epochs", type=int, help="passes over the training data")
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
-    parser.add_argument("--batch-size", type=int, help=batch_help)
-    parser.add_argument("--eval-every", type=int, help="evaluate on dev every N steps (default: only at the end)")
-    parser.add_argument("--checkpoint-every", type=int, help="write a resumable checkpoint every N steps (default: 50)")
+    parser.add_argument("--learning-rate", type=number(0, open_low=True), help="peak learning rate")
+    parser.add_argument("--epochs", type=count(1), help="passes over the training data")
+    parser.add_argument("--max-steps", type=count(1), help="stop after this many steps")
+    parser.add_argument("--batch-size", type=count(1), help=batch_help)
+    parser.add_argument("--eval-every", type=count(1), help="evaluate on dev every N steps (default: only at the end)")
+    parser.add_argument("--checkpoint-every", type=count(1), help="write a resumable checkpoint every N steps (default: 50)")
     parser.add_argument("--seed", type=int, help="(default: 13)")
     parser.add_argument("--device", help="cpu, cuda or auto (default: auto)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"],
@@ -352,13 +354,13 @@ def _add_head_commands(train_heads, commands) -> None:
         head.add_argument("--out", type=Path, required=True, help="output folder")
         head.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe (see README)")
         head.add_argument("--model", help="the backbone: a local BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
-        head.add_argument("--max-length", type=int, help="word pieces per input")
+        head.add_argument("--max-length", type=count(1), help="word pieces per input")
         if task == "pairs":
             head.add_argument("--symmetric", action="store_true", default=None, help="train on both orders; predict their mean")
         if task == "qa":
-            head.add_argument("--stride", type=int, help="tokens shared by consecutive windows of a long passage (default: 128)")
-            head.add_argument("--max-answer-length", type=int, help="longest answer in tokens (default: 30)")
-            head.add_argument("--answerless-windows", type=float, help="share of windows without the answer kept for training (default: 1)")
+            head.add_argument("--stride", type=count(0), help="tokens shared by consecutive windows of a long passage (default: 128)")
+            head.add_argument("--max-answer-length", type=count(1), help="longest answer in tokens (default: 30)")
+            head.add_argument("--answerless-windows", type=number(0, 1), help="share of windows without the answer kept for training (default: 1)")
         _add_train_flags(head, "examples per step (default: 8)", f"[{task}] and [train]")
         head.set_defaults(handler=_cmd_train_head, task=task)
 
@@ -398,9 +400,9 @@ def _add_head_commands(train_heads, commands) -> None:
 
 def _add_reranker(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reranker", type=Path, help="a fine-tuned cross-encoder folder (from 'ranker train reranker': OUT/model)")
-    parser.add_argument("--depth", type=int, default=20, help="with --reranker: how many first-stage results are reranked (default: 20)")
+    parser.add_argument("--depth", type=count(1), default=20, help="with --reranker: how many first-stage results are reranked (default: 20)")
     parser.add_argument(
-        "--weight", type=float,
+        "--weight", type=number(0, 1),
         help="with --reranker: the cross-encoder's share of the final score, 0-1 (default: the weight tuned on dev when it was trained)",
     )
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
@@ -415,34 +417,74 @@ def _fields(args: argparse.Namespace, title: bool = True):
     return Fields(id=args.id_field, title=args.title_field if title else "", text=args.text_field)
 
 
-def _report_rejects(reading, target: Path) -> None:
+#: Arguments that name what a command writes, not what it reads.
+_OUTPUT_ARGS = frozenset({"out", "shards"})
+
+
+def _inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """(flag, path) of every file or folder the command reads, for :func:`ranker.outputs.check_output`.
+
+    Every Path-valued argument counts, and a --model or --queries string that names
+    an existing path; report's run files too.
+    """
+    found = []
+    for name, value in vars(args).items():
+        flag = f"--{name.replace('_', '-')}"
+        if name in _OUTPUT_ARGS:
+            continue
+        if isinstance(value, Path):
+            found.append((flag, value))
+        elif name in ("model", "queries") and isinstance(value, str) and value != "-" and Path(value).exists():
+            found.append((flag, Path(value)))
+        elif name == "runs" and isinstance(value, list):
+            found += [("run", path) for path in _run_names(value, check=False).values()]
+    return found
+
+
+def _rejects_path(args: argparse.Namespace, out: Path, inputs) -> Path | None:
+    """Where --skip-invalid writes rejected rows (OUT.rejects.jsonl), checked like any output."""
+    if not getattr(args, "skip_invalid", False):
+        return None
+    from ranker.outputs import REJECTS, check_output, sibling
+
+    return check_output(sibling(out, ".rejects.jsonl"), REJECTS, inputs)
+
+
+def _guard(args: argparse.Namespace, artifact) -> Path:
+    """Check --out (see ranker.outputs) against the command's inputs; the path to write."""
+    from ranker.outputs import check_output
+
+    return check_output(args.out, artifact, _inputs(args))
+
+
+def _report_rejects(reading, target: Path | None) -> None:
     from ranker.corpus import write_rejects
 
-    if reading.rejects:
+    if reading.rejects and target is not None:
         write_rejects(target, reading.rejects)
         print(f"skipped {len(reading.rejects)} invalid rows; reasons in {target}", file=sys.stderr)
 
 
-def _open_retriever(index, args: argparse.Namespace):
+def _hybrid_config(args: argparse.Namespace):
+    """The [hybrid] settings of --config and the flags: checked before the index opens."""
     from ranker.config import make_config
     from ranker.retrieve.hybrid import HybridConfig
 
+    return make_config(HybridConfig, args.config, "hybrid", {"method": args.method, "weights": args.weights})
+
+
+def _open_retriever(index, args: argparse.Namespace, hybrid):
     kinds = index.manifest["components"]
     name = args.retriever or ("hybrid" if {"bm25", "dense"} <= set(kinds) else next(iter(kinds)))
-    weights = None
-    if args.weights:
-        try:
-            weights = tuple(float(w) for w in args.weights.split(","))
-        except ValueError:
-            raise InputError("command line", "--fusion-weights", f"expected numbers like 0.4,0.6, got '{args.weights}'") from None
-    hybrid = make_config(HybridConfig, args.config, "hybrid", {"method": args.method, "weights": weights})
     return name, index.retriever(name, model=args.model, hybrid=hybrid)
 
 
 def _cmd_data_news(args: argparse.Namespace) -> int:
     from ranker.datasets.news import build_news_benchmark
+    from ranker.outputs import NEWS
 
-    summary = build_news_benchmark(args.out, args.cache)
+    out = _guard(args, NEWS)
+    summary = build_news_benchmark(out, args.cache)
     dropped = ", ".join(f"{n} {reason}" for reason, n in summary.dropped.most_common())
     print(f"read {summary.rows} rows; kept {summary.articles} articles; dropped {sum(summary.dropped.values())} ({dropped})")
     print(f"repaired {summary.quote_repairs} broken quote marks; {summary.duplicate_groups} groups of identical texts judged together")
@@ -454,8 +496,13 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from ranker.config import load_section, make_config
     from ranker.corpus import read_articles
     from ranker.index import build_index
+    from ranker.outputs import INDEX, SHARDS, check_output
     from ranker.retrieve.bm25 import BM25Config
 
+    inputs = _inputs(args)
+    out = check_output(args.out, INDEX, inputs)
+    rejects = _rejects_path(args, out, inputs)
+    shards = check_output(args.shards, SHARDS, [*inputs, ("--out", out)]) if args.shards else None
     kinds = {k.strip() for k in args.retrievers.split(",") if k.strip()}
     if not kinds or kinds - {"bm25", "dense"}:
         raise InputError("command line", "--retrievers", f"expected bm25, dense or both, got '{args.retrievers}'")
@@ -471,9 +518,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
         embedder = make_config(EmbedderConfig, None, "dense", {**section.pop("embedder", {}), **embedder_flags})
         dense = make_config(DenseConfig, args.config, "dense", {"embedder": embedder, "index_type": args.index_type})
     reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
-    _report_rejects(reading, args.out.with_name(args.out.name + ".rejects.jsonl"))
+    _report_rejects(reading, rejects)
     manifest = build_index(
-        reading.records, args.out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=args.shards,
+        reading.records, out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=shards,
         ray=_ray_config(args, dense is not None),
     )
     built = " and ".join(manifest["components"])
@@ -486,8 +533,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from ranker.index import Index
     from ranker.search import search_hits
 
+    hybrid = _hybrid_config(args)
     index = Index.open(args.index)
-    name, retriever = _open_retriever(index, args)
+    name, retriever = _open_retriever(index, args, hybrid)
     hits = search_hits(index, retriever, args.query, args.k)
     if args.json:
         out = {"query": args.query, "retriever": name, "hits": [h.to_dict() for h in hits]}
@@ -527,29 +575,47 @@ def _judged_queries(args: argparse.Namespace, rejects: Path | None):
     return queries, judged
 
 
-def _open_reranker(args: argparse.Namespace):
+def _rerank_config(args: argparse.Namespace):
+    """The reranker's settings from the flags (checked before anything loads), or None."""
     if args.reranker is None:
         return None
-    from ranker.rerank import Reranker, RerankConfig
+    from ranker.rerank import RerankConfig
 
     try:
-        return Reranker(RerankConfig(model=str(args.reranker), depth=args.depth, weight=args.weight,
-                                     precision=args.precision), ray=_ray_config(args) if "engine" in args else None)
+        return RerankConfig(model=str(args.reranker), depth=args.depth, weight=args.weight, precision=args.precision)
+    except ValueError as err:
+        raise InputError("command line", "--reranker", str(err)) from None
+
+
+def _open_reranker(args: argparse.Namespace, config):
+    if config is None:
+        return None
+    from ranker.rerank import Reranker
+
+    try:
+        return Reranker(config, ray=_ray_config(args) if "engine" in args else None)
     except ValueError as err:
         raise InputError("command line", "--reranker", str(err)) from None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ranker.evaluate import write_run
+    from ranker.evaluate import meta_path, write_run
     from ranker.index import Index
     from ranker.search import rerank_run, search_run
 
-    queries, _ = _judged_queries(args, args.out.with_name(args.out.name + ".rejects.jsonl"))
+    from ranker.outputs import RUN, RUN_META, check_output
+
+    inputs = _inputs(args)
+    out = check_output(args.out, RUN, inputs)
+    check_output(meta_path(out), RUN_META, inputs)
+    rejects = _rejects_path(args, out, inputs)
+    hybrid, rerank = _hybrid_config(args), _rerank_config(args)
+    queries, _ = _judged_queries(args, rejects)
     index = Index.open(args.index)
-    name, retriever = _open_retriever(index, args)
+    name, retriever = _open_retriever(index, args, hybrid)
     if args.reranker is None:
         _ray_config(args, has_work=False)  # says so if --engine ray was asked for
-    reranker = _open_reranker(args)
+    reranker = _open_reranker(args, rerank)
     meta = {"index": str(args.index), "retriever": name, "k": args.k}
     if reranker is None:
         begun = time.perf_counter()
@@ -563,7 +629,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     depth=reranker.config.depth)
         print(f"reranked the top {reranker.config.depth} at {reranker.pairs_per_second:.1f} pairs/s "
               f"(cross-encoder weight {reranker.config.weight})", file=sys.stderr)
-    write_run(args.out, run, tag=args.tag or name, meta=meta)
+    write_run(out, run, tag=args.tag or name, meta=meta)
     print(f"wrote {sum(len(d) for d in run.values())} results for {len(run)} queries -> {args.out}")
     return 0
 
@@ -575,6 +641,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
     if (args.query is None) == (args.queries is None):
         raise InputError("command line", "query", "give one query text or --queries FILE (- for standard input), not both")
+    hybrid, rerank = _hybrid_config(args), _rerank_config(args)
     texts = [args.query]
     if args.queries == "-":
         texts = query_lines("-")
@@ -582,12 +649,20 @@ def _cmd_query(args: argparse.Namespace) -> int:
         # a file is read whole before the model loads: a bad line stops the job before any answer
         texts = list(query_lines(args.queries))
     index = Index.open(args.index)
-    name, retriever = _open_retriever(index, args)
-    reranker = _open_reranker(args)
+    name, retriever = _open_retriever(index, args, hybrid)
+    reranker = _open_reranker(args, rerank)
     setting = {"retriever": name}
     if reranker is not None:
         setting.update(reranker=str(args.reranker), depth=reranker.config.depth, weight=reranker.config.weight)
     for n, text in enumerate(texts):
+        # a long-lived `--queries -` answers every line exactly once, a bad one with an error, and keeps serving
+        if isinstance(text, InputError):
+            if args.json:
+                print(json.dumps({"error": text.problem, "line": int(text.where.split()[-1])}))
+            else:
+                print(("\n" if n else "") + visible(f"{text.where}: error: {text.problem}"))
+            sys.stdout.flush()
+            continue
         hits = search_hits(index, retriever, text, args.k, reranker)
         if args.json:
             # one query keeps its readable indented form; a stream is JSON Lines
@@ -595,19 +670,22 @@ def _cmd_query(args: argparse.Namespace) -> int:
             print(json.dumps({"query": text, **setting, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False, indent=indent))
         else:
             if args.queries is not None:
-                print(("\n" if n else "") + f"query: {text}")
-            print("  ".join(f"{k}: {v}" for k, v in setting.items()))
+                print(("\n" if n else "") + visible(f"query: {text}"))
+            print(visible("  ".join(f"{k}: {v}" for k, v in setting.items())))
             print(format_hits(hits) if hits else "no document matches this query (its words are stopwords or not in the index)")
         # a program talking to `--queries -` waits for each answer
         sys.stdout.flush()
     return 0
 
 
-def query_lines(source: str) -> Iterator[str]:
+def query_lines(source: str) -> Iterator[str | InputError]:
     """The non-blank lines of ``source`` (a UTF-8 file, or ``-`` for standard input), stripped.
 
     Lines are read one at a time, so a program writing to standard input gets
-    each answer before it sends the next query.
+    each answer before it sends the next query. From standard input every line
+    yields exactly once: a blank or undecodable one as an :class:`InputError`
+    (the caller answers it and goes on); from a file, blank lines are skipped and
+    an undecodable one raises.
 
     Example:
         >>> list(query_lines("queries.txt"))  # doctest: +SKIP
@@ -624,9 +702,15 @@ def query_lines(source: str) -> Iterator[str]:
             try:
                 line = raw.decode("utf-8").strip()
             except UnicodeDecodeError as err:
-                raise InputError(name, f"line {number}", f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+                problem = InputError(name, f"line {number}", f"not UTF-8 text ({err.reason} at byte {err.start})")
+                if source != "-":
+                    raise problem from None
+                yield problem
+                continue
             if line:
                 yield line
+            elif source == "-":
+                yield InputError(name, f"line {number}", "a blank line: nothing to search")
     finally:
         if source != "-":
             stream.close()
@@ -642,9 +726,9 @@ def _cmd_mine(args: argparse.Namespace) -> int:
 
     if args.qrels is None and args.split is None:
         raise InputError("command line", "--split", "say which qrels hold the positives: --split (BEIR folder) or --qrels")
-    from ranker.mine import check_tables_folder
+    from ranker.outputs import MINED
 
-    check_tables_folder(args.out)  # before the mining, not after it
+    out = _guard(args, MINED)  # before the mining, not after it
     preset = PRESETS[args.preset] if args.preset else None
     flags = {name: getattr(args, name) for name in (
         "strategy", "range_min", "range_max", "num_negatives", "sampling", "relative_margin", "absolute_margin", "seed")}
@@ -667,7 +751,7 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     groups, report = mine_index(index, training, config, denoiser)
     about = {**report_dict(config, report), "index": str(args.index), "queries": str(args.queries),
              "denoise": str(args.denoise) if args.denoise else None}
-    write_tables(groups, index.doc_ids(), args.out, about)
+    write_tables(groups, index.doc_ids(), out, about)
     if args.json:
         print(json.dumps(about, indent=2))
     else:
@@ -682,8 +766,10 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
     from ranker.config import make_config
     from ranker.presets import PRESETS
     from ranker.train import TrainConfig
+    from ranker.outputs import TRAINING
     from ranker.train_reranker import RerankerTrainConfig, train_reranker
 
+    out = _guard(args, TRAINING)
     preset = PRESETS[args.preset] if args.preset else None
     reranker_flags = {"model": args.model, "loss": args.loss, "max_length": args.max_length,
                       "dev_queries": args.dev_queries, "passage_words": args.passage_words,
@@ -692,7 +778,7 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
     config = make_config(RerankerTrainConfig, args.config, "reranker", {**base_r, **{k: v for k, v in reranker_flags.items() if v is not None}})
     train_config = _train_config(args, preset.train if preset else None)
     metrics = train_reranker(
-        args.groups, args.index, args.out, config, train_config, _dev_files(args), args.dev_retriever,
+        args.groups, args.index, out, config, train_config, _dev_files(args), args.dev_retriever,
         resume=args.resume, show_progress=not args.quiet,
     )
     train = metrics["train"]
@@ -717,15 +803,17 @@ def _cmd_train_embedder(args: argparse.Namespace) -> int:
     from ranker.config import make_config
     from ranker.presets import PRESETS
     from ranker.train import TrainConfig
+    from ranker.outputs import TRAINING
     from ranker.train_embedder import EmbedderTrainConfig, train_embedder
 
+    out = _guard(args, TRAINING)
     recipe = PRESETS[args.preset].embedder if args.preset else None
     flags = {"model": args.model, "max_length": args.max_length, "hard_negatives": args.hard_negatives,
              "dev_queries": args.dev_queries}
     base = asdict(recipe.config) if recipe else {}
     config = make_config(EmbedderTrainConfig, args.config, "embedder", {**base, **{k: v for k, v in flags.items() if v is not None}})
     train_config = _train_config(args, recipe.train if recipe else TrainConfig(batch_size=32))
-    metrics = train_embedder(args.groups, args.index, args.out, config, train_config, _dev_files(args),
+    metrics = train_embedder(args.groups, args.index, out, config, train_config, _dev_files(args),
                              resume=args.resume, show_progress=not args.quiet)
     train = metrics["train"]
     print(f"trained {train['steps']} steps, {train['examples']} queries in {train['seconds']:.0f}s "
@@ -772,8 +860,10 @@ def _cmd_train_head(args: argparse.Namespace) -> int:
 
     from ranker.config import make_config
     from ranker.presets import HEAD_PRESETS
+    from ranker.outputs import TRAINING
     from ranker.tasks import TASKS
 
+    out = _guard(args, TRAINING)
     task = TASKS[args.task]
     preset = HEAD_PRESETS[args.preset][args.task] if args.preset else None
     flags = {"model": args.model, "max_length": args.max_length}
@@ -786,7 +876,7 @@ def _cmd_train_head(args: argparse.Namespace) -> int:
     train = _read_head_data(args.task, args.train)
     dev = _read_head_data(args.task, args.dev) if args.dev else None
     try:
-        metrics = task.train(train, args.out, config, train_config, dev=dev, resume=args.resume, show_progress=not args.quiet)
+        metrics = task.train(train, out, config, train_config, dev=dev, resume=args.resume, show_progress=not args.quiet)
     except ValueError as err:
         raise InputError(args.train, None, str(err)) from None
     done = metrics["train"]
@@ -859,11 +949,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ranker.corpus import read_qrels
     from ranker.display import format_table
     from ranker.evaluate import evaluate, evaluate_per_query, judged, read_run
 
-    run, qrels = read_run(args.run), read_qrels(args.qrels)
+    run, qrels = read_run(args.run), _judged_qrels(args.qrels)
     scores = evaluate(run, qrels)
     per_query = evaluate_per_query(run, qrels) if args.per_query else None
     if args.json:
@@ -880,13 +969,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_names(specs: list[str]) -> dict[str, Path]:
+def _judged_qrels(path: Path):
+    """The qrels of ``path``, which must judge at least one document relevant."""
+    from ranker.corpus import read_qrels
+    from ranker.evaluate import judged
+
+    qrels = read_qrels(path)
+    if not judged(qrels):
+        raise InputError(path, None, "no query has a relevant document (relevance above 0): nothing to evaluate")
+    return qrels
+
+
+def _run_names(specs: list[str], check: bool = True) -> dict[str, Path]:
     """``[NAME=]PATH`` arguments as name -> path; a name given twice is an error."""
     names: dict[str, Path] = {}
     for spec in specs:
         name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
         path = Path(path)
         name = name or (path.name[: -len(".trec")] if path.name.endswith(".trec") else path.stem)
+        if not check:
+            names[spec] = path
+            continue
         if not path.is_file():
             raise InputError(path, None, "run file not found")
         if name in names:
@@ -896,19 +999,21 @@ def _run_names(specs: list[str]) -> dict[str, Path]:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ranker.corpus import read_qrels
     from ranker.report import write_report
     from ranker.report.build import ReportConfig, build_report
 
+    from ranker.outputs import REPORT
+
+    out = _guard(args, REPORT)
     runs = _run_names(args.runs)
     for flag, name in (("--baseline", args.baseline), ("--focus", args.focus)):
         if name is not None and name not in runs:
             print(f"ranker: error: {flag} '{name}' is not one of the runs: {', '.join(runs)}", file=sys.stderr)
             return 2
     config = ReportConfig(baseline=args.baseline, focus=args.focus, alpha=args.alpha, examples=args.examples)
-    report = build_report(runs, read_qrels(args.qrels), config, data=args.data, heads=args.heads, index=args.index,
+    report = build_report(runs, _judged_qrels(args.qrels), config, data=args.data, heads=args.heads, index=args.index,
                           model=args.model, title=args.title, qrels_name=str(args.qrels))
-    page = write_report(args.out, report)
+    page = write_report(out, report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -917,22 +1022,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; bad input prints one line naming the file and exits with 2.
+    """Run the CLI. No traceback reaches a user: bad input and operating-system
+    errors print one line naming the path and exit 2; a closed standard output
+    ends quietly, as Unix tools do; anything unexpected is one line (exit 1) with
+    the traceback behind ``--debug``.
 
     Example:
         >>> main(["--version"])  # doctest: +SKIP
     """
-    args = _parser().parse_args(argv)
-    from ranker.datasets.packaged import FetchError
-
     try:
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a bad flag already reported in one line
+        return done.code if isinstance(done.code, int) else 2
+    from ranker.exits import run_reporting_errors
+
+    def work() -> int:
+        if getattr(args, "config", None) is not None:
+            from ranker.config import load_toml
+
+            load_toml(args.config)  # a missing, unreadable or invalid file stops here, before any work
         return args.handler(args)
-    except (InputError, FetchError) as err:
-        print(f"ranker: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ranker: interrupted; nothing was half-written", file=sys.stderr)
-        return 130
+
+    return run_reporting_errors(work, debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ snake case.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +17,32 @@ from typing import Any, TypeVar
 from ranker.errors import InputError
 
 T = TypeVar("T")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """The whole TOML file, parsed.
+
+    Raises:
+        InputError: the file is missing, a folder, unreadable or not valid TOML.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "ranker.toml"
+        >>> _ = p.write_text("[bm25]\\nk1 = 1.2\\n")
+        >>> load_toml(p)
+        {'bm25': {'k1': 1.2}}
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, None, "is a folder; --config takes a TOML file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, None, "no such config file") from None
+    except OSError as err:
+        raise InputError(path, None, f"cannot read it ({err.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError(path, None, f"invalid TOML ({err})") from None
 
 
 def load_section(path: str | Path | None, section: str) -> dict[str, Any]:
@@ -30,17 +57,64 @@ def load_section(path: str | Path | None, section: str) -> dict[str, Any]:
     """
     if path is None:
         return {}
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, None, "no such config file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(path, None, f"invalid TOML ({err})") from None
-    table = data.get(section, {})
+    table = load_toml(path).get(section, {})
     if not isinstance(table, dict):
         raise InputError(path, section, "expected a table")
     return {key.replace("-", "_"): value for key, value in table.items()}
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """Why ``value`` does not fit the type hint ``hint``, or None. Only the shapes our
+    configs use: numbers, text, true/false, optional, tuples and lists, literals,
+    nested dataclasses (as tables)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        problems = [_type_problem(value, option) for option in options if option is not type(None)]
+        return None if any(p is None for p in problems) else problems[0]
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        return None if value in allowed else f"expected one of {list(allowed)}"
+    if origin in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            return "expected a list"
+        inner = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        for item in value:
+            problem = _type_problem(item, inner[0]) if inner else None
+            if problem:
+                return f"in the list: {problem}"
+        return None
+    if hint is bool:
+        return None if isinstance(value, bool) else "expected true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "expected a whole number"
+    if hint is float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if number and math.isfinite(value) else "expected a finite number"
+    if hint is str:
+        return None if isinstance(value, str) else "expected text (in quotes)"
+    if dataclasses.is_dataclass(hint):
+        return None if isinstance(value, (dict, hint)) else "expected a table"
+    return None
+
+
+def _check_types(cls: type, values: dict[str, Any], where: str, section: str) -> None:
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation this Python cannot resolve: leave the checks to the dataclass
+        return
+    for key, value in values.items():
+        problem = _type_problem(value, hints.get(key, Any)) if key in hints else None
+        if problem:
+            shown = value if not isinstance(value, str) else f"'{value}'"
+            raise InputError(where, f"[{section}] {key}", f"{problem}, got {shown}")
 
 
 def make_config(cls: type[T], path: str | Path | None, section: str, overrides: dict[str, Any]) -> T:
@@ -61,6 +135,7 @@ def make_config(cls: type[T], path: str | Path | None, section: str, overrides: 
     where = str(path) if path else "command line"
     if unknown:
         raise InputError(where, section, f"unknown settings {unknown}; known: {sorted(known)}")
+    _check_types(cls, values, where, section)
     try:
         return cls(**values)
     except (TypeError, ValueError) as err:

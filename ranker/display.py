@@ -6,6 +6,8 @@ import shutil
 import textwrap
 from collections.abc import Sequence
 
+from ranker.flags import visible
+
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], wrap: str | None = None) -> str:
     """Align ``rows`` under ``headers``; the ``wrap`` column is wrapped to the terminal.
@@ -16,7 +18,8 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], wrap:
         ------  ------
         bm25    0.815
     """
-    cells = [[str(c) for c in row] for row in rows]
+    # what reaches a terminal carries no control characters (a title cannot recolour the screen)
+    cells = [[visible(str(c)) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     wrap_at = headers.index(wrap) if wrap in headers else None
     if wrap_at is not None:
@@ -63,7 +66,7 @@ def format_hits(hits: Sequence, width: int | None = None) -> str:
     out = table[:2]
     for line, hit in zip(table[2:], hits):
         out.append(line)
-        wrapped = textwrap.wrap(hit.snippet, max(20, width - indent))
+        wrapped = textwrap.wrap(visible(hit.snippet), max(20, width - indent))
         out += [" " * indent + piece for piece in wrapped]
     return "\n".join(out)
 

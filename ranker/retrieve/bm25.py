@@ -120,6 +120,9 @@ class BM25Retriever:
         import bm25s
 
         tokenized = self.analyzer.token_ids([a.text for a in articles], show_progress=show_progress)
+        if not tokenized.vocab:
+            raise ValueError("no document holds a word BM25 can index (every word is a stopword or punctuation): "
+                             "index with --stopwords none, or --retrievers dense")
         model = bm25s.BM25(
             k1=self.config.k1, b=self.config.b, delta=self.config.delta, method=self.config.variant,
             backend=self.config.backend,
