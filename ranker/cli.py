@@ -467,10 +467,10 @@ def _report_rejects(reading, target: Path | None) -> None:
 
 def _hybrid_config(args: argparse.Namespace):
     """The [hybrid] settings of --config and the flags: checked before the index opens."""
-    from ranker.config import make_config
+    from ranker.config import resolve_config
     from ranker.retrieve.hybrid import HybridConfig
 
-    return make_config(HybridConfig, args.config, "hybrid", {"method": args.method, "weights": args.weights})
+    return resolve_config(HybridConfig, "hybrid", path=args.config, flags={"method": args.method, "weights": args.weights})
 
 
 def _open_retriever(index, args: argparse.Namespace, hybrid):
@@ -493,7 +493,7 @@ def _cmd_data_news(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from ranker.config import load_section, make_config
+    from ranker.config import resolve_config
     from ranker.corpus import read_articles
     from ranker.index import build_index
     from ranker.outputs import INDEX, SHARDS, check_output
@@ -507,16 +507,17 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if not kinds or kinds - {"bm25", "dense"}:
         raise InputError("command line", "--retrievers", f"expected bm25, dense or both, got '{args.retrievers}'")
     flags = {name: getattr(args, name) for name in ("variant", "k1", "b", "stopwords", "stemmer")}
-    bm25 = make_config(BM25Config, args.config, "bm25", flags) if "bm25" in kinds else None
+    bm25 = resolve_config(BM25Config, "bm25", path=args.config, flags=flags) if "bm25" in kinds else None
     dense = None
     if "dense" in kinds:
         from ranker.retrieve.dense import DenseConfig
         from ranker.retrieve.embed import EmbedderConfig
 
-        section = load_section(args.config, "dense")
-        embedder_flags = {"model": args.model, "max_length": args.max_length, "batch_size": args.batch_size}
-        embedder = make_config(EmbedderConfig, None, "dense", {**section.pop("embedder", {}), **embedder_flags})
-        dense = make_config(DenseConfig, args.config, "dense", {"embedder": embedder, "index_type": args.index_type})
+        # [dense.embedder] is a table of its own inside [dense]
+        embedder = resolve_config(EmbedderConfig, "dense.embedder", path=args.config,
+                                  flags={"model": args.model, "max_length": args.max_length, "batch_size": args.batch_size})
+        dense = resolve_config(DenseConfig, "dense", path=args.config,
+                               flags={"embedder": embedder, "index_type": args.index_type})
     reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
     _report_rejects(reading, rejects)
     manifest = build_index(
@@ -592,8 +593,14 @@ def _open_reranker(args: argparse.Namespace, config):
         return None
     from ranker.rerank import Reranker
 
+    ray = _ray_config(args) if "engine" in args else None
+    scorer = None
+    if ray is not None:
+        from ranker.engine import pair_scorer
+
+        scorer = pair_scorer(ray)
     try:
-        return Reranker(config, ray=_ray_config(args) if "engine" in args else None)
+        return Reranker(config, score_elsewhere=scorer)
     except ValueError as err:
         raise InputError("command line", "--reranker", str(err)) from None
 
@@ -717,11 +724,14 @@ def query_lines(source: str) -> Iterator[str | InputError]:
 
 
 def _cmd_mine(args: argparse.Namespace) -> int:
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
-    from ranker.config import make_config
+    from ranker.config import resolve_config
+    from ranker.corpus import sample_in_order
     from ranker.index import Index
-    from ranker.mine import MiningConfig, limit_queries, mine_index, report_dict, training_queries, write_tables
+    from ranker.mine import (
+        MiningConfig, cross_encoder_denoiser, mine_index, report_dict, training_queries, write_tables,
+    )
     from ranker.presets import PRESETS
 
     if args.qrels is None and args.split is None:
@@ -735,19 +745,19 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     no_margin = args.relative_margin is not None and args.relative_margin < 0
     if no_margin:
         flags["relative_margin"] = None
-    base = asdict(preset.mining) if preset else {}
-    config = make_config(MiningConfig, args.config, "mine", {**base, **{k: v for k, v in flags.items() if v is not None}})
+    config = resolve_config(MiningConfig, "mine", preset=preset.mining if preset else None, path=args.config, flags=flags)
     if no_margin:
         config = replace(config, relative_margin=None)
     queries, judged = _judged_queries(args, None)
     limit = args.limit if args.limit is not None else (preset.train_queries if preset else None)
-    training = limit_queries(training_queries(queries, judged), limit, config.seed)
+    training = sample_in_order(training_queries(queries, judged), limit, config.seed)
     index = Index.open(args.index)
     denoiser = None
     if args.denoise is not None:
         from ranker.rerank import Reranker, RerankConfig
 
-        denoiser = Reranker(RerankConfig(model=str(args.denoise))).denoiser(index.docs, args.denoise_margin, not args.quiet)
+        denoiser = cross_encoder_denoiser(Reranker(RerankConfig(model=str(args.denoise))), index.docs, args.denoise_margin,
+                                          not args.quiet)
     groups, report = mine_index(index, training, config, denoiser)
     about = {**report_dict(config, report), "index": str(args.index), "queries": str(args.queries),
              "denoise": str(args.denoise) if args.denoise else None}
@@ -761,12 +771,9 @@ def _cmd_mine(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_reranker(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from ranker.config import make_config
-    from ranker.presets import PRESETS
-    from ranker.train import TrainConfig
+    from ranker.config import resolve_config
     from ranker.outputs import TRAINING
+    from ranker.presets import PRESETS
     from ranker.train_reranker import RerankerTrainConfig, train_reranker
 
     out = _guard(args, TRAINING)
@@ -774,8 +781,8 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
     reranker_flags = {"model": args.model, "loss": args.loss, "max_length": args.max_length,
                       "dev_queries": args.dev_queries, "passage_words": args.passage_words,
                       "weight_queries": args.weight_queries}
-    base_r = asdict(preset.reranker) if preset else {}
-    config = make_config(RerankerTrainConfig, args.config, "reranker", {**base_r, **{k: v for k, v in reranker_flags.items() if v is not None}})
+    config = resolve_config(RerankerTrainConfig, "reranker", preset=preset.reranker if preset else None,
+                            path=args.config, flags=reranker_flags)
     train_config = _train_config(args, preset.train if preset else None)
     metrics = train_reranker(
         args.groups, args.index, out, config, train_config, _dev_files(args), args.dev_retriever,
@@ -798,20 +805,18 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_embedder(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from ranker.config import make_config
+    from ranker.config import resolve_config
+    from ranker.outputs import TRAINING
     from ranker.presets import PRESETS
     from ranker.train import TrainConfig
-    from ranker.outputs import TRAINING
     from ranker.train_embedder import EmbedderTrainConfig, train_embedder
 
     out = _guard(args, TRAINING)
     recipe = PRESETS[args.preset].embedder if args.preset else None
     flags = {"model": args.model, "max_length": args.max_length, "hard_negatives": args.hard_negatives,
              "dev_queries": args.dev_queries}
-    base = asdict(recipe.config) if recipe else {}
-    config = make_config(EmbedderTrainConfig, args.config, "embedder", {**base, **{k: v for k, v in flags.items() if v is not None}})
+    config = resolve_config(EmbedderTrainConfig, "embedder", preset=recipe.config if recipe else None,
+                            path=args.config, flags=flags)
     train_config = _train_config(args, recipe.train if recipe else TrainConfig(batch_size=32))
     metrics = train_embedder(args.groups, args.index, out, config, train_config, _dev_files(args),
                              resume=args.resume, show_progress=not args.quiet)
@@ -828,16 +833,13 @@ def _cmd_train_embedder(args: argparse.Namespace) -> int:
 
 def _train_config(args: argparse.Namespace, base):
     """TrainConfig from a preset's, then the file's [train] table, then the flags."""
-    from dataclasses import asdict
-
-    from ranker.config import make_config
+    from ranker.config import resolve_config
     from ranker.train import TrainConfig
 
     flags = {name: getattr(args, name) for name in (
         "learning_rate", "epochs", "max_steps", "batch_size", "eval_every", "checkpoint_every", "seed", "device",
         "precision")}
-    return make_config(TrainConfig, args.config, "train", {**(asdict(base) if base else {}),
-                                                           **{k: v for k, v in flags.items() if v is not None}})
+    return resolve_config(TrainConfig, "train", preset=base, path=args.config, flags=flags)
 
 
 def _read_head_data(task: str, path: Path) -> list:
@@ -856,11 +858,9 @@ def _read_head_data(task: str, path: Path) -> list:
 
 
 def _cmd_train_head(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from ranker.config import make_config
-    from ranker.presets import HEAD_PRESETS
+    from ranker.config import resolve_config
     from ranker.outputs import TRAINING
+    from ranker.presets import HEAD_PRESETS
     from ranker.tasks import TASKS
 
     out = _guard(args, TRAINING)
@@ -870,8 +870,7 @@ def _cmd_train_head(args: argparse.Namespace) -> int:
     for name in ("symmetric", "stride", "max_answer_length", "answerless_windows"):
         if hasattr(args, name):
             flags[name] = getattr(args, name)
-    config = make_config(task.config, args.config, args.task, {**(asdict(preset.config) if preset else {}),
-                                                                **{k: v for k, v in flags.items() if v is not None}})
+    config = resolve_config(task.config, args.task, preset=preset.config if preset else None, path=args.config, flags=flags)
     train_config = _train_config(args, preset.train if preset else None)
     train = _read_head_data(args.task, args.train)
     dev = _read_head_data(args.task, args.dev) if args.dev else None
