@@ -25,11 +25,11 @@ STEPS = {
         "r = BM25Retriever(); r.index(synthetic_corpus(texts, {n}), show_progress=False); r.save({folder!r})\n"
     ),
     "BM25: load that index, answer 200 title queries": (
-        "from pipelines.reranking import judged_queries\n"
+        "from ranker.corpus import beir_split\n"
         "from pathlib import Path\n"
         "from ranker.retrieve.bm25 import BM25Retriever\n"
         "r = BM25Retriever.load({folder!r})\n"
-        "r.search([q.text for q in judged_queries(Path({data!r}), 'test-title', sample=200)[0]], 10)\n"
+        "r.search([q.text for q in beir_split(Path({data!r}), 'test-title', sample=200)[0]], 10)\n"
     ),
 }
 

@@ -39,7 +39,12 @@ def timed_encode(embedder, texts: list[str], shard_size: int, ray=None) -> tuple
     folder = Path(tempfile.mkdtemp(prefix="ray-bench-"))
     try:
         began = time.perf_counter()
-        vectors = encode_corpus(embedder, texts, folder, shard_size, show_progress=False, ray=ray)
+        encode_missing = None
+        if ray is not None:
+            from ranker.engine import shard_encoder
+
+            encode_missing = shard_encoder(ray, embedder)
+        vectors = encode_corpus(embedder, texts, folder, shard_size, show_progress=False, encode_missing=encode_missing)
         return vectors, time.perf_counter() - began
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -68,13 +73,13 @@ def same_index(index, embedder, shard_size: int, data: Path) -> dict:
     import faiss
 
     from ranker.engine import RayConfig
-    from pipelines.reranking import judged_queries
+    from ranker.corpus import beir_split
 
     texts = [a.text for a in index.docs.get(list(range(len(index.doc_ids()))))]
     vectors, seconds = timed_encode(embedder, texts, shard_size, RayConfig(workers=2))
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
-    queries, _ = judged_queries(data, "test-title")
+    queries, _ = beir_split(data, "test-title")
     q = embedder.encode([x.text for x in queries])
     _, rows = flat.search(q, 10)
     theirs = index.dense().search([x.text for x in queries], 10).rows
@@ -86,16 +91,16 @@ def same_index(index, embedder, shard_size: int, data: Path) -> dict:
 
 def same_run(index, model: Path, data: Path, n: int) -> dict:
     """Hybrid's top 20 for ``n`` test titles reranked in one process and on 2 workers."""
-    from ranker.engine import RayConfig
+    from ranker.engine import RayConfig, pair_scorer
     from ranker.rerank import Reranker, RerankConfig
-    from pipelines.reranking import judged_queries
+    from ranker.corpus import beir_split
 
-    queries, _ = judged_queries(data, "test-title", sample=n)
+    queries, _ = beir_split(data, "test-title", sample=n)
     first = index.retriever("hybrid").search([q.text for q in queries], 20)
     out = {"queries": len(queries)}
     results = {}
     for name, ray in (("local", None), ("ray_2", RayConfig(workers=2))):
-        reranker = Reranker(RerankConfig(model=str(model)), ray=ray)
+        reranker = Reranker(RerankConfig(model=str(model)), score_elsewhere=pair_scorer(ray) if ray else None)
         began = time.perf_counter()
         reranked = reranker.rerank(first, [q.text for q in queries], index.docs)
         seconds = time.perf_counter() - began

@@ -50,9 +50,9 @@ def mined_groups() -> Path:
 
 def test_titles(data: Path, n: int) -> list[str]:
     """A fixed sample of ``n`` news test titles: real queries, names and rare words as users type them."""
-    from pipelines.reranking import judged_queries
+    from ranker.corpus import beir_split
 
-    return [q.text for q in judged_queries(data, "test-title", sample=n)[0]]
+    return [q.text for q in beir_split(data, "test-title", sample=n)[0]]
 
 
 def rerank_pairs(data: Path, index: Path, n_queries: int, depth: int = 20) -> tuple[list[str], list[str]]:

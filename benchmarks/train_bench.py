@@ -77,7 +77,7 @@ def load_groups(groups_path: str | Path, index_path: str | Path, n: int, negativ
         {3}
     """
     from ranker.index import Index
-    from ranker.train_reranker import read_groups, text_groups
+    from ranker.groups import read_groups, text_groups
 
     rows = [row for row in read_groups(groups_path) if len(row[3]) >= negatives][:n]
     return text_groups(rows, Index.open(index_path).docs, negatives, passage_words)

@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from ranker.corpus import read_articles, read_qrels, read_queries
+from ranker.corpus import beir_split, read_articles, read_qrels, read_queries
 from ranker.datasets.news import SPLITS, build_news_benchmark
 from ranker.display import format_hits, format_table
 from ranker.errors import InputError
@@ -33,7 +33,7 @@ from ranker.rerank import Reranker, RerankConfig
 from ranker.retrieve.dense import DenseConfig
 from ranker.search import search_hits, search_run
 
-from pipelines.reranking import first_stage, judged_queries, mine_groups, print_table, reranked_runs, table_rows, train
+from pipelines.reranking import first_stage, mine_groups, print_table, reranked_runs, table_rows, train
 
 EXAMPLE_QUERY = "oil industry during the virus outbreak"
 #: Test title queries the demo reranks (all 760 take about 5 minutes more).
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n[4/7] [5/7] quick reranker already trained in {model} (--retrain to train it again)")
 
     print(f"\n[6/7] reranking hybrid's top 20 for {TEST_SAMPLE} test title queries")
-    queries, qrels = judged_queries(args.data, "test-title", sample=TEST_SAMPLE)
+    queries, qrels = beir_split(args.data, "test-title", sample=TEST_SAMPLE)
     name = f"test-title-sample{TEST_SAMPLE}"
     firsts = first_stage(index, queries, args.runs, name)
     reranked, speed = reranked_runs(index, model, queries, firsts["hybrid"], args.runs, name)

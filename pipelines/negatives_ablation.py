@@ -27,7 +27,6 @@ from ranker.presets import PRESETS
 from pipelines.reranking import (
     METRICS,
     first_stage,
-    judged_queries,
     mine_groups,
     print_table,
     reranked_runs,
@@ -64,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                      reranker=replace(base.reranker, dev_queries=args.dev_queries))
     started = time.perf_counter()
     index = Index.open(args.index)
-    queries, qrels = judged_queries(args.data, args.test, sample=args.test_sample or None)
+    queries, qrels = beir_split(args.data, args.test, sample=args.test_sample or None)
     firsts = first_stage(index, queries, args.out / "runs", args.test)
     rows = table_rows({system: first.run for system, first in firsts.items()}, qrels, args.test)
     speeds = {}

@@ -25,7 +25,7 @@ PRECISIONS = ("fp32", "bf16", "int8")
 def measure(model: Path, index_path: Path, data: Path, splits: tuple[str, ...] = ("test-title", "test-subtitle")) -> dict:
     """MRR@10 and nDCG@10 of the reranked runs (alone and mixed) per split and precision.
     Example: ``measure(Path("models/demo/model/model"), Path("indexes/news"), Path("data/news"))``."""
-    from pipelines.reranking import judged_queries
+    from ranker.corpus import beir_split
     from ranker.evaluate import evaluate
     from ranker.index import Index
     from ranker.rerank import Reranker, RerankConfig, rerank_scores
@@ -36,7 +36,7 @@ def measure(model: Path, index_path: Path, data: Path, splits: tuple[str, ...] =
     hybrid, doc_ids = index.retriever("hybrid"), index.doc_ids()
     firsts = {}
     for split in splits:
-        queries, qrels = judged_queries(data, split)
+        queries, qrels = beir_split(data, split)
         firsts[split] = (queries, qrels, hybrid.search([q.text for q in queries], 20))
     rows = []
     for precision in PRECISIONS:

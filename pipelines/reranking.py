@@ -20,13 +20,21 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ranker.corpus import Query, read_qrels, read_queries
+from ranker.config import resolve_config
+from ranker.corpus import Query, beir_split, read_qrels, read_queries, sample_in_order
 from ranker.display import format_table
 from ranker.evaluate import evaluate, write_run
 from ranker.exits import run_reporting_errors
 from ranker.files import atomic_write_text
 from ranker.index import RETRIEVERS, Index
-from ranker.mine import MiningConfig, limit_queries, mine_index, report_dict, training_queries, write_tables
+from ranker.mine import (
+    MiningConfig,
+    cross_encoder_denoiser,
+    mine_index,
+    report_dict,
+    training_queries,
+    write_tables,
+)
 from ranker.outputs import check_output, folder_of
 from ranker.presets import PRESETS, Preset
 from ranker.retrieve.base import Results
@@ -43,12 +51,12 @@ def mine_groups(index: Index, data: Path, preset: Preset, out: Path, mining: Min
     check_tables_folder(out)
     config = mining or preset.mining
     queries = read_queries(data).records
-    chosen = limit_queries(training_queries(queries, read_qrels(data / "qrels" / "train.tsv")), preset.train_queries, config.seed)
+    chosen = sample_in_order(training_queries(queries, read_qrels(data / "qrels" / "train.tsv")), preset.train_queries, config.seed)
     denoiser = None
     if denoise is not None:
         from ranker.rerank import Reranker, RerankConfig
 
-        denoiser = Reranker(RerankConfig(model=str(denoise))).denoiser(index.docs)
+        denoiser = cross_encoder_denoiser(Reranker(RerankConfig(model=str(denoise))), index.docs)
     groups, report = mine_index(index, chosen, config, denoiser)
     about = {**report_dict(config, report), "denoise": str(denoise) if denoise else None}
     write_tables(groups, index.doc_ids(), out, about)
@@ -97,17 +105,6 @@ def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bo
         bm25 = BM25Config(**index.manifest["components"]["bm25"]) if "bm25" in index.manifest["components"] else BM25Config()
         build_index(read_articles(data).records, rebuilt, bm25=bm25, dense=DenseConfig(embedder=embedder), source=str(data))
     return rebuilt
-
-
-def judged_queries(data: Path, qrels_name: str, sample: int | None = None, seed: int = 0) -> tuple[list[Query], dict]:
-    """The queries judged in ``qrels/<qrels_name>.tsv`` (a fixed random sample of them if asked)."""
-    qrels = read_qrels(data / "qrels" / f"{qrels_name}.tsv")
-    queries = [q for q in read_queries(data).records if q.qid in qrels]
-    if sample is not None and sample < len(queries):
-        keep = set(np.random.default_rng(seed).choice(len(queries), size=sample, replace=False).tolist())
-        queries = [q for i, q in enumerate(queries) if i in keep]
-        qrels = {q.qid: qrels[q.qid] for q in queries}
-    return queries, qrels
 
 
 class FirstStage(NamedTuple):
@@ -187,16 +184,16 @@ def preset_from_args(args: argparse.Namespace) -> Preset:
     given = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name)}
     named = "".join(f"; {name} overridden: {value}" for name, value in given.items())
 
-    def pick(section, **fields):
-        return replace(section, **{field: given[arg] for field, arg in fields.items() if arg in given})
+    def pick(section, name, **fields):  # the preset's section, then the flags given (ranker.config's one order)
+        return resolve_config(type(section), name, preset=section, flags={field: given.get(arg) for field, arg in fields.items()})
 
     return replace(
         preset,
         description=preset.description + named,
         train_queries=given.get("train_queries", preset.train_queries),
-        mining=pick(preset.mining, num_negatives="negatives"),
-        reranker=pick(preset.reranker, max_length="max_length", passage_words="passage_words"),
-        train=pick(preset.train, learning_rate="learning_rate", epochs="epochs", precision="precision"),
+        mining=pick(preset.mining, "mine", num_negatives="negatives"),
+        reranker=pick(preset.reranker, "reranker", max_length="max_length", passage_words="passage_words"),
+        train=pick(preset.train, "train", learning_rate="learning_rate", epochs="epochs", precision="precision"),
     )
 
 
@@ -241,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     print("[3/3] evaluating on the test split")
     rows, speeds = [], {}
     for name in ("test-title", "test-subtitle"):
-        queries, qrels = judged_queries(args.data, name)
+        queries, qrels = beir_split(args.data, name)
         firsts = first_stage(index, queries, out / "runs", name)
         runs = {system: first.run for system, first in firsts.items()}
         reranked, speeds[name] = reranked_runs(index, out / "model" / "model", queries, firsts["hybrid"], out / "runs", name)

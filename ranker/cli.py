@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ranker import __version__
 from ranker.errors import InputError
-from ranker.flags import OneLineParser, count, number, visible, weights
+from ranker.flags import OneLineParser, count, number, visible, weights, word
 
 EXAMPLES = """\
 examples:
@@ -143,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--qrels", type=Path, help="only the queries judged in this qrels file")
     run.add_argument("--out", type=Path, required=True, help="the run file to write")
     run.add_argument("-k", type=count(1), default=100, help="results per query (default: 100)")
-    run.add_argument("--tag", help="the run tag written in the last column (default: the retriever's name)")
+    run.add_argument("--tag", type=word, help="the run tag written in the last column (default: the retriever's name)")
     _add_reranker(run)
     _add_engine_flags(run, "scoring the pairs with --reranker")
     _add_fields(run, title=False)
@@ -294,7 +294,7 @@ def _ray_config(args: argparse.Namespace, has_work: bool = True):
     if args.engine != "ray":
         return None
     if not has_work:
-        print("--engine ray: nothing here runs a model (no dense index to encode, no --reranker), so it runs locally",
+        _say("--engine ray: nothing here runs a model (no dense index to encode, no --reranker), so it runs locally",
               file=sys.stderr)
         return None
     from ranker.engine import RayConfig, connect
@@ -417,6 +417,12 @@ def _fields(args: argparse.Namespace, title: bool = True):
     return Fields(id=args.id_field, title=args.title_field if title else "", text=args.text_field)
 
 
+def _say(text: str, stream=None) -> None:
+    """Print a line (or lines) for a person: control characters made visible, so a
+    path or a title cannot move the cursor or recolour the terminal."""
+    print("\n".join(visible(line) for line in str(text).split("\n")), file=stream or sys.stdout)
+
+
 #: Arguments that name what a command writes, not what it reads.
 _OUTPUT_ARGS = frozenset({"out", "shards"})
 
@@ -462,15 +468,15 @@ def _report_rejects(reading, target: Path | None) -> None:
 
     if reading.rejects and target is not None:
         write_rejects(target, reading.rejects)
-        print(f"skipped {len(reading.rejects)} invalid rows; reasons in {target}", file=sys.stderr)
+        _say(f"skipped {len(reading.rejects)} invalid rows; reasons in {target}", sys.stderr)
 
 
 def _hybrid_config(args: argparse.Namespace):
     """The [hybrid] settings of --config and the flags: checked before the index opens."""
-    from ranker.config import make_config
+    from ranker.config import resolve_config
     from ranker.retrieve.hybrid import HybridConfig
 
-    return make_config(HybridConfig, args.config, "hybrid", {"method": args.method, "weights": args.weights})
+    return resolve_config(HybridConfig, "hybrid", path=args.config, flags={"method": args.method, "weights": args.weights})
 
 
 def _open_retriever(index, args: argparse.Namespace, hybrid):
@@ -486,14 +492,14 @@ def _cmd_data_news(args: argparse.Namespace) -> int:
     out = _guard(args, NEWS)
     summary = build_news_benchmark(out, args.cache)
     dropped = ", ".join(f"{n} {reason}" for reason, n in summary.dropped.most_common())
-    print(f"read {summary.rows} rows; kept {summary.articles} articles; dropped {sum(summary.dropped.values())} ({dropped})")
-    print(f"repaired {summary.quote_repairs} broken quote marks; {summary.duplicate_groups} groups of identical texts judged together")
-    print(f"queries: {summary.queries['title']} title, {summary.queries['subtitle']} subtitle -> {args.out}")
+    _say(f"read {summary.rows} rows; kept {summary.articles} articles; dropped {sum(summary.dropped.values())} ({dropped})")
+    _say(f"repaired {summary.quote_repairs} broken quote marks; {summary.duplicate_groups} groups of identical texts judged together")
+    _say(f"queries: {summary.queries['title']} title, {summary.queries['subtitle']} subtitle -> {args.out}")
     return 0
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from ranker.config import load_section, make_config
+    from ranker.config import resolve_config
     from ranker.corpus import read_articles
     from ranker.index import build_index
     from ranker.outputs import INDEX, SHARDS, check_output
@@ -507,24 +513,25 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if not kinds or kinds - {"bm25", "dense"}:
         raise InputError("command line", "--retrievers", f"expected bm25, dense or both, got '{args.retrievers}'")
     flags = {name: getattr(args, name) for name in ("variant", "k1", "b", "stopwords", "stemmer")}
-    bm25 = make_config(BM25Config, args.config, "bm25", flags) if "bm25" in kinds else None
+    bm25 = resolve_config(BM25Config, "bm25", path=args.config, flags=flags) if "bm25" in kinds else None
     dense = None
     if "dense" in kinds:
         from ranker.retrieve.dense import DenseConfig
         from ranker.retrieve.embed import EmbedderConfig
 
-        section = load_section(args.config, "dense")
-        embedder_flags = {"model": args.model, "max_length": args.max_length, "batch_size": args.batch_size}
-        embedder = make_config(EmbedderConfig, None, "dense", {**section.pop("embedder", {}), **embedder_flags})
-        dense = make_config(DenseConfig, args.config, "dense", {"embedder": embedder, "index_type": args.index_type})
+        # [dense.embedder] is a table of its own inside [dense]
+        embedder = resolve_config(EmbedderConfig, "dense.embedder", path=args.config,
+                                  flags={"model": args.model, "max_length": args.max_length, "batch_size": args.batch_size})
+        dense = resolve_config(DenseConfig, "dense", path=args.config,
+                               flags={"embedder": embedder, "index_type": args.index_type})
     reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
-    _report_rejects(reading, rejects)
     manifest = build_index(
         reading.records, out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=shards,
         ray=_ray_config(args, dense is not None),
     )
+    _report_rejects(reading, rejects)  # after the index: a failed build leaves no side file
     built = " and ".join(manifest["components"])
-    print(f"indexed {manifest['doc_count']} documents ({built}) in {manifest['build_seconds']:.1f}s -> {args.out}")
+    _say(f"indexed {manifest['doc_count']} documents ({built}) in {manifest['build_seconds']:.1f}s -> {args.out}")
     return 0
 
 
@@ -541,17 +548,18 @@ def _cmd_search(args: argparse.Namespace) -> int:
         out = {"query": args.query, "retriever": name, "hits": [h.to_dict() for h in hits]}
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
-    print(f"retriever: {name}")
+    _say(f"retriever: {name}")
     if not hits:
-        print("no document matches this query (its words are stopwords or not in the index)")
+        _say("no document matches this query (its words are stopwords or not in the index)")
         return 0
     print(format_hits(hits))
     return 0
 
 
-def _judged_queries(args: argparse.Namespace, rejects: Path | None):
-    """The queries of ``--queries``, only those judged in ``--split``/``--qrels`` when given."""
-    from ranker.corpus import read_qrels, read_queries
+def _judged_queries(args: argparse.Namespace):
+    """The reading of ``--queries`` (its rejects are written once the command's output
+    is), the queries judged in ``--split``/``--qrels`` when given, and those qrels."""
+    from ranker.corpus import judged_queries, read_qrels, read_queries
 
     qrels_path = args.qrels
     if args.split:
@@ -560,19 +568,17 @@ def _judged_queries(args: argparse.Namespace, rejects: Path | None):
         qrels_path = args.queries / "qrels" / f"{args.split}.tsv"
     skip = getattr(args, "skip_invalid", False)
     reading = read_queries(args.queries, _fields(args, title=False), "skip" if skip else "raise")
-    if rejects is not None:
-        _report_rejects(reading, rejects)
     queries = reading.records
     judged = None
     if qrels_path is not None:
         judged = read_qrels(qrels_path)
-        queries = [q for q in queries if q.qid in judged]
+        queries = judged_queries(queries, judged)[0]
         missing = len(set(judged) - {q.qid for q in queries})
         if missing:
-            print(f"warning: {missing} judged queries in {qrels_path} are not in {args.queries}", file=sys.stderr)
+            _say(f"warning: {missing} judged queries in {qrels_path} are not in {args.queries}", sys.stderr)
     if not queries:
         raise InputError(args.queries, None, "no queries to run")
-    return queries, judged
+    return reading, queries, judged
 
 
 def _rerank_config(args: argparse.Namespace):
@@ -592,8 +598,14 @@ def _open_reranker(args: argparse.Namespace, config):
         return None
     from ranker.rerank import Reranker
 
+    ray = _ray_config(args) if "engine" in args else None
+    scorer = None
+    if ray is not None:
+        from ranker.engine import pair_scorer
+
+        scorer = pair_scorer(ray)
     try:
-        return Reranker(config, ray=_ray_config(args) if "engine" in args else None)
+        return Reranker(config, score_elsewhere=scorer)
     except ValueError as err:
         raise InputError("command line", "--reranker", str(err)) from None
 
@@ -610,7 +622,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_output(meta_path(out), RUN_META, inputs)
     rejects = _rejects_path(args, out, inputs)
     hybrid, rerank = _hybrid_config(args), _rerank_config(args)
-    queries, _ = _judged_queries(args, rejects)
+    reading, queries, _ = _judged_queries(args)
     index = Index.open(args.index)
     name, retriever = _open_retriever(index, args, hybrid)
     if args.reranker is None:
@@ -627,10 +639,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         name = f"{name}+reranker"
         meta.update(seconds={k: round(v, 3) for k, v in timings.items()}, model=str(args.reranker),
                     depth=reranker.config.depth)
-        print(f"reranked the top {reranker.config.depth} at {reranker.pairs_per_second:.1f} pairs/s "
-              f"(cross-encoder weight {reranker.config.weight})", file=sys.stderr)
+        _say(f"reranked the top {reranker.config.depth} at {reranker.pairs_per_second:.1f} pairs/s "
+              f"(cross-encoder weight {reranker.config.weight})", sys.stderr)
     write_run(out, run, tag=args.tag or name, meta=meta)
-    print(f"wrote {sum(len(d) for d in run.values())} results for {len(run)} queries -> {args.out}")
+    _report_rejects(reading, rejects)  # after the run: a failed job leaves no side file
+    _say(f"wrote {sum(len(d) for d in run.values())} results for {len(run)} queries -> {args.out}")
     return 0
 
 
@@ -671,7 +684,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
         else:
             if args.queries is not None:
                 print(("\n" if n else "") + visible(f"query: {text}"))
-            print(visible("  ".join(f"{k}: {v}" for k, v in setting.items())))
+            _say(("  ".join(f"{k}: {v}" for k, v in setting.items())))
             print(format_hits(hits) if hits else "no document matches this query (its words are stopwords or not in the index)")
         # a program talking to `--queries -` waits for each answer
         sys.stdout.flush()
@@ -717,11 +730,14 @@ def query_lines(source: str) -> Iterator[str | InputError]:
 
 
 def _cmd_mine(args: argparse.Namespace) -> int:
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
-    from ranker.config import make_config
+    from ranker.config import resolve_config
+    from ranker.corpus import sample_in_order
     from ranker.index import Index
-    from ranker.mine import MiningConfig, limit_queries, mine_index, report_dict, training_queries, write_tables
+    from ranker.mine import (
+        MiningConfig, cross_encoder_denoiser, mine_index, report_dict, training_queries, write_tables,
+    )
     from ranker.presets import PRESETS
 
     if args.qrels is None and args.split is None:
@@ -735,19 +751,19 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     no_margin = args.relative_margin is not None and args.relative_margin < 0
     if no_margin:
         flags["relative_margin"] = None
-    base = asdict(preset.mining) if preset else {}
-    config = make_config(MiningConfig, args.config, "mine", {**base, **{k: v for k, v in flags.items() if v is not None}})
+    config = resolve_config(MiningConfig, "mine", preset=preset.mining if preset else None, path=args.config, flags=flags)
     if no_margin:
         config = replace(config, relative_margin=None)
-    queries, judged = _judged_queries(args, None)
+    _, queries, judged = _judged_queries(args)
     limit = args.limit if args.limit is not None else (preset.train_queries if preset else None)
-    training = limit_queries(training_queries(queries, judged), limit, config.seed)
+    training = sample_in_order(training_queries(queries, judged), limit, config.seed)
     index = Index.open(args.index)
     denoiser = None
     if args.denoise is not None:
         from ranker.rerank import Reranker, RerankConfig
 
-        denoiser = Reranker(RerankConfig(model=str(args.denoise))).denoiser(index.docs, args.denoise_margin, not args.quiet)
+        denoiser = cross_encoder_denoiser(Reranker(RerankConfig(model=str(args.denoise))), index.docs, args.denoise_margin,
+                                          not args.quiet)
     groups, report = mine_index(index, training, config, denoiser)
     about = {**report_dict(config, report), "index": str(args.index), "queries": str(args.queries),
              "denoise": str(args.denoise) if args.denoise else None}
@@ -755,18 +771,15 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(about, indent=2))
     else:
-        print("\n".join(report.lines(config.num_negatives)))
-        print(f"wrote {args.out}/groups.parquet, pairs.parquet and mining.json")
+        _say("\n".join(report.lines(config.num_negatives)))
+        _say(f"wrote {args.out}/groups.parquet, pairs.parquet and mining.json")
     return 0
 
 
 def _cmd_train_reranker(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from ranker.config import make_config
-    from ranker.presets import PRESETS
-    from ranker.train import TrainConfig
+    from ranker.config import resolve_config
     from ranker.outputs import TRAINING
+    from ranker.presets import PRESETS
     from ranker.train_reranker import RerankerTrainConfig, train_reranker
 
     out = _guard(args, TRAINING)
@@ -774,70 +787,65 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
     reranker_flags = {"model": args.model, "loss": args.loss, "max_length": args.max_length,
                       "dev_queries": args.dev_queries, "passage_words": args.passage_words,
                       "weight_queries": args.weight_queries}
-    base_r = asdict(preset.reranker) if preset else {}
-    config = make_config(RerankerTrainConfig, args.config, "reranker", {**base_r, **{k: v for k, v in reranker_flags.items() if v is not None}})
+    config = resolve_config(RerankerTrainConfig, "reranker", preset=preset.reranker if preset else None,
+                            path=args.config, flags=reranker_flags)
     train_config = _train_config(args, preset.train if preset else None)
     metrics = train_reranker(
         args.groups, args.index, out, config, train_config, _dev_files(args), args.dev_retriever,
         resume=args.resume, show_progress=not args.quiet,
     )
     train = metrics["train"]
-    print(f"trained {train['steps']} steps, {train['examples']} pairs in {train['seconds']:.0f}s "
+    _say(f"trained {train['steps']} steps, {train['examples']} pairs in {train['seconds']:.0f}s "
           f"({train['examples_per_second']:.1f} pairs/s)")
     best = metrics["best"] or {}
     if "MRR@10" in best:
-        print(f"best on dev (step {best['step']}): MRR@10 {best['MRR@10']:.4f} alone, "
+        _say(f"best on dev (step {best['step']}): MRR@10 {best['MRR@10']:.4f} alone, "
               f"{best['mixed_MRR@10']:.4f} mixed with the first stage (weight {best['mixed_weight']}); "
               f"first stage alone {best['first_stage_MRR@10']:.4f}")
     if "weight" in metrics:
         tuned = metrics["weight"]
-        print(f"mixing weight {tuned['weight']:g}, tuned on {tuned['queries']} dev queries: MRR@10 "
+        _say(f"mixing weight {tuned['weight']:g}, tuned on {tuned['queries']} dev queries: MRR@10 "
               f"{tuned['mixed_MRR@10']:.4f} mixed, {tuned['alone_MRR@10']:.4f} alone, first stage {tuned['first_stage_MRR@10']:.4f}")
-    print(f"model -> {args.out / 'model'}")
+    _say(f"model -> {args.out / 'model'}")
     return 0
 
 
 def _cmd_train_embedder(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from ranker.config import make_config
+    from ranker.config import resolve_config
+    from ranker.outputs import TRAINING
     from ranker.presets import PRESETS
     from ranker.train import TrainConfig
-    from ranker.outputs import TRAINING
     from ranker.train_embedder import EmbedderTrainConfig, train_embedder
 
     out = _guard(args, TRAINING)
     recipe = PRESETS[args.preset].embedder if args.preset else None
     flags = {"model": args.model, "max_length": args.max_length, "hard_negatives": args.hard_negatives,
              "dev_queries": args.dev_queries}
-    base = asdict(recipe.config) if recipe else {}
-    config = make_config(EmbedderTrainConfig, args.config, "embedder", {**base, **{k: v for k, v in flags.items() if v is not None}})
+    config = resolve_config(EmbedderTrainConfig, "embedder", preset=recipe.config if recipe else None,
+                            path=args.config, flags=flags)
     train_config = _train_config(args, recipe.train if recipe else TrainConfig(batch_size=32))
     metrics = train_embedder(args.groups, args.index, out, config, train_config, _dev_files(args),
                              resume=args.resume, show_progress=not args.quiet)
     train = metrics["train"]
-    print(f"trained {train['steps']} steps, {train['examples']} queries in {train['seconds']:.0f}s "
+    _say(f"trained {train['steps']} steps, {train['examples']} queries in {train['seconds']:.0f}s "
           f"({train['examples_per_second']:.1f} queries/s)")
     best = metrics["best"] or {}
     if "MRR@10" in best:
-        print(f"best on dev (step {best['step']}): dense retrieval MRR@10 {best['MRR@10']:.4f}, "
+        _say(f"best on dev (step {best['step']}): dense retrieval MRR@10 {best['MRR@10']:.4f}, "
               f"nDCG@10 {best['nDCG@10']:.4f}, R@100 {best['R@100']:.4f}")
-    print(f"model -> {args.out / 'model'}; index with it: ranker index CORPUS --out INDEX --model {args.out / 'model'}")
+    _say(f"model -> {args.out / 'model'}; index with it: ranker index CORPUS --out INDEX --model {args.out / 'model'}")
     return 0
 
 
 def _train_config(args: argparse.Namespace, base):
     """TrainConfig from a preset's, then the file's [train] table, then the flags."""
-    from dataclasses import asdict
-
-    from ranker.config import make_config
+    from ranker.config import resolve_config
     from ranker.train import TrainConfig
 
     flags = {name: getattr(args, name) for name in (
         "learning_rate", "epochs", "max_steps", "batch_size", "eval_every", "checkpoint_every", "seed", "device",
         "precision")}
-    return make_config(TrainConfig, args.config, "train", {**(asdict(base) if base else {}),
-                                                           **{k: v for k, v in flags.items() if v is not None}})
+    return resolve_config(TrainConfig, "train", preset=base, path=args.config, flags=flags)
 
 
 def _read_head_data(task: str, path: Path) -> list:
@@ -856,11 +864,9 @@ def _read_head_data(task: str, path: Path) -> list:
 
 
 def _cmd_train_head(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from ranker.config import make_config
-    from ranker.presets import HEAD_PRESETS
+    from ranker.config import resolve_config
     from ranker.outputs import TRAINING
+    from ranker.presets import HEAD_PRESETS
     from ranker.tasks import TASKS
 
     out = _guard(args, TRAINING)
@@ -870,8 +876,7 @@ def _cmd_train_head(args: argparse.Namespace) -> int:
     for name in ("symmetric", "stride", "max_answer_length", "answerless_windows"):
         if hasattr(args, name):
             flags[name] = getattr(args, name)
-    config = make_config(task.config, args.config, args.task, {**(asdict(preset.config) if preset else {}),
-                                                                **{k: v for k, v in flags.items() if v is not None}})
+    config = resolve_config(task.config, args.task, preset=preset.config if preset else None, path=args.config, flags=flags)
     train_config = _train_config(args, preset.train if preset else None)
     train = _read_head_data(args.task, args.train)
     dev = _read_head_data(args.task, args.dev) if args.dev else None
@@ -880,12 +885,12 @@ def _cmd_train_head(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise InputError(args.train, None, str(err)) from None
     done = metrics["train"]
-    print(f"trained {done['steps']} steps, {done['examples']} examples in {done['seconds']:.0f}s "
+    _say(f"trained {done['steps']} steps, {done['examples']} examples in {done['seconds']:.0f}s "
           f"({done['examples_per_second']:.1f}/s)")
     best = {k: v for k, v in (metrics["best"] or {}).items() if isinstance(v, float) and k != "eval_seconds"}
     if best:
-        print(f"dev (step {metrics['best']['step']}): " + ", ".join(f"{k} {v:.4f}" for k, v in best.items()))
-    print(f"model -> {args.out / 'model'}")
+        _say(f"dev (step {metrics['best']['step']}): " + ", ".join(f"{k} {v:.4f}" for k, v in best.items()))
+    _say(f"model -> {args.out / 'model'}")
     return 0
 
 
@@ -912,7 +917,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     for row in rows:
-        print(task.show(row))
+        _say(task.show(row))
     return 0
 
 
@@ -924,7 +929,7 @@ def _cmd_eval_head(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
-    print(task.summary(metrics))
+    _say(task.summary(metrics))
     return 0
 
 
@@ -942,9 +947,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(found, indent=2))
     else:
         for f in found:
-            print(f"{'ok' if f['ok'] else 'FAILED'}: {f['kind']} {f['folder']}")
+            _say(f"{'ok' if f['ok'] else 'FAILED'}: {f['kind']} {f['folder']}")
             for problem in f["problems"]:
-                print(f"  {problem}")
+                _say(f"  {problem}")
     return 0 if all(f["ok"] for f in found) else 2
 
 
@@ -990,6 +995,8 @@ def _run_names(specs: list[str], check: bool = True) -> dict[str, Path]:
         if not check:
             names[spec] = path
             continue
+        if not name.isprintable():
+            raise InputError("command line", spec.encode("unicode_escape").decode(), "a system name must be printable text")
         if not path.is_file():
             raise InputError(path, None, "run file not found")
         if name in names:
@@ -1008,8 +1015,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     runs = _run_names(args.runs)
     for flag, name in (("--baseline", args.baseline), ("--focus", args.focus)):
         if name is not None and name not in runs:
-            print(f"ranker: error: {flag} '{name}' is not one of the runs: {', '.join(runs)}", file=sys.stderr)
-            return 2
+            raise InputError("command line", flag, f"'{name}' is not one of the runs: {', '.join(runs)}")
     config = ReportConfig(baseline=args.baseline, focus=args.focus, alpha=args.alpha, examples=args.examples)
     report = build_report(runs, _judged_qrels(args.qrels), config, data=args.data, heads=args.heads, index=args.index,
                           model=args.model, title=args.title, qrels_name=str(args.qrels))
@@ -1017,7 +1023,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"report written: {page}")
+        _say(f"report written: {page}")
     return 0
 
 

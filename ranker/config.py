@@ -57,9 +57,11 @@ def load_section(path: str | Path | None, section: str) -> dict[str, Any]:
     """
     if path is None:
         return {}
-    table = load_toml(path).get(section, {})
-    if not isinstance(table, dict):
-        raise InputError(path, section, "expected a table")
+    table: Any = load_toml(path)
+    for part in section.split("."):  # "dense.embedder": the [dense.embedder] table
+        table = table.get(part, {}) if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            raise InputError(path, section, "expected a table")
     return {key.replace("-", "_"): value for key, value in table.items()}
 
 
@@ -117,26 +119,44 @@ def _check_types(cls: type, values: dict[str, Any], where: str, section: str) ->
             raise InputError(where, f"[{section}] {key}", f"{problem}, got {shown}")
 
 
-def make_config(cls: type[T], path: str | Path | None, section: str, overrides: dict[str, Any]) -> T:
-    """Build ``cls`` from the file's ``[section]``, then flags that were given (not None).
+def resolve_config(cls: type[T], section: str, preset: Any = None, path: str | Path | None = None,
+                   flags: dict[str, Any] | None = None) -> T:
+    """Build ``cls`` from a preset, then the TOML file's ``[section]``, then the flags
+    that were given (not None): each later source overrides the earlier, so a file
+    refines a named recipe and a flag refines both. Every command and pipeline
+    builds its settings here, so the order is the same everywhere.
+
+    Args:
+        cls: the frozen settings dataclass.
+        section: the TOML table (``[bm25]``, ``[train]``, …).
+        preset: a ``cls`` instance or a dict of its fields (a named recipe), or None.
+        path: the ``--config`` file, or None.
+        flags: the command line's values by field name; None means "not given".
 
     Raises:
-        InputError: an unknown key or a value the dataclass rejects, naming the file.
+        InputError: an unknown key or a value of the wrong type (naming the file and
+            key, or the command line), or a value the dataclass rejects.
 
     Example:
         >>> from ranker.retrieve.bm25 import BM25Config
-        >>> make_config(BM25Config, None, "bm25", {"k1": 0.9, "b": None}).k1
-        0.9
+        >>> resolve_config(BM25Config, "bm25", preset={"k1": 1.2, "b": 0.5}, flags={"k1": 0.9, "b": None}).b
+        0.5
     """
-    values = load_section(path, section)
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values: dict[str, Any] = {}
+    if preset is not None:
+        values.update(preset if isinstance(preset, dict)
+                      else {f.name: getattr(preset, f.name) for f in dataclasses.fields(preset)})
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - known)
-    where = str(path) if path else "command line"
-    if unknown:
-        raise InputError(where, section, f"unknown settings {unknown}; known: {sorted(known)}")
-    _check_types(cls, values, where, section)
+    for where, given in ((str(path) if path else None, load_section(path, section)),
+                         ("command line", {k: v for k, v in (flags or {}).items() if v is not None})):
+        if where is None:
+            continue
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise InputError(where, section, f"unknown settings {unknown}; known: {sorted(known)}")
+        _check_types(cls, given, where, section)
+        values.update(given)
     try:
         return cls(**values)
     except (TypeError, ValueError) as err:
-        raise InputError(where, section, str(err)) from None
+        raise InputError(str(path) if path else "command line", section, str(err)) from None

@@ -404,6 +404,51 @@ def read_qrels(path: str | Path) -> Qrels:
     return qrels
 
 
+def sample_in_order(items: list, n: int | None, seed: int) -> list:
+    """A fixed random sample of ``n`` of ``items`` (by numpy's generator seeded with
+    ``seed``), kept in their order; all of them when ``n`` is None or not smaller.
+
+    Example:
+        >>> sample_in_order(list("abcde"), 2, 0), sample_in_order(list("ab"), None, 0)
+        (['d', 'e'], ['a', 'b'])
+    """
+    if n is None or n >= len(items):
+        return list(items)
+    import numpy as np
+
+    chosen = np.random.default_rng(seed).choice(len(items), size=n, replace=False)
+    return [items[i] for i in sorted(chosen.tolist())]
+
+
+def judged_queries(queries: list[Query], qrels: Qrels, sample: int | None = None, seed: int = 0,
+                   relevant_only: bool = False) -> tuple[list[Query], Qrels]:
+    """The queries that ``qrels`` judges (with ``relevant_only``, those with a relevant
+    document), in their order, and a fixed random sample of ``sample`` of them if asked;
+    with the qrels of those queries. The one place every command, trainer and pipeline
+    picks its queries.
+
+    Example:
+        >>> qs = [Query("a", "oil"), Query("b", "gas"), Query("c", "dam")]
+        >>> [q.qid for q in judged_queries(qs, {"a": {"d1": 1}, "c": {"d2": 0}})[0]]
+        ['a', 'c']
+        >>> [q.qid for q in judged_queries(qs, {"a": {"d1": 1}, "c": {"d2": 0}}, relevant_only=True)[0]]
+        ['a']
+    """
+    keep = [q for q in queries if q.qid in qrels and (not relevant_only or any(g > 0 for g in qrels[q.qid].values()))]
+    keep = sample_in_order(keep, sample, seed)
+    return keep, {q.qid: qrels[q.qid] for q in keep}
+
+
+def beir_split(folder: str | Path, split: str, sample: int | None = None, seed: int = 0) -> tuple[list[Query], Qrels]:
+    """The queries of a BEIR folder judged in ``qrels/<split>.tsv`` (see :func:`judged_queries`).
+
+    Example:
+        >>> queries, qrels = beir_split("data/news", "test-title", sample=200)  # doctest: +SKIP
+    """
+    folder = Path(folder)
+    return judged_queries(read_queries(folder).records, read_qrels(folder / "qrels" / f"{split}.tsv"), sample, seed)
+
+
 def write_qrels(path: str | Path, qrels: Qrels) -> None:
     """Write qrels in TREC format (``qid 0 docid rel``), sorted, atomically.
 

@@ -34,8 +34,8 @@ import numpy as np
 from ranker.errors import InputError
 
 if TYPE_CHECKING:
-    from ranker.rerank import RerankConfig
-    from ranker.retrieve.embed import EmbedderConfig
+    from ranker.rerank import PairScorer, RerankConfig
+    from ranker.retrieve.embed import Embedder, EmbedderConfig, ShardEncoder
 
 @dataclass(frozen=True)
 class RayConfig:
@@ -238,3 +238,24 @@ def score_pairs(config: RayConfig, rerank: RerankConfig, queries: list[str], tex
     if np.isnan(out).any():
         raise InputError("--engine ray", None, f"{int(np.isnan(out).sum())} pairs came back without a score")
     return out
+
+
+def shard_encoder(config: RayConfig, embedder: Embedder) -> ShardEncoder:
+    """What :func:`ranker.retrieve.embed.encode_corpus` calls to encode its missing
+    shards on this actor pool (every actor checked against ``embedder``'s fingerprint).
+
+    Example:
+        >>> encode_corpus(embedder, texts, shards, encode_missing=shard_encoder(RayConfig(), embedder))  # doctest: +SKIP
+    """
+    fingerprint = embedder.fingerprint()
+    return lambda missing: encode_shards(config, embedder.config, missing, fingerprint, show_progress=False)
+
+
+def pair_scorer(config: RayConfig) -> PairScorer:
+    """What a :class:`ranker.rerank.Reranker` calls to score its pairs on this actor pool.
+
+    Example:
+        >>> Reranker(RerankConfig(model="models/demo/model/model"), score_elsewhere=pair_scorer(RayConfig()))  # doctest: +SKIP
+    """
+    return lambda rerank, queries, texts, show_progress: score_pairs(config, rerank, queries, texts, rerank.batch_size,
+                                                                     show_progress)

@@ -37,6 +37,13 @@ def run_reporting_errors(work: Callable[[], int], debug: bool = False, prog: str
         >>> run_reporting_errors(lambda: 0)
         0
     """
+    import os
+
+    # a closed stream (`ranker index ... >&-`): what would go there is discarded, not a crash
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
     try:
         code = work()
         sys.stdout.flush()
@@ -50,13 +57,13 @@ def run_reporting_errors(work: Callable[[], int], debug: bool = False, prog: str
     except BrokenPipeError:
         # the reader went away (`ranker search ... | head -1`): stop quietly, and keep
         # Python's own flush at exit from raising again
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as err:
-        where = final_name(err.filename) if err.filename is not None else prog
-        error_line(f"{where}: {err.strerror or err}", prog)
+        if err.filename is not None:
+            error_line(f"{final_name(err.filename)}: {err.strerror or err}", prog)
+        else:  # no path: standard output (`> /dev/full`) or a socket
+            error_line(f"{err.strerror or err} (writing the output)", prog)
         return 2
     except Exception as err:  # the last line of defence: one line, the traceback on request
         if debug:

@@ -9,12 +9,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from ranker.errors import InputError
+
+#: The names of the temporary siblings our writers make (``.NAME.tmp-8hex`` for a
+#: file, ``.NAME.tmp-PID-8hex`` for a folder, ``-old`` for the one being replaced):
+#: one pattern, so that cleaning up, naming errors and recognising our own outputs
+#: agree on what is ours, and a user's file named like ``.notes.tmp-2024`` is not.
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-(?:(?P<pid>\d+)-)?[0-9a-f]{8}(?:-old)?")
 
 
 def final_name(path: str | Path) -> str:
@@ -26,10 +33,8 @@ def final_name(path: str | Path) -> str:
         >>> final_name("runs/.idx.tmp-123-1a2b3c4d/bm25/data.npy")
         'runs/idx/bm25/data.npy'
     """
-    import re
-
     parts = Path(os.fsdecode(path)).parts
-    named = [m.group(1) if (m := re.fullmatch(r"\.(.+)\.tmp-[0-9a-f-]+(?:-old)?", p)) else p for p in parts]
+    named = [m.group("name") if (m := TEMPORARY.fullmatch(p)) else p for p in parts]
     return str(Path(*named)) if named else str(path)
 
 
@@ -185,12 +190,10 @@ def exchange(a: Path, b: Path) -> bool:
 
 
 def _remove_stale_siblings(path: Path) -> None:
-    """Temporary siblings of ``path`` left by writers that were killed (their pid is gone)."""
-    import re
-
+    """Temporary siblings of ``path`` left by folder writers that were killed (their pid is gone)."""
     for sibling in path.parent.glob(f".{path.name}.tmp-*"):
-        pid = re.match(rf"\.{re.escape(path.name)}\.tmp-(\d+)-", sibling.name)
-        if pid and not _alive(int(pid.group(1))):
+        ours = TEMPORARY.fullmatch(sibling.name)
+        if ours and ours.group("name") == path.name and ours.group("pid") and not _alive(int(ours.group("pid"))):
             shutil.rmtree(sibling, ignore_errors=True)
 
 

@@ -110,6 +110,22 @@ def weights(raw: str) -> tuple[float, float]:
     return values  # type: ignore[return-value]
 
 
+def word(raw: str) -> str:
+    """One word of printable characters (a run tag: TREC columns are split on whitespace).
+
+    Example:
+        >>> word("bm25")
+        'bm25'
+        >>> word("my tag")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: must be one word of printable characters, got 'my tag'
+    """
+    if not raw or not raw.isprintable() or any(c.isspace() for c in raw):
+        raise argparse.ArgumentTypeError(f"must be one word of printable characters, got {raw!r}")
+    return raw
+
+
 def visible(text: str) -> str:
     """``text`` safe for a terminal: control characters shown as escapes, line
     breaks and tabs as spaces, so a title cannot move the cursor or recolour the
@@ -129,8 +145,9 @@ def visible(text: str) -> str:
         kind = unicodedata.category(char)
         if char.isspace():
             out.append(" ")
-        elif kind == "Cc" or kind == "Cs" or "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
-            # control characters, lone surrogates and bidirectional overrides (which reorder what follows)
+        elif kind in ("Cc", "Cs") or (kind == "Cf" and char not in "\u00ad\u200c\u200d"):
+            # control characters, lone surrogates and format characters (bidirectional overrides
+            # reorder what follows); soft hyphens and the joiners inside emoji and scripts stay
             out.append(f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
         else:
             out.append(char)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from ranker.errors import InputError
 from ranker.integrity import read_listed, write_listed
-from ranker.retrieve.embed import quiet_transformers, resolve_model
+from ranker.models import offline, quiet_transformers, resolve_model
 
 
 def check_model_folder(path: str) -> None:
@@ -45,7 +45,7 @@ def load_tokenizer(model: str):
         >>> load_tokenizer("all-MiniLM-L6-v2")("oil")["input_ids"]  # doctest: +SKIP
         [101, 3514, 102]
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline()
     from transformers import AutoTokenizer
 
     quiet_transformers()
@@ -83,7 +83,7 @@ def load_head(model: str, head: str, labels: list[str] | None = None, num_labels
         >>> net.config.id2label  # doctest: +SKIP
         {0: 'NN', 1: 'VB'}
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline()
     import transformers
     from transformers.utils import logging
 

@@ -96,7 +96,12 @@ def build_index(
         if dense is not None:
             dense_started = time.perf_counter()
             dense_retriever = DenseRetriever(dense)
-            dense_retriever.index(articles, shards, show_progress=show_progress, ray=ray)
+            encode_missing = None
+            if ray is not None:
+                from ranker.engine import shard_encoder
+
+                encode_missing = shard_encoder(ray, dense_retriever.embedder)
+            dense_retriever.index(articles, shards, show_progress=show_progress, encode_missing=encode_missing)
             dense_retriever.save(tmp / "dense")
             components["dense"] = json.loads((tmp / "dense" / "config.json").read_text())
             components["dense"]["encode_and_build_seconds"] = round(time.perf_counter() - dense_started, 3)

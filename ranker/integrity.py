@@ -9,6 +9,7 @@ against a file list.)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ranker.errors import InputError
@@ -57,10 +58,14 @@ def problems(folder: str | Path, listed: dict[str, str], extra: bool = False) ->
             found.append(f"{name}: sha256 differs from the list (changed or truncated)")
     if extra:
         leave_out = set(LISTS.values())
-        for path in sorted(folder.rglob("*")):
-            name = path.relative_to(folder).as_posix()
-            if path.is_file() and name not in listed and name not in leave_out:
-                found.append(f"{name}: not in the list")
+        for dirpath, dirs, files in os.walk(folder):  # os.walk: a symlink to a folder is not followed
+            for entry in sorted(dirs + files):
+                path = Path(dirpath) / entry
+                name = path.relative_to(folder).as_posix()
+                if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                    found.append(f"{name}: not a regular file or folder (a link, a pipe or a device)")
+                elif path.is_file() and name not in listed and name not in leave_out:
+                    found.append(f"{name}: not in the list")
     return found
 
 

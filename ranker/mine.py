@@ -225,6 +225,19 @@ class Denoiser:
     pool: int = 2
 
 
+def cross_encoder_denoiser(reranker, docs, margin: float = 0.0, show_progress: bool = False) -> Denoiser:
+    """A loaded :class:`ranker.rerank.Reranker` as the miner's false-negative guard.
+
+    Example:
+        >>> cross_encoder_denoiser(Reranker(RerankConfig(model="models/demo/model/model")), index.docs)  # doctest: +SKIP
+    """
+    return Denoiser(
+        lambda queries, texts: reranker.score(queries, texts, show_progress=show_progress),
+        lambda rows: [a.text for a in docs.get(rows)],
+        margin=margin,
+    )
+
+
 def mine(
     queries: list[TrainingQuery],
     doc_ids: list[str],
@@ -405,17 +418,3 @@ def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about
 def report_dict(config: MiningConfig, report: MiningReport) -> dict:
     """The mining settings and what came of them, for ``mining.json``."""
     return {"config": asdict(config), "report": {**asdict(report), "removed": dict(report.removed)}}
-
-
-def limit_queries(queries: list[TrainingQuery], n: int | None, seed: int) -> list[TrainingQuery]:
-    """A fixed random sample of ``n`` training queries, kept in their order (all when ``n`` is None).
-
-    Example:
-        >>> qs = [TrainingQuery(str(i), "", "d", frozenset({"d"})) for i in range(5)]
-        >>> len(limit_queries(qs, 2, 0)), limit_queries(qs, None, 0) == qs
-        (2, True)
-    """
-    if n is None or n >= len(queries):
-        return list(queries)
-    chosen = np.random.default_rng(seed).choice(len(queries), size=n, replace=False)
-    return [queries[i] for i in sorted(chosen.tolist())]

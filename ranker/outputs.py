@@ -23,9 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ranker.errors import InputError
+from ranker.files import TEMPORARY
 
-# Temporary siblings that atomic writers leave while they work (ranker.files).
-_TEMPORARY = re.compile(r"^\..+\.tmp-")
+#: The files that make a folder an artifact with a file list (ranker.integrity);
+#: nothing is written inside such a folder but by its own writer.
+_LIST_FILES = ("manifest.json", "ranker.json", "mining.json", "state.json")
+#: The longest temporary suffix our writers add to a name (".NAME.tmp-PID-8hex-old").
+_SCRATCH = len(".") + len(".tmp-4194304-12345678-old")
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,16 @@ class Artifact:
 
 
 def _names(folder: Path) -> set[str]:
-    return {p.name for p in folder.iterdir() if not _TEMPORARY.match(p.name)}
+    return {p.name for p in folder.iterdir() if not TEMPORARY.fullmatch(p.name)}
+
+
+def _listed_only(folder: Path, list_file: str) -> bool:
+    """Whether ``folder`` holds its list file and nothing its list does not name."""
+    about = _json_object(folder / list_file)
+    if about is None or not isinstance(about.get("files"), dict):
+        return False
+    listed = {name.split("/", 1)[0] for name in about["files"]} | {list_file}
+    return _names(folder) <= listed
 
 
 def _json_object(path: Path) -> dict | None:
@@ -59,10 +72,7 @@ def _json_object(path: Path) -> dict | None:
 
 def _is_index(folder: Path) -> bool:
     manifest = _json_object(folder / "manifest.json")
-    if manifest is None or manifest.get("format") != "ranker-index" or not isinstance(manifest.get("files"), dict):
-        return False
-    listed = {name.split("/", 1)[0] for name in manifest["files"]} | {"manifest.json"}
-    return _names(folder) <= listed
+    return manifest is not None and manifest.get("format") == "ranker-index" and _listed_only(folder, "manifest.json")
 
 
 def _is_report(folder: Path) -> bool:
@@ -76,9 +86,27 @@ def _is_mined(folder: Path) -> bool:
 
 
 def _is_training(folder: Path) -> bool:
+    """model/ (a trained model, its files listed), checkpoint/ (listed likewise),
+    metrics.json (what training wrote), or cross-validation folds of those."""
     names = _names(folder)
-    known = {"model", "checkpoint", "metrics.json"}
-    return bool(names & known) and all(n in known or re.fullmatch(r"fold-\d+", n) for n in names)
+    if not names:
+        return False
+    for name in names:
+        path = folder / name
+        if name == "model":
+            ok = path.is_dir() and _listed_only(path, "ranker.json")
+        elif name == "checkpoint":
+            ok = path.is_dir() and _listed_only(path, "state.json")
+        elif name == "metrics.json":
+            about = _json_object(path)
+            ok = about is not None and bool({"best", "history", "train"} & set(about))
+        elif re.fullmatch(r"fold-\d+", name):
+            ok = path.is_dir() and _is_training(path)
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
 
 
 def _is_news(folder: Path) -> bool:
@@ -104,12 +132,12 @@ def _first_lines(path: Path, count: int = 5) -> list[str] | None:
 
 def _is_run(path: Path) -> bool:
     lines = _first_lines(path)
-    return lines is not None and all(len(p := line.split()) == 6 and p[1] == "Q0" for line in lines)
+    return bool(lines) and all(len(p := line.split()) == 6 and p[1] == "Q0" for line in lines)
 
 
 def _is_rejects(path: Path) -> bool:
     lines = _first_lines(path)
-    if lines is None:
+    if not lines:
         return False
     try:
         return all({"path", "where", "problem", "row"} <= set(json.loads(line)) for line in lines)
@@ -150,15 +178,24 @@ def _problem(target: Path, artifact: Artifact, inputs: Iterable[tuple[str, str |
         return "is the current folder: writing there would replace your files; choose a new folder"
     if target in cwd.parents:
         return "is a parent of the current folder: writing there would replace your files; choose a new folder"
+    if len(os.fsencode(target.name)) + _SCRATCH > 255:
+        return "has a name too long for its temporary sibling: choose a shorter name"
     for flag, given in inputs:
-        source = Path(given).resolve()
+        source = _resolved(Path(given))
         if target == source:
             return "is an input of this command: choose another output"
         if target in source.parents:
             return f"holds an input of this command ({given}): choose another output"
         if source in target.parents:
             return f"lies inside an input of this command ({given}): choose another output"
+    for ancestor in target.parents:
+        held = next((name for name in _LIST_FILES if (ancestor / name).is_file()), None)
+        if held:
+            return (f"lies inside {ancestor}, which its {held} describes (a ranker artifact): writing there "
+                    "would break it; choose a path outside it")
     if target.exists():
+        if not (target.is_dir() or target.is_file()):
+            return "is not a regular file or folder (a device, a pipe or a socket): choose a new path"
         if artifact.folder and not target.is_dir():
             return f"is a file; a folder is written here ({artifact.name}): choose a new path"
         if not artifact.folder and target.is_dir():
@@ -208,11 +245,26 @@ def check_output(out: str | Path, artifact: Artifact, inputs: Iterable[tuple[str
     given = Path(out)
     if str(given) == "":
         raise InputError("command line", "--out", "an empty output path")
-    target = given.resolve()
-    problem = _problem(target, artifact, [(flag, path) for flag, path in inputs if path is not None])
+    try:
+        target = _resolved(given)
+        problem = _problem(target, artifact, [(flag, path) for flag, path in inputs if path is not None])
+    except _Loop as loop:
+        raise InputError(given, None, f"cannot be resolved: {loop} (a symlink loop?)") from None
     if problem:
         raise InputError(given, None, problem)
-    return target if given.is_symlink() else given
+    # a link, or a path through '..', is written at the place it stands for
+    return target if given.is_symlink() or ".." in given.parts else given
+
+
+class _Loop(Exception):
+    pass
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as err:  # Python 3.11 raises RuntimeError for a symlink loop
+        raise _Loop(str(err)) from None
 
 
 def sibling(out: Path, suffix: str) -> Path:

@@ -72,7 +72,7 @@ def autocast(net, precision: str):
     """
     import torch
 
-    from ranker.tasks.base import device_of
+    from ranker.models import device_of
 
     kind = device_of(net).type
     if resolve(precision, kind) != "bf16":

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from ranker.retrieve.base import Results
 
-if TYPE_CHECKING:
-    from ranker.engine import RayConfig
+#: Scores already-read (query, text) pairs elsewhere with the reranker's settings:
+#: ``(config, queries, texts, show_progress) -> scores`` (:func:`ranker.engine.pair_scorer`).
+PairScorer = Callable[["RerankConfig", list[str], list[str], bool], np.ndarray]
 
 WEIGHT_GRID = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 21))
 
@@ -181,7 +183,7 @@ def quantized(net):
 
     import torch
 
-    from ranker.tasks.base import device_of
+    from ranker.models import device_of
 
     if device_of(net).type != "cpu":
         raise ValueError("int8 quantisation runs on the CPU only; pass device='cpu' or drop int8")
@@ -201,11 +203,11 @@ class Reranker:
         >>> reranked = reranker.rerank(first_stage_results, ["oil prices"], index.docs)  # doctest: +SKIP
     """
 
-    def __init__(self, config: RerankConfig, ray: RayConfig | None = None) -> None:
-        """Load the model; with ``ray`` (a :class:`ranker.engine.RayConfig`) pairs are
-        scored by a Ray actor pool, each actor loading the same model."""
+    def __init__(self, config: RerankConfig, score_elsewhere: PairScorer | None = None) -> None:
+        """Load the model; with ``score_elsewhere`` (e.g. :func:`ranker.engine.pair_scorer`,
+        a Ray actor pool each of whose actors loads the same model) pairs are scored there."""
         from ranker.heads import load_pair_scorer, load_tokenizer, read_about
-        from ranker.retrieve.embed import pick_device
+        from ranker.models import pick_device
 
         about = read_about(config.model)
         tuned = about.get("interpolation", {}).get("weight", 1.0)
@@ -220,7 +222,7 @@ class Reranker:
         self.net = load_pair_scorer(config.model).to(pick_device(config.device))
         if config.precision == "int8":
             self.net = quantized(self.net)
-        self.ray = ray
+        self.score_elsewhere = score_elsewhere
         self.pairs_per_second = float("nan")
 
     def score(self, queries: list[str], texts: list[str], show_progress: bool = False) -> np.ndarray:
@@ -230,10 +232,8 @@ class Reranker:
 
         started = time.perf_counter()
         read = passages_for(queries, texts, self.passage_words)
-        if self.ray is not None and len(read):
-            from ranker.engine import score_pairs as on_ray
-
-            scores = on_ray(self.ray, self.config, queries, read, self.config.batch_size, show_progress)
+        if self.score_elsewhere is not None and len(read):
+            scores = self.score_elsewhere(self.config, queries, read, show_progress)
         else:
             scores = self.score_read(queries, read, show_progress)
         if len(texts):
@@ -260,16 +260,6 @@ class Reranker:
         top = Results(first.rows[:, : self.config.depth], first.scores[:, : self.config.depth])
         cross = self.score(*self.pairs(top, queries, docs), show_progress=show_progress)
         return rerank_scores(top, cross, float(self.config.weight))
-
-    def denoiser(self, docs, margin: float = 0.0, show_progress: bool = False):
-        """This model as the miner's false-negative guard (a :class:`ranker.mine.Denoiser`)."""
-        from ranker.mine import Denoiser
-
-        return Denoiser(
-            lambda queries, texts: self.score(queries, texts, show_progress=show_progress),
-            lambda rows: [a.text for a in docs.get(rows)],
-            margin=margin,
-        )
 
     def pairs(self, first: Results, queries: list[str], docs) -> tuple[list[str], list[str]]:
         """The (query, article text) pairs of every candidate in ``first``, row-major."""

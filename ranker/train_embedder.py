@@ -32,7 +32,7 @@ import numpy as np
 
 from ranker.errors import InputError
 from ranker.files import read_json
-from ranker.train_reranker import TextGroup, dev_sample, read_groups, text_groups
+from ranker.groups import TextGroup, dev_sample, read_groups, text_groups
 
 #: The sentence-transformers files that make a transformers folder a SentenceTransformer.
 ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
@@ -121,7 +121,7 @@ def mean_pooled(net, tokenizer, texts: list[str], max_length: int):
     """
     import torch.nn.functional as F
 
-    from ranker.tasks.base import device_of
+    from ranker.models import device_of
 
     encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device_of(net))
     hidden = net(**encoded).last_hidden_state
@@ -238,7 +238,7 @@ def write_st_files(base: str, folder: Path, dimension: int) -> None:
     Raises:
         InputError: the base pools otherwise than by the mean, which our loss assumes.
     """
-    from ranker.retrieve.embed import resolve_model
+    from ranker.models import resolve_model
 
     source = Path(resolve_model(base))
     if not (source / "modules.json").is_file():
@@ -317,16 +317,16 @@ def train_embedder(
     """
     import os
 
-    from ranker.heads import check_model_folder, load_tokenizer, quiet_transformers
+    from ranker.heads import check_model_folder, load_tokenizer
     from ranker.index import Index
-    from ranker.retrieve.embed import pick_device, resolve_model
+    from ranker.models import offline, pick_device, quiet_transformers, resolve_model
     from ranker.train import fit
 
     index = Index.open(index_path)
     rows = read_groups(groups_path)
     groups = text_groups(rows, index.docs, config.hard_negatives)
     dev_set = dense_dev_set(index, dev[0], dev[1], config.dev_queries, train_config.seed) if dev else None
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline()
     from transformers import AutoModel
 
     path = resolve_model(config.model)

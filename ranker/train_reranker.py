@@ -29,12 +29,12 @@ import numpy as np
 from ranker.corpus import Qrels
 from ranker.errors import InputError
 from ranker.files import atomic_write_text
+from ranker.groups import TextGroup, dev_sample, read_groups, text_groups
 from ranker.integrity import write_listed
 from ranker.retrieve.base import Results
 from ranker.tasks.base import length_grouped_batches
 
 LOSSES = ("listwise", "pointwise")
-GROUP_COLUMNS = ("qid", "query", "positive", "negatives")
 
 
 @dataclass(frozen=True)
@@ -68,67 +68,6 @@ class RerankerTrainConfig:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not '{self.loss}'")
         if self.max_length < 16:
             raise ValueError(f"max_length must be >= 16, not {self.max_length}")
-
-
-@dataclass(frozen=True)
-class TextGroup:
-    """A query with its positive's text and its negatives' texts."""
-
-    query: str
-    positive: str
-    negatives: tuple[str, ...]
-
-    def pairs(self) -> list[tuple[str, str]]:
-        return [(self.query, self.positive)] + [(self.query, n) for n in self.negatives]
-
-
-def read_groups(path: str | Path) -> list[tuple[str, str, str, list[str]]]:
-    """(qid, query, positive doc id, negative doc ids) from a mined ``groups.parquet``.
-
-    Raises:
-        InputError: the file is missing, not parquet, or lacks a column.
-    """
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "groups.parquet"
-    if not path.is_file():
-        raise InputError(path, None, "no such file; write one with 'ranker mine'")
-    if path.name == "groups.parquet":
-        from ranker.integrity import read_listed
-
-        read_listed(path.parent, "mining.json", "the tables changed after mining: mine again")
-    try:
-        table = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several unrelated types for a bad file
-        raise InputError(path, None, f"not a parquet file ({err})") from None
-    missing = [c for c in GROUP_COLUMNS if c not in table.column_names]
-    if missing:
-        raise InputError(path, None, f"missing columns {missing}; expected the groups table of 'ranker mine'")
-    columns = table.select(list(GROUP_COLUMNS)).to_pydict()
-    return list(zip(columns["qid"], columns["query"], columns["positive"], columns["negatives"]))
-
-
-def text_groups(rows, docs, max_negatives: int | None = None, passage_words: int | None = None) -> list[TextGroup]:
-    """Resolve document ids to the texts the cross-encoder reads, through an index's doc store.
-
-    Raises:
-        InputError: a document id that the index does not hold.
-    """
-    row_of = {doc: row for row, doc in enumerate(docs.doc_ids())}
-    wanted = sorted({d for _, _, pos, negs in rows for d in [pos, *negs]})
-    unknown = [d for d in wanted if d not in row_of]
-    if unknown:
-        raise InputError("groups", None, f"{len(unknown)} documents not in the index (first: '{unknown[0]}'): mined from another index?")
-    texts = dict(zip(wanted, (a.text for a in docs.get([row_of[d] for d in wanted]))))
-    from ranker.passages import passages_for
-
-    out = []
-    for _, query, pos, negs in rows:
-        read = passages_for([query] * (1 + len(negs)), [texts[d] for d in [pos, *negs]], passage_words)
-        out.append(TextGroup(query, read[0], tuple(read[1:][:max_negatives])))
-    return out
 
 
 @dataclass
@@ -267,40 +206,6 @@ def dev_metrics(dev: DevSet, cross: np.ndarray) -> tuple[dict[str, float], dict[
     }, interpolation
 
 
-def sample_queries(qrels: Qrels, n: int, seed: int) -> list[str]:
-    """A fixed random sample of ``n`` judged query ids (all of them if fewer), sorted.
-
-    Example:
-        >>> sample_queries({"a": {"d": 1}, "b": {"d": 1}, "c": {}}, 5, 0)
-        ['a', 'b']
-    """
-    judged_ids = sorted(q for q, docs in qrels.items() if any(g > 0 for g in docs.values()))
-    if len(judged_ids) <= n:
-        return judged_ids
-    rng = np.random.default_rng(seed)
-    return sorted(judged_ids[i] for i in rng.choice(len(judged_ids), size=n, replace=False))
-
-
-def dev_sample(data: Path, qrels_path: Path, n: int, seed: int) -> tuple[list[str], list[str], Qrels]:
-    """A fixed sample of ``n`` judged dev queries: their ids, texts and judgements.
-
-    Raises:
-        InputError: the qrels judge a query the queries file does not hold.
-
-    Example:
-        >>> qids, texts, qrels = dev_sample(Path("data/news"), Path("data/news/qrels/dev.tsv"), 200, 13)  # doctest: +SKIP
-    """
-    from ranker.corpus import read_qrels, read_queries
-
-    qrels = read_qrels(qrels_path)
-    by_id = {q.qid: q.text for q in read_queries(data).records}
-    qids = sample_queries(qrels, n, seed)
-    missing = [q for q in qids if q not in by_id]
-    if missing:
-        raise InputError(qrels_path, None, f"judges queries not in {data} (first: {missing[0]})")
-    return qids, [by_id[q] for q in qids], {q: qrels[q] for q in qids}
-
-
 def train_reranker(
     groups_path: str | Path,
     index_path: str | Path,
@@ -331,7 +236,7 @@ def train_reranker(
     """
     from ranker.heads import load_pair_scorer, load_tokenizer
     from ranker.index import Index
-    from ranker.retrieve.embed import pick_device
+    from ranker.models import pick_device
     from ranker.train import fit
 
     index = Index.open(index_path)

@@ -61,7 +61,7 @@ def tiny_model(tmp_path_factory) -> Path:
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from ranker.retrieve.embed import resolve_model
+    from ranker.models import resolve_model
 
     root = tmp_path_factory.mktemp("tiny-bert")
     torch.manual_seed(0)

@@ -55,16 +55,18 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)
 
     # an interrupted Ray build resumes: the shards already written are kept, the missing one is encoded
-    from ranker.engine import RayConfig
+    from ranker.engine import RayConfig, shard_encoder
     from ranker.retrieve.embed import encode_corpus
 
     embedder = one.dense().embedder
     docs = [a.text for a in one.docs.get(list(range(90)))]
     shards = tmp_path / "shards"
-    first = encode_corpus(embedder, docs, shards, 32, show_progress=False, ray=RayConfig(workers=2))
+    first = encode_corpus(embedder, docs, shards, 32, show_progress=False,
+                          encode_missing=shard_encoder(RayConfig(workers=2), embedder))
     (shards / "shard-00001.npy").unlink()
     kept = (shards / "shard-00000.npy").stat().st_mtime_ns
-    again = encode_corpus(embedder, docs, shards, 32, show_progress=False, ray=RayConfig(workers=2))
+    again = encode_corpus(embedder, docs, shards, 32, show_progress=False,
+                          encode_missing=shard_encoder(RayConfig(workers=2), embedder))
     assert (shards / "shard-00001.npy").exists() and (shards / "shard-00000.npy").stat().st_mtime_ns == kept
     np.testing.assert_array_equal(first, again)
     np.testing.assert_allclose(first, one.dense().faiss_index.reconstruct_n(0, 90), rtol=0, atol=1e-6)

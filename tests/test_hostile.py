@@ -995,3 +995,183 @@ def test_query_stream_gives_a_blank_or_undecodable_line_a_one_line_answer_and_ke
     assert out.index("Brexit letter sent") < out.index("Oil prices fell sharply")  # served on after the bad lines
     extra = [line for line in hostile if line not in plain]
     assert len(hostile) == len(plain) + 2 and len(extra) == 2, extra  # one line for each bad line
+
+
+# == 7. Found by probing by hand: each was a broken promise, now held ==================
+
+
+def _tiny_corpus(folder: Path) -> Path:
+    return write_jsonl(folder / "c.jsonl", [{"_id": "a", "text": "oil prices fell"}, {"_id": "b", "text": "gas prices rose"}])
+
+
+def test_a_pipe_or_a_device_is_never_replaced_by_a_file(world, tmp_path, capsys):
+    fifo = tmp_path / "ff"
+    os.mkfifo(fifo)
+    for out in (fifo, Path("/dev/null")):
+        code, _, err = call(capsys, "run", world / "idx", "--queries", world / "queries.tsv", "--retriever", "bm25",
+                            "--out", out, "--quiet")
+        refused_out(code, err, out, "not a regular file or folder")
+    assert fifo.exists() and not fifo.is_file() and Path("/dev/null").is_char_device()
+
+
+@pytest.mark.parametrize("text", ["\n\n\n\n\nMY PRECIOUS NOTES\n", "   \n\t\n"])
+def test_a_file_that_only_starts_blank_is_not_taken_for_a_run(text, world, tmp_path, capsys):
+    notes = tmp_path / "notes.trec"
+    notes.write_text(text)
+    code, _, err = call(capsys, "run", world / "idx", "--queries", world / "queries.tsv", "--retriever", "bm25",
+                        "--out", notes, "--quiet")
+    refused_out(code, err, notes, "not a TREC run file")
+    assert notes.read_text() == text
+
+
+def test_a_users_file_named_like_a_temporary_is_neither_ignored_nor_removed(tmp_path, capsys):
+    corpus = _tiny_corpus(tmp_path)
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / ".diary.tmp-2024").write_text("secret")
+    (tmp_path / ".out3.tmp-999999-keepme").mkdir()
+    (tmp_path / ".out3.tmp-999999-keepme" / "data").write_text("mine")
+    before = snapshot(tmp_path)
+    code, _, err = call(capsys, "index", corpus, "--out", tmp_path / "keep", "--retrievers", "bm25", "--quiet")
+    refused_out(code, err, tmp_path / "keep", "not a ranker index")
+    code, _, err = call(capsys, "index", corpus, "--out", tmp_path / "out3", "--retrievers", "bm25", "--quiet")
+    assert code == 0, err
+    assert snapshot(tmp_path, exclude=("out3",)) == before
+
+
+@pytest.mark.parametrize("layout", ["model with a user's notes", "metrics.json of someone else", "model alone"])
+def test_a_training_folder_is_recognised_by_its_contents_not_its_names(layout, world, tmp_path, tiny_bert, capsys):
+    out = tmp_path / "proj"
+    (out / "model").mkdir(parents=True)
+    if layout == "model with a user's notes":
+        (out / "model" / "notes.txt").write_text("notes")
+    elif layout == "metrics.json of someone else":
+        (out / "metrics.json").write_text("{}")
+        (out / "model").rmdir()
+    else:
+        (out / "model" / "config.json").write_text("{}")
+    before = snapshot(tmp_path)
+    code, _, err = call(capsys, *writer("train classify", world, out, tiny_bert, tiny_bert))
+    refused_out(code, err, out, "not a ranker training folder")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["run", "index"])
+def test_nothing_is_written_inside_an_existing_index(kind, world, tmp_path, capsys):
+    w = copy_world(world, tmp_path)
+    out = w / "idx" / ("x.trec" if kind == "run" else "sub")
+    before = snapshot(tmp_path)
+    if kind == "run":
+        code, _, err = call(capsys, "run", w / "idx", "--queries", w / "queries.tsv", "--retriever", "bm25", "--out", out)
+        refused_out(code, err, out, "input")
+    else:
+        code, _, err = call(capsys, "index", w / "beir", "--out", out, "--retrievers", "bm25", "--quiet")
+        refused_out(code, err, out, "manifest.json", "ranker artifact")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_name_too_long_for_its_temporary_sibling_is_refused_before_work(world, tmp_path, capsys):
+    out = tmp_path / ("b" * 230 + ".trec")
+    code, _, err = call(capsys, "run", world / "idx", "--queries", world / "queries.tsv", "--retriever", "bm25",
+                        "--out", out, "--quiet")
+    error_line(code, err, "too long")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("tag", ["my tag", "\x1b[31mred"])
+def test_a_run_tag_must_be_one_printable_word(tag, world, tmp_path, capsys):
+    code, _, err = call(capsys, "run", "/nonexistent/idx", "--queries", world / "queries.tsv", "--tag", tag,
+                        "--out", tmp_path / "r.trec")
+    error_line(code, err, "--tag")
+    assert "\x1b" not in err and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[dense]\nembedder = 5\n", "expected a table"),
+    ("[dense.embedder]\nbatch_size = \"x\"\n", "batch_size"),
+])
+def test_dense_embedder_settings_in_toml_are_checked(text, needle, tmp_path, tiny_model, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    code, _, err = call(capsys, "index", _tiny_corpus(tmp_path), "--out", tmp_path / "idx", "--model", tiny_model,
+                        "--config", config, "--quiet")
+    error_line(code, err, str(config), needle)
+    assert not (tmp_path / "idx").exists()
+
+
+def test_dense_embedder_settings_in_toml_are_used(tmp_path, tiny_model, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text("[dense.embedder]\nmax_length = 64\nbatch_size = 4\n")
+    code, _, err = call(capsys, "index", _tiny_corpus(tmp_path), "--out", tmp_path / "idx", "--model", tiny_model,
+                        "--config", config, "--quiet")
+    assert code == 0, err
+    embedder = json.loads((tmp_path / "idx" / "manifest.json").read_text())["components"]["dense"]["config"]["embedder"]
+    assert (embedder["max_length"], embedder["batch_size"]) == (64, 4)
+
+
+def test_a_symlink_loop_is_one_line(world, tmp_path, capsys):
+    (tmp_path / "la").symlink_to(tmp_path / "lb")
+    (tmp_path / "lb").symlink_to(tmp_path / "la")
+    before = snapshot(tmp_path)
+    for out in (tmp_path / "la", tmp_path / "la" / "x.trec"):
+        code, _, err = call(capsys, "run", world / "idx", "--queries", world / "queries.tsv", "--retriever", "bm25",
+                            "--out", out, "--quiet")
+        error_line(code, err, "symlink loop")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_path_through_dotdot_is_written_where_it_points(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    code, _, err = call(capsys, "index", _tiny_corpus(tmp_path), "--out", tmp_path / "a" / "b" / "..",
+                        "--retrievers", "bm25", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "a" / "manifest.json").is_file() and not (tmp_path / "a" / "b").exists()
+
+
+def test_skip_invalid_leaves_no_rejects_file_when_the_build_fails(tmp_path, capsys):
+    corpus = write_jsonl(tmp_path / "sw.jsonl", [{"_id": "a", "text": "the of and"}, {"_id": "b c", "text": "oil"}])
+    code, _, err = call(capsys, "index", corpus, "--out", tmp_path / "idx", "--retrievers", "bm25", "--skip-invalid",
+                        "--quiet")
+    error_line(code, err, "stopword")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sw.jsonl"]
+
+
+@pytest.mark.parametrize("command", ["search", "index"])
+def test_a_closed_stdout_is_not_a_crash(command, world, tmp_path):
+    args = {"search": ["search", world / "idx", "oil"],
+            "index": ["index", _tiny_corpus(tmp_path), "--out", tmp_path / "idx", "--retrievers", "bm25", "--quiet"]}
+    done = subprocess.run(["bash", "-c", 'exec "$@" >&-', "_", sys.executable, "-m", "ranker",
+                           *[str(a) for a in args[command]]],
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=False, stderr=subprocess.PIPE, timeout=120)
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    if command == "index":
+        assert (tmp_path / "idx" / "manifest.json").is_file()
+
+
+def test_a_full_standard_output_is_one_line(world):
+    with open("/dev/full", "w") as full:
+        done = _ranker_process("search", world / "idx", "oil", stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 2
+    assert done.stderr.decode() == "ranker: error: No space left on device (writing the output)\n"
+
+
+def test_paths_and_names_printed_for_people_carry_no_raw_controls(world, tmp_path, capsys):
+    out = tmp_path / "\x1b[31mRED\x1b[0m.trec"
+    code, stdout, err = call(capsys, "run", world / "idx", "--queries", world / "queries.tsv", "--retriever", "bm25",
+                             "--out", out, "--quiet")
+    assert code == 0, err
+    _no_raw_controls(stdout + err)
+    code, stdout, err = call(capsys, "verify", tmp_path / "\x1b[31mX")
+    assert code == 2
+    _no_raw_controls(stdout + err)
+    code, _, err = call(capsys, "report", f"\x1b[31mX={world / 'run.trec'}", "--qrels",
+                        world / "beir" / "qrels" / "test.tsv", "--out", tmp_path / "rep")
+    error_line(code, err, "printable")
+    _no_raw_controls(err)
+
+
+def test_verify_flags_links_and_pipes_inside_an_index(world, tmp_path, capsys):
+    w = copy_world(world, tmp_path)
+    os.mkfifo(w / "idx" / "ff")
+    (w / "idx" / "self").symlink_to(".")
+    code, out, _ = call(capsys, "verify", w / "idx")
+    assert code == 2 and "ff: not a regular file" in out and "self: not a regular file" in out

@@ -8,8 +8,6 @@ querying with another model than the one that built the index is refused.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -20,10 +18,8 @@ import numpy as np
 from ranker.corpus import Article
 from ranker.errors import InputError
 from ranker.retrieve.base import Results, empty_results
-from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus, same_model
+from ranker.retrieve.embed import Embedder, EmbedderConfig, ShardEncoder, encode_corpus, same_model
 
-if TYPE_CHECKING:
-    from ranker.engine import RayConfig
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 
@@ -148,11 +144,12 @@ class DenseRetriever:
             self._embedder = Embedder(self.config.embedder)
         return self._embedder
 
-    def index(self, articles: list[Article], shards: str | Path, show_progress: bool = True, ray: RayConfig | None = None) -> None:
-        """Encode the articles' text (resumable through ``shards``; on a Ray actor pool
-        with ``ray``, a :class:`ranker.engine.RayConfig`) and build FAISS."""
+    def index(self, articles: list[Article], shards: str | Path, show_progress: bool = True,
+              encode_missing: ShardEncoder | None = None) -> None:
+        """Encode the articles' text (resumable through ``shards``; elsewhere with
+        ``encode_missing``, see :func:`ranker.retrieve.embed.encode_corpus`) and build FAISS."""
         vectors = encode_corpus(
-            self.embedder, [a.text for a in articles], shards, self.config.shard_size, show_progress, ray
+            self.embedder, [a.text for a in articles], shards, self.config.shard_size, show_progress, encode_missing
         )
         self.index_vectors(vectors)
 

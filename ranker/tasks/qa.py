@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from ranker.examples import QAExample
-from ranker.tasks.base import ExampleTask, device_of, new_head
+from ranker.models import device_of
+from ranker.tasks.base import ExampleTask, new_head
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ranker.examples import TaggedSentence
-from ranker.tasks.base import ExampleTask, device_of, new_head
+from ranker.models import device_of
+from ranker.tasks.base import ExampleTask, new_head
 
 IGNORE = -100
 
