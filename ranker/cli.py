@@ -325,34 +325,21 @@ def _add_train_flags(parser: argparse.ArgumentParser, batch_help: str, tables: s
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-#: What each head reads, for the help texts.
-HEAD_DATA = {
-    "classify": "a TSV of label<TAB>text lines (or Orange .tab)",
-    "pairs": "an STS-B style TSV with sentence1, sentence2 and score columns",
-    "tag": "word/TAG sentences, one per line, or a CoNLL-U file (.conllu)",
-    "qa": "a SQuAD v1.1 JSON file",
-}
-HEAD_HELP = {
-    "classify": "single-text classification ([CLS] text [SEP] -> class)",
-    "pairs": "text-pair regression ([CLS] a [SEP] b [SEP] -> score)",
-    "tag": "token tagging, e.g. part of speech (every word -> tag)",
-    "qa": "extractive question answering (question + passage -> answer span)",
-}
-
-
 def _add_head_commands(train_heads, commands) -> None:
-    """``ranker train/predict/eval {classify,pairs,tag,qa}``."""
-    for task in ("classify", "pairs", "tag", "qa"):
+    """``ranker train/predict/eval {classify,pairs,tag,qa}`` (each task's help text is its own)."""
+    from ranker.tasks import TASKS
+
+    for task, spec in TASKS.items():
         head = train_heads.add_parser(
-            task, help=HEAD_HELP[task],
-            description=f"Fine-tune {HEAD_HELP[task]} on the BERT core. The best model (by the dev metric, or the last "
+            task, help=spec.help,
+            description=f"Fine-tune {spec.help} on the BERT core. The best model (by the dev metric, or the last "
             "without --dev) goes to OUT/model, the evaluations to OUT/metrics.json; OUT/checkpoint holds a "
             "resumable state while training.",
         )
-        head.add_argument("--train", type=Path, required=True, help=f"training data: {HEAD_DATA[task]}")
+        head.add_argument("--train", type=Path, required=True, help=f"training data: {spec.data_help}")
         head.add_argument("--dev", type=Path, help="dev data in the same format, to keep the best model by")
         head.add_argument("--out", type=Path, required=True, help="output folder")
-        head.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe (see README)")
+        head.add_argument("--preset", choices=["quick", "full"], help="start from a named recipe (see docs/heads.md)")
         head.add_argument("--model", help="the backbone: a local BERT-family folder (default: all-MiniLM-L6-v2, packaged)")
         head.add_argument("--max-length", type=count(1), help="word pieces per input")
         if task == "pairs":
@@ -388,12 +375,10 @@ def _add_head_commands(train_heads, commands) -> None:
 
     score = commands.add_parser("eval", help="score a fine-tuned head on labelled data")
     score_heads = score.add_subparsers(dest="task", required=True, metavar="HEAD")
-    for task in ("classify", "pairs", "tag", "qa"):
-        sub = score_heads.add_parser(task, help=f"{HEAD_HELP[task].split(' (')[0]}: "
-                                     + {"classify": "accuracy, macro-F1", "pairs": "Pearson, Spearman",
-                                        "tag": "token accuracy, per tag", "qa": "exact match, F1"}[task])
+    for task, spec in TASKS.items():
+        sub = score_heads.add_parser(task, help=f"{spec.help.split(' (')[0]}: {spec.metrics_help}")
         sub.add_argument("model", type=Path, help=f"OUT/model of 'ranker train {task}'")
-        sub.add_argument("--data", type=Path, required=True, help=f"labelled data: {HEAD_DATA[task]}")
+        sub.add_argument("--data", type=Path, required=True, help=f"labelled data: {spec.data_help}")
         sub.add_argument("--json", action="store_true", help="print the metrics as JSON")
         sub.set_defaults(handler=_cmd_eval_head)
 
@@ -480,8 +465,7 @@ def _hybrid_config(args: argparse.Namespace):
 
 
 def _open_retriever(index, args: argparse.Namespace, hybrid):
-    kinds = index.manifest["components"]
-    name = args.retriever or ("hybrid" if {"bm25", "dense"} <= set(kinds) else next(iter(kinds)))
+    name = args.retriever or index.default_retriever
     return name, index.retriever(name, model=args.model, hybrid=hybrid)
 
 
@@ -537,13 +521,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from ranker.display import format_hits
-    from ranker.index import Index
-    from ranker.search import search_hits
+    from ranker.search import Searcher
 
     hybrid = _hybrid_config(args)
-    index = Index.open(args.index)
-    name, retriever = _open_retriever(index, args, hybrid)
-    hits = search_hits(index, retriever, args.query, args.k)
+    searcher = Searcher(args.index, args.retriever, hybrid=hybrid, model=args.model)
+    name, hits = searcher.name, searcher.search(args.query, args.k)
     if args.json:
         out = {"query": args.query, "retriever": name, "hits": [h.to_dict() for h in hits]}
         print(json.dumps(out, ensure_ascii=False, indent=2))
@@ -848,21 +830,6 @@ def _train_config(args: argparse.Namespace, base):
     return resolve_config(TrainConfig, "train", preset=base, path=args.config, flags=flags)
 
 
-def _read_head_data(task: str, path: Path) -> list:
-    """The labelled examples of ``path`` in the format the head reads."""
-    from ranker import formats
-
-    if not path.is_file():
-        raise InputError(path, None, "no such file")
-    if task == "classify":
-        return formats.read_labelled_texts(path)
-    if task == "pairs":
-        return formats.read_scored_pairs(path)
-    if task == "tag":
-        return formats.read_conllu(path) if path.suffix == ".conllu" else formats.read_word_tag(path)
-    return formats.read_squad(path)
-
-
 def _cmd_train_head(args: argparse.Namespace) -> int:
     from ranker.config import resolve_config
     from ranker.outputs import TRAINING
@@ -878,8 +845,8 @@ def _cmd_train_head(args: argparse.Namespace) -> int:
             flags[name] = getattr(args, name)
     config = resolve_config(task.config, args.task, preset=preset.config if preset else None, path=args.config, flags=flags)
     train_config = _train_config(args, preset.train if preset else None)
-    train = _read_head_data(args.task, args.train)
-    dev = _read_head_data(args.task, args.dev) if args.dev else None
+    train = task.read(args.train)
+    dev = task.read(args.dev) if args.dev else None
     try:
         metrics = task.train(train, out, config, train_config, dev=dev, resume=args.resume, show_progress=not args.quiet)
     except ValueError as err:
@@ -897,21 +864,14 @@ def _cmd_train_head(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ranker.tasks import TASKS
 
+    given = vars(args)
+    if getattr(args, "context_file", None) is not None:
+        try:
+            given = {**given, "context": args.context_file.read_text(encoding="utf-8")}
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(args.context_file, None, f"unreadable ({err})") from None
     task = TASKS[args.task]
-    if args.task == "classify":
-        inputs = args.texts
-    elif args.task == "pairs":
-        inputs = [(args.text_a, args.text_b)]
-    elif args.task == "tag":
-        inputs = [s.split() for s in args.sentences]
-    else:
-        context = args.context
-        if args.context_file is not None:
-            try:
-                context = args.context_file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                raise InputError(args.context_file, None, f"unreadable ({err})") from None
-        inputs = [(args.question, context)]
+    inputs = task.predict_inputs(given)
     rows = task.predict(args.model, inputs)
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -925,7 +885,7 @@ def _cmd_eval_head(args: argparse.Namespace) -> int:
     from ranker.tasks import TASKS
 
     task = TASKS[args.task]
-    metrics = task.evaluate(args.model, _read_head_data(args.task, args.data))
+    metrics = task.evaluate(args.model, task.read(args.data))
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0

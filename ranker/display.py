@@ -47,7 +47,7 @@ def format_hits(hits: Sequence, width: int | None = None) -> str:
 
     Example:
         >>> from ranker.search import Hit
-        >>> print(format_hits([Hit(1, "42", 7.5, "Oil falls", "BBC", "2017-03-01", "", "… oil fell …")], width=60))
+        >>> print(format_hits([Hit(1, "42", 7.5, "Oil falls", "… oil fell …", {"outlet": "BBC", "date": "2017-03-01"})], width=60))
         rank  id  score  title      outlet  date
         ----  --  -----  ---------  ------  ----------
         1     42  7.50   Oil falls  BBC     2017-03-01
@@ -55,7 +55,8 @@ def format_hits(hits: Sequence, width: int | None = None) -> str:
     """
     width = width or shutil.get_terminal_size((120, 24)).columns
     headers = ["rank", "id", "score", "title", "outlet", "date"]
-    rows = [[h.rank, h.doc_id, f"{h.score:.2f}", _shorten(h.title, 70), h.outlet, h.date or ""] for h in hits]
+    rows = [[h.rank, h.doc_id, f"{h.score:.2f}", _shorten(h.title, 70), str(h.metadata.get("outlet") or ""),
+             str(h.metadata.get("date") or "")] for h in hits]
     if any(h.before is not None for h in hits):
         # Where each article stood before reranking: the reranker's work at a glance.
         headers.append("was")

@@ -211,6 +211,12 @@ class Index:
             self._loaded["dense", model] = loaded
         return self._loaded["dense", model]
 
+    @property
+    def default_retriever(self) -> str:
+        """``hybrid`` when the index has both kinds, else the one it has."""
+        kinds = self.manifest["components"]
+        return "hybrid" if {"bm25", "dense"} <= set(kinds) else next(iter(kinds))
+
     def retriever(self, name: str, model: str | None = None, hybrid: HybridConfig = HybridConfig()):
         """``bm25``, ``dense`` or ``hybrid`` (the fusion of both).
 

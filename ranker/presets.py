@@ -1,9 +1,9 @@
 """Named recipes for mining and fine-tuning the reranker on a 2-core CPU.
 
 ``quick`` is what ``make demo`` runs (minutes); ``full`` fine-tunes the
-embedder and the cross-encoder on every training query (about 45 minutes on 2 cores). The numbers each recipe
-reaches on the news benchmark are in the README; the settings were chosen on
-the dev split.
+embedder and the cross-encoder on every training query. What each recipe reaches
+on the news benchmark, how long it takes, and the experiments behind each setting
+are in docs/reranker.md; the settings were chosen on the dev split.
 """
 
 from __future__ import annotations
@@ -57,9 +57,7 @@ PRESETS = {
         train_queries=800,
         mining=MiningConfig(strategy="hybrid", num_negatives=3),
         reranker=RerankerTrainConfig(max_length=128, passage_words=90, dev_queries=150),
-        # bf16 where the CPU has it: a training step 1.6x faster (benchmarks/RESULTS.md), and the same quality:
-        # dev MRR@10 0.844 mixed, 0.688 alone, against fp32's 0.843 and 0.694
-        # (ranker train reranker --preset quick --precision bf16|fp32, the demo's mined groups)
+        # bf16 where the CPU has it: faster, and the same quality on dev (docs/reranker.md, precision)
         train=TrainConfig(learning_rate=2e-4, epochs=1, batch_size=8, checkpoint_every=25, precision="auto"),
     ),
     "full": Preset(
@@ -72,8 +70,7 @@ PRESETS = {
         reranker=RerankerTrainConfig(max_length=128, dev_queries=200, weight_queries=10_000),
         train=TrainConfig(learning_rate=1e-4, epochs=1, batch_size=8, eval_every=130, checkpoint_every=50,
                           precision="auto"),
-        # Dense retrieval on all 595 dev queries: 0.696 MRR@10 before, 0.762 after one epoch at 3e-5
-        # (1e-4: 0.753); the hybrid first stage 0.834 -> 0.845 (README, "Tuning the embedder").
+        # the learning rate that did best on dev, and what tuning gains (docs/reranker.md, the embedder)
         embedder=EmbedderRecipe(
             EmbedderTrainConfig(max_length=128, hard_negatives=1),
             TrainConfig(learning_rate=3e-5, epochs=1, batch_size=32, checkpoint_every=25, precision="auto"),
@@ -134,6 +131,6 @@ def _head_presets() -> dict[str, dict[str, HeadPreset]]:
     }
 
 
-#: Recipes for the other heads by name and task (``quick`` finishes within 20
-#: minutes per head on 2 CPU cores; the README has what each reaches).
+#: Recipes for the other heads by name and task (``quick`` is minutes per head on
+#: 2 CPU cores; docs/heads.md has what each reaches and how long it takes).
 HEAD_PRESETS = _head_presets()

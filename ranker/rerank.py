@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from collections.abc import Callable
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -203,9 +204,12 @@ class Reranker:
         >>> reranked = reranker.rerank(first_stage_results, ["oil prices"], index.docs)  # doctest: +SKIP
     """
 
-    def __init__(self, config: RerankConfig, score_elsewhere: PairScorer | None = None) -> None:
-        """Load the model; with ``score_elsewhere`` (e.g. :func:`ranker.engine.pair_scorer`,
-        a Ray actor pool each of whose actors loads the same model) pairs are scored there."""
+    def __init__(self, config: RerankConfig | str | Path, score_elsewhere: PairScorer | None = None) -> None:
+        """Load the model (a :class:`RerankConfig`, or just the model folder); with
+        ``score_elsewhere`` (e.g. :func:`ranker.engine.pair_scorer`, a Ray actor pool each
+        of whose actors loads the same model) pairs are scored there."""
+        if not isinstance(config, RerankConfig):
+            config = RerankConfig(model=str(config))
         from ranker.heads import load_pair_scorer, load_tokenizer, read_about
         from ranker.models import pick_device
 
@@ -224,6 +228,21 @@ class Reranker:
             self.net = quantized(self.net)
         self.score_elsewhere = score_elsewhere
         self.pairs_per_second = float("nan")
+
+    def rank(self, query: str, texts: list[str], top_k: int | None = None,
+             return_documents: bool = False) -> list[dict[str, Any]]:
+        """``texts`` ordered by the cross-encoder's score for ``query``, best first, as
+        sentence-transformers' ``CrossEncoder.rank`` returns them: ``corpus_id`` (the
+        position in ``texts``), ``score``, and ``text`` with ``return_documents``.
+
+        Example:
+            >>> Reranker("models/demo/model/model").rank("oil prices", ["The dam broke.", "Oil fell."], top_k=1)  # doctest: +SKIP
+            [{'corpus_id': 1, 'score': 4.2}]
+        """
+        scores = self.score([query] * len(texts), list(texts)) if texts else np.zeros(0)
+        order = sorted(range(len(texts)), key=lambda i: (-float(scores[i]), i))[:top_k]
+        return [{"corpus_id": i, "score": float(scores[i]), **({"text": texts[i]} if return_documents else {})}
+                for i in order]
 
     def score(self, queries: list[str], texts: list[str], show_progress: bool = False) -> np.ndarray:
         """Cross-encoder scores of (query, article text) pairs, each article read as the

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ranker.corpus import Query
@@ -11,30 +12,65 @@ from ranker.index import Index
 from ranker.passages import best_window
 from ranker.retrieve.base import Results, Retriever
 from ranker.retrieve.bm25 import Analyzer, BM25Config
+from ranker.retrieve.hybrid import HybridConfig
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One result as a person sees it.
+    """One result: the document's id, title and own metadata, the score, and a
+    snippet of its text around the query's words.
 
     Example:
-        >>> Hit(1, "42", 7.5, "Title", "BBC", "2017-03-01", "http://x", "...").rank
-        1
+        >>> hit = Hit(1, "42", 7.5, "Title", "… oil fell …", {"outlet": "BBC", "date": "2017-03-01"})
+        >>> hit.metadata["outlet"], hit.to_dict()["snippet"]
+        ('BBC', '… oil fell …')
     """
 
     rank: int
     doc_id: str
     score: float
     title: str
-    outlet: str
-    date: str | None
-    url: str
     snippet: str
-    #: The rank the first stage gave this article, when a reranker reordered them.
+    #: Whatever the corpus holds besides id, title and text (a news corpus: outlet, date, url).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: The rank the first stage gave this document, when a reranker reordered them.
     before: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Searcher:
+    """Search an index from Python, as Pyserini's ``LuceneSearcher(index).search(q, k)`` does.
+
+    Args:
+        index: an index folder (or an opened :class:`~ranker.index.Index`).
+        retriever: ``bm25``, ``dense`` or ``hybrid`` (default: hybrid when the
+            index has both kinds, else the one it has) — what ``ranker search`` picks.
+        reranker: a fine-tuned cross-encoder folder or a loaded
+            :class:`~ranker.rerank.Reranker`; its ``depth`` best results are reranked.
+        hybrid: how hybrid fuses BM25 and dense.
+        model: the dense query model, if not the one that built the index.
+
+    Example:
+        >>> searcher = Searcher("indexes/news")  # doctest: +SKIP
+        >>> [(h.doc_id, h.title) for h in searcher.search("Brexit Article 50", k=3)]  # doctest: +SKIP
+    """
+
+    def __init__(self, index: str | Path | Index, retriever: str | None = None, reranker=None,
+                 hybrid: HybridConfig = HybridConfig(), model: str | None = None) -> None:
+        self.index = index if isinstance(index, Index) else Index.open(index)
+        self.name = retriever or self.index.default_retriever
+        self.retriever = self.index.retriever(self.name, model=model, hybrid=hybrid)
+        if isinstance(reranker, (str, Path)):
+            from ranker.rerank import Reranker
+
+            reranker = Reranker(reranker)
+        self.reranker = reranker
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        """The top ``k`` hits for ``query``, best first."""
+        return search_hits(self.index, self.retriever, query, k, self.reranker)
 
 
 def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:
@@ -81,10 +117,8 @@ def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, rer
             doc_id=article.doc_id,
             score=score,
             title=article.title,
-            outlet=str(article.metadata.get("outlet", "")),
-            date=article.metadata.get("date"),
-            url=str(article.metadata.get("url", "")),
             snippet=snippet(article.text, query, analyzer),
+            metadata=article.metadata,
             before=before,
         )
         for rank, ((_, score, before), article) in enumerate(zip(found, articles), start=1)

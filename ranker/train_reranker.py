@@ -55,9 +55,8 @@ class RerankerTrainConfig:
     dev_depth: int = 20
     #: Dev queries the final mixing weight is tuned on, once training is over
     #: (None: the evaluation sample's weight stands). The periodic evaluations use
-    #: ``dev_queries`` for speed, but a weight chosen on 200 queries is noisy:
-    #: the full preset's moved test-title MRR@10 from 0.840 to 0.855 when tuned on
-    #: all 595 dev queries instead (README, "Results").
+    #: ``dev_queries`` for speed, but a weight chosen on a sample is noisy
+    #: (docs/reranker.md measures how much).
     weight_queries: int | None = None
     #: Read the best-matching window of this many words instead of the article's
     #: head (see ranker.passages); None reads from the start.
@@ -206,6 +205,48 @@ def dev_metrics(dev: DevSet, cross: np.ndarray) -> tuple[dict[str, float], dict[
     }, interpolation
 
 
+def fit_reranker(
+    groups: list[TextGroup] | list[tuple[str, str, list[str]]],
+    out: str | Path,
+    config: RerankerTrainConfig = RerankerTrainConfig(),
+    train_config=None,
+    dev: DevSet | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune a cross-encoder on (query, positive text, negative texts) groups held
+    in Python; the best model (the last, without ``dev``) goes to ``out/model``, a
+    folder ``sentence_transformers.CrossEncoder`` and :class:`ranker.rerank.Reranker` load.
+
+    Args:
+        groups: :class:`~ranker.groups.TextGroup` objects or plain
+            ``(query, positive, [negatives...])`` tuples.
+        out: the output folder (``model/``, ``checkpoint/``, ``metrics.json``).
+        config: model, loss and length.
+        train_config: a :class:`ranker.train.TrainConfig` (default: its defaults).
+        dev: a :class:`DevSet` to keep the best model by, or None.
+
+    Example:
+        >>> fit_reranker([("oil prices", "Oil prices fell after OPEC met.", ["The dam spillway broke."])],
+        ...              "models/mine", train_config=TrainConfig(max_steps=10))  # doctest: +SKIP
+    """
+    import torch
+
+    from ranker.heads import load_pair_scorer, load_tokenizer
+    from ranker.models import pick_device
+    from ranker.train import TrainConfig, fit
+
+    train_config = train_config or TrainConfig()
+    groups = [g if isinstance(g, TextGroup) else TextGroup(g[0], g[1], tuple(g[2])) for g in groups]
+    # The new head's initial weights come from torch's global generator: seed it
+    # first so that the same settings train the same model.
+    torch.manual_seed(train_config.seed)
+    net = load_pair_scorer(config.model).to(pick_device(train_config.device))
+    task = RerankerTask(groups, net, load_tokenizer(config.model), config, train_config.batch_size, dev)
+    return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)
+
+
 def train_reranker(
     groups_path: str | Path,
     index_path: str | Path,
@@ -234,10 +275,7 @@ def train_reranker(
         >>> train_reranker("runs/mined/hybrid", "indexes/news", "models/reranker",
         ...                RerankerTrainConfig(), TrainConfig(), dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")))  # doctest: +SKIP
     """
-    from ranker.heads import load_pair_scorer, load_tokenizer
     from ranker.index import Index
-    from ranker.models import pick_device
-    from ranker.train import fit
 
     index = Index.open(index_path)
     groups = text_groups(read_groups(groups_path), index.docs, config.max_negatives, config.passage_words)
@@ -246,14 +284,7 @@ def train_reranker(
         qids, texts, qrels = dev_sample(dev[0], dev[1], config.dev_queries, train_config.seed)
         first = index.retriever(dev_retriever).search(texts, config.dev_depth)
         dev_set = make_dev_set(qids, texts, first, qrels, index.docs, config.passage_words)
-    import torch
-
-    # The new head's initial weights come from torch's global generator: seed it
-    # first so that the same settings train the same model.
-    torch.manual_seed(train_config.seed)
-    net = load_pair_scorer(config.model).to(pick_device(train_config.device))
-    task = RerankerTask(groups, net, load_tokenizer(config.model), config, train_config.batch_size, dev_set)
-    metrics = fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)
+    metrics = fit_reranker(groups, out, config, train_config, dev_set, resume, stop_after, show_progress)
     if dev is not None and config.weight_queries is not None and "stopped_at" not in metrics:
         metrics["weight"] = tune_final_weight(Path(out) / "model", index, dev, config.weight_queries, train_config.seed,
                                               dev_retriever, config.dev_depth, show_progress)

@@ -137,3 +137,60 @@ def runs_and_qrels(tmp_path):
         paths[name] = tmp_path / f"{name}.trec"
         write_run(paths[name], _run(ranks), tag=name, meta={"seconds": {"retrieve": 0.5, "rerank": 1.5}} if name == "better" else None)
     return paths, qrels, tmp_path
+
+
+# -- a small world laid out as `make demo` leaves it ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory, tiny_model, tiny_bert) -> Path:
+    """The folders `make demo` leaves, built the same way on six articles and the tiny
+    models: data/news (BEIR, with train/dev/test-title qrels), indexes/news (BM25 +
+    dense), models/demo/mined and models/demo/model (a cross-encoder trained a few
+    steps), runs/demo/{bm25,dense,hybrid,reranked,reranked-mixed}.*.trec. Read-only:
+    a test that writes copies it (see :func:`demo_copy`)."""
+    from ranker.cli import main
+
+    root = tmp_path_factory.mktemp("demo-world")
+    data = root / "data" / "news"
+    (data / "qrels").mkdir(parents=True)
+    with open(data / "corpus.jsonl", "w") as handle:
+        for i, (doc_id, title, text) in enumerate(NEWS):
+            meta = {"outlet": "Test", "date": f"2017-01-0{i + 1}", "url": f"http://example.org/{doc_id}"}
+            handle.write(json.dumps({"_id": doc_id, "title": title, "text": text, "metadata": meta}) + "\n")
+    with open(data / "queries.jsonl", "w") as handle:
+        for doc_id, title, _ in NEWS:
+            handle.write(json.dumps({"_id": f"t{doc_id}", "text": title}) + "\n")
+    header = "query-id\tcorpus-id\tscore\n"
+    for split in ("train", "dev", "test-title", "test"):
+        (data / "qrels" / f"{split}.tsv").write_text(header + "".join(f"t{d}\t{d}\t1\n" for d, _, _ in NEWS))
+    quiet = ["--quiet"]
+    steps = ["--max-steps", "2", "--batch-size", "2", "--max-length", "32"]
+    commands = [
+        ["index", data, "--out", root / "indexes/news", "--model", tiny_model, *quiet],
+        ["mine", root / "indexes/news", "--queries", data, "--split", "train", "--out", root / "models/demo/mined",
+         "--negatives", "2", "--relative-margin", "-1", *quiet],
+        ["train", "reranker", "--groups", root / "models/demo/mined", "--index", root / "indexes/news",
+         "--model", tiny_bert, "--out", root / "models/demo/model", *steps, *quiet],
+    ]
+    for system in ("bm25", "dense", "hybrid"):
+        commands.append(["run", root / "indexes/news", "--queries", data, "--split", "test-title", "--retriever", system,
+                         "--out", root / f"runs/demo/{system}.test-title.trec", *quiet])
+    model = root / "models/demo/model/model"
+    for name, weight in (("reranked", "1"), ("reranked-mixed", "0.5")):
+        commands.append(["run", root / "indexes/news", "--queries", data, "--split", "test-title", "--reranker", model,
+                         "--weight", weight, "--out", root / f"runs/demo/{name}.test-title-sample200.trec", *quiet])
+    for command in commands:
+        assert main([str(part) for part in command]) == 0, command
+    return root
+
+
+@pytest.fixture
+def demo_copy(demo_world, tmp_path, monkeypatch) -> Path:
+    """A writable copy of :func:`demo_world`, made the current folder."""
+    import shutil
+
+    root = tmp_path / "demo"
+    shutil.copytree(demo_world, root, symlinks=True)
+    monkeypatch.chdir(root)
+    return root

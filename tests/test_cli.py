@@ -29,7 +29,7 @@ def test_index_search_run_evaluate(tmp_path, beir_folder, capsys):
 
     assert main(["search", str(index), "oil prices", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
-    assert {h["doc_id"] for h in hits} == {"d1", "d6"} and hits[0]["outlet"] == "Test"
+    assert {h["doc_id"] for h in hits} == {"d1", "d6"} and hits[0]["metadata"]["outlet"] == "Test"
 
     assert main(["search", str(index), "the of and"]) == 0
     assert "no document matches" in capsys.readouterr().out

@@ -573,7 +573,7 @@ def test_json_output_keeps_the_exact_title(escape_index, capsys):
     code, out, err = call(capsys, "search", escape_index, "red", "--retriever", "bm25", "--json")
     assert code == 0, err
     hit = json.loads(out)["hits"][0]
-    assert hit["doc_id"] == "e1" and hit["title"] == ESCAPE_TITLE and hit["outlet"] == ESCAPE_OUTLET
+    assert hit["doc_id"] == "e1" and hit["title"] == ESCAPE_TITLE and hit["metadata"]["outlet"] == ESCAPE_OUTLET
 
 
 def test_terminal_escapes_in_a_query_line_never_reach_the_table(escape_index, tmp_path, capsys):

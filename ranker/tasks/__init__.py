@@ -23,6 +23,19 @@ _TASKS = {
     "qa": ("ranker.tasks.qa", "span", "QAConfig", "train_reader", "QATask"),
 }
 
+#: name -> (what the head does, the data it reads, what ``ranker eval`` reports):
+#: the help texts, here so that ``ranker --help`` needs no task module imported.
+_HELP = {
+    "classify": ("single-text classification ([CLS] text [SEP] -> class)",
+                 "a TSV of label<TAB>text lines (or Orange .tab)", "accuracy, macro-F1"),
+    "pairs": ("text-pair regression ([CLS] a [SEP] b [SEP] -> score)",
+              "an STS-B style TSV with sentence1, sentence2 and score columns", "Pearson, Spearman"),
+    "tag": ("token tagging, e.g. part of speech (every word -> tag)",
+            "word/TAG sentences, one per line, or a CoNLL-U file (.conllu)", "token accuracy, per tag"),
+    "qa": ("extractive question answering (question + passage -> answer span)", "a SQuAD v1.1 JSON file",
+           "exact match, F1"),
+}
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -39,6 +52,57 @@ class TaskSpec:
     config_name: str
     train_name: str
     task_name: str
+
+    @property
+    def help(self) -> str:
+        """What the head does, in a line."""
+        return _HELP[self.name][0]
+
+    @property
+    def data_help(self) -> str:
+        """The labelled data it reads."""
+        return _HELP[self.name][1]
+
+    @property
+    def metrics_help(self) -> str:
+        """What ``ranker eval`` reports for it."""
+        return _HELP[self.name][2]
+
+    def read(self, path: str | Path) -> list:
+        """The labelled examples of ``path``, in the format this head reads.
+
+        Raises:
+            InputError: a missing file, or a line or field that does not fit the format.
+
+        Example:
+            >>> TASKS["tag"].read("wsj.txt")[0]  # doctest: +SKIP
+        """
+        from ranker import formats
+        from ranker.errors import InputError
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, None, "no such file")
+        readers = {"classify": formats.read_labelled_texts, "pairs": formats.read_scored_pairs,
+                   "tag": formats.read_conllu if path.suffix == ".conllu" else formats.read_word_tag,
+                   "qa": formats.read_squad}
+        return readers[self.name](path)
+
+    def predict_inputs(self, given: dict[str, Any]) -> list:
+        """The model's inputs from what ``ranker predict`` was given (texts; a pair;
+        sentences split on spaces; a question and its passage).
+
+        Example:
+            >>> TASKS["tag"].predict_inputs({"sentences": ["John 's car"]})
+            [['John', "'s", 'car']]
+        """
+        if self.name == "classify":
+            return list(given["texts"])
+        if self.name == "pairs":
+            return [(given["text_a"], given["text_b"])]
+        if self.name == "tag":
+            return [s.split() for s in given["sentences"]]
+        return [(given["question"], given["context"])]
 
     @property
     def primary_metric(self) -> str:
