@@ -2,7 +2,7 @@
 fixed overhead on a small corpus, and whether the index and a reranked run come
 out the same.
 
-Run (after ``make demo``): ``python -m benchmarks.ray_bench --index indexes/news --reranker runs/demo/model``.
+Run (after ``make demo``): ``python -m benchmarks.ray_bench --index indexes/news --reranker models/demo/model/model``.
 It starts a local Ray on this machine's CPUs (or joins ``RAY_ADDRESS``) and
 writes ``benchmarks/ray_results.json``.
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--data", type=Path, default=Path("data/news"))
-    parser.add_argument("--reranker", type=Path, default=Path("runs/demo/model"))
+    parser.add_argument("--reranker", type=Path, default=Path("models/demo/model/model"))
     parser.add_argument("--docs", type=int, default=768)
     parser.add_argument("--small", type=int, default=32)
     parser.add_argument("--shard-size", type=int, default=128)

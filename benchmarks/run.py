@@ -86,7 +86,7 @@ def quality_lines(path: Path) -> list[str]:
 
 
 def goal_lines(results: dict[str, Any]) -> list[str]:
-    """Each of issue 7's goals with the figure that meets it or the gap, from what this run measured."""
+    """Each speed and quality goal with the figure that meets it or the gap, from what this run measured."""
     import json
 
     goals = []
@@ -138,7 +138,7 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
                          "scoring pass (profiles below): in fp32 we cannot beat sentence-transformers by much, and the number "
                          "format is what moves it; the ONNX backend does not install beside our pins (below).")
         notes.append("")
-    return ["## Goals (issue 7), from this run", "", "| goal | measured | |", "|---|---|---|", *goals, "", *notes]
+    return ["## Goals, from this run", "", "| goal | measured | |", "|---|---|---|", *goals, "", *notes]
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -3,10 +3,10 @@
 For the test titles and subtitles, hybrid's top 20 are scored by the same
 fine-tuned cross-encoder in each precision; the cross-encoder alone and mixed
 with the first stage (at the model's dev-tuned weight) are evaluated. The goal
-(issue 7): MRR@10 within 0.005 of fp32. ``make bench`` puts the table in
+for a precision: MRR@10 within 0.005 of fp32. ``make bench`` puts the table in
 benchmarks/RESULTS.md.
 
-Run: ``python -m pipelines.precision_quality --model runs/reranker-full/model``
+Run: ``python -m pipelines.precision_quality --model runs/reranker-full/model/model``
 (about 20 minutes on 2 cores for the full preset's model).
 """
 
@@ -56,7 +56,7 @@ def measure(model: Path, index_path: Path, data: Path, splits: tuple[str, ...] =
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=Path("runs/reranker-full/model"))
+    parser.add_argument("--model", type=Path, default=Path("runs/reranker-full/model/model"))
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--data", type=Path, default=Path("data/news"))
     parser.add_argument("--out", type=Path, default=OUT)

@@ -18,21 +18,19 @@ from ranker.errors import InputError
 from ranker.flags import OneLineParser, count, number, visible, weights, word
 
 EXAMPLES = """\
-examples:
-  ranker data news --out data/news            build the news benchmark (BEIR layout)
-  ranker index data/news --out indexes/news   index its articles with BM25
+examples: after `make demo`, which leaves data/news, indexes/news and models/demo
   ranker search indexes/news "Brexit Article 50" -k 5
-  ranker run indexes/news --queries data/news --split test-title --out runs/bm25.trec
-  ranker evaluate runs/bm25.trec data/news/qrels/test-title.tsv
-  ranker verify indexes/news models/reranker/model   check every file against its sha256
-  ranker report runs/bm25.trec reranked=runs/reranked.trec --qrels data/news/qrels/test-title.tsv --out reports/mine
-  ranker mine indexes/news --queries data/news --split train --out runs/mined
-  ranker train reranker --groups runs/mined --index indexes/news --dev data/news --out models/reranker
-  ranker train embedder --groups runs/mined --index indexes/news --dev data/news --out models/embedder
-  ranker query indexes/news "oil industry during the virus outbreak" --reranker models/reranker/model
-  ranker train tag --train wsj.txt --out runs/pos --preset quick
-  ranker predict tag runs/pos/model "John Smith 's car is new"
-  ranker eval classify runs/r8/model --data r8-test.tsv
+  ranker query indexes/news "oil industry during the virus outbreak" --reranker models/demo/model/model
+  ranker run indexes/news --queries data/news --split test-title --retriever bm25 --out runs/tour/bm25.trec
+  ranker evaluate runs/tour/bm25.trec data/news/qrels/test-title.tsv
+  ranker report bm25=runs/demo/bm25.test-title.trec hybrid=runs/demo/hybrid.test-title.trec \\
+      --qrels data/news/qrels/test-title.tsv --data data/news --out reports/tour
+  ranker verify indexes/news models/demo/model/model   check every file against its sha256
+  ranker index data/news --out indexes/tour --retrievers bm25
+  ranker mine indexes/news --queries data/news --split train --out runs/tour/mined --limit 50
+  ranker train reranker --groups runs/tour/mined --index indexes/news --dev data/news --out runs/tour/reranker --max-steps 20
+  ranker data news --out data/news2    build the news benchmark again (BEIR layout)
+The README has the tour; docs/heads.md the other heads (ranker train|predict|eval classify|pairs|tag|qa).
 """
 
 

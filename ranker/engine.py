@@ -217,7 +217,7 @@ def score_pairs(config: RayConfig, rerank: RerankConfig, queries: list[str], tex
         InputError: Ray is missing or unreachable, or an actor failed.
 
     Example:
-        >>> score_pairs(RayConfig(), RerankConfig(model="runs/demo/model"), ["oil"], ["oil prices fell"], 32)  # doctest: +SKIP
+        >>> score_pairs(RayConfig(), RerankConfig(model="models/demo/model/model"), ["oil"], ["oil prices fell"], 32)  # doctest: +SKIP
         array([3.1], dtype=float32)
     """
     connect(config, show_progress)

@@ -170,7 +170,7 @@ def read_about(folder: str | Path) -> dict[str, Any]:
     changed since training is refused before anything loads it.
 
     Example:
-        >>> read_about("runs/demo/model")["task"]  # doctest: +SKIP
+        >>> read_about("models/demo/model/model")["task"]  # doctest: +SKIP
         'reranker'
     """
     return read_listed(folder, "ranker.json", "the model changed after training: restore the file or retrain")
