@@ -261,7 +261,7 @@ def compare(index_path: Path, data: Path, n_queries: int, range_max: int = 20, r
     kind = index.manifest["components"]["dense"].get("index_type")
     if kind != "flat":
         raise ValueError(f"an exact comparison needs a flat FAISS index, not '{kind}'")
-    texts = [a.text for a in index.docs.get(list(range(len(index.docs))))]
+    texts = index.docs.texts(list(range(len(index.docs))))
     text_of = dict(zip(index.doc_ids(), texts))
     training = training_queries(read_queries(data).records, read_qrels(data / "qrels" / "train.tsv"))
     queries = sample_by_query(training, n_queries, seed)

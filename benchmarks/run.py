@@ -13,17 +13,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bm25_bench, cli_bench, dense_bench, memory_bench, mine_bench, profiles, rerank_bench, train_bench
+from benchmarks import (
+    bm25_bench,
+    cli_bench,
+    dense_bench,
+    memory_bench,
+    mine_bench,
+    profiles,
+    rerank_bench,
+    train_bench,
+    update_bench,
+)
 from benchmarks.common import machine, timed, write_results
 from benchmarks.synthetic import synthetic_corpus
 
 HERE = Path(__file__).parent
 # quick leaves IVF-PQ out: training its quantisers takes about 2 minutes at any size here
 SIZES = {"quick": {"memory_docs": 10_000, "bm25_docs": [10_000], "dense_vectors": 20_000, "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20,
-                   "cli_queries": 20, "mine_queries": 100, "train_steps": 4},
+                   "cli_queries": 20, "mine_queries": 100, "train_steps": 4, "update_docs": 10_000, "update_add": 100},
          "full": {"memory_docs": 100_000, "bm25_docs": [10_000, 100_000], "dense_vectors": 100_000, "dense_kinds": ("flat", "hnsw", "ivfpq"),
-                  "rerank_queries": 100, "cli_queries": 50, "mine_queries": 300, "train_steps": 20}}
-EVERY = {"bm25", "dense", "rerank", "cli", "memory", "mine", "train", "profiles"}
+                  "rerank_queries": 100, "cli_queries": 50, "mine_queries": 300, "train_steps": 20,
+                  "update_docs": 100_000, "update_add": 1_000}}
+EVERY = {"bm25", "dense", "rerank", "cli", "memory", "mine", "train", "profiles", "update"}
 
 
 def cross_encoder(models: Path) -> Path:
@@ -63,7 +74,7 @@ def rerank_pairs(data: Path, index: Path, n_queries: int, depth: int = 20) -> tu
     queries = test_titles(data, n_queries)
     opened = Index.open(index)
     found = opened.retriever("hybrid").search(queries, depth)
-    return candidate_pairs(found, queries, lambda rows: [a.text for a in opened.docs.get(rows)])
+    return candidate_pairs(found, queries, opened.docs.texts)
 
 
 def quality_lines(path: Path) -> list[str]:
@@ -221,6 +232,8 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {loop} | {precision or 'fp32'} | {p[name]:.1f} | **{p[name] / p['CrossEncoderTrainer']:.2f}×** | "
                          f"{loss[name][0]:.3f} → {loss[name][1]:.3f} |")
         lines += ["", "Goal: ≥ 1.3× a plain (fp32) CrossEncoderTrainer run.", ""]
+    if "update" in results:
+        lines += update_bench.markdown(results["update"])
     if "memory" in results:
         lines += ["## Peak memory (resident set size, each step in a fresh process)", "", "| step | peak MiB |", "|---|---|"]
         lines += [f"| {step} | {mib:,.0f} |" for step, mib in results["memory"].items()]
@@ -305,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         row["encode_docs_per_second"] = len(articles) / encode_s
         results["dense"] = row
         print(f"      {row}")
+    if "update" in only:
+        print(f"update: adding {sizes['update_add']:,} articles to {sizes['update_docs']:,}, against a rebuild")
+        results["update"] = update_bench.measure(args.data, args.index, sizes["update_docs"], sizes["update_add"])
+        print(f"      {results['update']['update_total']:.1f}s against {results['update']['rebuild_total']:.1f}s")
     if "mine" in only:
         n = sizes["mine_queries"]
         print(f"mine: {n} training queries, dense negatives, both ways")

@@ -36,6 +36,8 @@ from ranker.search import search_hits, search_run
 from pipelines.reranking import first_stage, mine_groups, print_table, reranked_runs, table_rows, train
 
 EXAMPLE_QUERY = "oil industry during the virus outbreak"
+#: Searched over titles and text, as a person would search their own news.
+TITLE_QUERY = "Quotable"
 #: Test title queries the demo reranks (all 760 take about 5 minutes more).
 TEST_SAMPLE = 200
 
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs/demo"))
     parser.add_argument("--models", type=Path, default=Path("models/demo"), help="where the quick reranker is trained")
     parser.add_argument("--report", type=Path, default=Path("reports/demo"), help="where the evaluation report goes")
+    parser.add_argument("--titles-index", type=Path, default=Path("indexes/news-titles"),
+                        help="a BM25 index over titles and text, for the demo's title search")
     parser.add_argument("--heads", type=Path, default=Path("runs/heads"),
                         help="head metrics to include in the report, if python -m pipelines.heads wrote them there")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data and the index even if present")
@@ -96,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.data, NEWS, [("--cache", args.cache)])
     inputs = [("--data", args.data), ("--cache", args.cache), ("--heads", args.heads)]
     check_output(args.index, INDEX, inputs)
-    for folder, kind in ((args.runs, RUNS_FOLDER), (args.models, MODELS_FOLDER), (args.report, REPORT)):
+    for folder, kind in ((args.runs, RUNS_FOLDER), (args.models, MODELS_FOLDER), (args.report, REPORT),
+                         (args.titles_index, INDEX)):
         check_output(folder, kind, [*inputs, ("--index", args.index)])
 
     if building:
@@ -110,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
     complete = (manifest_path.exists() and usable(lambda: Index.open(args.index))
                 and {"bm25", "dense"} <= set(json.loads(manifest_path.read_text())["components"]))
     if args.rebuild or not complete:
-        print(f"[2/7] indexing with BM25 and dense embeddings -> {args.index} (encoding takes a few minutes on a CPU)")
-        manifest = build_index(read_articles(args.data).records, args.index, dense=DenseConfig(), source=str(args.data))
+        print(f"[2/7] indexing the article bodies with BM25 and dense embeddings -> {args.index} (the benchmark's "
+              "protocol: its queries are the titles; encoding takes a few minutes on a CPU)")
+        manifest = build_index(read_articles(args.data).records, args.index, dense=DenseConfig(), source=str(args.data),
+                               fields=("text",))
         print(f"      {manifest['doc_count']} documents in {manifest['build_seconds']:.1f}s "
               f"(dense: {manifest['components']['dense']['encode_and_build_seconds']:.1f}s)")
     else:
@@ -167,6 +174,14 @@ def run(args: argparse.Namespace) -> int:
     print(f'\nexample query, hybrid reranked by the cross-encoder: "{EXAMPLE_QUERY}"\n')
     reranker = Reranker(RerankConfig(model=str(model)))
     print(format_hits(search_hits(index, index.retriever("hybrid"), EXAMPLE_QUERY, k=5, reranker=reranker)))
+    print(f'\nthe benchmark indexes bodies alone, so a headline finds nothing: "{TITLE_QUERY}" over {args.index} '
+          f"finds {len(search_hits(index, index.retriever('bm25'), TITLE_QUERY, k=5))} articles; over titles and text "
+          f"(BM25, {args.titles_index}, what 'ranker index' builds by default):\n")
+    titles = build_index(read_articles(args.data).records, args.titles_index, dense=None, source=str(args.data),
+                         fields=("title", "text"), show_progress=False)
+    opened = Index.open(args.titles_index)
+    print(format_hits(search_hits(opened, opened.retriever("bm25"), TITLE_QUERY, k=3)))
+    print(f"      ({titles['doc_count']} documents indexed in {titles['build_seconds']:.1f}s)")
     print(f"\n[7/7] writing the evaluation report -> {args.report}")
     page = write_demo_report(args, name, qrels, model)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")

@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--out", type=Path, required=True, help="the index folder to write (replaced only on success)")
     _add_fields(index)
     index.add_argument("--config", type=Path, help="a TOML file with [bm25] and [dense] tables; flags override it")
+    index.add_argument("--fields", help="what is searched: title, text or both, comma-separated (default: title,text "
+                       "when the corpus has titles, else text; BM25, the embedder and the reranker all read them)")
+    index.add_argument("--title-boost", type=count(1), help="BM25: how many times a title is counted (default: 1)")
     index.add_argument(
         "--retrievers", default="bm25,dense",
         help="which kinds to build, comma-separated: bm25, dense (default: both)",
@@ -107,6 +110,31 @@ def _parser() -> argparse.ArgumentParser:
     _add_engine_flags(index, "encoding the articles")
     index.add_argument("--quiet", action="store_true", help="no progress bars")
     index.set_defaults(handler=_cmd_index)
+
+    add = commands.add_parser(
+        "add", help="add articles to an index without rebuilding it (only the new ones are encoded)",
+        description="Add the articles of FILE to INDEX: only they are encoded; BM25, FAISS, the documents and the "
+        "manifest are brought up to date and the folder is swapped in whole, so a reader sees the old index or the "
+        "new one. An id the index already holds is an error unless --replace.",
+    )
+    add.add_argument("index", type=Path, help="an index folder")
+    add.add_argument("corpus", type=Path, metavar="FILE", help="a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
+    add.add_argument("--replace", action="store_true", help="replace the articles whose ids the index already holds")
+    _add_fields(add)
+    add.add_argument("--json", action="store_true", help="print what was done as JSON")
+    add.add_argument("--quiet", action="store_true", help="no progress bars")
+    add.set_defaults(handler=_cmd_update)
+    delete = commands.add_parser(
+        "delete", help="delete articles from an index by id, without rebuilding it",
+        description="Delete the articles with these ids from INDEX (BM25, FAISS, documents and manifest brought up "
+        "to date, the folder swapped in whole). An id the index does not hold is an error.",
+    )
+    delete.add_argument("index", type=Path, help="an index folder")
+    delete.add_argument("ids", nargs="*", metavar="ID", help="article ids")
+    delete.add_argument("--ids", dest="ids_file", type=Path, help="a UTF-8 file of ids, one per line")
+    delete.add_argument("--json", action="store_true", help="print what was done as JSON")
+    delete.add_argument("--quiet", action="store_true", help="no progress bars")
+    delete.set_defaults(handler=_cmd_update, corpus=None, replace=False)
 
     search = commands.add_parser("search", help="search an index and print the top results")
     search.add_argument("index", type=Path, help="an index folder")
@@ -494,7 +522,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
     kinds = {k.strip() for k in args.retrievers.split(",") if k.strip()}
     if not kinds or kinds - {"bm25", "dense"}:
         raise InputError("command line", "--retrievers", f"expected bm25, dense or both, got '{args.retrievers}'")
-    flags = {name: getattr(args, name) for name in ("variant", "k1", "b", "stopwords", "stemmer")}
+    flags = {name: getattr(args, name) for name in ("variant", "k1", "b", "stopwords", "stemmer", "title_boost")}
+    fields = None
+    if args.fields is not None:
+        from ranker.fields import parse_fields
+
+        try:
+            fields = parse_fields(args.fields)
+        except ValueError as err:
+            raise InputError("command line", "--fields", str(err)) from None
     bm25 = resolve_config(BM25Config, "bm25", path=args.config, flags=flags) if "bm25" in kinds else None
     dense = None
     if "dense" in kinds:
@@ -509,11 +545,54 @@ def _cmd_index(args: argparse.Namespace) -> int:
     reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
     manifest = build_index(
         reading.records, out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=shards,
+        fields=fields,
         ray=_ray_config(args, dense is not None),
     )
     _report_rejects(reading, rejects)  # after the index: a failed build leaves no side file
     built = " and ".join(manifest["components"])
-    _say(f"indexed {manifest['doc_count']} documents ({built}) in {manifest['build_seconds']:.1f}s -> {args.out}")
+    _say(f"indexed {manifest['doc_count']} documents ({built}) over {' and '.join(manifest['fields'])} "
+         f"in {manifest['build_seconds']:.1f}s -> {args.out}")
+    return 0
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    """``ranker add`` and ``ranker delete``."""
+    from ranker.outputs import INDEX, check_output
+    from ranker.update import update_index
+
+    inputs = [("FILE", args.corpus)] if args.corpus is not None else []
+    check_output(args.index, INDEX, inputs)
+    rejects = _rejects_path(args, args.index, inputs)
+    if not (args.index / "manifest.json").is_file():
+        raise InputError(args.index, None, "not an index folder (no manifest.json); build one with 'ranker index'")
+    added, deleted, reading = [], [], None
+    if args.corpus is not None:
+        from ranker.corpus import read_articles
+
+        reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
+        added = reading.records
+        if not added:
+            raise InputError(args.corpus, None, "no articles to add")
+    else:
+        deleted = list(args.ids)
+        if args.ids_file is not None:
+            from ranker.files import decoded_lines
+
+            if not args.ids_file.is_file():
+                raise InputError(args.ids_file, None, "no such file")
+            deleted += [line.strip() for _, line in decoded_lines(args.ids_file) if line.strip()]
+        if not deleted:
+            raise InputError("command line", "ID", "name the ids to delete, or --ids FILE")
+    done = update_index(args.index, added, deleted, replace=args.replace, source=str(args.corpus or ""),
+                        show_progress=not args.quiet)
+    if reading is not None:
+        _report_rejects(reading, rejects)  # after the update: a failed one leaves no side file
+    if args.json:
+        print(json.dumps({"index": str(args.index), **vars(done)}, indent=2))
+    else:
+        _say(f"{args.index}: {done.added} added, {done.replaced} replaced, {done.deleted} deleted; {done.documents} "
+             f"documents (encoding {done.seconds.get('encode', 0):.1f}s, BM25 {done.seconds.get('bm25', 0):.1f}s, "
+             f"FAISS {done.seconds.get('faiss', 0):.1f}s)")
     return 0
 
 
@@ -656,6 +735,10 @@ def _cmd_query(args: argparse.Namespace) -> int:
                 print(("\n" if n else "") + visible(f"{text.where}: error: {text.problem}"))
             sys.stdout.flush()
             continue
+        if not index.is_current():  # rebuilt or updated since: answer from the new version from now on
+            index = Index.open(args.index)
+            name, retriever = _open_retriever(index, args, hybrid)
+            setting["retriever"] = name
         hits = search_hits(index, retriever, text, args.k, reranker)
         if args.json:
             # one query keeps its readable indented form; a stream is JSON Lines

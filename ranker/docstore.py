@@ -65,8 +65,10 @@ class DocStore:
         'a'
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, fields: Sequence[str] = ("text",)) -> None:
+        """``fields``: what the index's models read of each document (see :meth:`texts`)."""
         self.path = Path(path)
+        self.fields = tuple(fields)
         # Read-only URI: a query can never modify an index, and several processes
         # can read one at a time.
         self._connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
@@ -92,6 +94,21 @@ class DocStore:
             )
         }
         return [found[int(r)] for r in rows]
+
+    def texts(self, rows: Sequence[int]) -> list[str]:
+        """What the index's models read of these documents: its fields, title first
+        (:func:`ranker.fields.field_text`), in the order asked.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "docs.sqlite"
+            >>> _ = write_docstore(p, [Article("a", "Oil falls", "Prices fell.")])
+            >>> DocStore(p, fields=("title", "text")).texts([0])
+            ['Oil falls\\nPrices fell.']
+        """
+        from ranker.fields import field_text
+
+        return [field_text(a, self.fields) for a in self.get(rows)]
 
     def close(self) -> None:
         self._connection.close()

@@ -68,7 +68,7 @@ def text_groups(rows, docs, max_negatives: int | None = None, passage_words: int
     unknown = [d for d in wanted if d not in row_of]
     if unknown:
         raise InputError("groups", None, f"{len(unknown)} documents not in the index (first: '{unknown[0]}'): mined from another index?")
-    texts = dict(zip(wanted, (a.text for a in docs.get([row_of[d] for d in wanted]))))
+    texts = dict(zip(wanted, docs.texts([row_of[d] for d in wanted])))
     from ranker.passages import passages_for
 
     out = []

@@ -18,19 +18,23 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ranker import __version__
 from ranker.corpus import Article
 from ranker.docstore import DocStore, write_docstore
 from ranker.errors import InputError
+from ranker.fields import default_fields, field_text, parse_fields
 from ranker.files import atomic_directory
 from ranker.integrity import check, seal_problem, write_listed
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
-from ranker.retrieve.embed import Embedder, EmbedderConfig
+from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus
 from ranker.retrieve.hybrid import HybridConfig, HybridRetriever
 
 if TYPE_CHECKING:
@@ -51,6 +55,7 @@ def build_index(
     show_progress: bool = True,
     shards: str | Path | None = None,
     ray: RayConfig | None = None,
+    fields: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Index ``articles`` into the folder ``out`` and return its manifest.
 
@@ -67,59 +72,101 @@ def build_index(
             removed once the index is in place).
         ray: a :class:`ranker.engine.RayConfig` to encode on a Ray actor pool;
             None encodes in this process. The folder is the same either way.
+        fields: what is searched: ``title``, ``text`` or both (see
+            :mod:`ranker.fields`); None: both when the corpus has titles.
 
     Example:
         >>> import tempfile, pathlib
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "idx"
         >>> m = build_index([Article("a", "T", "oil prices")], out, show_progress=False)
-        >>> m["doc_count"]
-        1
+        >>> m["doc_count"], m["fields"]
+        (1, ['title', 'text'])
     """
     if not articles:
         raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
     if bm25 is None and dense is None:
         raise ValueError("build_index needs at least one of bm25 and dense")
+    fields = parse_fields(fields) if fields is not None else default_fields(articles)
     out = Path(out)
     shards = Path(shards) if shards else out.with_name(f".{out.name}.shards")
     started = time.perf_counter()
+    dense_retriever, vectors, encode_seconds = None, None, 0.0
+    if dense is not None:
+        dense_retriever = DenseRetriever(dense)
+        encode_missing = None
+        if ray is not None:
+            from ranker.engine import shard_encoder
+
+            encode_missing = shard_encoder(ray, dense_retriever.embedder)
+        texts = [field_text(a, fields) for a in articles]
+        vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress, encode_missing)
+        encode_seconds = time.perf_counter() - started
+    about = {"source": str(source), "engine": "local" if ray is None else f"ray ({ray.workers} workers)"}
+    manifest = write_index(out, articles, fields, bm25, dense_retriever, vectors, about, show_progress,
+                           {"encode": encode_seconds}, started)
+    if shards.exists():
+        shutil.rmtree(shards)
+    return manifest
+
+
+def write_index(
+    out: Path,
+    articles: list[Article],
+    fields: Sequence[str],
+    bm25: BM25Config | None,
+    dense: DenseRetriever | None,
+    vectors: np.ndarray | None,
+    about: dict[str, Any],
+    show_progress: bool,
+    seconds: dict[str, float],
+    started: float,
+) -> dict[str, Any]:
+    """Write an index folder (atomically) from articles and their dense vectors,
+    already encoded: what a build and an update (:mod:`ranker.update`) share.
+
+    ``about`` holds ``source`` and ``engine``, and for an update its ``history``;
+    ``seconds`` the time spent encoding; the time of each stage written here is
+    added to it, and the whole lands in the manifest.
+    """
     components: dict[str, Any] = {}
+    seconds = dict(seconds)
     with atomic_directory(out) as tmp:
+        began = time.perf_counter()
         count = write_docstore(tmp / "docs.sqlite", articles)
+        seconds["docstore"] = time.perf_counter() - began
         if bm25 is not None:
+            began = time.perf_counter()
             retriever = BM25Retriever(bm25)
             try:
-                retriever.index(articles, show_progress=show_progress)
+                retriever.index([field_text(a, fields, bm25.title_boost) for a in articles], show_progress=show_progress)
             except ValueError as err:  # a corpus with nothing to index: the user's to fix
-                raise InputError(source or "corpus", None, str(err)) from None
+                raise InputError(about.get("source") or "corpus", None, str(err)) from None
             retriever.save(tmp / "bm25")
             components["bm25"] = asdict(bm25)
+            seconds["bm25"] = time.perf_counter() - began
         if dense is not None:
-            dense_started = time.perf_counter()
-            dense_retriever = DenseRetriever(dense)
-            encode_missing = None
-            if ray is not None:
-                from ranker.engine import shard_encoder
-
-                encode_missing = shard_encoder(ray, dense_retriever.embedder)
-            dense_retriever.index(articles, shards, show_progress=show_progress, encode_missing=encode_missing)
-            dense_retriever.save(tmp / "dense")
+            began = time.perf_counter()
+            dense.index_vectors(vectors)
+            dense.save(tmp / "dense", vectors)
             components["dense"] = json.loads((tmp / "dense" / "config.json").read_text())
-            components["dense"]["encode_and_build_seconds"] = round(time.perf_counter() - dense_started, 3)
-            components["dense"]["engine"] = "local" if ray is None else f"ray ({ray.workers} workers)"
+            seconds["faiss"] = time.perf_counter() - began
+            components["dense"]["encode_and_build_seconds"] = round(seconds.get("encode", 0.0) + seconds["faiss"], 3)
+            components["dense"]["engine"] = about.get("engine", "local")
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "ranker_version": __version__,
             "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "source": str(source),
+            "source": about.get("source", ""),
             "doc_count": count,
+            "fields": list(fields),
             "components": components,
             "build_seconds": round(time.perf_counter() - started, 3),
+            "stage_seconds": {stage: round(value, 3) for stage, value in seconds.items()},
+            **({"history": about["history"]} if "history" in about else {}),
         }
         # the sha256 of every file and a checksum over these settings, checked on open
         manifest = write_listed(tmp, "manifest.json", manifest)
-    if shards.exists():
-        shutil.rmtree(shards)
     return manifest
 
 
@@ -167,7 +214,8 @@ class Index:
             raise InputError(manifest_path, None, f"{sealed}: rebuild the index with 'ranker index'")
         # every file against its sha256: a changed or truncated file must fail here, not give wrong answers
         check(path, manifest["files"], "the index changed after it was built: restore the file or rebuild the index")
-        opened = cls(path, manifest, DocStore(path / "docs.sqlite"))
+        # an index from before fields were a setting read the body alone
+        opened = cls(path, manifest, DocStore(path / "docs.sqlite", manifest.get("fields", ["text"])))
         opened.still_current()
         return opened
 
@@ -185,6 +233,14 @@ class Index:
             files = None
         if files != self.manifest["files"]:
             raise InputError(self.path, None, "the index was rebuilt while this process had it open: open it again")
+
+    def is_current(self) -> bool:
+        """Whether the folder still holds the version this object opened (see :meth:`still_current`)."""
+        try:
+            self.still_current()
+        except InputError:
+            return False
+        return True
 
     def bm25(self) -> BM25Retriever:
         """The BM25 retriever of this index."""

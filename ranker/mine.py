@@ -233,7 +233,7 @@ def cross_encoder_denoiser(reranker, docs, margin: float = 0.0, show_progress: b
     """
     return Denoiser(
         lambda queries, texts: reranker.score(queries, texts, show_progress=show_progress),
-        lambda rows: [a.text for a in docs.get(rows)],
+        docs.texts,
         margin=margin,
     )
 

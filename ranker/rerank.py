@@ -282,7 +282,7 @@ class Reranker:
 
     def pairs(self, first: Results, queries: list[str], docs) -> tuple[list[str], list[str]]:
         """The (query, article text) pairs of every candidate in ``first``, row-major."""
-        return candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
+        return candidate_pairs(first, queries, docs.texts)
 
 
 def tune_weight(first: Results, cross_flat: np.ndarray, run_of, measure) -> tuple[float, dict[float, float]]:

@@ -138,7 +138,7 @@ def search_run(
     Example:
         >>> from ranker.corpus import Article
         >>> from ranker.retrieve.bm25 import BM25Retriever
-        >>> r = BM25Retriever(); r.index([Article("a", "", "oil prices")], show_progress=False)
+        >>> r = BM25Retriever(); r.index(["oil prices"], show_progress=False)
         >>> search_run(r, [Query("q1", "oil")], ["a"], k=5, show_progress=False)["q1"]["a"] > 0
         True
     """

@@ -286,7 +286,7 @@ def dense_dev_set(index, data: Path, qrels_path: Path, n: int, seed: int) -> Den
     """
     qids, texts, qrels = dev_sample(data, qrels_path, n, seed)
     doc_ids = index.doc_ids()
-    return DenseDevSet(qids, texts, doc_ids, [a.text for a in index.docs.get(list(range(len(doc_ids))))], qrels)
+    return DenseDevSet(qids, texts, doc_ids, index.docs.texts(list(range(len(doc_ids)))), qrels)
 
 
 def train_embedder(

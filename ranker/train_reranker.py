@@ -90,7 +90,7 @@ def make_dev_set(
     from ranker.rerank import candidate_pairs
 
     doc_ids = docs.doc_ids()
-    pair_queries, pair_texts = candidate_pairs(first, queries, lambda rows: [a.text for a in docs.get(rows)])
+    pair_queries, pair_texts = candidate_pairs(first, queries, docs.texts)
     pair_texts = passages_for(pair_queries, pair_texts, passage_words)
     return DevSet(qids, queries, first, doc_ids, {q: qrels[q] for q in qids}, pair_queries, pair_texts)
 

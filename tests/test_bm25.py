@@ -33,7 +33,7 @@ def test_bm25_matches_rank_bm25_oracle(variant, analysis):
     else:
         config = BM25Config(variant=variant, k1=1.5, b=0.75, delta=0.5, stopwords="none", stemmer="none")
     retriever = BM25Retriever(config)
-    retriever.index([Article(str(i), "", t) for i, t in enumerate(texts)], show_progress=False)
+    retriever.index(list(texts), show_progress=False)
     analyzer = Analyzer(config)
     build_oracle, factor = ORACLES[variant]
     oracle = build_oracle(analyzer.tokens(texts))
@@ -61,7 +61,7 @@ def test_bm25_matches_rank_bm25_oracle(variant, analysis):
 
 def test_query_of_only_stopwords_finds_nothing(news_articles):
     retriever = BM25Retriever()
-    retriever.index(news_articles, show_progress=False)
+    retriever.index([a.text for a in news_articles], show_progress=False)
     results = retriever.search(["the of and", "!!! 🙂", "oil"], k=3)
     assert results.hits(0) == [] and results.hits(1) == []
     assert results.rows.shape == (3, 3) and results.rows[0, 0] == -1
@@ -70,7 +70,7 @@ def test_query_of_only_stopwords_finds_nothing(news_articles):
 
 def test_k_larger_than_corpus_is_clamped(news_articles):
     retriever = BM25Retriever()
-    retriever.index(news_articles, show_progress=False)
+    retriever.index([a.text for a in news_articles], show_progress=False)
     results = retriever.search(["oil prices OPEC"], k=50)
     assert results.rows.shape == (1, 50)
     assert {row for row, _ in results.hits(0)} == {0, 5}
@@ -110,7 +110,7 @@ def test_numba_backend_returns_what_numpy_returns():
     found = {}
     for backend in ("numpy", "numba"):
         retriever = BM25Retriever(BM25Config(backend=backend))
-        retriever.index(articles, show_progress=False)
+        retriever.index([a.text for a in articles], show_progress=False)
         found[backend] = retriever.search(queries, k=10)
     np.testing.assert_allclose(found["numba"].scores, found["numpy"].scores, rtol=1e-5)
     # which of several equally scored documents reaches the top 10 may differ; any other must not

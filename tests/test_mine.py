@@ -42,7 +42,7 @@ QUERY = TrainingQuery("q1", "OPEC cut oil production in Vienna", "o1", frozenset
 @pytest.fixture
 def bm25():
     retriever = BM25Retriever()
-    retriever.index(CORPUS, show_progress=False)
+    retriever.index([a.text for a in CORPUS], show_progress=False)
     return retriever
 
 

@@ -45,12 +45,17 @@ class BM25Config:
     # about 5 s on the first query of every process: worth it for batch jobs (runs,
     # mining, thousands of queries), not for one interactive search, hence numpy
     backend: str = "numpy"
+    #: How many times a document's title is counted (when the index reads titles):
+    #: 1 weighs a title word like a body word; more makes a headline match count more.
+    title_boost: int = 1
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"BM25 variant must be one of {', '.join(VARIANTS)}, not '{self.variant}'")
         if self.k1 < 0 or not 0 <= self.b <= 1:
             raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={self.k1}, b={self.b})")
+        if self.title_boost < 1:
+            raise ValueError(f"title_boost must be at least 1, not {self.title_boost}")
         if self.backend not in ("numba", "numpy"):
             raise ValueError(f"backend must be 'numba' or 'numpy', not '{self.backend}'")
         if self.stopwords not in ("en", "none"):
@@ -105,7 +110,7 @@ class BM25Retriever:
 
     Example:
         >>> r = BM25Retriever(BM25Config())
-        >>> r.index([Article("a", "", "oil prices fell"), Article("b", "", "the dam broke")])
+        >>> r.index(["oil prices fell", "the dam broke"])
         >>> r.search(["oil price"], k=2).hits(0)[0][0]
         0
     """
@@ -115,11 +120,11 @@ class BM25Retriever:
         self.analyzer = Analyzer(config)
         self._model = model
 
-    def index(self, articles: list[Article], show_progress: bool = True) -> None:
-        """Index the articles' text (the body only: titles are display fields)."""
+    def index(self, texts: list[str], show_progress: bool = True) -> None:
+        """Index the documents' texts (what :func:`ranker.fields.field_text` makes of each article)."""
         import bm25s
 
-        tokenized = self.analyzer.token_ids([a.text for a in articles], show_progress=show_progress)
+        tokenized = self.analyzer.token_ids(list(texts), show_progress=show_progress)
         if not tokenized.vocab:
             raise ValueError("no document holds a word BM25 can index (every word is a stopword or punctuation): "
                              "index with --stopwords none, or --retrievers dense")

@@ -128,7 +128,7 @@ class DenseRetriever:
 
     Example:
         >>> r = DenseRetriever(DenseConfig())  # doctest: +SKIP
-        >>> r.index(articles); r.search(["oil prices"], k=10)  # doctest: +SKIP
+        >>> r.index(["oil prices fell", "the dam broke"], "shards"); r.search(["oil prices"], k=10)  # doctest: +SKIP
     """
 
     def __init__(self, config: DenseConfig = DenseConfig(), embedder: Embedder | None = None) -> None:
@@ -144,13 +144,11 @@ class DenseRetriever:
             self._embedder = Embedder(self.config.embedder)
         return self._embedder
 
-    def index(self, articles: list[Article], shards: str | Path, show_progress: bool = True,
+    def index(self, texts: list[str], shards: str | Path, show_progress: bool = True,
               encode_missing: ShardEncoder | None = None) -> None:
-        """Encode the articles' text (resumable through ``shards``; elsewhere with
+        """Encode the documents' texts (resumable through ``shards``; elsewhere with
         ``encode_missing``, see :func:`ranker.retrieve.embed.encode_corpus`) and build FAISS."""
-        vectors = encode_corpus(
-            self.embedder, [a.text for a in articles], shards, self.config.shard_size, show_progress, encode_missing
-        )
+        vectors = encode_corpus(self.embedder, list(texts), shards, self.config.shard_size, show_progress, encode_missing)
         self.index_vectors(vectors)
 
     def index_vectors(self, vectors: np.ndarray) -> None:
@@ -183,13 +181,20 @@ class DenseRetriever:
         results.scores[:, :depth] = scores
         return results
 
-    def save(self, folder: str | Path) -> None:
-        """Write ``faiss.index`` and ``config.json`` (model, fingerprint, type, count)."""
+    def save(self, folder: str | Path, vectors: np.ndarray | None = None) -> None:
+        """Write ``faiss.index`` and ``config.json`` (model, fingerprint, type, count);
+        for a lossy index (IVF-PQ keeps codes, not vectors) also ``vectors.npy``, the
+        vectors it was built from, so that an update can rebuild it without encoding
+        the corpus again (``vectors`` must then be given)."""
         import faiss
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self._faiss, str(folder / "faiss.index"))
+        if self.config.resolved_type(self.doc_count) == "ivfpq":
+            if vectors is None:
+                raise ValueError("an IVF-PQ index is saved with the vectors it was built from")
+            np.save(folder / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
         about = {
             "config": asdict(self.config),
             "model": self.config.embedder.model,
@@ -201,6 +206,22 @@ class DenseRetriever:
             "doc_count": self.doc_count,
         }
         (folder / "config.json").write_text(json.dumps(about, indent=2))
+
+    def vectors(self, folder: str | Path) -> np.ndarray:
+        """The vectors this index was built from, row by row: read back from FAISS
+        where it stores them whole (flat, HNSW), else from ``folder/vectors.npy``.
+
+        Example:
+            >>> r = DenseRetriever(DenseConfig(index_type="flat")); r._faiss = build_faiss(np.eye(3, dtype=np.float32), r.config)
+            >>> r.vectors("unused").tolist()[1]
+            [0.0, 1.0, 0.0]
+        """
+        if self.config.resolved_type(self.doc_count) == "ivfpq":
+            try:
+                return np.load(Path(folder) / "vectors.npy", allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise InputError(Path(folder) / "vectors.npy", None, f"unreadable ({err}): rebuild the index") from None
+        return self._faiss.reconstruct_n(0, self.doc_count)
 
     @classmethod
     def load(cls, folder: str | Path, embedder: Embedder | None = None) -> DenseRetriever:

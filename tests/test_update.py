@@ -1,0 +1,241 @@
+"""Adding and deleting articles without a rebuild: after any sequence, search equals
+a fresh build of the same articles; a failed or killed update leaves the old index."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import NEWS, random_corpus
+from ranker.cli import main
+from ranker.corpus import Article
+from ranker.errors import InputError
+from ranker.index import Index, build_index
+from ranker.integrity import verify
+from ranker.retrieve.bm25 import BM25Config
+from ranker.retrieve.dense import DenseConfig
+from ranker.retrieve.embed import EmbedderConfig
+from ranker.update import update_index
+
+QUERIES = ["oil prices", "Brexit Article 50", "dam spillway", "travel ban judge", "nerve agent airport", "w001x w002x"]
+
+
+def articles(n: int = 0) -> list[Article]:
+    """The six news articles, then ``n`` of random words (for the approximate indexes)."""
+    news = [Article(i, t, x, {"outlet": "Test"}) for i, t, x in NEWS]
+    return news + [Article(f"r{i}", f"random {i}", text) for i, text in enumerate(random_corpus(n, seed=3))]
+
+
+def dense_config(tiny_model, kind: str = "flat") -> DenseConfig:
+    return DenseConfig(embedder=EmbedderConfig(model=str(tiny_model), max_length=32), index_type=kind)
+
+
+def results(folder: Path, k: int = 10) -> dict[str, list[list[tuple[str, float]]]]:
+    """Each retriever's top k (doc id, score) for every query."""
+    index = Index.open(folder)
+    ids = index.doc_ids()
+    out = {}
+    for name in index.manifest["components"]:
+        found = index.retriever(name).search(QUERIES, k)
+        out[name] = [[(ids[r], float(s)) for r, s in found.hits(q)] for q in range(len(QUERIES))]
+    return out
+
+
+def assert_same(updated: dict, fresh: dict, approximate: bool = False) -> None:
+    assert updated.keys() == fresh.keys()
+    for name in fresh:
+        for got, want in zip(updated[name], fresh[name]):
+            if name == "dense" and approximate:
+                overlap = len({d for d, _ in got} & {d for d, _ in want}) / max(1, len(want))
+                assert overlap >= 0.99, (name, got, want)
+            else:
+                assert [d for d, _ in got] == [d for d, _ in want], (name, got, want)
+                np.testing.assert_allclose([s for _, s in got], [s for _, s in want], rtol=0, atol=1e-6)
+
+
+def check_against_fresh(folder: Path, expected: list[Article], tmp_path: Path, dense: DenseConfig | None,
+                        approximate: bool = False) -> None:
+    kind, problems = verify(folder)
+    assert kind == "index" and problems == []
+    assert Index.open(folder).doc_ids() == [a.doc_id for a in expected]
+    fresh = tmp_path / f"fresh-{time.monotonic_ns()}"
+    build_index(expected, fresh, BM25Config(), dense, show_progress=False)
+    assert_same(results(folder), results(fresh), approximate)
+
+
+def test_add_delete_readd_and_replace_equal_a_fresh_build(tmp_path, tiny_model):
+    corpus = articles()
+    dense = dense_config(tiny_model)
+    folder = tmp_path / "idx"
+    build_index(corpus[:4], folder, BM25Config(), dense, show_progress=False)
+    expected = corpus[:4]
+
+    done = update_index(folder, add=corpus[4:], show_progress=False)
+    expected = expected + corpus[4:]
+    assert (done.added, done.deleted, done.documents) == (2, 0, 6)
+    check_against_fresh(folder, expected, tmp_path, dense)
+
+    update_index(folder, delete=["d2"], show_progress=False)
+    expected = [a for a in expected if a.doc_id != "d2"]
+    check_against_fresh(folder, expected, tmp_path, dense)
+
+    update_index(folder, add=[corpus[1]], show_progress=False)  # the deleted id, added again
+    expected = expected + [corpus[1]]
+    check_against_fresh(folder, expected, tmp_path, dense)
+
+    changed = Article("d3", "Brexit letter delayed", "Britain delayed the Article 50 letter to Brussels.", {})
+    with pytest.raises(InputError, match="already in the index .*--replace"):
+        update_index(folder, add=[changed], show_progress=False)
+    done = update_index(folder, add=[changed], replace=True, show_progress=False)
+    assert (done.added, done.replaced) == (0, 1)
+    expected = [a for a in expected if a.doc_id != "d3"] + [changed]
+    check_against_fresh(folder, expected, tmp_path, dense)
+    history = Index.open(folder).manifest["history"]
+    assert [h["added"] + h["replaced"] for h in history] == [2, 0, 1, 1]
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+def test_approximate_indexes_after_updates_recall_what_a_fresh_build_finds(kind, tmp_path, tiny_model):
+    corpus = articles(400)
+    dense = dense_config(tiny_model, kind)
+    folder = tmp_path / "idx"
+    build_index(corpus[:300], folder, BM25Config(), dense, show_progress=False)
+    update_index(folder, add=corpus[300:], delete=["r5", "r77"], show_progress=False)
+    expected = [a for a in corpus if a.doc_id not in ("r5", "r77")]
+    check_against_fresh(folder, expected, tmp_path, dense, approximate=True)
+    if kind == "ivfpq":  # a lossy index keeps the vectors it was built from, for the next update
+        assert (folder / "dense" / "vectors.npy").is_file()
+
+
+def test_a_failed_update_leaves_the_old_index(tmp_path, tiny_model, monkeypatch):
+    corpus = articles()
+    folder = tmp_path / "idx"
+    build_index(corpus[:4], folder, BM25Config(), dense_config(tiny_model), show_progress=False)
+    before = results(folder)
+    listing = sorted(p.name for p in tmp_path.iterdir())
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(folder / "bm25" / "data.npy"))
+
+    monkeypatch.setattr("ranker.retrieve.bm25.BM25Retriever.save", broken)
+    with pytest.raises(OSError):
+        update_index(folder, add=corpus[4:], show_progress=False)
+    monkeypatch.undo()
+    assert verify(folder) == ("index", []) and results(folder) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no scratch folder left beside it
+
+
+def test_an_update_refuses_unknown_ids_an_empty_result_and_add_and_delete_of_one_id(tmp_path):
+    corpus = articles()
+    folder = tmp_path / "idx"
+    build_index(corpus[:2], folder, BM25Config(), None, show_progress=False)
+    with pytest.raises(InputError, match="not in the index .*'nope'"):
+        update_index(folder, delete=["nope"], show_progress=False)
+    with pytest.raises(InputError, match="leave the index empty"):
+        update_index(folder, delete=["d1", "d2"], show_progress=False)
+    with pytest.raises(InputError, match="both added and deleted"):
+        update_index(folder, add=[corpus[0]], delete=["d1"], replace=True, show_progress=False)
+    assert Index.open(folder).doc_ids() == ["d1", "d2"]
+
+
+def _ranker(*args, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "ranker", *[str(a) for a in args]], env=env, **kwargs)
+
+
+@pytest.mark.timeout(600)
+def test_a_kill_during_an_add_leaves_the_old_or_the_new_index(tmp_path, tiny_model):
+    corpus = articles(800)
+    old, new = corpus[:6], corpus
+    dense = dense_config(tiny_model)
+    write = tmp_path / "new.jsonl"
+    write.write_text("".join(json.dumps({"_id": a.doc_id, "title": a.title, "text": a.text}) + "\n" for a in new[6:]))
+    fresh_old, fresh_new = tmp_path / "fresh-old", tmp_path / "fresh-new"
+    build_index(old, fresh_old, BM25Config(), dense, show_progress=False)
+    build_index([Article(a.doc_id, a.title, a.text, {} if i >= 6 else a.metadata) for i, a in enumerate(new)],
+                fresh_new, BM25Config(), dense, show_progress=False)
+    want_old, want_new = results(fresh_old), results(fresh_new)
+    # time one whole add, then kill others at moments spread over it
+    folder = tmp_path / "idx"
+    build_index(old, folder, BM25Config(), dense, show_progress=False)
+    began = time.monotonic()
+    assert _ranker("add", folder, write, "--quiet").wait(timeout=300) == 0
+    whole = time.monotonic() - began
+    for fraction in (0.2, 0.5, 0.8, 0.95):
+        build_index(old, folder, BM25Config(), dense, show_progress=False)
+        process = _ranker("add", folder, write, "--quiet", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(whole * fraction)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        assert verify(folder) == ("index", [])
+        got = results(folder)
+        if got != want_old:  # then it must be the whole new version
+            assert_same(got, want_new)
+    assert Index.open(folder).manifest["doc_count"] in (len(old), len(new))
+
+
+def test_cli_add_and_delete(tmp_path, capsys):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in NEWS[:4]))
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in NEWS[3:]))
+    folder = tmp_path / "idx"
+    assert main(["index", str(corpus), "--out", str(folder), "--retrievers", "bm25", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["add", str(folder), str(more), "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"ranker: error: {more}: 1 of its ids already in the index (first: 'd4'): "
+                                       "pass --replace to replace those articles\n")
+    assert main(["add", str(folder), str(more), "--replace", "--quiet", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert (done["added"], done["replaced"], done["documents"]) == (2, 1, 6)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("d1\n\nd6\n")
+    assert main(["delete", str(folder), "d2", "--ids", str(ids)]) == 0
+    assert Index.open(folder).doc_ids() == ["d3", "d4", "d5"]
+    assert main(["delete", str(folder), "gone"]) == 2
+    assert "ranker: error: ids to delete: 1 not in the index (first: 'gone')" in capsys.readouterr().err
+    assert main(["delete", str(folder)]) == 2
+    assert main(["search", str(folder), "Kim Jong Nam", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"][0]["doc_id"] == "d5"
+
+
+def test_a_long_lived_query_switches_to_the_new_version_between_queries(tmp_path, capsys):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in NEWS[:3]))
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in NEWS[3:]))
+    folder = tmp_path / "idx"
+    assert main(["index", str(corpus), "--out", str(folder), "--retrievers", "bm25", "--quiet"]) == 0
+    process = _ranker("query", folder, "--queries", "-", "--json", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                      text=True)
+    try:
+        process.stdin.write("Kim Jong Nam airport\n")
+        process.stdin.flush()
+        first = json.loads(process.stdout.readline())
+        assert all(h["doc_id"] != "d5" for h in first["hits"])
+        assert main(["add", str(folder), str(more), "--quiet"]) == 0
+        process.stdin.write("Kim Jong Nam airport\n")
+        process.stdin.flush()
+        second = json.loads(process.stdout.readline())
+        assert second["hits"][0]["doc_id"] == "d5"
+    finally:
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+
+
+def test_update_bench_at_toy_size(demo_world):
+    """The benchmark's code (speed is never asserted): every stage timed on both sides."""
+    from benchmarks.update_bench import markdown, measure
+
+    row = measure(demo_world / "data/news", demo_world / "indexes/news", 60, 6)
+    assert set(row["rebuild_seconds"]) == {"docstore", "bm25", "faiss", "encode (extrapolated)"}
+    assert set(row["update_seconds"]) == {"encode", "docstore", "bm25", "faiss"} and row["faiss_type"] == "flat"
+    assert "| **total** |" in "\n".join(markdown(row))
