@@ -155,15 +155,16 @@ def demo_world(tmp_path_factory, tiny_model, tiny_bert) -> Path:
     data = root / "data" / "news"
     (data / "qrels").mkdir(parents=True)
     with open(data / "corpus.jsonl", "w") as handle:
-        for i, (doc_id, title, text) in enumerate(NEWS):
-            meta = {"outlet": "Test", "date": f"2017-01-0{i + 1}", "url": f"http://example.org/{doc_id}"}
-            handle.write(json.dumps({"_id": doc_id, "title": title, "text": text, "metadata": meta}) + "\n")
+        # numbered ids, as the news benchmark's articles are
+        for i, (_, title, text) in enumerate(NEWS, start=1):
+            meta = {"outlet": "Test", "date": f"2017-01-0{i}", "url": f"http://example.org/{i}"}
+            handle.write(json.dumps({"_id": str(i), "title": title, "text": text, "metadata": meta}) + "\n")
     with open(data / "queries.jsonl", "w") as handle:
-        for doc_id, title, _ in NEWS:
-            handle.write(json.dumps({"_id": f"t{doc_id}", "text": title}) + "\n")
+        for i, (_, title, _) in enumerate(NEWS, start=1):
+            handle.write(json.dumps({"_id": f"t{i}", "text": title}) + "\n")
     header = "query-id\tcorpus-id\tscore\n"
     for split in ("train", "dev", "test-title", "test"):
-        (data / "qrels" / f"{split}.tsv").write_text(header + "".join(f"t{d}\t{d}\t1\n" for d, _, _ in NEWS))
+        (data / "qrels" / f"{split}.tsv").write_text(header + "".join(f"t{i}\t{i}\t1\n" for i in range(1, len(NEWS) + 1)))
     quiet = ["--quiet"]
     steps = ["--max-steps", "2", "--batch-size", "2", "--max-length", "32"]
     commands = [

@@ -98,7 +98,7 @@ def test_build_index_and_evaluate_from_python(tmp_path, demo_world):
     articles = ranker.read_articles(demo_world / "data/news").records
     ranker.build_index(articles, tmp_path / "idx", show_progress=False)
     searcher = ranker.Searcher(tmp_path / "idx")
-    assert searcher.name == "bm25" and searcher.search("Brexit Article 50", k=1)[0].doc_id == "d3"
+    assert searcher.name == "bm25" and searcher.search("Brexit Article 50", k=1)[0].doc_id == "3"
     run = ranker.read_run(demo_world / "runs/demo/bm25.test-title.trec")
     scores = ranker.evaluate_run(run, ranker.read_qrels(demo_world / "data/news/qrels/test-title.tsv"))
     assert 0 < scores["MRR@10"] <= 1

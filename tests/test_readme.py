@@ -74,5 +74,5 @@ def test_no_text_points_at_a_file_the_repository_lacks():
                 missing.add(f"{name}: {found}")
     assert not missing, sorted(missing)
     for banned in ("CONVENTIONS.md", "runs/ft-mix", "runs/embedder-try", "runs/labels/", "runs/passage-fusion"):
-        hits = [name for name in texts if banned in (ROOT / name).read_text(encoding="utf-8")]
+        hits = [name for name in texts if banned in (ROOT / name).read_text(encoding="utf-8") and name != "tests/test_readme.py"]
         assert not hits, (banned, hits)

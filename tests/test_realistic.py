@@ -35,8 +35,8 @@ def test_the_set_has_three_styles_and_graded_judgments_of_train_and_dev_articles
 def test_the_realistic_job_scores_every_system_by_style(demo_copy, tiny_model, capsys):
     docs = [json.loads(line)["_id"] for line in open("data/news/corpus.jsonl")]
     Path("set").mkdir()
-    rows = [("r1", "oil prices opec", "keywords", "d1"), ("r2", "who blocked the travel ban?", "question", "d4"),
-            ("r3", "a reservoir's overflow channel breaking", "paraphrase", "d2")]
+    rows = [("r1", "oil prices opec", "keywords", "1"), ("r2", "who blocked the travel ban?", "question", "4"),
+            ("r3", "a reservoir's overflow channel breaking", "paraphrase", "2")]
     Path("set/queries.jsonl").write_text("".join(
         json.dumps({"_id": q, "text": t, "metadata": {"style": s, "target": d}}) + "\n" for q, t, s, d in rows))
     Path("set/qrels.txt").write_text("".join(f"{q} 0 {d} 2\n" for q, _, _, d in rows) + f"r1 0 {docs[5]} 1\n")
