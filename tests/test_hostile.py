@@ -931,22 +931,16 @@ def test_a_model_whose_ranker_json_lacks_its_file_list_is_not_loaded(trained_cla
     assert snapshot(tmp_path) == before
 
 
-def test_an_index_whose_manifest_lacks_its_file_list_is_refused(world, tmp_path, capsys):
-    w = copy_world(world, tmp_path)
-    _drop_files(w / "idx" / "manifest.json")
-    before = snapshot(tmp_path)
-    code, _, err = call(capsys, "search", w / "idx", "oil", "--retriever", "bm25")
-    error_line(code, err, str(w / "idx"))
-    code, out, err = call(capsys, "verify", w / "idx")
-    assert code == 2 and "FAILED" in out and "Traceback" not in err
-    assert snapshot(tmp_path) == before
-
-
-def test_an_index_whose_manifest_settings_were_edited_is_refused(world, tmp_path, capsys):
-    w = copy_world(world, tmp_path)
-    manifest = json.loads((w / "idx" / "manifest.json").read_text())
+def _edit_k1(manifest_path: Path) -> None:
+    manifest = json.loads(manifest_path.read_text())
     manifest["components"]["bm25"]["k1"] = 0.9  # the arrays were built with 1.5
-    (w / "idx" / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+
+
+@pytest.mark.parametrize("tamper", [_drop_files, _edit_k1], ids=["file list removed", "settings edited"])
+def test_an_index_whose_manifest_was_tampered_with_is_refused(tamper, world, tmp_path, capsys):
+    w = copy_world(world, tmp_path)
+    tamper(w / "idx" / "manifest.json")
     before = snapshot(tmp_path)
     code, _, err = call(capsys, "search", w / "idx", "oil", "--retriever", "bm25")
     error_line(code, err, str(w / "idx"))
