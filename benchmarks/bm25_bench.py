@@ -57,7 +57,7 @@ def compare(corpus: list[Article], queries: list[str], oracle_queries: int) -> d
     texts = [a.text for a in corpus]
 
     ours = BM25Retriever(config)
-    _, ours_index = timed(lambda: ours.index(corpus, show_progress=False))
+    _, ours_index = timed(lambda: ours.index(texts, show_progress=False))
     _, first_batch = timed(lambda: ours.search(queries, K))
 
     analyzer = Analyzer(config)

@@ -57,7 +57,7 @@ def bm25(n_docs: int = 100_000) -> dict[str, float]:
 
     corpus = synthetic_corpus([a.text for a in read_articles(Path("data/news")).records], n_docs)
     ours = BM25Retriever(BM25Config(variant="robertson", backend="numba"))
-    ours.index(corpus, show_progress=False)
+    ours.index([a.text for a in corpus], show_progress=False)
     titles = test_titles(Path("data/news"), 200)
     ours.search(titles, 10)  # numba compiles here
     return shares(lambda: ours.search(titles, 10), {"bm25s retrieve": "retrieve", "query analyzer": "tokens"})

@@ -86,7 +86,8 @@ def quality_lines(path: Path) -> list[str]:
         return ["Quality by precision: not measured yet (`python -m pipelines.precision_quality`).", ""]
     found = json.loads(path.read_text())
     fp32 = {r["split"]: r for r in found["rows"] if r["precision"] == "fp32"}
-    lines = [f"Ranking quality by precision (`python -m pipelines.precision_quality`, model `{found['model']}`, "
+    lines = [f"Ranking quality by precision (`python -m pipelines.precision_quality`, model `{found['model']}` written by "
+             "`python -m pipelines.reranking --preset full`, "
              f"hybrid's top 20 reranked, mixed at its dev-tuned weight {found['weight']:g}):", "",
              "| precision | queries | MRR@10 alone | mixed | mixed − fp32 |", "|---|---|---|---|---|"]
     for r in found["rows"]:

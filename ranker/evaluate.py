@@ -120,13 +120,19 @@ def read_run(path: str | Path) -> Run:
     return run
 
 
+#: Measures asked for by name only, for graded judgments (0, 1 partly relevant,
+#: 2 answers it): the rank of the first article that answers the query.
+GRADED: dict[str, str] = {"MRR@10 (grade 2)": "RR(rel=2)@10"}
+
+
 def _measures(names: Sequence[str]):
     import ir_measures
 
-    unknown = [n for n in names if n not in MEASURES]
+    known = {**MEASURES, **GRADED}
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown metrics {unknown}; known: {', '.join(MEASURES)}")
-    return {n: ir_measures.parse_measure(MEASURES[n]) for n in names}
+        raise ValueError(f"unknown metrics {unknown}; known: {', '.join(known)}")
+    return {n: ir_measures.parse_measure(known[n]) for n in names}
 
 
 def evaluate(run: Run, qrels: Qrels, metrics: Sequence[str] = tuple(MEASURES)) -> dict[str, float]:

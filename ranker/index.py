@@ -284,7 +284,7 @@ class Index:
         if name == "dense":
             return self.dense(model)
         if name == "hybrid":
-            return HybridRetriever([self.bm25(), self.dense(model)], hybrid)
+            return HybridRetriever([self.bm25(), self.dense(model)], hybrid.resolved(self.manifest.get("fields", ["text"])))
         raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, not '{name}'")
 
     def doc_ids(self) -> list[str]:

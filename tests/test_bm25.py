@@ -79,8 +79,8 @@ def test_k_larger_than_corpus_is_clamped(news_articles):
 def test_index_save_load_search_identical(tmp_path, news_articles):
     config = BM25Config(variant="lucene", k1=1.2, b=0.6)
     memory = BM25Retriever(config)
-    memory.index(news_articles, show_progress=False)
-    build_index(news_articles, tmp_path / "idx", config, show_progress=False)
+    memory.index([a.text for a in news_articles], show_progress=False)
+    build_index(news_articles, tmp_path / "idx", config, show_progress=False, fields=("text",))
 
     index = Index.open(tmp_path / "idx")
     loaded = index.bm25()

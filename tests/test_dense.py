@@ -23,7 +23,7 @@ def tiny_config(model, **kwargs) -> DenseConfig:
 
 def test_dense_index_save_load_round_trip(tmp_path, tiny_model, news_articles):
     config = tiny_config(tiny_model, index_type="flat")
-    build_index(news_articles, tmp_path / "idx", bm25=None, dense=config, show_progress=False)
+    build_index(news_articles, tmp_path / "idx", bm25=None, dense=config, show_progress=False, fields=("text",))
     index = Index.open(tmp_path / "idx")
     about = index.manifest["components"]["dense"]
     assert (about["dimension"], about["metric"], about["index_type"], about["doc_count"]) == (32, "inner_product", "flat", 6)

@@ -59,7 +59,7 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     from ranker.retrieve.embed import encode_corpus
 
     embedder = one.dense().embedder
-    docs = [a.text for a in one.docs.get(list(range(90)))]
+    docs = one.docs.texts(list(range(90)))  # what the index encoded: title and text
     shards = tmp_path / "shards"
     first = encode_corpus(embedder, docs, shards, 32, show_progress=False,
                           encode_missing=shard_encoder(RayConfig(workers=2), embedder))

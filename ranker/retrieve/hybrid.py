@@ -6,13 +6,19 @@ Both fusions are written by hand because they are a few lines over our
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ranker.retrieve.base import Results, empty_results
 
 METHODS = ("rrf", "weighted")
+
+
+#: BM25 and dense weights by what the index searches, each chosen on queries that fit it
+#: (docs/realistic.md): the body alone, on the news dev split's title queries
+#: (pipelines/tune_fusion.py); title and text, on the hand-written queries (pipelines/realistic.py).
+DEFAULT_WEIGHTS = {"body": (0.7, 0.3), "title and text": (0.6, 0.4)}
 
 
 @dataclass(frozen=True)
@@ -29,20 +35,33 @@ class HybridConfig:
         (0.3, 0.7)
     """
 
-    # The defaults were chosen on the news benchmark's dev split (titles and
-    # subtitles) by pipelines/tune_fusion.py: score fusion weighted 0.7/0.3
-    # towards BM25 beat every RRF setting and equal weights there.
+    # Weighted score fusion beat every RRF setting on the news benchmark's dev split
+    # (pipelines/tune_fusion.py). The weights: None takes the default for what the
+    # index searches (:data:`DEFAULT_WEIGHTS`).
     method: str = "weighted"
     rrf_k: int = 60
-    weights: tuple[float, ...] = (0.7, 0.3)
+    weights: tuple[float, ...] | None = None
     depth: int = 100
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
         if self.method not in METHODS:
             raise ValueError(f"fusion method must be one of {', '.join(METHODS)}, not '{self.method}'")
+        if self.weights is None:
+            return
+        object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
         if any(w < 0 for w in self.weights) or not any(self.weights):
             raise ValueError(f"fusion weights must be non-negative and not all zero: {self.weights}")
+
+    def resolved(self, fields=("text",)) -> HybridConfig:
+        """These settings with the weights filled in for an index of ``fields`` when none were given.
+
+        Example:
+            >>> HybridConfig().resolved(("title", "text")).weights, HybridConfig(weights=(1, 1)).resolved().weights
+            ((0.6, 0.4), (1.0, 1.0))
+        """
+        if self.weights is not None:
+            return self
+        return replace(self, weights=DEFAULT_WEIGHTS["title and text" if "title" in fields else "body"])
 
 
 def fuse(rankings: list[Results], k: int, config: HybridConfig) -> Results:
@@ -56,6 +75,7 @@ def fuse(rankings: list[Results], k: int, config: HybridConfig) -> Results:
         >>> fuse([a, b], k=3, config=HybridConfig(method="rrf", weights=(1, 1))).rows.tolist()  # 3: 1st and 3rd; 2: 2nd twice
         [[3, 2, 1]]
     """
+    config = config.resolved()  # no weights given: the body-only default
     if len(config.weights) != len(rankings):
         raise ValueError(f"{len(rankings)} rankings but {len(config.weights)} weights")
     n_queries = rankings[0].rows.shape[0]
@@ -91,7 +111,7 @@ class HybridRetriever:
 
     def __init__(self, retrievers: list, config: HybridConfig = HybridConfig()) -> None:
         self.retrievers = retrievers
-        self.config = config
+        self.config = config.resolved()
 
     def search(self, queries: list[str], k: int) -> Results:
         depth = max(k, self.config.depth)
