@@ -14,8 +14,10 @@ articles in the same order (kept articles first, in their order, then the new).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +73,30 @@ def update_index(
         >>> update_index("indexes/news", add=read_articles("new.jsonl").records)  # doctest: +SKIP
         Update(added=12, replaced=0, deleted=0, documents=3710, seconds={...})
     """
+    with _one_writer(Path(path)):
+        return _update(Path(path), list(add), list(dict.fromkeys(delete)), replace, source, show_progress)
+
+
+@contextlib.contextmanager
+def _one_writer(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock while updating ``path``, so that two updates run one after
+    the other and neither loses the other's articles (each reads the index only once it
+    holds the lock). The lock is on the parent folder, whose inode the swap leaves in
+    place (the index folder itself is replaced), and creates no file."""
+    import fcntl
+
+    fd = os.open(path.resolve().parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _update(path: Path, add: list[Article], delete: list[str], replace: bool, source: str,
+            show_progress: bool) -> Update:
     started = time.perf_counter()
     index = Index.open(path)
-    add, delete = list(add), list(dict.fromkeys(delete))
     existing = index.docs.get(list(range(index.manifest["doc_count"])))
     held = {a.doc_id for a in existing}
     where = source or "the new articles"

@@ -239,3 +239,19 @@ def test_update_bench_at_toy_size(demo_world):
     assert set(row["rebuild_seconds"]) == {"docstore", "bm25", "faiss", "encode (extrapolated)"}
     assert set(row["update_seconds"]) == {"encode", "docstore", "bm25", "faiss"} and row["faiss_type"] == "flat"
     assert "| **total** |" in "\n".join(markdown(row))
+
+
+def test_two_adds_at_once_both_land(tmp_path):
+    """Each update reads the index only once it holds the lock: neither loses the other's articles."""
+    corpus = articles(600)
+    folder = tmp_path / "idx"
+    build_index(corpus[:6], folder, BM25Config(), None, show_progress=False)
+    files = []
+    for name, part in (("a", corpus[6:300]), ("b", corpus[300:])):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"_id": a.doc_id, "title": a.title, "text": a.text}) + "\n" for a in part))
+        files.append(path)
+    processes = [_ranker("add", folder, path, "--quiet", stdout=subprocess.DEVNULL) for path in files]
+    assert [p.wait(timeout=300) for p in processes] == [0, 0]
+    assert sorted(Index.open(folder).doc_ids()) == sorted(a.doc_id for a in corpus)
+    assert verify(folder) == ("index", []) and len(Index.open(folder).manifest["history"]) == 2
