@@ -594,6 +594,7 @@ ARGUMENT_CASES = [
     ("search -k abc", ["search", f"{NO}/idx", "oil", "-k", "abc"], "-k"),
     ("query -k 0", ["query", f"{NO}/idx", "oil", "-k", "0"], "-k"),
     ("query -k -1", ["query", f"{NO}/idx", "oil", "-k", "-1"], "-k"),
+    ("query -k -1 with a reranker", ["query", f"{NO}/idx", "oil", "--reranker", f"{NO}/model", "-k", "-1"], "-k"),
     ("run -k 0", ["run", f"{NO}/idx", "--queries", f"{NO}/q.tsv", "--out", "{tmp}/r.trec", "-k", "0"], "-k"),
     ("run -k -1", ["run", f"{NO}/idx", "--queries", f"{NO}/q.tsv", "--out", "{tmp}/r.trec", "-k", "-1"], "-k"),
     ("query --depth 0", ["query", f"{NO}/idx", "oil", "--reranker", f"{NO}/model", "--depth", "0"], "--depth"),
