@@ -182,13 +182,20 @@ def test_a_kill_during_an_add_leaves_the_old_or_the_new_index(tmp_path, tiny_mod
     assert Index.open(folder).manifest["doc_count"] in (len(old), len(new))
 
 
-def test_cli_add_and_delete(tmp_path, capsys):
-    corpus = tmp_path / "c.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in NEWS[:4]))
-    more = tmp_path / "more.jsonl"
-    more.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in NEWS[3:]))
+def bm25_index_and_more(tmp_path: Path, first: int, overlap: int = 0) -> tuple[Path, Path]:
+    """A BM25 index of the first ``first`` news articles, and a file of the rest (from ``first - overlap``)."""
+    def write(path: Path, rows) -> Path:
+        path.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in rows))
+        return path
+
+    corpus, more = write(tmp_path / "c.jsonl", NEWS[:first]), write(tmp_path / "more.jsonl", NEWS[first - overlap:])
     folder = tmp_path / "idx"
     assert main(["index", str(corpus), "--out", str(folder), "--retrievers", "bm25", "--quiet"]) == 0
+    return folder, more
+
+
+def test_cli_add_and_delete(tmp_path, capsys):
+    folder, more = bm25_index_and_more(tmp_path, 4, overlap=1)
     capsys.readouterr()
     assert main(["add", str(folder), str(more), "--quiet"]) == 2
     assert capsys.readouterr().err == (f"ranker: error: {more}: 1 of its ids already in the index (first: 'd4'): "
@@ -208,12 +215,7 @@ def test_cli_add_and_delete(tmp_path, capsys):
 
 
 def test_a_long_lived_query_switches_to_the_new_version_between_queries(tmp_path, capsys):
-    corpus = tmp_path / "c.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in NEWS[:3]))
-    more = tmp_path / "more.jsonl"
-    more.write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in NEWS[3:]))
-    folder = tmp_path / "idx"
-    assert main(["index", str(corpus), "--out", str(folder), "--retrievers", "bm25", "--quiet"]) == 0
+    folder, more = bm25_index_and_more(tmp_path, 3)
     process = _ranker("query", folder, "--queries", "-", "--json", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                       text=True)
     try:
