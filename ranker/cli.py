@@ -88,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--config", type=Path, help="a TOML file with [bm25] and [dense] tables; flags override it")
     index.add_argument("--fields", help="what is searched: title, text or both, comma-separated (default: title,text "
                        "when the corpus has titles, else text; BM25, the embedder and the reranker all read them)")
-    index.add_argument("--title-boost", type=count(1), help="BM25: how many times a title is counted (default: 1)")
+    index.add_argument("--title-boost", type=count(1, 10), help="BM25: how many times a title is counted, 1-10 "
+                       "(default: 2, chosen on the hand-written queries: docs/realistic.md)")
     index.add_argument(
         "--retrievers", default="bm25,dense",
         help="which kinds to build, comma-separated: bm25, dense (default: both)",
@@ -579,7 +580,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
             from ranker.files import decoded_lines
 
             if not args.ids_file.is_file():
-                raise InputError(args.ids_file, None, "no such file")
+                raise InputError(args.ids_file, None, "not a file of ids (one per line)")
             deleted += [line.strip() for _, line in decoded_lines(args.ids_file) if line.strip()]
         if not deleted:
             raise InputError("command line", "ID", "name the ids to delete, or --ids FILE")
@@ -708,7 +709,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_query(args: argparse.Namespace) -> int:
     from ranker.display import format_hits
-    from ranker.index import Index
     from ranker.search import search_hits
 
     if (args.query is None) == (args.queries is None):
@@ -720,8 +720,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     elif args.queries is not None:
         # a file is read whole before the model loads: a bad line stops the job before any answer
         texts = list(query_lines(args.queries))
-    index = Index.open(args.index)
-    name, retriever = _open_retriever(index, args, hybrid)
+    index, name, retriever = _open_current(args, hybrid)
     reranker = _open_reranker(args, rerank)
     setting = {"retriever": name}
     if reranker is not None:
@@ -736,8 +735,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             continue
         if not index.is_current():  # rebuilt or updated since: answer from the new version from now on
-            index = Index.open(args.index)
-            name, retriever = _open_retriever(index, args, hybrid)
+            index, name, retriever = _open_current(args, hybrid)
             setting["retriever"] = name
         hits = search_hits(index, retriever, text, args.k, reranker)
         if args.json:
@@ -752,6 +750,21 @@ def _cmd_query(args: argparse.Namespace) -> int:
         # a program talking to `--queries -` waits for each answer
         sys.stdout.flush()
     return 0
+
+
+def _open_current(args: argparse.Namespace, hybrid, attempts: int = 10):
+    """The index and its retriever, opened again when an update lands while they load
+    (a long-lived query outlives many updates)."""
+    from ranker.index import Index, IndexChanged
+
+    for attempt in range(attempts):
+        try:
+            index = Index.open(args.index)
+            return (index, *_open_retriever(index, args, hybrid))
+        except IndexChanged:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
 
 
 def query_lines(source: str) -> Iterator[str | InputError]:

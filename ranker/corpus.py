@@ -216,9 +216,14 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _bad_id(ident: str) -> str | None:
+def bad_id(ident: str) -> str | None:
     """Why ``ident`` cannot be an id, or None: TREC files separate columns by
-    whitespace, and a control character would reach the terminal raw."""
+    whitespace, and a control character would reach the terminal raw.
+
+    Example:
+        >>> bad_id("d1") is None, bad_id("d 1")
+        (True, "id 'd 1' holds whitespace (' '); ids must be one word")
+    """
     import unicodedata
 
     for char in ident:
@@ -246,7 +251,7 @@ def _read(
             ident = _text_field(row, fields.id, source, where)
             if ident is None or not ident.strip():
                 raise InputError(source, where, f"missing or empty id field '{fields.id}'")
-            bad = _bad_id(ident)
+            bad = bad_id(ident)
             if bad:
                 raise InputError(source, where, bad)
             text = _text_field(row, fields.text, source, where)

@@ -216,6 +216,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     one atomic exchange (on Linux; elsewhere two renames), and the old one is
     deleted after. A process killed at any moment leaves ``path`` as it was or
     complete; what a killed writer left beside it is removed by the next writer.
+    A symlink is written through: its target is replaced and the link stays.
 
     Example:
         >>> import tempfile, pathlib
@@ -226,6 +227,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         ['manifest.json']
     """
     path = Path(path)
+    if path.is_symlink():  # replace what the link points at, never the link itself
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_siblings(path)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -249,6 +252,30 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+@contextlib.contextmanager
+def one_writer(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock for writing the folder ``path``: writers of one folder
+    (a build, an update) run one after the other, and an update that reads the folder
+    once it holds the lock never loses another writer's work. The lock is on the
+    parent folder, whose inode a swap leaves in place, and creates no file.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> with one_writer(pathlib.Path(tempfile.mkdtemp()) / "index"):
+        ...     pass
+    """
+    import fcntl
+
+    parent = Path(path).resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def decoded_lines(path: str | Path) -> Iterator[tuple[int, str]]:

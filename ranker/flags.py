@@ -26,8 +26,8 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def count(minimum: int = 0) -> Callable[[str], int]:
-    """An integer of at least ``minimum``.
+def count(minimum: int = 0, maximum: int | None = None) -> Callable[[str], int]:
+    """An integer of at least ``minimum`` (and at most ``maximum``).
 
     Example:
         >>> count(1)("5")
@@ -43,8 +43,9 @@ def count(minimum: int = 0) -> Callable[[str], int]:
             value = int(raw)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got '{raw}'")
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            wanted = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be a whole number {wanted}, got '{raw}'")
         return value
 
     parse.__name__ = "count"

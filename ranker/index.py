@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ranker import __version__
-from ranker.corpus import Article
+from ranker.corpus import Article, bad_id
 from ranker.docstore import DocStore, write_docstore
 from ranker.errors import InputError
 from ranker.fields import default_fields, field_text, parse_fields
-from ranker.files import atomic_directory
+from ranker.files import atomic_directory, one_writer
 from ranker.integrity import check, seal_problem, write_listed
+from ranker.outputs import INDEX, check_output
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
 from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus
@@ -87,7 +88,8 @@ def build_index(
     if bm25 is None and dense is None:
         raise ValueError("build_index needs at least one of bm25 and dense")
     fields = parse_fields(fields) if fields is not None else default_fields(articles)
-    out = Path(out)
+    _check_articles(articles, fields, source or "articles")
+    out = check_output(out, INDEX)  # the library keeps a user's files as safe as the CLI does
     shards = Path(shards) if shards else out.with_name(f".{out.name}.shards")
     started = time.perf_counter()
     dense_retriever, vectors, encode_seconds = None, None, 0.0
@@ -102,11 +104,27 @@ def build_index(
         vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress, encode_missing)
         encode_seconds = time.perf_counter() - started
     about = {"source": str(source), "engine": "local" if ray is None else f"ray ({ray.workers} workers)"}
-    manifest = write_index(out, articles, fields, bm25, dense_retriever, vectors, about, show_progress,
-                           {"encode": encode_seconds}, started)
+    with one_writer(out):  # after an update in flight, not in the middle of it
+        manifest = write_index(out, articles, fields, bm25, dense_retriever, vectors, about, show_progress,
+                               {"encode": encode_seconds}, started)
     if shards.exists():
         shutil.rmtree(shards)
     return manifest
+
+
+def _check_articles(articles: list[Article], fields: Sequence[str], where: str) -> None:
+    """What the readers guarantee for files, for articles handed over from Python:
+    ids unique and one word, and something to read in the chosen fields."""
+    seen: set[str] = set()
+    for number, article in enumerate(articles, start=1):
+        problem = bad_id(article.doc_id) if article.doc_id else "an empty id"
+        if problem is None and article.doc_id in seen:
+            problem = f"duplicate id '{article.doc_id}'"
+        if problem:
+            raise InputError(where, f"article {number}", problem)
+        seen.add(article.doc_id)
+    if tuple(fields) == ("title",) and not any(a.title.strip() for a in articles):
+        raise InputError(where, None, "no article has a title: index the text too (--fields title,text or text)")
 
 
 def write_index(
@@ -140,7 +158,7 @@ def write_index(
             try:
                 retriever.index([field_text(a, fields, bm25.title_boost) for a in articles], show_progress=show_progress)
             except ValueError as err:  # a corpus with nothing to index: the user's to fix
-                raise InputError(about.get("source") or "corpus", None, str(err)) from None
+                raise InputError(about.get("where") or about.get("source") or "corpus", None, str(err)) from None
             retriever.save(tmp / "bm25")
             components["bm25"] = asdict(bm25)
             seconds["bm25"] = time.perf_counter() - began
@@ -168,6 +186,10 @@ def write_index(
         # the sha256 of every file and a checksum over these settings, checked on open
         manifest = write_listed(tmp, "manifest.json", manifest)
     return manifest
+
+
+class IndexChanged(InputError):
+    """The index folder was rebuilt or updated while this process was loading it."""
 
 
 @dataclass
@@ -232,7 +254,7 @@ class Index:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
             files = None
         if files != self.manifest["files"]:
-            raise InputError(self.path, None, "the index was rebuilt while this process had it open: open it again")
+            raise IndexChanged(self.path, None, "the index was rebuilt while this process had it open: open it again")
 
     def is_current(self) -> bool:
         """Whether the folder still holds the version this object opened (see :meth:`still_current`)."""

@@ -167,7 +167,9 @@ def fit(
 
     from ranker.heads import save_model
 
-    out = Path(out)
+    from ranker.outputs import TRAINING, check_output
+
+    out = check_output(out, TRAINING)  # never into a folder of something else
     checkpoint = out / "checkpoint"
     if checkpoint.exists() and not resume:
         raise InputError(out, None, "holds a training checkpoint: pass --resume to continue it, or choose another output folder")

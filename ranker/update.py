@@ -14,10 +14,8 @@ articles in the same order (kept articles first, in their order, then the new).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import numpy as np
 from ranker.corpus import Article
 from ranker.errors import InputError
 from ranker.fields import field_text
+from ranker.files import one_writer
 from ranker.index import Index, write_index
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.dense import DenseRetriever
@@ -73,24 +72,11 @@ def update_index(
         >>> update_index("indexes/news", add=read_articles("new.jsonl").records)  # doctest: +SKIP
         Update(added=12, replaced=0, deleted=0, documents=3710, seconds={...})
     """
-    with _one_writer(Path(path)):
-        return _update(Path(path), list(add), list(dict.fromkeys(delete)), replace, source, show_progress)
-
-
-@contextlib.contextmanager
-def _one_writer(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock while updating ``path``, so that two updates run one after
-    the other and neither loses the other's articles (each reads the index only once it
-    holds the lock). The lock is on the parent folder, whose inode the swap leaves in
-    place (the index folder itself is replaced), and creates no file."""
-    import fcntl
-
-    fd = os.open(path.resolve().parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    path = Path(path)
+    if path.is_symlink():  # update what the link points at; the link stays
+        path = path.resolve()
+    with one_writer(path):
+        return _update(path, list(add), list(dict.fromkeys(delete)), replace, source, show_progress)
 
 
 def _update(path: Path, add: list[Article], delete: list[str], replace: bool, source: str,
@@ -126,20 +112,22 @@ def _update(path: Path, add: list[Article], delete: list[str], replace: bool, so
         began = time.perf_counter()
         new = np.zeros((0, old.shape[1]), dtype=np.float32)
         if add:
-            shards = Path(path).with_name(f".{Path(path).name}.update-shards")
+            import shutil
+            import tempfile
+
+            # a scratch folder of our own, named like our other temporaries, removed after
+            shards = Path(tempfile.mkdtemp(prefix=f".{path.name}.update-", dir=path.parent))
             try:
                 new = encode_corpus(loaded.embedder, [field_text(a, fields) for a in add], shards,
                                     loaded.config.shard_size, show_progress)
             finally:
-                import shutil
-
                 shutil.rmtree(shards, ignore_errors=True)
         vectors = np.concatenate([old, new]).astype(np.float32, copy=False)
         seconds["encode"] = time.perf_counter() - began
     history = [*index.manifest.get("history", []),
                {"utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "added": len(add) - len(clash),
                 "replaced": len(clash), "deleted": len(delete), "source": source}]
-    about = {"source": index.manifest.get("source", ""), "engine": "local", "history": history}
+    about = {"source": index.manifest.get("source", ""), "engine": "local", "history": history, "where": str(path)}
     index.docs.close()
     write_index(Path(path), articles, fields, bm25, dense, vectors, about, show_progress, seconds, started)
     final = Index.open(path)

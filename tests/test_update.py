@@ -257,3 +257,65 @@ def test_two_adds_at_once_both_land(tmp_path):
     assert [p.wait(timeout=300) for p in processes] == [0, 0]
     assert sorted(Index.open(folder).doc_ids()) == sorted(a.doc_id for a in corpus)
     assert verify(folder) == ("index", []) and len(Index.open(folder).manifest["history"]) == 2
+
+
+# -- found by probing by hand ------------------------------------------------------------
+
+
+def test_an_update_through_a_symlink_updates_its_target_and_the_link_stays(tmp_path):
+    folder = tmp_path / "idx"
+    build_index(articles()[:3], folder, BM25Config(), None, show_progress=False)
+    (tmp_path / "link").symlink_to(folder, target_is_directory=True)
+    update_index(tmp_path / "link", add=articles()[3:], show_progress=False)
+    assert (tmp_path / "link").is_symlink() and Index.open(folder).manifest["doc_count"] == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "link"]
+
+
+def test_an_add_never_touches_a_users_folder_named_like_its_scratch(tmp_path, tiny_model):
+    folder = tmp_path / "didx"
+    build_index(articles()[:3], folder, None, dense_config(tiny_model), show_progress=False)
+    mine = tmp_path / ".didx.update-shards"
+    mine.mkdir()
+    (mine / "mine.txt").write_text("precious")
+    update_index(folder, add=articles()[3:], show_progress=False)
+    assert (mine / "mine.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".didx.update-shards", "didx"]
+
+
+def test_a_build_waits_for_an_update_in_flight(tmp_path):
+    """A rebuild and an update of one folder take the same lock: one after the other."""
+    from ranker.files import one_writer
+
+    folder = tmp_path / "idx"
+    build_index(articles()[:3], folder, BM25Config(), None, show_progress=False)
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"_id": "x", "title": "X", "text": "oil prices"}) + "\n")
+    with one_writer(folder):  # as an update holds it
+        process = _ranker("index", corpus, "--out", folder, "--retrievers", "bm25", "--quiet", stdout=subprocess.DEVNULL)
+        time.sleep(3)
+        assert process.poll() is None and Index.open(folder).manifest["doc_count"] == 3  # still waiting
+    assert process.wait(timeout=120) == 0 and Index.open(folder).doc_ids() == ["x"]
+
+
+def test_the_library_keeps_a_users_files_and_checks_ids(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"\xff\xd8")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for out in (photos, notes):
+        with pytest.raises(InputError, match="not a ranker index|a folder is written here"):
+            build_index(articles()[:2], out, show_progress=False)
+    assert (photos / "cat.jpg").read_bytes() == b"\xff\xd8" and notes.read_text() == "mine"
+    with pytest.raises(InputError, match="article 2: duplicate id 'd1'"):
+        build_index([articles()[0], articles()[0]], tmp_path / "idx", show_progress=False)
+    with pytest.raises(InputError, match="article 1: id 'a b' holds whitespace"):
+        build_index([Article("a b", "", "oil")], tmp_path / "idx", show_progress=False)
+    with pytest.raises(InputError, match="no article has a title"):
+        build_index([Article("a", "", "oil")], tmp_path / "idx", fields=("title",), show_progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photos"]
+
+
+def test_a_huge_title_boost_is_one_line(tmp_path, capsys):
+    assert main(["index", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "i"), "--title-boost", "99999999999"]) == 2
+    assert "--title-boost: must be a whole number from 1 to 10" in capsys.readouterr().err

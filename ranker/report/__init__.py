@@ -23,9 +23,10 @@ def write_report(out: str | Path, report: dict[str, Any]) -> Path:
         PosixPath('reports/demo/index.html')
     """
     from ranker.files import atomic_directory
+    from ranker.outputs import REPORT, check_output
     from ranker.report.render import figures, render_html, render_markdown
 
-    out = Path(out)
+    out = check_output(out, REPORT)  # never over a folder of something else
     images = figures(report)
     with atomic_directory(out) as tmp:
         (tmp / "index.html").write_text(render_html(report, images), encoding="utf-8")

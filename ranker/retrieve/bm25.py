@@ -55,8 +55,8 @@ class BM25Config:
             raise ValueError(f"BM25 variant must be one of {', '.join(VARIANTS)}, not '{self.variant}'")
         if self.k1 < 0 or not 0 <= self.b <= 1:
             raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1 (got k1={self.k1}, b={self.b})")
-        if self.title_boost < 1:
-            raise ValueError(f"title_boost must be at least 1, not {self.title_boost}")
+        if not 1 <= self.title_boost <= 10:
+            raise ValueError(f"title_boost must be between 1 and 10, not {self.title_boost}")
         if self.backend not in ("numba", "numpy"):
             raise ValueError(f"backend must be 'numba' or 'numpy', not '{self.backend}'")
         if self.stopwords not in ("en", "none"):
