@@ -241,68 +241,28 @@ def test_rewriting_an_artifact_of_the_same_kind_is_allowed(kind, target, world, 
         assert json.loads((w / "idx" / "manifest.json").read_text())["doc_count"] == len(NEWS)
 
 
-@pytest.mark.parametrize("case", [
-    "index BEIR --out BEIR",
-    "index corpus.jsonl --out corpus.jsonl",
-    "run --queries q.tsv --out q.tsv",
-    "run --out IDX/manifest.json",
-    "report a.trec --out a.trec",
-    "report --out qrels",
-    "mine IDX --out IDX",
-    "train classify --out cls.tsv",
-    "train reranker --out mined",
-    "train reranker --out IDX",
-])
-def test_out_is_the_commands_own_input(case, world, tmp_path, tiny_bert, tiny_model, capsys):
-    w = copy_world(world, tmp_path)
+def input_case(case: str, w: Path, bert: Path, st: Path) -> tuple[list[str], Path]:
+    """(argv, --out) of a command whose --out is, holds, or lies inside one of its inputs."""
     qrels = w / "beir" / "qrels" / "test.tsv"
-    argv, out = {
-        "index BEIR --out BEIR": (writer("index", w, w / "beir", tiny_bert, tiny_model), w / "beir"),
+    beir = w / "beir"
+    return {
+        "index BEIR --out BEIR": (writer("index", w, w / "beir", bert, st), w / "beir"),
         "index corpus.jsonl --out corpus.jsonl": (
             ["index", str(w / "beir" / "corpus.jsonl"), "--out", str(w / "beir" / "corpus.jsonl"), "--retrievers", "bm25",
              "--quiet"], w / "beir" / "corpus.jsonl"),
-        "run --queries q.tsv --out q.tsv": (writer("run", w, w / "queries.tsv", tiny_bert, tiny_model), w / "queries.tsv"),
-        "run --out IDX/manifest.json": (writer("run", w, w / "idx" / "manifest.json", tiny_bert, tiny_model),
+        "run --queries q.tsv --out q.tsv": (writer("run", w, w / "queries.tsv", bert, st), w / "queries.tsv"),
+        "run --out IDX/manifest.json": (writer("run", w, w / "idx" / "manifest.json", bert, st),
                                         w / "idx" / "manifest.json"),
-        "report a.trec --out a.trec": (writer("report", w, w / "run.trec", tiny_bert, tiny_model), w / "run.trec"),
-        "report --out qrels": (writer("report", w, qrels, tiny_bert, tiny_model), qrels),
-        "mine IDX --out IDX": (writer("mine", w, w / "idx", tiny_bert, tiny_model), w / "idx"),
-        "train classify --out cls.tsv": (writer("train classify", w, w / "cls.tsv", tiny_bert, tiny_model), w / "cls.tsv"),
-        "train reranker --out mined": (writer("train reranker", w, w / "mined", tiny_bert, tiny_model), w / "mined"),
-        "train reranker --out IDX": (writer("train reranker", w, w / "idx", tiny_bert, tiny_model), w / "idx"),
-    }[case]
-    before = snapshot(tmp_path)
-    code, _, err = call(capsys, *argv)
-    refused_out(code, err, out, "input")
-    assert snapshot(tmp_path) == before
-
-
-@pytest.mark.parametrize("case", [
-    "index corpus.jsonl --out its folder",
-    "index BEIR --out BEIR/idx",
-    "run --out IDX/run.trec",
-    "run --out queries folder/run.trec",
-    "report --out the runs' folder",
-    "report --data BEIR --out BEIR/report",
-    "mine --out IDX/mined",
-    "mine --queries BEIR --out BEIR",
-    "train classify --out the data's folder",
-    "train reranker --out IDX/model",
-    "train embedder --out mined/emb",
-])
-def test_out_containing_or_inside_an_input_is_refused(case, world, tmp_path, tiny_bert, tiny_model, capsys):
-    w = copy_world(world, tmp_path)
-    (w / "runs").mkdir()
-    shutil.copy(w / "run.trec", w / "runs" / "a.trec")
-    (w / "data").mkdir()
-    shutil.copy(w / "cls.tsv", w / "data" / "cls.tsv")
-    qrels = w / "beir" / "qrels" / "test.tsv"
-    beir = w / "beir"
-    argv, out = {
+        "report a.trec --out a.trec": (writer("report", w, w / "run.trec", bert, st), w / "run.trec"),
+        "report --out qrels": (writer("report", w, qrels, bert, st), qrels),
+        "mine IDX --out IDX": (writer("mine", w, w / "idx", bert, st), w / "idx"),
+        "train classify --out cls.tsv": (writer("train classify", w, w / "cls.tsv", bert, st), w / "cls.tsv"),
+        "train reranker --out mined": (writer("train reranker", w, w / "mined", bert, st), w / "mined"),
+        "train reranker --out IDX": (writer("train reranker", w, w / "idx", bert, st), w / "idx"),
         "index corpus.jsonl --out its folder": (
             ["index", str(beir / "corpus.jsonl"), "--out", str(beir), "--retrievers", "bm25", "--quiet"], beir),
-        "index BEIR --out BEIR/idx": (writer("index", w, beir / "idx", tiny_bert, tiny_model), beir / "idx"),
-        "run --out IDX/run.trec": (writer("run", w, w / "idx" / "run.trec", tiny_bert, tiny_model), w / "idx" / "run.trec"),
+        "index BEIR --out BEIR/idx": (writer("index", w, beir / "idx", bert, st), beir / "idx"),
+        "run --out IDX/run.trec": (writer("run", w, w / "idx" / "run.trec", bert, st), w / "idx" / "run.trec"),
         "run --out queries folder/run.trec": (
             ["run", str(w / "idx"), "--queries", str(beir), "--split", "test", "--retriever", "bm25",
              "--out", str(beir / "run.trec"), "--quiet"], beir / "run.trec"),
@@ -311,16 +271,39 @@ def test_out_containing_or_inside_an_input_is_refused(case, world, tmp_path, tin
         "report --data BEIR --out BEIR/report": (
             ["report", str(w / "run.trec"), "--qrels", str(qrels), "--data", str(beir), "--out", str(beir / "report")],
             beir / "report"),
-        "mine --out IDX/mined": (writer("mine", w, w / "idx" / "mined", tiny_bert, tiny_model), w / "idx" / "mined"),
-        "mine --queries BEIR --out BEIR": (writer("mine", w, beir, tiny_bert, tiny_model), beir),
+        "mine --out IDX/mined": (writer("mine", w, w / "idx" / "mined", bert, st), w / "idx" / "mined"),
+        "mine --queries BEIR --out BEIR": (writer("mine", w, beir, bert, st), beir),
         "train classify --out the data's folder": (
-            ["train", "classify", "--train", str(w / "data" / "cls.tsv"), "--model", str(tiny_bert), "--out", str(w / "data"),
+            ["train", "classify", "--train", str(w / "data" / "cls.tsv"), "--model", str(bert), "--out", str(w / "data"),
              "--max-steps", "1", "--batch-size", "2", "--max-length", "16", "--quiet"], w / "data"),
-        "train reranker --out IDX/model": (writer("train reranker", w, w / "idx" / "model", tiny_bert, tiny_model),
+        "train reranker --out IDX/model": (writer("train reranker", w, w / "idx" / "model", bert, st),
                                            w / "idx" / "model"),
-        "train embedder --out mined/emb": (writer("train embedder", w, w / "mined" / "emb", tiny_bert, tiny_model),
+        "train embedder --out mined/emb": (writer("train embedder", w, w / "mined" / "emb", bert, st),
                                            w / "mined" / "emb"),
     }[case]
+
+
+#: --out is the command's own input ...
+OWN_INPUT_CASES = ["index BEIR --out BEIR", "index corpus.jsonl --out corpus.jsonl", "run --queries q.tsv --out q.tsv",
+                   "run --out IDX/manifest.json", "report a.trec --out a.trec", "report --out qrels",
+                   "mine IDX --out IDX", "train classify --out cls.tsv", "train reranker --out mined",
+                   "train reranker --out IDX"]
+#: ... or holds one, or lies inside one
+AROUND_INPUT_CASES = ["index corpus.jsonl --out its folder", "index BEIR --out BEIR/idx", "run --out IDX/run.trec",
+                      "run --out queries folder/run.trec", "report --out the runs' folder",
+                      "report --data BEIR --out BEIR/report", "mine --out IDX/mined", "mine --queries BEIR --out BEIR",
+                      "train classify --out the data's folder", "train reranker --out IDX/model",
+                      "train embedder --out mined/emb"]
+
+
+@pytest.mark.parametrize("case", OWN_INPUT_CASES + AROUND_INPUT_CASES)
+def test_out_at_or_around_an_input_is_refused(case, world, tmp_path, tiny_bert, tiny_model, capsys):
+    w = copy_world(world, tmp_path)
+    (w / "runs").mkdir()
+    shutil.copy(w / "run.trec", w / "runs" / "a.trec")
+    (w / "data").mkdir()
+    shutil.copy(w / "cls.tsv", w / "data" / "cls.tsv")
+    argv, out = input_case(case, w, tiny_bert, tiny_model)
     before = snapshot(tmp_path)
     code, _, err = call(capsys, *argv)
     refused_out(code, err, out, "input")
@@ -784,17 +767,23 @@ def test_a_lone_surrogate_in_a_query_is_one_line(world, tmp_path, capsys):
     assert snapshot(tmp_path) == before
 
 
+def read_as(where: str, path: Path, world: Path, tmp_path: Path, capsys) -> tuple[int, str]:
+    """Read ``path`` as a corpus (``ranker index``) or as queries (``ranker run``): (exit status, stderr)."""
+    if where == "corpus":
+        code, _, err = call(capsys, "index", path, "--out", tmp_path / "idx", "--retrievers", "bm25", "--quiet")
+    else:
+        code, _, err = call(capsys, "run", world / "idx", "--queries", path, "--retriever", "bm25", "--out",
+                            tmp_path / "r.trec", "--quiet")
+    return code, err
+
+
 @pytest.mark.parametrize("where", ["corpus", "queries"])
 def test_deeply_nested_json_is_one_line(where, world, tmp_path, capsys):
     deep = "[" * 100_000 + "]" * 100_000
     path = tmp_path / f"{where}.jsonl"
     path.write_text('{"_id": "1", "text": "oil"}\n' + deep + "\n")
     before = snapshot(tmp_path)
-    if where == "corpus":
-        code, _, err = call(capsys, "index", path, "--out", tmp_path / "idx", "--retrievers", "bm25", "--quiet")
-    else:
-        code, _, err = call(capsys, "run", world / "idx", "--queries", path, "--retriever", "bm25", "--out",
-                            tmp_path / "r.trec", "--quiet")
+    code, err = read_as(where, path, world, tmp_path, capsys)
     error_line(code, err, str(path), "line 2")
     assert snapshot(tmp_path) == before
 
@@ -885,11 +874,7 @@ def test_a_duplicate_json_key_is_one_line(where, world, tmp_path, capsys):
     path = tmp_path / f"{where}.jsonl"
     path.write_text('{"_id": "1", "text": "a", "text": "b"}\n')
     before = snapshot(tmp_path)
-    if where == "corpus":
-        code, _, err = call(capsys, "index", path, "--out", tmp_path / "idx", "--retrievers", "bm25", "--quiet")
-    else:
-        code, _, err = call(capsys, "run", world / "idx", "--queries", path, "--retriever", "bm25", "--out",
-                            tmp_path / "r.trec", "--quiet")
+    code, err = read_as(where, path, world, tmp_path, capsys)
     error_line(code, err, str(path), "line 1", "duplicate")
     assert snapshot(tmp_path) == before
 
