@@ -88,7 +88,7 @@ def build_index(
     if bm25 is None and dense is None:
         raise ValueError("build_index needs at least one of bm25 and dense")
     fields = parse_fields(fields) if fields is not None else default_fields(articles)
-    _check_articles(articles, fields, source or "articles")
+    check_articles(articles, fields, source or "articles")
     out = check_output(out, INDEX)  # the library keeps a user's files as safe as the CLI does
     shards = Path(shards) if shards else out.with_name(f".{out.name}.shards")
     started = time.perf_counter()
@@ -112,9 +112,17 @@ def build_index(
     return manifest
 
 
-def _check_articles(articles: list[Article], fields: Sequence[str], where: str) -> None:
+def check_articles(articles: list[Article], fields: Sequence[str], where: str) -> None:
     """What the readers guarantee for files, for articles handed over from Python:
-    ids unique and one word, and something to read in the chosen fields."""
+    ids unique and one word, and something to read in the chosen fields. Checked
+    before any encoding, by a build and by an update alike.
+
+    Example:
+        >>> check_articles([Article("a", "", "oil"), Article("a", "", "gas")], ("text",), "mine")
+        Traceback (most recent call last):
+        ...
+        ranker.errors.InputError: mine: article 2: duplicate id 'a'
+    """
     seen: set[str] = set()
     for number, article in enumerate(articles, start=1):
         problem = bad_id(article.doc_id) if article.doc_id else "an empty id"

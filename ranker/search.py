@@ -98,6 +98,8 @@ def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, rer
         >>> index = Index.open("indexes/news")  # doctest: +SKIP
         >>> hits = search_hits(index, index.retriever("hybrid"), "oil prices")  # doctest: +SKIP
     """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
     # no more results than documents: a huge k must not allocate a huge array
     k = min(k, index.manifest["doc_count"])
     if reranker is None:

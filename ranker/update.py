@@ -25,7 +25,7 @@ from ranker.corpus import Article
 from ranker.errors import InputError
 from ranker.fields import field_text
 from ranker.files import one_writer
-from ranker.index import Index, write_index
+from ranker.index import Index, check_articles, write_index
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.dense import DenseRetriever
 from ranker.retrieve.embed import encode_corpus
@@ -102,6 +102,7 @@ def _update(path: Path, add: list[Article], delete: list[str], replace: bool, so
     if not articles:
         raise InputError(str(path), None, "the update would leave the index empty; build a new one instead")
     fields = index.manifest.get("fields", ["text"])
+    check_articles(articles, fields, where)  # as a build checks them: before any encoding
     components = index.manifest["components"]
     bm25 = BM25Config(**components["bm25"]) if "bm25" in components else None
     dense, vectors, seconds = None, None, {}

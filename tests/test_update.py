@@ -319,3 +319,14 @@ def test_the_library_keeps_a_users_files_and_checks_ids(tmp_path):
 def test_a_huge_title_boost_is_one_line(tmp_path, capsys):
     assert main(["index", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "i"), "--title-boost", "99999999999"]) == 2
     assert "--title-boost: must be a whole number from 1 to 10" in capsys.readouterr().err
+
+
+def test_an_update_checks_its_articles_as_a_build_does(tmp_path):
+    folder = tmp_path / "idx"
+    build_index(articles()[:2], folder, BM25Config(), None, show_progress=False)
+    twice = Article("n1", "", "oil again", {})
+    with pytest.raises(InputError, match="duplicate id 'n1'"):
+        update_index(folder, add=[twice, twice], show_progress=False)
+    with pytest.raises(InputError, match="id 'n 2' holds whitespace"):
+        update_index(folder, add=[Article("n 2", "", "gas", {})], show_progress=False)
+    assert Index.open(folder).doc_ids() == ["d1", "d2"]
