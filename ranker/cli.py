@@ -55,6 +55,28 @@ def _add_retriever(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fusion", dest="method", choices=["rrf", "weighted"], help="hybrid: how rankings are fused (default: weighted)")
     parser.add_argument("--fusion-weights", dest="weights", type=weights, help="hybrid: BM25 and dense weights, e.g. 0.4,0.6 (default: 0.6,0.4 over titles and text, 0.7,0.3 over bodies alone; see docs/realistic.md)")
     parser.add_argument("--config", type=Path, help="a TOML file with a [hybrid] table; flags override it")
+    _add_runtime(parser, "encoding queries (and reranking, with --reranker)", precision=False)
+
+
+#: --runtime's help, shared by every command that scores or encodes
+_RUNTIME_HELP = ("auto (default): openvino on a CPU (about 3x faster than PyTorch there, same ranking; the model is "
+                 "exported on first use and kept beside it or in ~/.cache/ranker), torch on a GPU; openvino; torch")
+
+
+def _add_runtime(parser: argparse.ArgumentParser, what: str, precision: bool = True) -> None:
+    parser.add_argument("--runtime", choices=["auto", "openvino", "torch"],
+                        help=f"what runs the model {what}: {_RUNTIME_HELP}")
+    if precision:
+        parser.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                            help="the number format: auto (default): bf16 where the CPU has it (AVX512-BF16 or AMX), "
+                                 "else fp32; fp32 gives the same vectors and scores on every machine")
+
+
+def _runtime(args: argparse.Namespace) -> dict[str, str]:
+    """``runtime`` and ``precision`` for a query encoder from the flags (``auto`` when
+    not given; int8 is the cross-encoder's alone)."""
+    precision = getattr(args, "precision", None) or "auto"
+    return {"runtime": getattr(args, "runtime", None) or "auto", "precision": "auto" if precision == "int8" else precision}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--dense-index", dest="index_type", choices=["auto", "flat", "hnsw", "ivfpq"],
                        help="FAISS index type (default: auto, by corpus size)")
     index.add_argument("--shards", type=Path, help="dense: where embeddings are kept while encoding, to resume an interrupted build")
+    _add_runtime(index, "encoding the articles (dense)")
     index.add_argument(
         "--bm25-variant", dest="variant", choices=["robertson", "lucene", "atire", "bm25l", "bm25+"],
         help="BM25 formula (default: lucene)",
@@ -122,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("corpus", type=Path, metavar="FILE", help="a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
     add.add_argument("--replace", action="store_true", help="replace the articles whose ids the index already holds")
     _add_fields(add)
+    _add_runtime(add, "encoding the new articles")
     add.add_argument("--json", action="store_true", help="print what was done as JSON")
     add.add_argument("--quiet", action="store_true", help="no progress bars")
     add.set_defaults(handler=_cmd_update)
@@ -142,6 +166,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_retriever(search)
     search.add_argument("query", help="the query text")
     search.add_argument("-k", type=count(1), default=10, help="how many results (default: 10)")
+    search.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                        help="the query encoder's number format: auto (default): bf16 where the CPU has it, else fp32")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     search.set_defaults(handler=_cmd_search)
 
@@ -246,6 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--denoise", type=Path, help="a fine-tuned cross-encoder that vetoes candidates it scores near the positive")
     mine.add_argument("--denoise-margin", type=number(), default=0.0, help="veto when the candidate scores above the positive minus this (default: 0)")
     mine.add_argument("--config", type=Path, help="a TOML file with a [mine] table; flags override it")
+    _add_runtime(mine, "encoding queries (dense, hybrid) and scoring with --denoise", precision=False)
     _add_fields(mine, title=False)
     mine.add_argument("--json", action="store_true", help="print the mining report as JSON")
     mine.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -397,6 +424,7 @@ def _add_head_commands(train_heads, commands) -> None:
     source.add_argument("--context", help="the passage")
     source.add_argument("--context-file", type=Path, help="a UTF-8 file holding the passage")
     for sub in (one, pair, tag, qa):
+        _add_runtime(sub, "predicting")
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.set_defaults(handler=_cmd_predict)
 
@@ -406,6 +434,7 @@ def _add_head_commands(train_heads, commands) -> None:
         sub = score_heads.add_parser(task, help=f"{spec.help.split(' (')[0]}: {spec.metrics_help}")
         sub.add_argument("model", type=Path, help=f"OUT/model of 'ranker train {task}'")
         sub.add_argument("--data", type=Path, required=True, help=f"labelled data: {spec.data_help}")
+        _add_runtime(sub, "predicting")
         sub.add_argument("--json", action="store_true", help="print the metrics as JSON")
         sub.set_defaults(handler=_cmd_eval_head)
 
@@ -418,9 +447,9 @@ def _add_reranker(parser: argparse.ArgumentParser) -> None:
         help="with --reranker: the cross-encoder's share of the final score, 0-1 (default: the weight tuned on dev when it was trained)",
     )
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
-                        help="with --reranker: the cross-encoder's number format. auto (default): bf16 where the CPU or GPU "
-                             "has it (about 1.8x faster than fp32, same ranking), else fp32; int8: dynamic quantisation, "
-                             "CPU only, about 2x faster, scores move more (see benchmarks/RESULTS.md)")
+                        help="the number format of the query encoder and the cross-encoder. auto (default): bf16 where "
+                             "the CPU or GPU has it (faster, same ranking), else fp32; int8: the cross-encoder in torch's "
+                             "dynamic quantisation (CPU, --runtime torch), scores move more (see benchmarks/RESULTS.md)")
 
 
 def _fields(args: argparse.Namespace, title: bool = True):
@@ -540,7 +569,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
         # [dense.embedder] is a table of its own inside [dense]
         embedder = resolve_config(EmbedderConfig, "dense.embedder", path=args.config,
-                                  flags={"model": args.model, "max_length": args.max_length, "batch_size": args.batch_size})
+                                  flags={"model": args.model, "max_length": args.max_length, "batch_size": args.batch_size,
+                                         "runtime": args.runtime, "precision": args.precision})
         dense = resolve_config(DenseConfig, "dense", path=args.config,
                                flags={"embedder": embedder, "index_type": args.index_type})
     reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
@@ -585,7 +615,7 @@ def _cmd_update(args: argparse.Namespace) -> int:
         if not deleted:
             raise InputError("command line", "ID", "name the ids to delete, or --ids FILE")
     done = update_index(args.index, added, deleted, replace=args.replace, source=str(args.corpus or ""),
-                        show_progress=not args.quiet)
+                        show_progress=not args.quiet, **_runtime(args))
     if reading is not None:
         _report_rejects(reading, rejects)  # after the update: a failed one leaves no side file
     if args.json:
@@ -602,7 +632,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from ranker.search import Searcher
 
     hybrid = _hybrid_config(args)
-    searcher = Searcher(args.index, args.retriever, hybrid=hybrid, model=args.model)
+    searcher = Searcher(args.index, args.retriever, hybrid=hybrid, model=args.model, **_runtime(args))
     name, hits = searcher.name, searcher.search(args.query, args.k)
     if args.json:
         out = {"query": args.query, "retriever": name, "hits": [h.to_dict() for h in hits]}
@@ -648,7 +678,8 @@ def _rerank_config(args: argparse.Namespace):
     from ranker.rerank import RerankConfig
 
     try:
-        return RerankConfig(model=str(args.reranker), depth=args.depth, weight=args.weight, precision=args.precision)
+        return RerankConfig(model=str(args.reranker), depth=args.depth, weight=args.weight, precision=args.precision,
+                            runtime=args.runtime or "auto")
     except ValueError as err:
         raise InputError("command line", "--reranker", str(err)) from None
 
@@ -683,7 +714,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     rejects = _rejects_path(args, out, inputs)
     hybrid, rerank = _hybrid_config(args), _rerank_config(args)
     reading, queries, _ = _judged_queries(args)
-    index = Index.open(args.index)
+    index = Index.open(args.index, **_runtime(args))
     name, retriever = _open_retriever(index, args, hybrid)
     if args.reranker is None:
         _ray_config(args, has_work=False)  # says so if --engine ray was asked for
@@ -759,7 +790,7 @@ def _open_current(args: argparse.Namespace, hybrid, attempts: int = 10):
 
     for attempt in range(attempts):
         try:
-            index = Index.open(args.index)
+            index = Index.open(args.index, **_runtime(args))
             return (index, *_open_retriever(index, args, hybrid))
         except IndexChanged:
             if attempt == attempts - 1:
@@ -833,12 +864,13 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     _, queries, judged = _judged_queries(args)
     limit = args.limit if args.limit is not None else (preset.train_queries if preset else None)
     training = sample_in_order(training_queries(queries, judged), limit, config.seed)
-    index = Index.open(args.index)
+    index = Index.open(args.index, **_runtime(args))
     denoiser = None
     if args.denoise is not None:
         from ranker.rerank import Reranker, RerankConfig
 
-        denoiser = cross_encoder_denoiser(Reranker(RerankConfig(model=str(args.denoise))), index.docs, args.denoise_margin,
+        denoiser = cross_encoder_denoiser(Reranker(RerankConfig(model=str(args.denoise), runtime=args.runtime or "auto")),
+                                          index.docs, args.denoise_margin,
                                           not args.quiet)
     groups, report = mine_index(index, training, config, denoiser)
     about = {**report_dict(config, report), "index": str(args.index), "queries": str(args.queries),
@@ -966,7 +998,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             raise InputError(args.context_file, None, f"unreadable ({err})") from None
     task = TASKS[args.task]
     inputs = task.predict_inputs(given)
-    rows = task.predict(args.model, inputs)
+    rows = task.predict(args.model, inputs, **_runtime(args))
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
@@ -979,7 +1011,7 @@ def _cmd_eval_head(args: argparse.Namespace) -> int:
     from ranker.tasks import TASKS
 
     task = TASKS[args.task]
-    metrics = task.evaluate(args.model, task.read(args.data))
+    metrics = task.evaluate(args.model, task.read(args.data), **_runtime(args))
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ranker.errors import InputError
-from ranker.integrity import read_listed, write_listed
+from ranker.integrity import model_remedy, read_listed, write_listed
 from ranker.models import offline, quiet_transformers, resolve_model
 
 
@@ -173,4 +173,4 @@ def read_about(folder: str | Path) -> dict[str, Any]:
         >>> read_about("models/demo/model/model")["task"]  # doctest: +SKIP
         'reranker'
     """
-    return read_listed(folder, "ranker.json", "the model changed after training: restore the file or retrain")
+    return read_listed(folder, "ranker.json", model_remedy)

@@ -215,14 +215,19 @@ class Index:
     path: Path
     manifest: dict[str, Any]
     docs: DocStore
+    #: how the dense retriever's query encoder runs (:mod:`ranker.runtime`); the
+    #: index was encoded however it was built, this is a choice of each reader
+    runtime: str = "auto"
+    precision: str = "auto"
     # Loaded retrievers by (kind, model): loading the embedder takes a second and
     # hundreds of MB, so an Index loads each once however often it is asked.
     _loaded: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, path: str | Path) -> Index:
+    def open(cls, path: str | Path, runtime: str = "auto", precision: str = "auto") -> Index:
         """Open an index folder, checking that it is one this version can read and
-        that every file has the sha256 its manifest lists."""
+        that every file has the sha256 its manifest lists. ``runtime`` and
+        ``precision`` say how queries are encoded for dense retrieval."""
         path = Path(path)
         manifest_path = path / "manifest.json"
         if not manifest_path.is_file():
@@ -245,7 +250,7 @@ class Index:
         # every file against its sha256: a changed or truncated file must fail here, not give wrong answers
         check(path, manifest["files"], "the index changed after it was built: restore the file or rebuild the index")
         # an index from before fields were a setting read the body alone
-        opened = cls(path, manifest, DocStore(path / "docs.sqlite", manifest.get("fields", ["text"])))
+        opened = cls(path, manifest, DocStore(path / "docs.sqlite", manifest.get("fields", ["text"])), runtime, precision)
         opened.still_current()
         return opened
 
@@ -290,7 +295,8 @@ class Index:
             raise InputError(self.path, "components", "this index has no dense component (build it with --retrievers dense)")
         if ("dense", model) not in self._loaded:
             stored = self.manifest["components"]["dense"]["config"]["embedder"]
-            config = EmbedderConfig(**stored) if model is None else EmbedderConfig(**{**stored, "model": model})
+            chosen = {"runtime": self.runtime, "precision": self.precision, **({"model": model} if model else {})}
+            config = EmbedderConfig(**{**stored, **chosen})
             self.still_current()
             loaded = DenseRetriever.load(self.path / "dense", Embedder(config))
             self.still_current()

@@ -10,6 +10,7 @@ against a file list.)
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ranker.errors import InputError
@@ -69,8 +70,9 @@ def problems(folder: str | Path, listed: dict[str, str], extra: bool = False) ->
     return found
 
 
-def check(folder: str | Path, listed: dict[str, str], remedy: str) -> None:
-    """Raise an :class:`InputError` naming the first missing or changed file of ``folder``.
+def check(folder: str | Path, listed: dict[str, str], remedy: str | Callable[[str], str]) -> None:
+    """Raise an :class:`InputError` naming the first missing or changed file of ``folder``
+    and what to do (``remedy``, or ``remedy(name)`` of that file).
 
     Example:
         >>> check("indexes/news", {"docs.sqlite": "0" * 64}, "rebuild it")  # doctest: +SKIP
@@ -85,7 +87,8 @@ def check(folder: str | Path, listed: dict[str, str], remedy: str) -> None:
     if found:
         name, problem = found[0].split(": ", 1)
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-        raise InputError(folder / name, None, f"{problem}{more}; {remedy}")
+        todo = remedy(name) if callable(remedy) else remedy
+        raise InputError(folder / name, None, f"{problem}{more}; {todo}")
     _CHECKED.add(signature)
 
 
@@ -97,10 +100,14 @@ def _checksum(about: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
-def write_listed(folder: str | Path, name: str, about: dict) -> dict:
+def write_listed(folder: str | Path, name: str, about: dict, files: dict[str, str] | None = None) -> dict:
     """Write ``folder/name``: ``about`` plus the sha256 of every other file in the
     folder (``files``) and a ``checksum`` over the settings themselves, so that an
     edited setting is caught as surely as an edited file. Returns what was written.
+
+    ``files`` given (sha256s already checked) is written as the list instead of
+    hashing the folder again: adding a file to a checked folder must not bless a
+    file that changed meanwhile.
 
     Example:
         >>> import tempfile, pathlib
@@ -114,7 +121,7 @@ def write_listed(folder: str | Path, name: str, about: dict) -> dict:
     from ranker.files import atomic_write_text
 
     about = {k: v for k, v in about.items() if k not in ("files", "checksum")}
-    about["files"] = file_hashes(folder, name)
+    about["files"] = file_hashes(folder, name) if files is None else dict(sorted(files.items()))
     about["checksum"] = _checksum(about)
     atomic_write_text(Path(folder) / name, json.dumps(about, indent=2) + "\n")
     return about
@@ -137,7 +144,38 @@ def seal_problem(about: dict) -> str | None:
     return None
 
 
-def read_listed(folder: str | Path, name: str, remedy: str) -> dict:
+#: Files a model's list may name that are made again on first use when deleted: its
+#: OpenVINO exports (:mod:`ranker.exported`). Missing, they are not a problem; changed, they are.
+REMADE = "openvino/"
+
+
+def present(folder: str | Path, listed: dict[str, str]) -> dict[str, str]:
+    """``listed`` without the files under :data:`REMADE` that were deleted.
+
+    Example:
+        >>> present("/nonexistent", {"openvino/sequence/model.bin": "0" * 64, "model.safetensors": "0" * 64})
+        {'model.safetensors': '0000000000000000000000000000000000000000000000000000000000000000'}
+    """
+    return {name: digest for name, digest in listed.items()
+            if not (name.startswith(REMADE) and not (Path(folder) / name).exists())}
+
+
+def model_remedy(name: str) -> str:
+    """What to do about a changed file of a model we trained: an OpenVINO export
+    (``openvino/KIND/...``, :mod:`ranker.exported`) is made again once deleted;
+    anything else must be restored, or the model trained again.
+
+    Example:
+        >>> model_remedy("openvino/sequence/model.bin")
+        'delete the folder openvino/sequence and it is made again on first use'
+    """
+    parts = name.split("/")
+    if parts[0] == "openvino" and len(parts) > 2:
+        return f"delete the folder openvino/{parts[1]} and it is made again on first use"
+    return "the model changed after training: restore the file or retrain"
+
+
+def read_listed(folder: str | Path, name: str, remedy: str | Callable[[str], str]) -> dict:
     """The JSON object ``folder/name`` (``{}`` when there is none), after checking
     its own checksum and the files it lists under ``files`` against their sha256s.
 
@@ -155,8 +193,8 @@ def read_listed(folder: str | Path, name: str, remedy: str) -> dict:
     about = read_json(path, dict)
     problem = seal_problem(about)
     if problem:
-        raise InputError(path, None, f"{problem}; {remedy}")
-    check(folder, about["files"], remedy)
+        raise InputError(path, None, f"{problem}; {remedy(name) if callable(remedy) else remedy}")
+    check(folder, present(folder, about["files"]), remedy)
     return about
 
 
@@ -195,5 +233,5 @@ def verify(folder: str | Path) -> tuple[str, list[str]]:
             if not isinstance(about.get("files"), dict) or not about["files"]:
                 raise InputError(path, "files", "no file list with sha256s: written by an older ranker; rebuild or retrain")
             sealed = seal_problem(about)
-            return kind, ([f"{name}: {sealed}"] if sealed else []) + problems(folder, about["files"], extra=True)
+            return kind, ([f"{name}: {sealed}"] if sealed else []) + problems(folder, present(folder, about["files"]), extra=True)
     raise InputError(folder, None, "not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)")

@@ -36,7 +36,9 @@ class RerankConfig:
     for a model without one). ``max_length``: ``None`` takes the length the
     model was trained with. ``precision``: ``auto`` (bfloat16 where the
     hardware has it, else fp32), ``fp32``, ``bf16``, or ``int8`` (dynamic
-    quantisation, CPU only); see :mod:`ranker.precision`.
+    quantisation, CPU only); see :mod:`ranker.precision`. ``runtime``: ``auto``
+    (OpenVINO on a CPU, PyTorch on a GPU), ``openvino`` or ``torch``; see
+    :mod:`ranker.runtime`.
 
     Example:
         >>> RerankConfig(model="models/reranker", depth=30).depth
@@ -50,11 +52,14 @@ class RerankConfig:
     batch_size: int = 32
     device: str = "auto"
     precision: str = "auto"
+    runtime: str = "auto"
 
     def __post_init__(self) -> None:
         from ranker.precision import validate
+        from ranker.runtime import resolve_runtime
 
         validate(self.precision)
+        resolve_runtime(self.runtime, self.device, self.precision)  # an impossible combination fails here
         if self.depth < 1 or self.batch_size < 1:
             raise ValueError(f"depth and batch_size must be >= 1 (got {self.depth}, {self.batch_size})")
         if self.weight is not None and not 0.0 <= self.weight <= 1.0:
@@ -210,10 +215,11 @@ class Reranker:
         of whose actors loads the same model) pairs are scored there."""
         if not isinstance(config, RerankConfig):
             config = RerankConfig(model=str(config))
-        from ranker.heads import load_pair_scorer, load_tokenizer, read_about
-        from ranker.models import pick_device
+        from ranker.heads import read_about
+        from ranker.models import resolve_model
+        from ranker.runtime import resolve_runtime
 
-        about = read_about(config.model)
+        about = read_about(resolve_model(config.model))
         tuned = about.get("interpolation", {}).get("weight", 1.0)
         self.config = replace(
             config,
@@ -222,10 +228,21 @@ class Reranker:
         )
         self.about = about
         self.passage_words = about.get("passage_words")
-        self.tokenizer = load_tokenizer(config.model)
-        self.net = load_pair_scorer(config.model).to(pick_device(config.device))
-        if config.precision == "int8":
-            self.net = quantized(self.net)
+        self.runtime = resolve_runtime(config.runtime, config.device, config.precision)
+        if self.runtime == "openvino":
+            from ranker.exported import load_compiled
+            from ranker.fast_tokenizer import FastTokenizer
+
+            self.net = load_compiled(config.model, "sequence", config.precision)
+            self.tokenizer = FastTokenizer(resolve_model(config.model))
+        else:
+            from ranker.heads import load_pair_scorer, load_tokenizer
+            from ranker.models import pick_device
+
+            self.tokenizer = load_tokenizer(config.model)
+            self.net = load_pair_scorer(config.model).to(pick_device(config.device))
+            if config.precision == "int8":
+                self.net = quantized(self.net)
         self.score_elsewhere = score_elsewhere
         self.pairs_per_second = float("nan")
 
@@ -261,6 +278,9 @@ class Reranker:
 
     def score_read(self, queries: list[str], read: list[str], show_progress: bool = False) -> np.ndarray:
         """Scores of pairs whose articles are already cut to what the model reads."""
+        if self.runtime == "openvino":  # the precision was set when compiling
+            return score_pairs(self.net, self.tokenizer, queries, read, self.config.max_length,
+                               self.config.batch_size, show_progress)
         from ranker.precision import autocast
 
         with autocast(self.net, self.config.precision):

@@ -51,6 +51,8 @@ class Searcher:
             :class:`~ranker.rerank.Reranker`; its ``depth`` best results are reranked.
         hybrid: how hybrid fuses BM25 and dense.
         model: the dense query model, if not the one that built the index.
+        runtime, precision: how queries are encoded (and reranked, when
+            ``reranker`` is a folder): see :mod:`ranker.runtime`.
 
     Example:
         >>> searcher = Searcher("indexes/news")  # doctest: +SKIP
@@ -58,14 +60,15 @@ class Searcher:
     """
 
     def __init__(self, index: str | Path | Index, retriever: str | None = None, reranker=None,
-                 hybrid: HybridConfig = HybridConfig(), model: str | None = None) -> None:
-        self.index = index if isinstance(index, Index) else Index.open(index)
+                 hybrid: HybridConfig = HybridConfig(), model: str | None = None, runtime: str = "auto",
+                 precision: str = "auto") -> None:
+        self.index = index if isinstance(index, Index) else Index.open(index, runtime, precision)
         self.name = retriever or self.index.default_retriever
         self.retriever = self.index.retriever(self.name, model=model, hybrid=hybrid)
         if isinstance(reranker, (str, Path)):
-            from ranker.rerank import Reranker
+            from ranker.rerank import Reranker, RerankConfig
 
-            reranker = Reranker(reranker)
+            reranker = Reranker(RerankConfig(model=str(reranker), runtime=runtime, precision=precision))
         self.reranker = reranker
 
     def search(self, query: str, k: int = 10) -> list[Hit]:

@@ -54,6 +54,8 @@ def update_index(
     replace: bool = False,
     source: str = "",
     show_progress: bool = True,
+    runtime: str = "auto",
+    precision: str = "auto",
 ) -> Update:
     """Add ``add`` to the index folder ``path`` and delete the ids in ``delete``.
 
@@ -63,6 +65,7 @@ def update_index(
         replace: let added articles replace those with the same id (they move
             to the end, as a delete then an add would put them).
         source: where the new articles came from, recorded in the manifest.
+        runtime, precision: how the new articles are encoded (:mod:`ranker.runtime`).
 
     Raises:
         InputError: an id clash without ``replace``, an unknown id to delete, an
@@ -76,13 +79,14 @@ def update_index(
     if path.is_symlink():  # update what the link points at; the link stays
         path = path.resolve()
     with one_writer(path):
-        return _update(path, list(add), list(dict.fromkeys(delete)), replace, source, show_progress)
+        return _update(path, list(add), list(dict.fromkeys(delete)), replace, source, show_progress,
+                       runtime, precision)
 
 
 def _update(path: Path, add: list[Article], delete: list[str], replace: bool, source: str,
-            show_progress: bool) -> Update:
+            show_progress: bool, runtime: str, precision: str) -> Update:
     started = time.perf_counter()
-    index = Index.open(path)
+    index = Index.open(path, runtime, precision)
     existing = index.docs.get(list(range(index.manifest["doc_count"])))
     held = {a.doc_id for a in existing}
     where = source or "the new articles"

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# OpenVINO exports of models we did not train go to the user cache: the tests keep
+# theirs in a folder of their own, never in the tester's ~/.cache
+os.environ["RANKER_CACHE"] = tempfile.mkdtemp(prefix="ranker-test-cache-")
 
 NEWS = [
     ("d1", "Oil prices fell sharply", "Oil prices fell sharply after OPEC failed to agree on production cuts."),

@@ -121,24 +121,37 @@ class TaskSpec:
     def train(self):
         return getattr(self._module, self.train_name)
 
-    def load(self, model: str | Path):
+    def load(self, model: str | Path, runtime: str = "torch", precision: str = "auto"):
         """(net, tokenizer, config) of a model trained for this head; the config
-        is rebuilt from the settings saved in its ``ranker.json``."""
+        is rebuilt from the settings saved in its ``ranker.json``. ``runtime`` and
+        ``precision``: see :mod:`ranker.runtime` (the torch runtime runs heads in fp32)."""
         from ranker.errors import InputError
-        from ranker.heads import load_trained
+        from ranker.heads import load_trained, load_tokenizer, read_about
+        from ranker.runtime import resolve_runtime
 
-        net, tokenizer, about = load_trained(model, self.head)
+        if resolve_runtime(runtime) == "openvino":
+            from ranker.exported import load_compiled
+            from ranker.fast_tokenizer import FastTokenizer
+
+            about = read_about(model)
+            net = load_compiled(model, self.head, precision)
+            # tagging and QA map pieces back to words and characters: transformers' tokenizer does that
+            tokenizer = FastTokenizer(model) if self.head == "sequence" else load_tokenizer(str(model))
+        else:
+            net, tokenizer, about = load_trained(model, self.head)
         if about.get("task", self.name) != self.name:
             raise InputError(model, None, f"was trained for '{about['task']}', not '{self.name}'")
         fields = {f.name for f in dataclasses.fields(self.config)} - {"model"}
         return net, tokenizer, self.config(**{k: v for k, v in about.items() if k in fields})
 
-    def predict(self, model: str | Path, inputs: list) -> list[dict[str, Any]]:
-        net, tokenizer, config = self.load(model)
+    def predict(self, model: str | Path, inputs: list, runtime: str = "auto",
+                precision: str = "auto") -> list[dict[str, Any]]:
+        net, tokenizer, config = self.load(model, runtime, precision)
         return self._module.predict_rows(net, tokenizer, config, inputs)
 
-    def evaluate(self, model: str | Path, examples: list, show_progress: bool = False) -> dict[str, Any]:
-        net, tokenizer, config = self.load(model)
+    def evaluate(self, model: str | Path, examples: list, show_progress: bool = False,
+                 runtime: str = "auto", precision: str = "auto") -> dict[str, Any]:
+        net, tokenizer, config = self.load(model, runtime, precision)
         return self._module.evaluate_examples(net, tokenizer, config, examples, show_progress=show_progress)
 
     def show(self, row: dict[str, Any]) -> str:

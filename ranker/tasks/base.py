@@ -10,6 +10,7 @@ the loop, the checkpoints and the evaluations for all of them and the reranker.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import numpy as np
@@ -93,13 +94,15 @@ def sequence_logits(
 
     Inputs are run longest first in batches padded only to their own longest
     member, which on a CPU is most of the speed. With ``pairs``, each input is
-    ``[CLS] texts[i] [SEP] pairs[i] [SEP]``, truncated longest first.
+    ``[CLS] texts[i] [SEP] pairs[i] [SEP]``, truncated longest first. ``net`` is a
+    transformers model with its tokenizer, or an OpenVINO
+    :class:`~ranker.exported.CompiledModel` with a
+    :class:`~ranker.fast_tokenizer.FastTokenizer` (no torch imported then).
 
     Example:
         >>> sequence_logits(net, tok, ["oil"], ["oil prices fell"])  # doctest: +SKIP
         array([[3.1]], dtype=float32)
     """
-    import torch
     from tqdm import tqdm
 
     if pairs is not None and len(pairs) != len(texts):
@@ -107,26 +110,71 @@ def sequence_logits(
     size = [len(t) + (len(pairs[i]) if pairs is not None else 0) for i, t in enumerate(texts)]
     order = sorted(range(len(texts)), key=lambda i: -size[i])
     out = np.empty((len(texts), net.config.num_labels), dtype=np.float32)
-    device = device_of(net)
+    forward = _compiled_forward(net, tokenizer, max_length) if getattr(net, "runtime", "") == "openvino" \
+        else _torch_forward(net, tokenizer, max_length)
+    with forward as run, tqdm(total=len(order), desc=desc, unit="input", disable=not show_progress) as bar:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            out[chunk] = run([texts[i] for i in chunk], [pairs[i] for i in chunk] if pairs is not None else None)
+            bar.update(len(chunk))
+    return out
+
+
+@contextlib.contextmanager
+def _compiled_forward(net, tokenizer, max_length: int):
+    yield lambda texts, pairs: net(tokenizer(texts, pairs, max_length))
+
+
+@contextlib.contextmanager
+def _torch_forward(net, tokenizer, max_length: int):
+    """A batch's logits from a transformers model (see :func:`inference`)."""
+
+    def run(texts: list[str], pairs: list[str] | None) -> np.ndarray:
+        batch = tokenizer(texts, pairs, truncation="longest_first" if pairs is not None else True,
+                          max_length=max_length, padding=True, return_tensors="pt")
+        return head_outputs(net, batch)["logits"]
+
+    with inference(net):
+        yield run
+
+
+@contextlib.contextmanager
+def inference(net):
+    """While it lasts, a torch model is in eval mode without autograd (its training
+    mode is restored after); an OpenVINO model needs neither.
+
+    Example:
+        >>> with inference(net):  # doctest: +SKIP
+        ...     logits = head_outputs(net, batch)["logits"]
+    """
+    if getattr(net, "runtime", "") == "openvino":
+        yield
+        return
+    import torch
+
     was_training = net.training
     net.eval()
     try:
-        with torch.inference_mode(), tqdm(total=len(order), desc=desc, unit="input", disable=not show_progress) as bar:
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                batch = tokenizer(
-                    [texts[i] for i in chunk],
-                    [pairs[i] for i in chunk] if pairs is not None else None,
-                    truncation="longest_first" if pairs is not None else True,
-                    max_length=max_length,
-                    padding=True,
-                    return_tensors="pt",
-                ).to(device)
-                out[chunk] = net(**batch).logits.float().cpu().numpy()
-                bar.update(len(chunk))
+        with torch.inference_mode():
+            yield
     finally:
         net.train(was_training)
-    return out
+
+
+def head_outputs(net, inputs: dict) -> dict[str, np.ndarray]:
+    """A head's outputs by name (``logits``, or ``start_logits`` and ``end_logits``) as
+    float32 NumPy arrays, from a torch model or an OpenVINO one (:mod:`ranker.exported`).
+
+    Example:
+        >>> head_outputs(net, tokenizer(["oil"], return_tensors="pt"))["logits"].shape  # doctest: +SKIP
+        (1, 3, 45)
+    """
+    if getattr(net, "runtime", "") == "openvino":
+        return net.outputs({k: np.asarray(v) for k, v in inputs.items()})
+    device = device_of(net)
+    out = net(**{k: v.to(device) for k, v in inputs.items()})
+    named = {k: getattr(out, k, None) for k in ("logits", "start_logits", "end_logits")}
+    return {k: v.float().cpu().numpy() for k, v in named.items() if v is not None}
 
 
 def new_head(model: str, head: str, seed: int, device: str = "auto", labels: list[str] | None = None,

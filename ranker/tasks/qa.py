@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from ranker.examples import QAExample
-from ranker.models import device_of
-from ranker.tasks.base import ExampleTask, new_head
+from ranker.tasks.base import ExampleTask, head_outputs, inference, new_head
 
 
 @dataclass(frozen=True)
@@ -145,32 +144,26 @@ def answer_questions(net, tokenizer, questions: list[str], contexts: list[str], 
         >>> answer_questions(net, tok, ["Who says N95 respirators protect?"], [passage], QAConfig())  # doctest: +SKIP
         [Prediction(text='health officials', start=112, score=14.2)]
     """
-    import torch
     from tqdm import tqdm
 
     best: list[Prediction | None] = [None] * len(questions)
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode(), tqdm(total=len(questions), desc="answer", unit="question", disable=not show_progress) as bar:
-            for start in range(0, len(questions), batch_size):
-                rows = list(range(start, min(start + batch_size, len(questions))))
-                encoded = encode_windows(tokenizer, [questions[i] for i in rows], [contexts[i] for i in rows],
-                                         config.max_length, config.stride)
-                padded = tokenizer.pad({k: encoded[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded},
-                                       return_tensors="pt")
-                output = net(**{k: v.to(device_of(net)) for k, v in padded.items()})
-                starts, ends = output.start_logits.float().cpu().numpy(), output.end_logits.float().cpu().numpy()
-                for window, sample in enumerate(encoded["overflow_to_sample_mapping"]):
-                    n = len(encoded["input_ids"][window])
-                    found = best_span(starts[window, :n], ends[window, :n], context_offsets(encoded, window),
-                                      config.max_answer_length, config.n_best)
-                    i = rows[sample]
-                    if found and (best[i] is None or found[0] > best[i].score):
-                        best[i] = Prediction(contexts[i][found[1] : found[2]], found[1], found[0])
-                bar.update(len(rows))
-    finally:
-        net.train(was_training)
+    with inference(net), tqdm(total=len(questions), desc="answer", unit="question", disable=not show_progress) as bar:
+        for start in range(0, len(questions), batch_size):
+            rows = list(range(start, min(start + batch_size, len(questions))))
+            encoded = encode_windows(tokenizer, [questions[i] for i in rows], [contexts[i] for i in rows],
+                                     config.max_length, config.stride)
+            padded = tokenizer.pad({k: encoded[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded},
+                                   return_tensors="pt")
+            output = head_outputs(net, padded)
+            starts, ends = output["start_logits"], output["end_logits"]
+            for window, sample in enumerate(encoded["overflow_to_sample_mapping"]):
+                n = len(encoded["input_ids"][window])
+                found = best_span(starts[window, :n], ends[window, :n], context_offsets(encoded, window),
+                                  config.max_answer_length, config.n_best)
+                i = rows[sample]
+                if found and (best[i] is None or found[0] > best[i].score):
+                    best[i] = Prediction(contexts[i][found[1] : found[2]], found[1], found[0])
+            bar.update(len(rows))
     return best
 
 

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ranker.examples import TaggedSentence
-from ranker.models import device_of
-from ranker.tasks.base import ExampleTask, new_head
+from ranker.tasks.base import ExampleTask, head_outputs, inference, new_head
 
 IGNORE = -100
 
@@ -91,34 +90,28 @@ def tag_words(net, tokenizer, sentences: list[list[str]], max_length: int, batch
         >>> tag_words(net, tok, [["John", "Smith", "'s", "car", "is", "new"]], 128)  # doctest: +SKIP
         [['NNP', 'NNP', 'POS', 'NN', 'VBZ', 'JJ']]
     """
-    import torch
     from tqdm import tqdm
 
     names = net.config.id2label
     out: list[list[str]] = [[""] * len(words) for words in sentences]
     order = sorted(range(len(sentences)), key=lambda i: -sum(len(w) for w in sentences[i]))
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.inference_mode(), tqdm(total=len(order), desc="tag", unit="sentence", disable=not show_progress) as bar:
-            for start in range(0, len(order), batch_size):
-                chunk = [i for i in order[start : start + batch_size] if sentences[i]]
-                if not chunk:
-                    bar.update(len(order[start : start + batch_size]))
-                    continue
-                encoded = tokenizer([sentences[i] for i in chunk], is_split_into_words=True, truncation=True,
-                                    max_length=max_length, return_overflowing_tokens=True, padding=True,
-                                    return_tensors="pt")
-                rows = encoded.pop("overflow_to_sample_mapping").tolist()
-                inputs = {k: v.to(device_of(net)) for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-                best = net(**inputs).logits.argmax(-1).cpu().numpy()
-                for row, sentence in enumerate(rows):
-                    for word, position in first_pieces(encoded.word_ids(row)).items():
-                        if not out[chunk[sentence]][word]:
-                            out[chunk[sentence]][word] = names[int(best[row, position])]
+    with inference(net), tqdm(total=len(order), desc="tag", unit="sentence", disable=not show_progress) as bar:
+        for start in range(0, len(order), batch_size):
+            chunk = [i for i in order[start : start + batch_size] if sentences[i]]
+            if not chunk:
                 bar.update(len(order[start : start + batch_size]))
-    finally:
-        net.train(was_training)
+                continue
+            encoded = tokenizer([sentences[i] for i in chunk], is_split_into_words=True, truncation=True,
+                                max_length=max_length, return_overflowing_tokens=True, padding=True,
+                                return_tensors="pt")
+            rows = encoded.pop("overflow_to_sample_mapping").tolist()
+            inputs = {k: v for k, v in encoded.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            best = head_outputs(net, inputs)["logits"].argmax(-1)
+            for row, sentence in enumerate(rows):
+                for word, position in first_pieces(encoded.word_ids(row)).items():
+                    if not out[chunk[sentence]][word]:
+                        out[chunk[sentence]][word] = names[int(best[row, position])]
+            bar.update(len(order[start : start + batch_size]))
     return out
 
 
