@@ -25,12 +25,28 @@ def help_seconds(repeat: int = 3) -> float:
     return _command_seconds(["--help"], repeat)
 
 
-def cold_start_seconds(index: Path, model: Path, query: str, repeat: int = 1) -> float:
-    """Process start to the first reranked result of ``ranker query`` (loading the index and the model included)."""
-    return _command_seconds(["query", str(index), query, "--reranker", str(model), "--json"], repeat)
+def cold_start(index: Path, model: Path, query: str, repeat: int = 3) -> dict[str, Any]:
+    """Process start to the first reranked result of ``ranker query`` (loading the index and the
+    models included; best of ``repeat``, after one run that makes any missing export), with the
+    process's peak memory and whether it imported torch."""
+    import json
+
+    args = ["query", str(index), query, "--reranker", str(model), "--json"]
+    _command_seconds(args, 1)  # exports are made once, on first use: not a cold start
+    seconds = _command_seconds(args, repeat)
+    probe = ("import runpy, sys, json, resource\n"
+             f"sys.argv = ['ranker', *{args!r}]\n"
+             "try:\n    runpy.run_module('ranker', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(json.dumps({'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, "
+             "'rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
+    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"seconds": seconds, "imports_torch": seen["torch"], "imports_transformers": seen["transformers"],
+            "peak_rss_mib": seen["rss_mib"]}
 
 
-def warm_latency(index: Path, model: Path, queries: list[str], depth: int, precision: str = "fp32") -> dict[str, Any]:
+def warm_latency(index: Path, model: Path, queries: list[str], depth: int, precision: str = "fp32",
+                 runtime: str = "torch") -> dict[str, Any]:
     """Per-query latency of retrieve (hybrid) then rerank (``depth`` articles), with everything loaded.
 
     The first query is run once before timing, so its one-off costs (thread
@@ -40,9 +56,9 @@ def warm_latency(index: Path, model: Path, queries: list[str], depth: int, preci
     from ranker.rerank import Reranker, RerankConfig
     from ranker.search import search_hits
 
-    opened = Index.open(index)
+    opened = Index.open(index, runtime, "auto" if precision == "int8" else precision)
     retriever = opened.retriever("hybrid")
-    reranker = Reranker(RerankConfig(model=str(model), depth=depth, precision=precision))
+    reranker = Reranker(RerankConfig(model=str(model), depth=depth, precision=precision, runtime=runtime))
     search_hits(opened, retriever, queries[0], k=10, reranker=reranker)
     times = []
     for query in queries:
@@ -50,5 +66,5 @@ def warm_latency(index: Path, model: Path, queries: list[str], depth: int, preci
         search_hits(opened, retriever, query, k=10, reranker=reranker)
         times.append(time.perf_counter() - started)
     ms = 1000 * np.array(times)
-    return {"depth": depth, "precision": precision, "queries": len(queries), "p50_ms": float(np.percentile(ms, 50)),
+    return {"depth": depth, "runtime": runtime, "precision": precision, "queries": len(queries), "p50_ms": float(np.percentile(ms, 50)),
             "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean())}
