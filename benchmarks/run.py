@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ranker.corpus import read_articles
 
-    if "bm25" in only or "dense" in only:
+    if only & {"bm25", "dense", "encode"}:
         titles = test_titles(args.data, 200)
     if "bm25" in only:
         texts = [a.text for a in read_articles(args.data).records]

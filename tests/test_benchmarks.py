@@ -46,9 +46,12 @@ def test_rerank_comparison_matches_cross_encoder_scores(tmp_path, tiny_bert):
     texts = [text for _, _, text in NEWS]
     row = rerank_bench.compare(tmp_path, ["oil prices"] * len(texts), texts, max_length=64, batch_size=4)
     assert row["same_scores"] and row["max_abs_difference"] < 1e-4 and row["pairs"] == len(texts)
-    assert set(row["pairs_per_second"]) == {"ranker", "ranker bf16", "ranker int8", "CrossEncoder.predict"}
+    assert set(row["pairs_per_second"]) == {"ranker", "ranker bf16", "ranker int8", "openvino fp32", "default",
+                                            "CrossEncoder.predict"}
     # a random tiny model's scores barely vary, so bf16's rounding is a large share of them: only the shape is checked
-    assert set(row["agreement_with_fp32"]) == {"ranker bf16", "ranker int8"}
+    assert set(row["agreement_with_fp32"]) == {"ranker bf16", "ranker int8", "openvino fp32", "default"}
+    assert row["agreement_with_fp32"]["openvino fp32"]["max_abs_difference"] < 1e-4
+    assert row["default"] in ("openvino bf16", "openvino f32")
 
 
 def test_results_render_as_markdown():
@@ -73,7 +76,29 @@ def test_results_render_as_markdown():
     results["profiles"] = {"bm25_documents": 10, "bm25": {"bm25s retrieve": 0.9, "query analyzer": 0.08, "the rest": 0.02},
                            "rerank": {"transformer forward": 0.96, "the rest": 0.04},
                            "train": {"fp32": {"forward": 1.0, "backward": 1.0}, "bf16": {"forward": 0.5, "backward": 0.5}}}
+    results["rerank"] = {"pairs": 10, "max_length": 128, "batch_size": 32, "same_scores": True, "default": "openvino bf16",
+                         "max_abs_difference": 1e-6,
+                         "pairs_per_second": {"CrossEncoder.predict": 10.0, "ranker": 10.0, "ranker bf16": 12.0,
+                                              "ranker int8": 20.0, "openvino fp32": 15.0, "default": 35.0},
+                         "agreement_with_fp32": {name: {"pearson": 0.999, "max_abs_difference": 0.05}
+                                                 for name in ("ranker bf16", "ranker int8", "openvino fp32", "default")}}
+    results["encode"] = {"articles": 4, "queries": 2, "max_length": 256, "batch_size": 32, "default": "openvino bf16",
+                         "max_abs_difference_fp32": 1e-7, "lowest_cosine_default": 0.9999,
+                         "recall@10": {"SentenceTransformer.encode": 1.0, "openvino fp32": 1.0, "default": 0.995},
+                         "articles_per_second": {"SentenceTransformer.encode": 10.0, "openvino fp32": 15.0, "default": 25.0}}
+    results["cli"] = {"help_seconds": 0.05, "cold_start": {"seconds": 2.5, "imports_torch": False,
+                                                           "imports_transformers": False, "peak_rss_mib": 400.0},
+                      "warm": [{"depth": 20, "runtime": "openvino", "precision": "bf16", "queries": 5, "p50_ms": 120.0,
+                                "p95_ms": 150.0, "mean_ms": 125.0, "default": True},
+                               {"depth": 20, "runtime": "torch", "precision": "fp32", "queries": 5, "p50_ms": 400.0,
+                                "p95_ms": 450.0, "mean_ms": 410.0, "default": False}]}
     text = markdown(results)
+    assert "| reranking ≥ 3× CrossEncoder.predict, the default (openvino bf16) | 3.50× | met |" in text
+    assert "| encoding ≥ 2× SentenceTransformer.encode, the default (openvino bf16) | 2.50× | met |" in text
+    assert "| warm p50 ≤ 150 ms at depth 20, default (openvino bf16) | 120 ms | met |" in text
+    assert "| cold start to the first reranked result ≤ 3 s, default runtime | 2.50 s | met |" in text
+    assert "| **ranker, default (openvino bf16)** | 35.0 | **3.50×** | 0.99900 | 0.050 |" in text
+    assert "imports torch: no" in text
     assert "| 10 | 100 | 100 | 10 | 1.0 | **100×** | 1.00× | 5.0 |" in text
     assert "bm25s retrieve 90%, query analyzer 8%, the rest 2%" in text and "bf16 1.00 s (forward 50%, backward 50%)" in text
     assert "| ranker | bf16 | 16.0 | **2.00×** | 1.400 → 1.200 |" in text and "| CrossEncoderTrainer | fp32 | 8.0 | **1.00×**" in text

@@ -230,3 +230,16 @@ def test_impossible_runtime_choices_are_refused(tmp_path):
                            "--runtime", "openvino", "--precision", "int8"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "int8 runs on the torch runtime only" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_batches_run_side_by_side_score_as_one_batch(cross_encoder):
+    """The streams run a query's pairs as several smaller batches: padding differs, scores do not."""
+    from ranker.exported import load_compiled
+    from ranker.fast_tokenizer import FastTokenizer
+    from ranker.tasks.base import sequence_logits
+
+    net = load_compiled(cross_encoder, "sequence", "fp32", show_progress=False)
+    tokenizer = FastTokenizer(cross_encoder)
+    one = np.concatenate([net(tokenizer([q], [t], 64)) for q, t in zip(*PAIRS)])
+    for batch_size in (1, 2, 32):
+        assert np.abs(sequence_logits(net, tokenizer, *PAIRS, max_length=64, batch_size=batch_size) - one).max() < 1e-5

@@ -130,15 +130,18 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _encode_compiled(self, texts: list[str]) -> np.ndarray:
-        """As sentence-transformers encodes: longest first, each batch padded to its own longest."""
+        """As sentence-transformers encodes: longest first, each batch padded to its own
+        longest, the batches run side by side on OpenVINO's streams."""
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), getattr(self, "dimension", 0) or 1), dtype=np.float32)
-        size = self.config.batch_size
-        for start in range(0, len(order), size):
-            chunk = order[start : start + size]
-            vectors = self.model(self.tokenizer([texts[i] for i in chunk], max_length=self.config.max_length))
-            if out.shape[1] != vectors.shape[1]:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        step = self.model.split(len(order), self.config.batch_size)
+        chunks = [order[start : start + step] for start in range(0, len(order), step)]
+        done = self.model.run_many((chunk, self.tokenizer([texts[i] for i in chunk], max_length=self.config.max_length))
+                                   for chunk in chunks)
+        out = np.zeros((len(texts), getattr(self, "dimension", 0)), dtype=np.float32)
+        for chunk, outputs in done:
+            vectors = outputs[self.model.output_names[0]]
+            if out.shape[1] != vectors.shape[1]:  # the first call, which learns the dimension
+                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[chunk] = vectors
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.ascontiguousarray(out / np.maximum(norms, 1e-12), dtype=np.float32)

@@ -110,19 +110,25 @@ def sequence_logits(
     size = [len(t) + (len(pairs[i]) if pairs is not None else 0) for i, t in enumerate(texts)]
     order = sorted(range(len(texts)), key=lambda i: -size[i])
     out = np.empty((len(texts), net.config.num_labels), dtype=np.float32)
-    forward = _compiled_forward(net, tokenizer, max_length) if getattr(net, "runtime", "") == "openvino" \
-        else _torch_forward(net, tokenizer, max_length)
-    with forward as run, tqdm(total=len(order), desc=desc, unit="input", disable=not show_progress) as bar:
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            out[chunk] = run([texts[i] for i in chunk], [pairs[i] for i in chunk] if pairs is not None else None)
-            bar.update(len(chunk))
+    with tqdm(total=len(order), desc=desc, unit="input", disable=not show_progress) as bar:
+        if getattr(net, "runtime", "") == "openvino":
+            step = net.split(len(order), batch_size)
+
+            def made(chunk: list[int]) -> dict[str, np.ndarray]:
+                bar.update(len(chunk))  # counted as it starts: the streams run batches side by side
+                return tokenizer([texts[i] for i in chunk], [pairs[i] for i in chunk] if pairs is not None else None,
+                                 max_length)
+
+            chunks = [order[start : start + step] for start in range(0, len(order), step)]
+            for chunk, outputs in net.run_many((chunk, made(chunk)) for chunk in chunks):
+                out[chunk] = outputs[net.output_names[0]]
+            return out
+        with _torch_forward(net, tokenizer, max_length) as run:
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                out[chunk] = run([texts[i] for i in chunk], [pairs[i] for i in chunk] if pairs is not None else None)
+                bar.update(len(chunk))
     return out
-
-
-@contextlib.contextmanager
-def _compiled_forward(net, tokenizer, max_length: int):
-    yield lambda texts, pairs: net(tokenizer(texts, pairs, max_length))
 
 
 @contextlib.contextmanager
