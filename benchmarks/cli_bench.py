@@ -34,15 +34,19 @@ def cold_start(index: Path, model: Path, query: str, repeat: int = 3) -> dict[st
     args = ["query", str(index), query, "--reranker", str(model), "--json"]
     _command_seconds(args, 1)  # exports are made once, on first use: not a cold start
     seconds = _command_seconds(args, repeat)
-    probe = ("import runpy, sys, json, resource\n"
-             f"sys.argv = ['ranker', *{args!r}]\n"
-             "try:\n    runpy.run_module('ranker', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-             "print(json.dumps({'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, "
-             "'rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
+    # what the query process imported, and its peak memory (as a child of a fresh process, so that
+    # no other child of this benchmark counts)
+    probe = ("import json, resource, subprocess, sys\n"
+             f"done = subprocess.run([sys.executable, '-X', 'importtime', '-m', 'ranker', *{args!r}], capture_output=True, text=True)\n"
+             "rows = [line.split('|') for line in done.stderr.splitlines() if line.startswith('import time:')]\n"
+             "names = {row[-1].strip() for row in rows}\n"
+             "top = sum(int(row[1]) for row in rows if row[1].strip().isdigit() and not row[-1].startswith('  '))\n"
+             "print(json.dumps({'torch': 'torch' in names, 'transformers': 'transformers' in names, 'import_s': top / 1e6, "
+             "'rss_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))\n")
     done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     return {"seconds": seconds, "imports_torch": seen["torch"], "imports_transformers": seen["transformers"],
-            "peak_rss_mib": seen["rss_mib"]}
+            "import_seconds": seen["import_s"], "peak_rss_mib": seen["rss_mib"]}
 
 
 def warm_latency(index: Path, model: Path, queries: list[str], depth: int, precision: str = "fp32",

@@ -250,8 +250,9 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["## The query CLI", "", f"- `ranker --help`: {c['help_seconds'] * 1000:.0f} ms (goal < 1 s)",
                   f"- cold start, process start to the first reranked result (`ranker query INDEX Q --reranker MODEL`, "
                   f"default runtime, exports already made): {cold['seconds']:.2f} s (goal ≤ 3 s); peak memory "
-                  f"{cold['peak_rss_mib']:,.0f} MiB; imports torch: {'yes' if cold['imports_torch'] else 'no'}, "
-                  f"transformers: {'yes' if cold['imports_transformers'] else 'no'}"]
+                  f"{cold['peak_rss_mib']:,.0f} MiB; importing takes {cold.get('import_seconds', float('nan')):.2f} s "
+                  f"(imports torch: {'yes' if cold['imports_torch'] else 'no'}, "
+                  f"transformers: {'yes' if cold['imports_transformers'] else 'no'})"]
         for w in c["warm"]:
             lines.append(f"- warm, hybrid + rerank depth {w['depth']}, {w['runtime']} {w['precision']}"
                          f"{' (default)' if w.get('default') else ''}: p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms "
