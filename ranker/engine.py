@@ -23,6 +23,7 @@ one, a local Ray starts on this machine's CPUs.
 
 from __future__ import annotations
 
+
 import io
 import os
 from contextlib import contextmanager
@@ -92,10 +93,16 @@ def connect(config: RayConfig, show_progress: bool = True) -> None:
     context.print_on_execution_start = False
 
 
-def _threads(cpus: float) -> None:
-    import torch
+def _threads(cpus: float, config) -> None:
+    """An actor's model (``config``: its embedder or reranker settings) uses the actor's
+    share of the cores, on whichever runtime it runs."""
+    from ranker.runtime import limit_threads, resolve_runtime
 
-    torch.set_num_threads(max(1, int(cpus)))
+    limit_threads(max(1, int(cpus)))
+    if resolve_runtime(config.runtime, config.device, config.precision) == "torch":
+        import torch  # only then: an OpenVINO actor need not pay for importing it
+
+        torch.set_num_threads(max(1, int(cpus)))
 
 
 class ShardEncoder:
@@ -105,8 +112,9 @@ class ShardEncoder:
     def __init__(self, embedder: dict[str, Any], cpus: float) -> None:
         from ranker.retrieve.embed import Embedder, EmbedderConfig
 
-        _threads(cpus)
-        self.embedder = Embedder(EmbedderConfig(**embedder))
+        config = EmbedderConfig(**embedder)
+        _threads(cpus, config)
+        self.embedder = Embedder(config)
         self.fingerprint = np.asarray(self.embedder.fingerprint(), dtype=np.float32).tobytes()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -123,8 +131,9 @@ class PairScorer:
     def __init__(self, rerank: dict[str, Any], cpus: float) -> None:
         from ranker.rerank import Reranker, RerankConfig
 
-        _threads(cpus)
-        self.reranker = Reranker(RerankConfig(**rerank))
+        config = RerankConfig(**rerank)
+        _threads(cpus, config)
+        self.reranker = Reranker(config)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         scores = [self.reranker.score_read(list(q), list(t)).astype(np.float32).tobytes()

@@ -33,7 +33,7 @@ import numpy as np
 
 from ranker.errors import InputError
 from ranker.integrity import REMADE, check, file_hashes, model_remedy, read_listed, seal_problem, write_listed
-from ranker.runtime import import_openvino, openvino_precision
+from ranker.runtime import import_openvino, openvino_precision, thread_limit
 
 #: What an export computes: a head's outputs (see :data:`ranker.heads.HEAD_CLASSES`)
 #: or a SentenceTransformer's normalised sentence embedding.
@@ -286,8 +286,10 @@ class CompiledModel:
     def __init__(self, xml: Path, precision: str, config: dict[str, Any]) -> None:
         self.precision = openvino_precision(precision)
         openvino = import_openvino()
-        self._compiled = openvino.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": self.precision,
-                                                                        "PERFORMANCE_HINT": "THROUGHPUT"})
+        settings: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "THROUGHPUT"}
+        if thread_limit() is not None:  # a Ray actor's share of the machine
+            settings["INFERENCE_NUM_THREADS"] = thread_limit()
+        self._compiled = openvino.Core().compile_model(str(xml), "CPU", settings)
         self.streams = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._queue = openvino.AsyncInferQueue(self._compiled, self.streams)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}

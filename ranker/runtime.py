@@ -65,6 +65,27 @@ def resolve_runtime(runtime: str, device: str = "auto", precision: str = "auto")
     return runtime
 
 
+#: Threads one OpenVINO model may use (None: OpenVINO's choice, every core); set by
+#: :func:`limit_threads` in a process that shares the machine, such as a Ray actor.
+_THREADS: list[int | None] = [None]
+
+
+def limit_threads(threads: int | None) -> None:
+    """Let each OpenVINO model compiled from now on in this process use at most
+    ``threads`` threads (None: every core), as ``torch.set_num_threads`` does for torch.
+
+    Example:
+        >>> limit_threads(None); thread_limit() is None
+        True
+    """
+    _THREADS[0] = threads
+
+
+def thread_limit() -> int | None:
+    """The limit :func:`limit_threads` set, or None."""
+    return _THREADS[0]
+
+
 def import_openvino():
     """``openvino``, imported without its telemetry.
 
