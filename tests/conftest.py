@@ -15,6 +15,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # theirs in a folder of their own, never in the tester's ~/.cache
 os.environ["RANKER_CACHE"] = tempfile.mkdtemp(prefix="ranker-test-cache-")
 
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    shutil.rmtree(os.environ["RANKER_CACHE"], ignore_errors=True)
+
 NEWS = [
     ("d1", "Oil prices fell sharply", "Oil prices fell sharply after OPEC failed to agree on production cuts."),
     ("d2", "Dam spillway damaged", "Engineers inspected the damaged spillway of the Oroville dam in California."),
