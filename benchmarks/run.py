@@ -90,7 +90,8 @@ def quality_lines(path: Path) -> list[str]:
     rows = found["rows"]
     variant = (lambda r: f"{r['runtime']} {r['precision']}") if "runtime" in rows[0] else (lambda r: f"torch {r['precision']}")
     reference = {r["split"]: r for r in rows if variant(r) == variant(rows[0])}
-    lines = [f"Ranking quality by runtime and precision (`python -m pipelines.precision_quality --model {found['model']}`; "
+    made = f", the model made by `{found['made_by'].split(' (')[0]}`" if "made_by" in found else ""
+    lines = [f"Ranking quality by runtime and precision (`python -m pipelines.precision_quality --model {found['model']}`{made}; "
              f"hybrid's top 20 reranked, mixed at the model's dev-tuned weight {found['weight']:g}; score agreement "
              f"with {variant(rows[0])} over every pair):", "",
              "| variant | queries | Pearson | largest score change | MRR@10 alone | change | mixed | change |",

@@ -59,7 +59,7 @@ def _add_retriever(parser: argparse.ArgumentParser) -> None:
 
 
 #: --runtime's help, shared by every command that scores or encodes
-_RUNTIME_HELP = ("auto (default): openvino on a CPU (about 3x faster than PyTorch there, same ranking; the model is "
+_RUNTIME_HELP = ("auto (default): openvino on a CPU (about 2x faster than PyTorch there, same ranking; the model is "
                  "exported on first use and kept beside it or in ~/.cache/ranker), torch on a GPU; openvino; torch")
 
 
