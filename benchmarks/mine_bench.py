@@ -256,7 +256,9 @@ def compare(index_path: Path, data: Path, n_queries: int, range_max: int = 20, r
     from ranker.index import Index
     from ranker.mine import MiningConfig, training_queries
 
-    index = Index.open(index_path)
+    # both sides encode the queries with the same sentence-transformers model (fp32), so that
+    # their negatives can be compared; what OpenVINO gains is measured in the encode benchmark
+    index = Index.open(index_path, "torch", "fp32")
     retriever = index.retriever("dense")  # loads the model and FAISS before any timing
     kind = index.manifest["components"]["dense"].get("index_type")
     if kind != "flat":

@@ -133,10 +133,7 @@ def load_trained(folder: str | Path, head: str):
     Example:
         >>> net, tokenizer, about = load_trained("runs/heads/tag/model", "token")  # doctest: +SKIP
     """
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise InputError(folder, None, "not a model folder (no config.json); pass OUT/model of a 'ranker train' run")
-    about = read_about(folder)
+    about = read_trained(folder)
     net = load_head(str(folder), head)
     return net, load_tokenizer(str(folder)), about
 
@@ -161,6 +158,21 @@ def save_model(net, tokenizer, folder: Path, about: dict[str, Any],
         extra_files(folder)
     # the sha256 of every file, checked whenever the model is loaded (ranker.integrity)
     write_listed(folder, "ranker.json", about)
+
+
+def read_trained(folder: str | Path) -> dict[str, Any]:
+    """``ranker.json`` of a model folder a ``ranker train`` run wrote, checked (see
+    :func:`read_about`); a folder without ``config.json`` is refused with what to pass.
+
+    Example:
+        >>> read_trained("runs/heads/tag")  # doctest: +SKIP
+        Traceback (most recent call last):
+        ranker.errors.InputError: runs/heads/tag: not a model folder (no config.json); pass OUT/model of a 'ranker train' run
+    """
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise InputError(folder, None, "not a model folder (no config.json); pass OUT/model of a 'ranker train' run")
+    return read_about(folder)
 
 
 def read_about(folder: str | Path) -> dict[str, Any]:

@@ -126,14 +126,14 @@ class TaskSpec:
         is rebuilt from the settings saved in its ``ranker.json``. ``runtime`` and
         ``precision``: see :mod:`ranker.runtime` (the torch runtime runs heads in fp32)."""
         from ranker.errors import InputError
-        from ranker.heads import load_trained, load_tokenizer, read_about
+        from ranker.heads import load_trained, load_tokenizer, read_trained
         from ranker.runtime import resolve_runtime
 
         if resolve_runtime(runtime) == "openvino":
             from ranker.exported import load_compiled
             from ranker.fast_tokenizer import FastTokenizer
 
-            about = read_about(model)
+            about = read_trained(model)
             net = load_compiled(model, self.head, precision)
             # tagging and QA map pieces back to words and characters: transformers' tokenizer does that
             tokenizer = FastTokenizer(model) if self.head == "sequence" else load_tokenizer(str(model))
