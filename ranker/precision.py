@@ -64,12 +64,15 @@ def resolve(precision: str, device_type: str) -> str:
 def autocast(net, precision: str):
     """The context a forward pass (and loss) runs in: bfloat16 autocast for ``bf16``
     (and ``auto`` on hardware that has it), nothing otherwise (fp32, and int8,
-    whose quantised layers run in their own format). Weights stay as they are.
+    whose quantised layers run in their own format, and an OpenVINO model, whose
+    precision was set when it was compiled). Weights stay as they are.
 
     Example:
         >>> with autocast(net, "auto"):  # doctest: +SKIP
         ...     loss, n = task.loss(batch)
     """
+    if getattr(net, "runtime", "torch") != "torch":
+        return contextlib.nullcontext()
     import torch
 
     from ranker.models import device_of

@@ -278,9 +278,6 @@ class Reranker:
 
     def score_read(self, queries: list[str], read: list[str], show_progress: bool = False) -> np.ndarray:
         """Scores of pairs whose articles are already cut to what the model reads."""
-        if self.runtime == "openvino":  # the precision was set when compiling
-            return score_pairs(self.net, self.tokenizer, queries, read, self.config.max_length,
-                               self.config.batch_size, show_progress)
         from ranker.precision import autocast
 
         with autocast(self.net, self.config.precision):
