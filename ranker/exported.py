@@ -26,13 +26,13 @@ import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from ranker.errors import InputError
-from ranker.integrity import REMADE, check, file_hashes, model_remedy, read_listed, seal_problem, write_listed
+from ranker.integrity import REMADE, file_hashes, model_remedy, read_listed, write_listed
 from ranker.runtime import import_openvino, openvino_precision, thread_limit
 
 #: What an export computes: a head's outputs (see :data:`ranker.heads.HEAD_CLASSES`)
@@ -137,19 +137,12 @@ def export_problem(folder: Path, digest: str) -> str | None:
     Raises:
         InputError: a file of the export changed since it was made.
     """
-    openvino = import_openvino()
-
-    listing = folder / EXPORT_LIST
-    if not listing.is_file():
+    about = read_listed(folder, EXPORT_LIST, f"the export changed after it was made: delete {folder} and it is made again")
+    if not about:
         return "missing"
-    about = json.loads(listing.read_text(encoding="utf-8"))
-    sealed = seal_problem(about)
-    if sealed:
-        raise InputError(listing, None, f"{sealed}; delete {folder} and it is made again")
-    check(folder, about["files"], f"the export changed after it was made: delete {folder} and it is made again")
     if about.get("source") != digest:
         return "made from other weights"
-    if about.get("openvino") != openvino.__version__:
+    if about.get("openvino") != import_openvino().__version__:
         return f"made by OpenVINO {about.get('openvino')}"
     return None
 
@@ -304,7 +297,7 @@ class CompiledModel:
 
     def outputs(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every output by name (a span head has two: start and end logits)."""
-        return next(iter(self.run_many([(None, batch)])))[1]
+        return self.run_many([(None, batch)])[0][1]
 
     def run_many(self, batches: Iterable[tuple[Any, dict[str, np.ndarray]]]) -> list[tuple[Any, dict[str, np.ndarray]]]:
         """Each ``(key, batch)``'s outputs by name, the batches run side by side on the
@@ -322,6 +315,18 @@ class CompiledModel:
             self._queue.start_async({k: v for k, v in batch.items() if k in self._inputs}, number)
         self._queue.wait_all()
         return [(key, done[number]) for number, key in enumerate(keys)]
+
+    def run_in_order(self, order: list[int], batch_size: int,
+                     make: Callable[[list[int]], dict[str, np.ndarray]]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """The first output of the inputs in ``order`` (longest first, so each batch pads
+        little), cut into batches that give every stream work (:meth:`split`);
+        ``make(chunk)`` builds a chunk's batch when a stream is free for it. Yields each
+        chunk of input positions with its rows.
+        """
+        step = self.split(len(order), batch_size)
+        chunks = [order[start : start + step] for start in range(0, len(order), step)]
+        for chunk, outputs in self.run_many((chunk, make(chunk)) for chunk in chunks):
+            yield chunk, outputs[self.output_names[0]]
 
     def split(self, n: int, batch_size: int) -> int:
         """The batch size that gives every stream work: ``batch_size``, or fewer when

@@ -129,6 +129,9 @@ def test_export_is_kept_beside_our_model_and_verified(cross_encoder, tmp_path):
     assert verify(model) == ("model", [])
     assert np.array_equal(scores(model, "openvino"), first)
     assert verify(model) == ("model", [])
+    (model / "openvino/sequence/export.json").write_text('{"files": ')  # a truncated list: one line, not a crash
+    with pytest.raises(InputError, match="export.json"):
+        scores(model, "openvino")
 
 
 def test_export_is_made_again_when_the_weights_change(cross_encoder, tmp_path):

@@ -133,13 +133,10 @@ class Embedder:
         """As sentence-transformers encodes: longest first, each batch padded to its own
         longest, the batches run side by side on OpenVINO's streams."""
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        step = self.model.split(len(order), self.config.batch_size)
-        chunks = [order[start : start + step] for start in range(0, len(order), step)]
-        done = self.model.run_many((chunk, self.tokenizer([texts[i] for i in chunk], max_length=self.config.max_length))
-                                   for chunk in chunks)
+        done = self.model.run_in_order(order, self.config.batch_size, lambda chunk: self.tokenizer(
+            [texts[i] for i in chunk], max_length=self.config.max_length))
         out = np.zeros((len(texts), getattr(self, "dimension", 0)), dtype=np.float32)
-        for chunk, outputs in done:
-            vectors = outputs[self.model.output_names[0]]
+        for chunk, vectors in done:
             if out.shape[1] != vectors.shape[1]:  # the first call, which learns the dimension
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[chunk] = vectors

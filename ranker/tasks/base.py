@@ -112,16 +112,14 @@ def sequence_logits(
     out = np.empty((len(texts), net.config.num_labels), dtype=np.float32)
     with tqdm(total=len(order), desc=desc, unit="input", disable=not show_progress) as bar:
         if getattr(net, "runtime", "") == "openvino":
-            step = net.split(len(order), batch_size)
 
             def made(chunk: list[int]) -> dict[str, np.ndarray]:
                 bar.update(len(chunk))  # counted as it starts: the streams run batches side by side
                 return tokenizer([texts[i] for i in chunk], [pairs[i] for i in chunk] if pairs is not None else None,
                                  max_length)
 
-            chunks = [order[start : start + step] for start in range(0, len(order), step)]
-            for chunk, outputs in net.run_many((chunk, made(chunk)) for chunk in chunks):
-                out[chunk] = outputs[net.output_names[0]]
+            for chunk, logits in net.run_in_order(order, batch_size, made):
+                out[chunk] = logits
             return out
         with _torch_forward(net, tokenizer, max_length) as run:
             for start in range(0, len(order), batch_size):
