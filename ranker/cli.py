@@ -25,6 +25,7 @@ examples: after `make demo`, which leaves data/news, indexes/news and models/dem
   ranker evaluate runs/tour/bm25.trec data/news/qrels/test-title.tsv
   ranker report bm25=runs/demo/bm25.test-title.trec hybrid=runs/demo/hybrid.test-title.trec \\
       --qrels data/news/qrels/test-title.tsv --data data/news --out reports/tour
+  ranker serve indexes/news --reranker models/demo/model/model   a search page at http://127.0.0.1:8000/
   ranker verify indexes/news models/demo/model/model   check every file against its sha256
   ranker index data/news --out indexes/tour --retrievers bm25
   ranker mine indexes/news --queries data/news --split train --out runs/tour/mined --limit 50
@@ -187,6 +188,23 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("-k", type=count(1), default=10, help="how many results (default: 10)")
     query.add_argument("--json", action="store_true", help="print JSON instead of a table")
     query.set_defaults(handler=_cmd_query)
+
+    serve = commands.add_parser(
+        "serve", help="serve search over HTTP: a JSON API and a search page",
+        description="Serve an index over HTTP (FastAPI and uvicorn): a search page at /, a JSON API "
+        "(GET/POST /search, GET /documents/ID, GET /facets, GET /health) documented at /docs. The index and models "
+        "load once; concurrent queries are searched and reranked together in batches; an update or rebuild of the "
+        "index folder is picked up without dropping a request; SIGTERM or Ctrl-C answers what is in flight, then exits.",
+    )
+    serve.add_argument("index", type=Path, help="an index folder")
+    _add_reranker(serve)
+    _add_runtime(serve, "encoding queries and reranking", precision=False)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=count(0, 65535), default=8000, help="the port (default: 8000; 0 picks a free one)")
+    serve.add_argument("--batch-wait-ms", type=number(0, 1000), default=2.0,
+                       help="how long a query waits for others to share its batch, in ms (default: 2)")
+    serve.set_defaults(handler=_cmd_serve)
 
     run = commands.add_parser("run", help="search many queries and write a TREC run file")
     run.add_argument("index", type=Path, help="an index folder")
@@ -780,6 +798,63 @@ def _cmd_query(args: argparse.Namespace) -> int:
             print(format_hits(hits) if hits else "no document matches this query (its words are stopwords or not in the index)")
         # a program talking to `--queries -` waits for each answer
         sys.stdout.flush()
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+    import socket
+    import threading
+
+    if not (args.index / "manifest.json").is_file():
+        raise InputError(args.index, None, "not an index folder (no manifest.json); build one with 'ranker index'")
+    rerank = _rerank_config(args)
+    if rerank is not None and not Path(rerank.model).is_dir():
+        raise InputError(rerank.model, None, "not a model folder: give the folder 'ranker train reranker' wrote (OUT/model)")
+    try:  # bound here, before anything loads: a taken port is one line, not a traceback from the server
+        sock = socket.create_server((args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET,
+                                    reuse_port=False)
+    except OSError as err:
+        import errno
+
+        why = (err.strerror or str(err)).split(" (while attempting")[0]  # create_server appends the address
+        if err.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise InputError("command line", "--port", f"cannot listen on {args.host}:{args.port} ({why}): "
+                             "choose another --port (0 picks a free one; ports below 1024 need root)") from None
+        raise InputError("command line", "--host", f"cannot listen on {args.host} ({why}): give an address of this "
+                         "machine (127.0.0.1 for itself alone, 0.0.0.0 for every interface)") from None
+    import uvicorn
+
+    from ranker.service import ServiceConfig
+    from ranker.web import create_app
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("ranker.serve").setLevel(logging.INFO)  # index versions swapped in
+    port = sock.getsockname()[1]
+    config = ServiceConfig(index=args.index, reranker=str(rerank.model) if rerank else None,
+                           depth=rerank.depth if rerank else 20, weight=rerank.weight if rerank else None,
+                           batch_wait=args.batch_wait_ms / 1000, **_runtime(args))
+    app = create_app(config)
+    service = app.state.service
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    _say(f"ranker serve: loading {args.index}" + (f" and {rerank.model}" if rerank else "") + f" … (http://{host}:{port}/ "
+         "answers /health meanwhile)", sys.stderr)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30, access_log=False))
+    failed = []
+
+    def announce() -> None:
+        if service.wait_ready():
+            documents = service.generation.documents
+            _say(f"ranker serve: ready in {service.loaded_in:.1f} s: http://{host}:{port}/ ({documents:,} documents"
+                 f"{', reranked by ' + str(rerank.model) if rerank else ''}; the API is described at /docs)", sys.stderr)
+        elif service.error is not None:
+            failed.append(service.error)
+            server.should_exit = True
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run(sockets=[sock])
+    if failed:
+        raise InputError(args.index, None, f"cannot serve: {failed[0]}")
     return 0
 
 

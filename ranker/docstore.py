@@ -81,6 +81,35 @@ class DocStore:
         """All document ids in row order."""
         return [doc_id for (doc_id,) in self._connection.execute("SELECT doc_id FROM docs ORDER BY row")]
 
+    def row_of(self, doc_id: str) -> int | None:
+        """The row of the document with this id, or None (ids are indexed: one lookup)."""
+        found = self._connection.execute("SELECT row FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
+        return None if found is None else int(found[0])
+
+    def facets(self) -> tuple[dict[str, int], str | None, str | None]:
+        """Each outlet's number of documents (most first), and the earliest and latest date,
+        from the documents' metadata (SQLite's JSON functions: nothing is loaded into Python).
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "docs.sqlite"
+            >>> _ = write_docstore(p, [Article("a", "T", "b", {"outlet": "BBC", "date": "2017-03-01"})])
+            >>> DocStore(p).facets()
+            ({'BBC': 1}, '2017-03-01', '2017-03-01')
+        """
+        outlets = {
+            outlet: count
+            for outlet, count in self._connection.execute(
+                "SELECT json_extract(metadata, '$.outlet') AS o, COUNT(*) AS n FROM docs "
+                "WHERE o IS NOT NULL AND o != '' GROUP BY o ORDER BY n DESC, o"
+            )
+        }
+        low, high = self._connection.execute(
+            "SELECT MIN(substr(json_extract(metadata, '$.date'), 1, 10)), MAX(substr(json_extract(metadata, '$.date'), 1, 10)) "
+            "FROM docs WHERE json_extract(metadata, '$.date') != ''"
+        ).fetchone()
+        return outlets, low, high
+
     def get(self, rows: Sequence[int]) -> list[Article]:
         """The articles at these row numbers, in the order asked."""
         if not rows:

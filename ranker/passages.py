@@ -25,6 +25,23 @@ def default_analyzer():
     return Analyzer(BM25Config())
 
 
+def matching_words(words: list[str], query: str, analyzer=None) -> set[str]:
+    """The words among ``words`` that match a term of ``query`` after analysis
+    (so "prices" matches "price"; stopwords match nothing).
+
+    Example:
+        >>> sorted(matching_words(["Oil", "prices", "the", "rose"], "oil price"))
+        ['Oil', 'prices']
+    """
+    analyzer = analyzer or default_analyzer()
+    terms = set(analyzer.cached_tokens([query])[0])
+    if not terms:
+        return set()
+    # each distinct word is analysed once (and remembered): analysis is most of the time
+    distinct = list(dict.fromkeys(words))
+    return {word for word, tokens in zip(distinct, analyzer.cached_tokens(distinct)) if terms.intersection(tokens)}
+
+
 def best_window(text: str, query: str, width: int, analyzer=None) -> tuple[list[str], int]:
     """The words of ``text`` and the start of the ``width``-word window holding the
     most words that match a query term (after analysis, so "prices" matches
@@ -38,11 +55,7 @@ def best_window(text: str, query: str, width: int, analyzer=None) -> tuple[list[
     words = _WORD.findall(text)
     if len(words) <= width:
         return words, 0
-    terms = {t for tokens in analyzer.tokens([query]) for t in tokens}
-    # each distinct word is analysed once: an article repeats most of its words,
-    # and analysis (stemming) is most of this function's time
-    distinct = list(dict.fromkeys(words))
-    matching = {word for word, tokens in zip(distinct, analyzer.tokens(distinct)) if terms.intersection(tokens)}
+    matching = matching_words(words, query, analyzer)
     matches = [1 if word in matching else 0 for word in words]
     best, best_start, window = -1, 0, sum(matches[:width])
     for start in range(len(words) - width + 1):

@@ -100,6 +100,8 @@ def zscore(values: np.ndarray) -> np.ndarray:
         [-1.0, 1.0]
     """
     values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:  # a query whose filters left nothing to rerank
+        return values
     spread = values.std()
     return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
 

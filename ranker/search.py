@@ -9,7 +9,7 @@ from typing import Any
 from ranker.corpus import Query
 from ranker.evaluate import Run
 from ranker.index import Index
-from ranker.passages import best_window
+from ranker.passages import best_window, matching_words
 from ranker.retrieve.base import Results, Retriever
 from ranker.retrieve.bm25 import Analyzer, BM25Config
 from ranker.retrieve.hybrid import HybridConfig
@@ -35,6 +35,8 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: The rank the first stage gave this document, when a reranker reordered them.
     before: int | None = None
+    #: Where the snippet's words match the query: ``(start, end)`` character offsets.
+    marks: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,10 +87,31 @@ def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:
         >>> snippet("a b c oil prices rose d e", "oil price", Analyzer(BM25Config()), width=3)
         '… oil prices rose …'
     """
+    return marked_snippet(text, query, analyzer, width)[0]
+
+
+def marked_snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """:func:`snippet` and the ``(start, end)`` offsets of its words that match the query.
+
+    Example:
+        >>> from ranker.retrieve.bm25 import BM25Config
+        >>> marked_snippet("a b c oil prices rose d e", "oil price", Analyzer(BM25Config()), width=3)
+        ('… oil prices rose …', ((2, 5), (6, 12)))
+    """
     words, start = best_window(text, query, width, analyzer)
-    head = "… " if start > 0 else ""
-    tail = " …" if start + width < len(words) else ""
-    return head + " ".join(words[start : start + width]) + tail
+    shown = words[start : start + width]
+    out = "… " if start > 0 else ""
+    matching = matching_words(shown, query, analyzer) if shown else set()
+    marks = []
+    for n, word in enumerate(shown):
+        if n:
+            out += " "
+        if word in matching:
+            marks.append((len(out), len(out) + len(word)))
+        out += word
+    if start + width < len(words):
+        out += " …"
+    return out, tuple(marks)
 
 
 def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, reranker=None) -> list[Hit]:
@@ -114,20 +137,32 @@ def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, rer
             (row, score, int(before))
             for (row, score), before in zip(reranked.results.hits(0), reranked.before[0])
         ][:k]
-    articles = index.docs.get([row for row, _, _ in found])
-    analyzer = Analyzer(BM25Config(**index.manifest["components"].get("bm25", {})))
-    return [
-        Hit(
-            rank=rank,
-            doc_id=article.doc_id,
-            score=score,
-            title=article.title,
-            snippet=snippet(article.text, query, analyzer),
-            metadata=article.metadata,
-            before=before,
-        )
-        for rank, ((_, score, before), article) in enumerate(zip(found, articles), start=1)
-    ]
+    return hits_of(index, query, found)
+
+
+def index_analyzer(index: Index) -> Analyzer:
+    """The analysis the index's BM25 applies (the default one for a dense-only index)."""
+    return Analyzer(BM25Config(**index.manifest["components"].get("bm25", {})))
+
+
+def hits_of(index: Index, query: str, found: list[tuple[int, float, int | None]], analyzer: Analyzer | None = None,
+            docs=None) -> list[Hit]:
+    """``found`` — (row, score, rank before reranking or None), best first — as
+    :class:`Hit` objects with their articles' titles, metadata and marked snippets.
+    ``docs`` reads the articles (default: the index's document store).
+
+    Example:
+        >>> hits_of(Index.open("indexes/news"), "oil", [(0, 1.5, None)])[0].rank  # doctest: +SKIP
+        1
+    """
+    articles = (docs or index.docs).get([row for row, _, _ in found])
+    analyzer = analyzer or index_analyzer(index)
+    hits = []
+    for rank, ((_, score, before), article) in enumerate(zip(found, articles), start=1):
+        text, marks = marked_snippet(article.text, query, analyzer)
+        hits.append(Hit(rank=rank, doc_id=article.doc_id, score=score, title=article.title, snippet=text,
+                        metadata=article.metadata, before=before, marks=marks))
+    return hits
 
 
 def search_run(

@@ -9,7 +9,7 @@ import rank_bm25
 from ranker.corpus import Article
 from ranker.index import Index, build_index
 from ranker.retrieve.bm25 import Analyzer, BM25Config, BM25Retriever
-from tests.conftest import random_corpus
+from tests.conftest import NEWS, random_corpus
 
 # rank_bm25 as the oracle, with the constant factor by which its scores differ.
 # Its Okapi multiplies every term by (k1 + 1); bm25s, like Lucene since version 8,
@@ -121,3 +121,17 @@ def test_numba_backend_returns_what_numpy_returns():
     np.testing.assert_array_equal(found["numba"].rows[~tied], found["numpy"].rows[~tied])
     with pytest.raises(ValueError, match="backend must be"):
         BM25Config(backend="gpu")
+
+
+def test_cached_analysis_gives_bm25s_tokens_on_whole_articles():
+    """Snippets and passages analyse words through a memo and a copy of bm25s's steps:
+    the tokens must be bm25s's own, for texts, single words and odd characters."""
+
+    texts = [text for _, _, text in NEWS] + ["The U.S.-led talks’ outcome: 2017's prices (rose) 3.5%!", "", "the a of",
+                                             "Ünïcode naïve café — São Paulo"]
+    words = [w for text in texts for w in text.split()]
+    for config in (BM25Config(), BM25Config(stopwords="none", stemmer="none"), BM25Config(lowercase=False)):
+        analyzer = Analyzer(config)
+        assert analyzer.cached_tokens(texts) == [tuple(t) for t in analyzer.tokens(texts)]
+        assert analyzer.cached_tokens(words) == [tuple(t) for t in analyzer.tokens(words)]
+        assert analyzer.cached_tokens(words) == [tuple(t) for t in analyzer.tokens(words)]  # from the memo

@@ -1,0 +1,111 @@
+"""Use the search page as a person would, in headless Chromium, and photograph it.
+
+:func:`use_page` types a query into the page at ``url``, waits for results,
+checks that they carry highlighted words, opens the first result's "why here?"
+and saves a screenshot. The browser test runs it on a tiny index; run here, it
+serves the demo's index and reranker and writes ``docs/search.png`` (the
+README's picture):
+
+    python -m pipelines.search_page            # after `make demo`
+
+Playwright drives the system's Chromium (``/usr/bin/chromium``; no browser is
+downloaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def find_chromium() -> str | None:
+    """The system's Chromium, or None."""
+    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
+
+
+def use_page(url: str, query: str, shot: Path, browser: str, width: int = 1100, height: int = 1400) -> dict[str, Any]:
+    """Type ``query`` at ``url``, open the first hit's "why", screenshot to ``shot``.
+
+    Returns what the page showed: the number of results and of highlighted words,
+    the status line, and the text of the first "why" table.
+
+    Example:
+        >>> use_page("http://127.0.0.1:8000/", "oil prices", Path("/tmp/s.png"), find_chromium())  # doctest: +SKIP
+        {'results': 10, 'marks': 23, ...}
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = chromium.new_page(viewport={"width": width, "height": height})
+            page.goto(url)
+            page.locator("#q").click()
+            page.keyboard.type(query, delay=20)
+            page.keyboard.press("Enter")
+            page.wait_for_selector("li.hit", timeout=60_000)
+            page.locator("li.hit details.why summary").first.click()
+            why = page.locator("li.hit details.why table").first
+            why.wait_for(state="visible")
+            seen = {"results": page.locator("li.hit").count(), "marks": page.locator("li.hit mark").count(),
+                    "status": page.locator("#status").inner_text(), "why": why.inner_text(),
+                    "outlets": page.locator("#outlet option").count() - 1}
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=False)
+            return seen
+        finally:
+            chromium.close()
+
+
+def serving(app) -> tuple[str, callable]:
+    """Run ``app`` on a free loopback port in a thread; its URL and a function that stops it."""
+    import uvicorn
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(30)
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}/", stop
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, default=Path("indexes/news"))
+    parser.add_argument("--reranker", type=Path, default=Path("models/demo/model/model"))
+    parser.add_argument("--query", default="oil prices after the OPEC deal")
+    parser.add_argument("--out", type=Path, default=Path("docs/search.png"))
+    args = parser.parse_args(argv)
+    browser = find_chromium()
+    if browser is None:
+        parser.error("no Chromium on this machine: apt-get install chromium")
+    from ranker.service import ServiceConfig
+    from ranker.web import create_app
+
+    app = create_app(ServiceConfig(index=args.index, reranker=str(args.reranker) if args.reranker.is_dir() else None))
+    url, stop = serving(app)
+    try:
+        if not app.state.service.wait_ready(300):
+            parser.error(f"the service did not start: {app.state.service.error}")
+        seen = use_page(url, args.query, args.out, browser)
+    finally:
+        stop()
+    print(f"{seen['results']} results, {seen['marks']} highlighted words; {seen['status']} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,270 @@
+"""`ranker serve`: every endpoint and every bad request over real HTTP on loopback,
+answers equal to `ranker search/query --json`, an index update under load, the
+CLI's start, refusal and SIGTERM, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from pipelines.search_page import find_chromium, serving, use_page
+
+
+def call(url: str, path: str, body: dict | str | None = None, method: str | None = None) -> tuple[int, dict]:
+    data = None if body is None else (body if isinstance(body, str) else json.dumps(body)).encode()
+    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data is not None else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw, status = response.read(), response.status
+    except urllib.error.HTTPError as err:
+        raw, status = err.read(), err.code
+    return status, json.loads(raw)
+
+
+@pytest.fixture(scope="module")
+def served(demo_world):
+    """The demo world's index and reranker, served on a free loopback port."""
+    from ranker.service import ServiceConfig
+    from ranker.web import create_app
+
+    app = create_app(ServiceConfig(index=demo_world / "indexes/news", reranker=str(demo_world / "models/demo/model/model")))
+    url, stop = serving(app)
+    assert app.state.service.wait_ready(120), app.state.service.error
+    yield url, demo_world
+    stop()
+
+
+@pytest.mark.timeout(300)
+def test_every_endpoint_answers(served):
+    url, world = served
+    status, health = call(url, "/health")
+    assert status == 200 and health["status"] == "ready" and health["documents"] == 6
+    assert set(health["retrievers"]) == {"bm25", "dense", "hybrid"}
+    status, found = call(url, "/search?q=oil+prices&k=3")
+    assert status == 200 and found["reranked"] and found["retriever"] == "hybrid" and len(found["hits"]) == 3
+    hit = found["hits"][0]
+    assert {"doc_id", "title", "snippet", "marks", "score", "metadata", "why", "rank", "before"} <= set(hit)
+    assert hit["metadata"]["outlet"] == "Test" and hit["metadata"]["url"].startswith("http://example.org/")
+    assert set(hit["why"]) == {"first_stage", "bm25", "dense", "cross_encoder"}
+    assert hit["why"]["first_stage"]["rank"] == hit["before"] and hit["why"]["cross_encoder"]["depth"] == 20
+    # the marks fall on words of the query
+    marked = [h["snippet"][start:end].lower() for h in found["hits"] for start, end in h["marks"]]
+    assert marked and all(word.startswith(("oil", "price")) for word in marked)
+    status, plain = call(url, "/search?q=oil+prices&k=3&rerank=false&retriever=bm25")
+    assert status == 200 and not plain["reranked"] and set(plain["hits"][0]["why"]) == {"first_stage", "bm25"}
+    status, many = call(url, "/search", {"queries": ["oil prices", "dam broke"], "k": 2})
+    assert status == 200 and [r["query"] for r in many["results"]] == ["oil prices", "dam broke"]
+    status, document = call(url, f"/documents/{hit['doc_id']}")
+    assert status == 200 and document["title"] == hit["title"] and document["text"]
+    status, facets = call(url, "/facets")
+    assert status == 200 and facets["outlets"] == {"Test": 6} and facets["date_from"] == "2017-01-01"
+    # filters: one date keeps one article
+    status, dated = call(url, "/search?q=oil&date_from=2017-01-03&date_to=2017-01-03&rerank=false")
+    assert status == 200 and all(h["metadata"]["date"] == "2017-01-03" for h in dated["hits"])
+    status, none = call(url, "/search?q=oil&outlet=Nowhere")
+    assert status == 200 and none["hits"] == []
+    with urllib.request.urlopen(url, timeout=30) as page:
+        html = page.read().decode()
+    assert "<form" in html and "http://" not in html.replace("http://example", "")  # no outside fonts or scripts
+    status, schema = call(url, "/openapi.json")
+    assert status == 200 and {"/search", "/documents/{doc_id}", "/health", "/facets"} <= set(schema["paths"])
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("path, body, status, says", [
+    ("/search?q=", None, 400, "the query is empty"),
+    ("/search?q=%20%20", None, 400, "the query is empty"),
+    ("/search?q=" + "a" * 1001, None, 400, "at most 1000"),
+    ("/search?q=oil&k=0", None, 400, "k must be between 1 and 100"),
+    ("/search?q=oil&k=101", None, 400, "k must be between 1 and 100"),
+    ("/search?q=oil&k=ten", None, 422, "k: Input should be a valid integer"),
+    ("/search?q=oil&retriever=lucene", None, 422, "retriever: Input should be"),
+    ("/search?q=oil&date_from=2017-02-30", None, 400, "date_from must be a date written YYYY-MM-DD"),
+    ("/search", None, 422, "give a query"),
+    ("/search", "{not json", 422, "not valid JSON"),
+    ("/search", {"queries": []}, 422, "queries: List should have at least 1 item"),
+    ("/search", {"queries": ["oil"], "kk": 3}, 422, "kk: Extra inputs are not permitted"),
+    ("/search", {"queries": ["oil", ""]}, 400, "the query is empty"),
+    ("/search", {"queries": ["oil"] * 65}, 422, "queries: List should have at most 64 items"),
+    ("/documents/no-such-id", None, 404, "no document with id 'no-such-id'"),
+    ("/nowhere", None, 404, "no such endpoint: /nowhere"),
+])
+def test_a_bad_request_gets_a_4xx_that_says_what_to_fix(served, path, body, status, says):
+    got, answer = call(served[0], path, body)
+    assert got == status and says in answer["error"], answer
+    assert set(answer) == {"error"}
+
+
+@pytest.mark.timeout(300)
+def test_an_unexpected_error_is_a_500_in_one_line(served, monkeypatch, caplog):
+    from ranker.service import Service
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Service, "_search", broken)
+    with caplog.at_level("ERROR"):
+        status, answer = call(served[0], "/search?q=oil")
+    assert status == 500 and answer == {"error": "internal error (RuntimeError); the server's log has the details"}
+    assert "disk on fire" in caplog.text
+
+
+@pytest.mark.timeout(300)
+def test_answers_equal_the_command_lines(served, capsys):
+    from ranker.cli import main
+
+    url, world = served
+    index, model = world / "indexes/news", world / "models/demo/model/model"
+    for query in ("oil prices", "the dam broke", "OPEC output meeting"):
+        assert main(["search", str(index), query, "-k", "4", "--json"]) == 0
+        expected = json.loads(capsys.readouterr().out)["hits"]
+        _, got = call(url, f"/search?q={urllib.parse.quote(query)}&k=4&rerank=false")
+        assert [{k: v for k, v in h.items() if k != "why"} for h in got["hits"]] == expected
+        assert main(["query", str(index), query, "-k", "4", "--json", "--reranker", str(model)]) == 0
+        expected = json.loads(capsys.readouterr().out)["hits"]
+        _, got = call(url, f"/search?q={urllib.parse.quote(query)}&k=4")
+        assert [h["doc_id"] for h in got["hits"]] == [h["doc_id"] for h in expected]
+        assert [h["before"] for h in got["hits"]] == [h["before"] for h in expected]
+        for mine, theirs in zip(got["hits"], expected):
+            assert mine["score"] == pytest.approx(theirs["score"], abs=1e-4)
+
+
+@pytest.mark.timeout(300)
+def test_concurrent_queries_are_batched_and_each_gets_its_own_answer(served):
+    url, _ = served
+    queries = ["oil prices", "dam broke", "OPEC output", "central bank", "election results", "football match"] * 4
+
+    def ask(query: str) -> tuple[str, int, dict]:
+        status, answer = call(url, f"/search?q={urllib.parse.quote(query)}&k=3")
+        return query, status, answer
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(ask, queries))
+    assert all(status == 200 and answer["query"] == query for query, status, answer in answers)
+    alone = {q: call(url, f"/search?q={urllib.parse.quote(q)}&k=3")[1] for q in set(queries)}
+    for query, _, answer in answers:  # batched or alone, the same hits
+        assert [h["doc_id"] for h in answer["hits"]] == [h["doc_id"] for h in alone[query]["hits"]]
+
+
+@pytest.mark.timeout(600)
+def test_an_index_update_under_load_loses_no_request_and_mixes_no_versions(demo_copy, tiny_model):
+    from ranker.corpus import Article
+    from ranker.service import ServiceConfig
+    from ranker.update import update_index
+    from ranker.web import create_app
+
+    index = demo_copy / "indexes/news"
+    app = create_app(ServiceConfig(index=index, watch_every=0.1))
+    url, stop = serving(app)
+    try:
+        assert app.state.service.wait_ready(120)
+        old = call(url, "/health")[1]["index_version"]
+        answers, done = [], threading.Event()
+
+        def client() -> None:
+            while not done.is_set():
+                answers.append(call(url, "/search?q=zebra+quokka&k=3&retriever=bm25"))
+
+        clients = [threading.Thread(target=client) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        update_index(index, [Article("new", "Zebra quokka", "A zebra met a quokka at the zoo.", {"outlet": "Test"})],
+                     show_progress=False)
+        deadline = time.monotonic() + 60
+        while call(url, "/health")[1]["index_version"] == old and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _ in range(20):  # some answers from the new version too
+            answers.append(call(url, "/search?q=zebra+quokka&k=3&retriever=bm25"))
+        done.set()
+        for thread in clients:
+            thread.join(60)
+    finally:
+        stop()
+    assert answers and all(status == 200 for status, _ in answers), [a for s, a in answers if s != 200][:3]
+    versions = {answer["index_version"] for _, answer in answers}
+    assert old in versions and len(versions) == 2
+    for _, answer in answers:  # wholly old (no such article) or wholly new (it comes first)
+        ids = [h["doc_id"] for h in answer["hits"]]
+        assert ("new" in ids) == (answer["index_version"] != old), answer
+        if answer["index_version"] != old:
+            assert ids[0] == "new"
+
+
+def _serve(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ranker", "serve", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.timeout(300)
+def test_the_command_starts_serves_and_drains_on_sigterm(demo_world):
+    process = _serve(str(demo_world / "indexes/news"), "--port", "0", "--reranker", str(demo_world / "models/demo/model/model"))
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "ready in" in line:
+            break
+    ready = re.search(r"ready in [\d.]+ s: (http://127\.0\.0\.1:\d+/)", "".join(lines))
+    assert ready, "".join(lines)
+    url = ready.group(1)
+    slow = ThreadPoolExecutor(1).submit(call, url, "/search", {"queries": ["oil prices"] * 16, "k": 5})
+    time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    status, answer = slow.result(60)  # in flight when the signal came: answered
+    assert status == 200 and len(answer["results"]) == 16
+    # uvicorn answers what is in flight, then exits as the signal asks (status -SIGTERM), not with an error
+    assert process.wait(60) in (0, -signal.SIGTERM)
+    assert "Traceback" not in process.stderr.read()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("args, says", [
+    (["nowhere"], "not an index folder"),
+    (["INDEX", "--reranker", "no-model"], "not a model folder"),
+    (["INDEX", "--port", "99999"], "--port"),
+    (["INDEX", "--host", "nohost.invalid"], "--host: cannot listen on nohost.invalid"),
+])
+def test_the_command_refuses_bad_input_in_one_line(demo_world, args, says):
+    args = [str(demo_world / "indexes/news") if a == "INDEX" else a for a in args]
+    process = _serve(*args)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 2 and says in err and "Traceback" not in err, err
+
+
+@pytest.mark.timeout(120)
+def test_a_taken_port_is_one_line(demo_world):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        process = _serve(str(demo_world / "indexes/news"), "--port", str(taken.getsockname()[1]))
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 2 and "cannot listen on 127.0.0.1" in err and "--port" in err and "Traceback" not in err
+
+
+@pytest.mark.timeout(300)
+def test_the_page_in_headless_chromium(served, tmp_path):
+    browser = find_chromium()
+    if browser is None:
+        if os.environ.get("RANKER_BROWSER_TEST") == "required":
+            pytest.fail("Chromium is required here (RANKER_BROWSER_TEST=required) but not installed: apt-get install chromium")
+        pytest.skip("no Chromium on this machine (CI installs it)")
+    shot = tmp_path / "search.png"
+    seen = use_page(served[0], "oil prices", shot, browser, width=420, height=900)  # a phone-width window
+    assert seen["results"] >= 1 and seen["marks"] >= 1 and seen["outlets"] == 1
+    assert "results in" in seen["status"] and "cross-encoder" in seen["why"] and "bm25" in seen["why"]
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[1] == 420 and pixels[..., :3].std() > 0.05
