@@ -22,6 +22,7 @@ from benchmarks import (
     mine_bench,
     profiles,
     rerank_bench,
+    serve_bench,
     train_bench,
     update_bench,
 )
@@ -31,11 +32,12 @@ from benchmarks.synthetic import synthetic_corpus
 HERE = Path(__file__).parent
 # quick leaves IVF-PQ out: training its quantisers takes about 2 minutes at any size here
 SIZES = {"quick": {"memory_docs": 10_000, "bm25_docs": [10_000], "dense_vectors": 20_000, "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20,
-                   "cli_queries": 20, "mine_queries": 100, "train_steps": 4, "update_docs": 10_000, "update_add": 100},
+                   "cli_queries": 20, "mine_queries": 100, "train_steps": 4, "update_docs": 10_000, "update_add": 100,
+                   "serve_seconds": 5},
          "full": {"memory_docs": 100_000, "bm25_docs": [10_000, 100_000], "dense_vectors": 100_000, "dense_kinds": ("flat", "hnsw", "ivfpq"),
                   "rerank_queries": 100, "cli_queries": 50, "mine_queries": 300, "train_steps": 20,
-                  "update_docs": 100_000, "update_add": 1_000}}
-EVERY = {"bm25", "dense", "encode", "rerank", "cli", "memory", "mine", "train", "profiles", "update"}
+                  "update_docs": 100_000, "update_add": 1_000, "serve_seconds": 20}}
+EVERY = {"bm25", "dense", "encode", "rerank", "cli", "serve", "memory", "mine", "train", "profiles", "update"}
 
 
 def cross_encoder(models: Path) -> Path:
@@ -155,6 +157,18 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
         for w in (w for w in c["warm"] if w["depth"] == 20 and w.get("default")):
             add(f"warm p50 ≤ 150 ms at depth 20, default ({w['runtime']} {w['precision']})", w["p50_ms"], 150,
                 f"{w['p50_ms']:.0f} ms", higher=False)
+    if "serve" in results:
+        rows = {(r["clients"], r["rerank"]): r for r in results["serve"]["rows"]}
+        one, many = rows.get((1, True)), rows.get((16, True))
+        if one:
+            add("`ranker serve`, one client, reranked at depth 20: p50 ≤ 150 ms", one["p50_ms"], 150, f"{one['p50_ms']:.0f} ms",
+                higher=False)
+            add("`ranker serve`, one client, reranked: p99 ≤ 400 ms", one["p99_ms"], 400, f"{one['p99_ms']:.0f} ms", higher=False)
+        if one and many:
+            value = many["requests_per_second"] / one["requests_per_second"]
+            add("`ranker serve`, 16 clients, reranked: requests/s ≥ 1.2× one client's", value, 1.2, f"{value:.2f}×")
+            errors = sum(r["errors"] for r in results["serve"]["rows"])
+            goals.append(f"| `ranker serve`: no errors under load | {errors} errors | {'met' if errors == 0 else 'not met'} |")
     if not goals:
         return []
     notes = []
@@ -259,6 +273,23 @@ def markdown(results: dict[str, Any]) -> str:
                          f"{' (default)' if w.get('default') else ''}: p50 {w['p50_ms']:.0f} ms, p95 {w['p95_ms']:.0f} ms "
                          f"over {w['queries']} queries" + (" (goal p50 ≤ 150 ms)" if w["depth"] == 20 and w.get("default") else ""))
         lines.append("")
+    if "serve" in results:
+        x = results["serve"]
+        lines += [f"## `ranker serve` under load (`benchmarks/serve_bench.py`: {x['seconds_per_cell']:.0f} s per row, "
+                  "loopback, news test titles, k=10)", "",
+                  f"The service in its own process, default runtime, reranker {x['reranker']} at depth {x['depth']} "
+                  f"(ready {x['start_seconds']:.1f} s after its start); the clients are threads of the benchmark's process on "
+                  "the same 2 cores. Batch: queries the worker searched together, on average. Where the time goes: the "
+                  "worker's milliseconds per query in each stage (reranking includes choosing each article's passage).", "",
+                  "| reranked | clients | requests/s | p50 ms | p95 ms | p99 ms | errors | batch | first stage | rerank | snippets |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in x["rows"]:
+            st = r["stage_ms_per_query"]
+            lines.append(f"| {'yes' if r['rerank'] else 'no'} | {r['clients']} | {r['requests_per_second']:.1f} | {r['p50_ms']:.0f} | "
+                         f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | {r['mean_batch']:.1f} | "
+                         f"{st['first_stage']:.1f} | {st['rerank']:.1f} | {st['hits']:.1f} |")
+        lines += ["", "Goals: one client p50 ≤ 150 ms and p99 ≤ 400 ms reranked; 16 clients ≥ 1.2× one client's requests/s, "
+                  "with no errors.", ""]
     if "mine" in results:
         x = results["mine"]
         q, e, st = x["queries_per_second"], x["queries_per_second_without_encoding"], x["settings"]
@@ -418,6 +449,14 @@ def main(argv: list[str] | None = None) -> int:
             results["cli"] = {"help_seconds": cli_bench.help_seconds(),
                               "cold_start": cli_bench.cold_start(args.index, model, queries[0]), "warm": warm}
             print(f"      {results['cli']}")
+    if "serve" in only:
+        print("serve: 1, 4 and 16 clients, reranked and not")
+        with tempfile.TemporaryDirectory() as tmp:
+            results["serve"] = serve_bench.measure(args.index, cross_encoder(Path(tmp)), test_titles(args.data, 400),
+                                                   sizes["serve_seconds"])
+        for r in results["serve"]["rows"]:
+            print(f"      rerank={r['rerank']} clients={r['clients']}: {r['requests_per_second']:.1f}/s, p50 {r['p50_ms']:.0f} ms, "
+                  f"p99 {r['p99_ms']:.0f} ms, {r['errors']} errors, batch {r['mean_batch']:.1f}")
     if "memory" in only:
         print("memory: peak RSS of each step in a fresh process")
         with tempfile.TemporaryDirectory() as tmp:

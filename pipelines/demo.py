@@ -186,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     page = write_demo_report(args, name, qrels, model)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
     print(f"report: {page}")
+    print("search it in a browser (a page at http://127.0.0.1:8000/, the JSON API at /docs; Ctrl-C stops it):")
+    print(f"  .venv/bin/ranker serve {args.index} --reranker {model}")
     return 0
 
 

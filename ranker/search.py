@@ -39,7 +39,8 @@ class Hit:
     marks: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The hit as JSON-ready values (what ``--json`` prints; marks as lists, as JSON reads them back)."""
+        return {**asdict(self), "marks": [list(mark) for mark in self.marks]}
 
 
 class Searcher:

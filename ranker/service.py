@@ -181,6 +181,9 @@ class Service:
         self._stopping = threading.Event()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
+        #: what the worker has done: batches, queries, and seconds per stage (``GET /stats``)
+        self.stats: dict[str, Any] = {"batches": 0, "queries": 0, "largest_batch": 0,
+                                      "seconds": dict.fromkeys(("first_stage", "rerank", "hits"), 0.0)}
 
     # -- life ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -323,6 +326,9 @@ class Service:
 
     def _run(self, jobs: list[_Job]) -> None:
         generation = self.generation  # one version for the whole batch
+        self.stats["batches"] += 1
+        self.stats["queries"] += len(jobs)
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(jobs))
         groups: dict[tuple, list[_Job]] = defaultdict(list)
         for job in jobs:
             if not job.future.set_running_or_notify_cancel():
@@ -353,6 +359,7 @@ class Service:
                 requests: list[SearchRequest]) -> list[dict[str, Any]]:
         from ranker.retrieve.hybrid import fuse
 
+        clock = time.perf_counter()
         queries = [r.query for r in requests]
         retriever = generation.retrievers[name]
         if name == "hybrid":  # its parts kept, to say why each hit ranked where it did
@@ -364,10 +371,12 @@ class Service:
             parts = {name: first}
         if any(r.filtered for r in requests):
             first = self._filtered(generation, first, requests)
+        clock = self._count("first_stage", clock)
         reranked = None
         if rerank:
             with generation.lock:
                 reranked = self.reranker.rerank(first, queries, generation.index.docs)
+            clock = self._count("rerank", clock)
         answers = []
         for q, request in enumerate(requests):
             where = {part: {row: (rank, score) for rank, (row, score) in enumerate(results.hits(q), start=1)}
@@ -395,7 +404,13 @@ class Service:
                 out.append({**hit.to_dict(), "why": why})
             answers.append({"query": request.query, "retriever": name, "reranked": reranked is not None,
                             "k": request.k, "index_version": generation.version, "hits": out})
+        self._count("hits", clock)
         return answers
+
+    def _count(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.stats["seconds"][stage] += now - since
+        return now
 
     def _filtered(self, generation: Generation, first: Results, requests: list[SearchRequest]) -> Results:
         """``first`` with, for each filtering request, only the articles its filters keep."""

@@ -5,6 +5,7 @@ Endpoints (documented at ``/docs``, the OpenAPI page):
 - ``GET /search?q=…&k=…&retriever=…&rerank=…&outlet=…&date_from=…&date_to=…``: one query's hits
 - ``POST /search`` with ``{"queries": [...], "k": …, ...}``: several at once
 - ``GET /documents/{id}``: one article; ``GET /facets``: outlets and dates, for filters
+- ``GET /stats``: batches, queries and seconds per stage since the start
 - ``GET /health``: 200 when ready, 503 while loading (or when loading failed, with why)
 - ``GET /``: the search page (one self-contained HTML file: no fonts, scripts or styles from elsewhere)
 
@@ -153,6 +154,10 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         return {"status": "ready", "index": str(config.index), "index_version": generation.version,
                 "documents": generation.documents, "retrievers": generation.names,
                 "reranker": str(config.reranker) if config.reranker else None, "loaded_in_s": round(service.loaded_in, 2)}
+
+    @app.get("/stats", summary="What the service has done: batches, queries, seconds per stage")
+    async def stats():
+        return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"])}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
