@@ -290,7 +290,13 @@ class Service:
                     stop = True
                     break
                 jobs.append(more)
-            self._run(jobs)
+            try:
+                self._run(jobs)
+            except Exception as err:  # noqa: BLE001 - a bug here must fail these requests, not stop the worker
+                log.exception("a batch failed")
+                for waiting in jobs:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(err)
             if stop:
                 self._drain()
                 return
@@ -310,7 +316,9 @@ class Service:
 
     def _watch(self) -> None:
         """Swap in a new version of the index when one lands; the old one serves meanwhile."""
-        while not self._stopping.wait(self.config.watch_every):
+        said = None  # the last failure logged: a folder that stays broken is reported once, not every check
+        pause = self.config.watch_every  # and checked less often (up to every 30 s): opening it hashes every file
+        while not self._stopping.wait(pause):
             current = self.generation
             if current is None or current.index.is_current():
                 continue
@@ -318,11 +326,15 @@ class Service:
                 started = time.perf_counter()
                 newer = Generation.load(self.config.index, self.config.runtime, self.config.precision)
                 self.generation = newer
+                said, pause = None, self.config.watch_every
                 log.info("index %s: version %s loaded in %.1f s (%d documents); serving it now", self.config.index,
                          newer.version, time.perf_counter() - started, newer.documents)
             except Exception as err:  # noqa: BLE001 - keep serving the old version; try again next time
-                log.warning("index %s changed but could not be loaded (%s); still serving version %s",
-                            self.config.index, err, current.version)
+                if str(err) != said:
+                    log.warning("index %s changed but could not be loaded (%s); still serving version %s",
+                                self.config.index, err, current.version)
+                    said = str(err)
+                pause = min(30.0, pause * 2)
 
     def _run(self, jobs: list[_Job]) -> None:
         generation = self.generation  # one version for the whole batch

@@ -132,7 +132,7 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
                               for q in body.queries])
         return found if isinstance(found, JSONResponse) else {"results": found}
 
-    @app.get("/documents/{doc_id}", summary="One article by its id")
+    @app.get("/documents/{doc_id:path}", summary="One article by its id")
     async def document(doc_id: str):
         if not service.ready:
             return _error(503, "not ready: still loading")

@@ -268,3 +268,26 @@ def test_the_page_in_headless_chromium(served, tmp_path):
 
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[1] == 420 and pixels[..., :3].std() > 0.05
+
+
+@pytest.mark.timeout(300)
+def test_a_broken_index_folder_leaves_the_loaded_version_serving(demo_copy, caplog):
+    from ranker.service import ServiceConfig
+    from ranker.web import create_app
+
+    index = demo_copy / "indexes/news"
+    app = create_app(ServiceConfig(index=index, watch_every=0.05))
+    url, stop = serving(app)
+    try:
+        assert app.state.service.wait_ready(120)
+        version = call(url, "/health")[1]["index_version"]
+        with caplog.at_level("WARNING", logger="ranker.serve"):
+            (index / "manifest.json").write_text("{ not json")  # someone broke it
+            time.sleep(1.0)
+            answers = [call(url, "/search?q=oil+prices&k=2") for _ in range(5)]
+        assert all(status == 200 and answer["index_version"] == version for status, answer in answers)
+        assert call(url, "/documents/1")[0] == 200
+        warnings = [r for r in caplog.records if "could not be loaded" in r.getMessage()]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]  # said once, not at every check
+    finally:
+        stop()
