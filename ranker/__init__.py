@@ -32,6 +32,8 @@ Exported names (each loaded on first use):
   data; ``ranker.train_reranker.train_reranker`` reads what ``ranker mine`` wrote),
   ``RerankerTrainConfig``, ``TrainConfig``; mining: ``mine_index``, ``MiningConfig``
 - evaluation: ``evaluate_run`` (``ranker.evaluate.evaluate``), ``read_run``, ``write_run``
+- serving: ``create_app`` (the FastAPI app ``ranker serve`` runs), ``Service`` (its
+  batching searcher, without HTTP), ``ServiceConfig``, ``SearchRequest``
 - errors: ``InputError`` (bad input: names the file, the line and the problem)
 
 Heavy libraries (torch, transformers, faiss) are imported lazily inside the
@@ -73,6 +75,10 @@ _EXPORTS = {
     "read_run": "ranker.evaluate",
     "write_run": "ranker.evaluate",
     "InputError": "ranker.errors",
+    "Service": "ranker.service",
+    "ServiceConfig": "ranker.service",
+    "SearchRequest": "ranker.service",
+    "create_app": "ranker.web",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -833,7 +833,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     config = ServiceConfig(index=args.index, reranker=str(rerank.model) if rerank else None,
                            depth=rerank.depth if rerank else 20, weight=rerank.weight if rerank else None,
-                           batch_wait=args.batch_wait_ms / 1000, **_runtime(args))
+                           rerank_precision=rerank.precision if rerank else None, batch_wait=args.batch_wait_ms / 1000,
+                           **_runtime(args))
     app = create_app(config)
     service = app.state.service
     host = f"[{args.host}]" if ":" in args.host else args.host

@@ -68,6 +68,8 @@ class ServiceConfig:
     weight: float | None = None
     runtime: str = "auto"
     precision: str = "auto"
+    #: the cross-encoder's number format when not ``precision`` (``int8`` is the cross-encoder's alone)
+    rerank_precision: str | None = None
     #: how long the worker waits for more requests to join a batch, and the most it takes
     batch_wait: float = 0.002
     max_batch: int = 32
@@ -201,7 +203,7 @@ class Service:
 
             self.reranker = Reranker(RerankConfig(model=str(self.config.reranker), depth=self.config.depth,
                                                   weight=self.config.weight, runtime=self.config.runtime,
-                                                  precision=self.config.precision))
+                                                  precision=self.config.rerank_precision or self.config.precision))
         # one search before the first client's: the runtime's first pass sets up its kernels
         self._run([_Job(SearchRequest("news", k=1))])
         self.loaded_in = time.perf_counter() - started
