@@ -19,6 +19,7 @@ f32 runtime scores as PyTorch does; bf16 is chosen when compiling.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -255,6 +256,13 @@ def _convert(model: Path, kind: str, xml: Path) -> None:
     openvino.save_model(converted, str(xml), compress_to_fp16=False)
 
 
+@functools.lru_cache(maxsize=1)
+def _core():
+    """One OpenVINO ``Core`` for the process, as OpenVINO advises: a ``Core`` loads
+    its device plugins, which every model compiled here can share."""
+    return import_openvino().Core()
+
+
 class CompiledModel:
     """An exported model compiled for the CPU at one precision; called with a NumPy
     batch, returns its outputs as NumPy arrays (the first, or all by name).
@@ -282,7 +290,7 @@ class CompiledModel:
         settings: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "THROUGHPUT"}
         if thread_limit() is not None:  # a Ray actor's share of the machine
             settings["INFERENCE_NUM_THREADS"] = thread_limit()
-        self._compiled = openvino.Core().compile_model(str(xml), "CPU", settings)
+        self._compiled = _core().compile_model(str(xml), "CPU", settings)
         self.streams = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._queue = openvino.AsyncInferQueue(self._compiled, self.streams)
         self._inputs = {port.get_any_name() for port in self._compiled.inputs}
@@ -303,10 +311,14 @@ class CompiledModel:
         """Each ``(key, batch)``'s outputs by name, the batches run side by side on the
         streams (a batch is made only when a stream is free for it); in input order."""
         done: dict[int, dict[str, np.ndarray]] = {}
+        names = self.output_names
 
+        # the callback must not hold ``self``: the queue (which ``self`` holds) keeps it, and a
+        # cycle through OpenVINO's C++ objects is one Python's collector cannot see (a model
+        # reloaded with every index update stayed in memory, 130 MiB each time)
         def keep(request, number: int) -> None:
             done[number] = {name: np.array(request.get_output_tensor(i).data, dtype=np.float32)
-                            for i, name in enumerate(self.output_names)}
+                            for i, name in enumerate(names)}
 
         self._queue.set_callback(keep)
         keys = []

@@ -246,3 +246,20 @@ def test_batches_run_side_by_side_score_as_one_batch(cross_encoder):
     one = np.concatenate([net(tokenizer([q], [t], 64)) for q, t in zip(*PAIRS)])
     for batch_size in (1, 2, 32):
         assert np.abs(sequence_logits(net, tokenizer, *PAIRS, max_length=64, batch_size=batch_size) - one).max() < 1e-5
+
+
+def test_a_compiled_model_is_freed_when_dropped(tiny_model):
+    """Its result callback must not hold it: a cycle through OpenVINO's C++ objects is
+    invisible to the collector, and `ranker serve` reloads the embedder with every index update."""
+    import gc
+    import weakref
+
+    from ranker.exported import load_compiled
+    from ranker.fast_tokenizer import FastTokenizer
+
+    net = load_compiled(tiny_model, "embedder", "fp32", show_progress=False)
+    net(FastTokenizer(tiny_model)(["oil prices"], None, 16))
+    gone = weakref.ref(net)
+    del net
+    gc.collect()
+    assert gone() is None
