@@ -803,14 +803,18 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
+    import os
     import socket
     import threading
 
     if not (args.index / "manifest.json").is_file():
         raise InputError(args.index, None, "not an index folder (no manifest.json); build one with 'ranker index'")
     rerank = _rerank_config(args)
-    if rerank is not None and not Path(rerank.model).is_dir():
-        raise InputError(rerank.model, None, "not a model folder: give the folder 'ranker train reranker' wrote (OUT/model)")
+    if rerank is not None and not (Path(rerank.model) / "config.json").is_file():
+        inner = Path(rerank.model) / "model"
+        hint = f"did you mean {inner}?" if (inner / "config.json").is_file() else \
+            "give the model folder inside what 'ranker train reranker' wrote (OUT/model)"
+        raise InputError(rerank.model, None, f"not a model folder (no config.json): {hint}")
     try:  # bound here, before anything loads: a taken port is one line, not a traceback from the server
         sock = socket.create_server((args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET,
                                     reuse_port=False)
@@ -840,7 +844,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     _say(f"ranker serve: loading {args.index}" + (f" and {rerank.model}" if rerank else "") + f" … (http://{host}:{port}/ "
          "answers /health meanwhile)", sys.stderr)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30, access_log=False))
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame) -> None:
+            if self.should_exit:  # a second Ctrl-C: stop now, without uvicorn cancelling requests into tracebacks
+                os.write(2, b"ranker serve: stopped at once; requests in flight were not answered\n")
+                os._exit(128 + sig)
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30, access_log=False))
     failed = []
 
     def announce() -> None:
@@ -854,8 +865,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     threading.Thread(target=announce, daemon=True).start()
     server.run(sockets=[sock])
-    if failed:
-        raise InputError(args.index, None, f"cannot serve: {failed[0]}")
+    if failed:  # the message names the file at fault and the fix
+        _say(f"ranker: error: {failed[0]}", sys.stderr)
+        return 2
     return 0
 
 

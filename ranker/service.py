@@ -216,9 +216,8 @@ class Service:
     def _load(self) -> None:
         try:
             self.load()
-        except InputError as err:
+        except InputError as err:  # bad input, said in one line by whoever started the service (and /health)
             self.error = str(err)
-            log.error("cannot serve: %s", err)
         except Exception as err:  # noqa: BLE001 - logged with its traceback; /health reports it
             self.error = f"{type(err).__name__}: {err}"
             log.exception("cannot serve")
@@ -258,6 +257,8 @@ class Service:
         for name, value in (("date_from", request.date_from), ("date_to", request.date_to)):
             if value is not None and not _is_date(value):
                 raise ValueError(f"{name} must be a date written YYYY-MM-DD, not '{value}'")
+        if request.date_from and request.date_to and request.date_from > request.date_to:
+            raise ValueError(f"date_from ({request.date_from}) is after date_to ({request.date_to}): swap them")
 
     def submit(self, request: SearchRequest) -> Future:
         """Queue ``request``; the future gives its answer (a JSON-ready dict).
@@ -319,16 +320,20 @@ class Service:
     def _watch(self) -> None:
         """Swap in a new version of the index when one lands; the old one serves meanwhile."""
         said = None  # the last failure logged: a folder that stays broken is reported once, not every check
-        pause = self.config.watch_every  # and checked less often (up to every 30 s): opening it hashes every file
-        while not self._stopping.wait(pause):
+        failed_at = None  # (manifest's stat, time) of the last failed load: opening hashes every file, so a broken
+        # folder is opened again only when its manifest changes (an update landed) or after 30 s
+        while not self._stopping.wait(self.config.watch_every):
             current = self.generation
             if current is None or current.index.is_current():
+                continue
+            stamp = _stat(Path(self.config.index) / "manifest.json")
+            if failed_at is not None and failed_at[0] == stamp and time.monotonic() - failed_at[1] < 30:
                 continue
             try:
                 started = time.perf_counter()
                 newer = Generation.load(self.config.index, self.config.runtime, self.config.precision)
                 self.generation = newer
-                said, pause = None, self.config.watch_every
+                said, failed_at = None, None
                 log.info("index %s: version %s loaded in %.1f s (%d documents); serving it now", self.config.index,
                          newer.version, time.perf_counter() - started, newer.documents)
             except Exception as err:  # noqa: BLE001 - keep serving the old version; try again next time
@@ -336,17 +341,18 @@ class Service:
                     log.warning("index %s changed but could not be loaded (%s); still serving version %s",
                                 self.config.index, err, current.version)
                     said = str(err)
-                pause = min(30.0, pause * 2)
+                failed_at = (stamp, time.monotonic())
 
     def _run(self, jobs: list[_Job]) -> None:
         generation = self.generation  # one version for the whole batch
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]  # not those whose client left
+        if not jobs:
+            return
         self.stats["batches"] += 1
         self.stats["queries"] += len(jobs)
         self.stats["largest_batch"] = max(self.stats["largest_batch"], len(jobs))
         groups: dict[tuple, list[_Job]] = defaultdict(list)
         for job in jobs:
-            if not job.future.set_running_or_notify_cancel():
-                continue
             request = job.request
             name = request.retriever or generation.default
             rerank = bool(request.rerank and self.reranker is not None)
@@ -448,11 +454,23 @@ def _place(retriever: str, found: tuple[int, float] | None) -> dict[str, Any]:
     return {"retriever": retriever, "rank": found[0], "score": float(found[1])}
 
 
-def _is_date(value: str) -> bool:
-    import datetime
+def _stat(path: Path) -> tuple | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
+
+def _is_date(value: str) -> bool:
+    """``YYYY-MM-DD`` and a real day (``fromisoformat`` alone also takes week dates)."""
+    import datetime
+    import re
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return False
     try:
         datetime.date.fromisoformat(value)
     except ValueError:
         return False
-    return len(value) == 10
+    return True

@@ -35,8 +35,35 @@ from ranker.service import SearchRequest, Service, ServiceConfig
 
 log = logging.getLogger("ranker.serve")
 
-#: the most queries one POST may carry
+#: the most queries one POST may carry, and the largest body taken (64 queries of 1,000 characters fit)
 MAX_QUERIES = 64
+MAX_BODY = 1 << 20
+#: how often a waiting request checks that its client is still there, in seconds
+DISCONNECT_CHECK = 0.1
+#: the hint for a POST body that is not the JSON object it should be
+JSON_HINT = 'send a JSON object {"queries": ["…"]} with Content-Type: application/json'
+
+
+class BodyLimit:
+    """Refuse a body over :data:`MAX_BODY` before reading it (413), and a body of
+    unknown length (411): a search request is small, and parsing a huge one costs
+    the server memory. Plain ASGI, so requests pass through untouched otherwise."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length", b"")
+            if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+                await _error(411, "send the body with a Content-Length (at most 1 MiB), not chunked")(scope, receive, send)
+                return
+            if length and (not length.isdigit() or int(length) > MAX_BODY):
+                await _error(413, f"the body is {length.decode(errors='replace')} bytes; at most {MAX_BODY:,} "
+                             f"({MAX_QUERIES} queries a request)")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class BatchSearch(BaseModel):
@@ -45,9 +72,9 @@ class BatchSearch(BaseModel):
     model_config = {"extra": "forbid"}
 
     queries: list[str] = Field(min_length=1, max_length=MAX_QUERIES, description="the query texts")
-    k: int = Field(10, description="hits per query (1 to 100)")
+    k: int = Field(10, strict=True, description="hits per query (1 to 100)")
     retriever: Literal["bm25", "dense", "hybrid"] | None = None
-    rerank: bool = True
+    rerank: bool = Field(True, strict=True)
     outlet: str | None = None
     date_from: str | None = Field(None, description="YYYY-MM-DD, inclusive")
     date_to: str | None = Field(None, description="YYYY-MM-DD, inclusive")
@@ -62,7 +89,9 @@ def _validation_message(err: RequestValidationError) -> str:
     first = err.errors()[0]
     where = [str(part) for part in first.get("loc", ()) if part not in ("query", "body", "path")]
     if first.get("type") == "json_invalid":
-        return "the body is not valid JSON: send {\"queries\": [\"…\"]} with Content-Type: application/json"
+        return f"the body is not valid JSON: {JSON_HINT}"
+    if not where and first.get("type") in ("model_attributes_type", "dict_type", "missing"):
+        return f"the body is not a JSON object: {JSON_HINT}"
     if first.get("type") == "missing" and where == ["q"]:
         return "give a query: /search?q=your+words"
     name = ".".join(where) or "the body"
@@ -84,6 +113,7 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     app = FastAPI(title="ranker", summary="Search news articles: BM25, dense and a BERT cross-encoder",
                   version=_version(), lifespan=lifespan)
     app.state.service = service
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -93,6 +123,8 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         if err.status_code == 404 and err.detail == "Not Found":
             return _error(404, f"no such endpoint: {request.url.path} (the API is described at /docs)")
+        if err.status_code == 400 and str(err.detail).startswith("There was an error parsing the body"):
+            return _error(400, f"the body could not be read: {JSON_HINT}")
         if err.status_code == 405:
             return _error(405, f"{request.method} is not allowed on {request.url.path} (the API is described at /docs)")
         return _error(err.status_code, str(err.detail))
@@ -102,7 +134,7 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=err)
         return _error(500, f"internal error ({type(err).__name__}); the server's log has the details")
 
-    async def answer(requests: list[SearchRequest]) -> list[dict[str, Any]] | JSONResponse:
+    async def answer(request: Request, requests: list[SearchRequest]) -> list[dict[str, Any]] | JSONResponse:
         if not service.ready:
             return _error(503, f"not ready: {service.error or 'still loading the index and models'}")
         try:
@@ -111,11 +143,22 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
             return _error(400, str(err))
         except RuntimeError as err:
             return _error(503, str(err))
-        return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+        gathered = asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        while True:
+            done, _ = await asyncio.wait({gathered}, timeout=DISCONNECT_CHECK)
+            if done:
+                return list(gathered.result())
+            if await request.is_disconnected():
+                # the client has gone: what is still queued is dropped, not computed for nobody
+                gathered.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody awaits it now
+                for future in futures:
+                    future.cancel()
+                return _error(499, "the client closed the request")
 
     @app.get("/search", summary="Search with one query")
     async def search(
-        q: str = Query(description="the query text", max_length=10_000),
+        request: Request,
+        q: str = Query(description="the query text (at most 1,000 characters)"),
         k: int = Query(10, description="how many hits (1 to 100)"),
         retriever: Literal["bm25", "dense", "hybrid"] | None = Query(None, description="default: hybrid when the index has both"),
         rerank: bool = Query(True, description="rerank with the cross-encoder, when the service has one"),
@@ -123,12 +166,13 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         date_from: str | None = Query(None, description="only articles from this date on (YYYY-MM-DD)"),
         date_to: str | None = Query(None, description="only articles up to this date (YYYY-MM-DD)"),
     ):
-        found = await answer([SearchRequest(q, k, retriever, rerank, outlet or None, date_from or None, date_to or None)])
+        found = await answer(request, [SearchRequest(q, k, retriever, rerank, outlet or None, date_from or None,
+                                                     date_to or None)])
         return found if isinstance(found, JSONResponse) else found[0]
 
     @app.post("/search", summary="Search with several queries at once")
-    async def search_many(body: BatchSearch):
-        found = await answer([SearchRequest(q, body.k, body.retriever, body.rerank, body.outlet, body.date_from, body.date_to)
+    async def search_many(request: Request, body: BatchSearch):
+        found = await answer(request, [SearchRequest(q, body.k, body.retriever, body.rerank, body.outlet, body.date_from, body.date_to)
                               for q in body.queries])
         return found if isinstance(found, JSONResponse) else {"results": found}
 
@@ -155,11 +199,13 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
                 "documents": generation.documents, "retrievers": generation.names,
                 "reranker": str(config.reranker) if config.reranker else None, "loaded_in_s": round(service.loaded_in, 2)}
 
+    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # uptime checkers ask HEAD
+
     @app.get("/stats", summary="What the service has done: batches, queries, seconds per stage")
     async def stats():
         return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"])}
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     async def page():
         return HTMLResponse(resources.files("ranker").joinpath("search.html").read_text(encoding="utf-8"))
 

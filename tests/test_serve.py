@@ -99,6 +99,11 @@ def test_every_endpoint_answers(served):
     ("/search", {"queries": ["oil"], "kk": 3}, 422, "kk: Extra inputs are not permitted"),
     ("/search", {"queries": ["oil", ""]}, 400, "the query is empty"),
     ("/search", {"queries": ["oil"] * 65}, 422, "queries: List should have at most 64 items"),
+    ("/search?q=oil&date_from=2020-W01-1", None, 400, "date_from must be a date written YYYY-MM-DD"),
+    ("/search?q=oil&date_from=2017-02-01&date_to=2017-01-01", None, 400, "is after date_to"),
+    ("/search", {"queries": ["oil"], "k": True}, 422, "k: Input should be a valid integer"),
+    ("/search", {"queries": ["oil"], "rerank": "yes"}, 422, "rerank: Input should be a valid boolean"),
+    ("/search", '"oil"', 422, "not a JSON object"),
     ("/documents/no-such-id", None, 404, "no document with id 'no-such-id'"),
     ("/nowhere", None, 404, "no such endpoint: /nowhere"),
 ])
@@ -203,6 +208,62 @@ def test_an_index_update_under_load_loses_no_request_and_mixes_no_versions(demo_
             assert ids[0] == "new"
 
 
+@pytest.mark.timeout(120)
+def test_head_requests_answer_like_get(served):
+    for path in ("/", "/health"):
+        request = urllib.request.Request(served[0].rstrip("/") + path, method="HEAD")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200 and response.read() == b""
+
+
+def _raw(url: str, head: bytes, body: bytes = b"") -> bytes:
+    """Send a request as bytes (headers a client library would not send) and read the answer."""
+    import socket
+
+    host, port = urllib.parse.urlsplit(url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + body)
+        return sock.recv(65536)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("headers, status, says", [
+    (b"Content-Length: 5000000", b"413", b"at most 1,048,576"),
+    (b"Transfer-Encoding: chunked", b"411", b"Content-Length"),
+])
+def test_a_huge_or_unsized_body_is_refused_before_it_is_read(served, headers, status, says):
+    answer = _raw(served[0], b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + headers + b"\r\n\r\n")
+    assert answer.split(b" ")[1] == status and says in answer
+
+
+@pytest.mark.timeout(120)
+def test_a_client_that_leaves_leaves_no_work_behind(served, monkeypatch):
+    """Queries still queued when their client disconnects are dropped, not computed."""
+    import socket
+
+    from ranker.service import Service
+
+    searched = Service._search
+
+    def slow(self, *args, **kwargs):  # the tiny model is too quick to leave anything queued
+        time.sleep(0.2)
+        return searched(self, *args, **kwargs)
+
+    monkeypatch.setattr(Service, "_search", slow)
+    url, _ = served
+    host, port = urllib.parse.urlsplit(url).netloc.split(":")
+    stats = call(url, "/stats")[1]
+    body = json.dumps({"queries": [f"oil prices {n}" for n in range(64)], "k": 3}).encode()
+    for _ in range(4):  # four clients that send a full batch each and hang up at once
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    time.sleep(2.0)
+    assert call(url, "/search?q=oil&k=1")[0] == 200
+    done = call(url, "/stats")[1]["queries"] - stats["queries"]
+    assert done < 2 * 64, f"{done} of {4 * 64} queries computed for clients that had gone"
+
+
 def _serve(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ranker", "serve", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -233,14 +294,28 @@ def test_the_command_starts_serves_and_drains_on_sigterm(demo_world):
 @pytest.mark.parametrize("args, says", [
     (["nowhere"], "not an index folder"),
     (["INDEX", "--reranker", "no-model"], "not a model folder"),
+    (["INDEX", "--reranker", "MODELS"], "did you mean"),
     (["INDEX", "--port", "99999"], "--port"),
     (["INDEX", "--host", "nohost.invalid"], "--host: cannot listen on nohost.invalid"),
 ])
 def test_the_command_refuses_bad_input_in_one_line(demo_world, args, says):
-    args = [str(demo_world / "indexes/news") if a == "INDEX" else a for a in args]
+    named = {"INDEX": demo_world / "indexes/news", "MODELS": demo_world / "models/demo/model"}
+    args = [str(named.get(a, a)) for a in args]
     process = _serve(*args)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 2 and says in err and "Traceback" not in err, err
+
+
+@pytest.mark.timeout(120)
+def test_a_second_ctrl_c_stops_at_once_without_a_traceback(demo_world):
+    process = _serve(str(demo_world / "indexes/news"), "--port", "0")
+    for line in process.stderr:
+        if "ready in" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert "Traceback" not in err and "FATAL" not in err and process.returncode in (0, 130, -signal.SIGINT), err
 
 
 @pytest.mark.timeout(120)
