@@ -22,6 +22,7 @@ from benchmarks import (
     mine_bench,
     profiles,
     rerank_bench,
+    scale_bench,
     serve_bench,
     train_bench,
     update_bench,
@@ -33,11 +34,12 @@ HERE = Path(__file__).parent
 # quick leaves IVF-PQ out: training its quantisers takes about 2 minutes at any size here
 SIZES = {"quick": {"memory_docs": 10_000, "bm25_docs": [10_000], "dense_vectors": 20_000, "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20,
                    "cli_queries": 20, "mine_queries": 100, "train_steps": 4, "update_docs": 10_000, "update_add": 100,
-                   "serve_seconds": 5},
+                   "serve_seconds": 5, "scale_docs": [10_000, 100_000]},
          "full": {"memory_docs": 100_000, "bm25_docs": [10_000, 100_000], "dense_vectors": 100_000, "dense_kinds": ("flat", "hnsw", "ivfpq"),
                   "rerank_queries": 100, "cli_queries": 50, "mine_queries": 300, "train_steps": 20,
-                  "update_docs": 100_000, "update_add": 1_000, "serve_seconds": 20}}
-EVERY = {"bm25", "dense", "encode", "rerank", "cli", "serve", "memory", "mine", "train", "profiles", "update"}
+                  "update_docs": 100_000, "update_add": 1_000, "serve_seconds": 20,
+                  "scale_docs": [10_000, 100_000, 1_000_000]}}
+EVERY = {"bm25", "dense", "encode", "rerank", "cli", "serve", "scale", "memory", "mine", "train", "profiles", "update"}
 
 
 def cross_encoder(models: Path) -> Path:
@@ -290,6 +292,25 @@ def markdown(results: dict[str, Any]) -> str:
                          f"{st['first_stage']:.1f} | {st['rerank']:.1f} | {st['hits']:.1f} |")
         lines += ["", "Goals: one client p50 ≤ 150 ms and p99 ≤ 400 ms reranked; 16 clients ≥ 1.2× one client's requests/s, "
                   "with no errors.", ""]
+    if "scale" in results:
+        x = results["scale"]
+        lines += ["## How each cost grows with the corpus (`benchmarks/scale_bench.py`: BM25 + document store, synthetic news-like documents)", "",
+                  "Each size built as a user builds it (`read_articles`, then `build_index`, BM25 only) in a fresh process, "
+                  "and opened in another; BM25 answers 200 news test titles (ours, and raw bm25s on the same files); "
+                  "document lookups are 1,000 random single rows. This is today's path, the baseline issue 23's streaming "
+                  "build and memory-mapped open are measured against.", "",
+                  "| documents | corpus MiB | build s (read, docstore, BM25) | build peak RSS MiB | disk MiB | open s | RSS after open MiB | BM25 q/s | raw bm25s q/s | lookup ms |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in x["rows"]:
+            b = r["build_seconds"]
+            lines.append(f"| {r['documents']:,} | {r['corpus_mib']:,.0f} | {b['total']:.1f} ({b['read']:.1f}, {b.get('docstore', 0):.1f}, "
+                         f"{b.get('bm25', 0):.1f}) | {r['build_peak_rss_mib']:,.0f} | {r['disk_mib']:,.0f} | {r['open_seconds']:.2f} | "
+                         f"{r['rss_after_open_mib']:,.0f} | {r['bm25_qps']:,.0f} | {r['bm25s_qps']:,.0f} | {r['lookup_ms']:.3f} |")
+        if x["growth"]:
+            lines += ["", "Growth, log-log slope from the smallest to the largest size (0 flat, 1 linear): "
+                      + "; ".join(f"{name} {g['exponent']:.2f} ({g['reads']})" for name, g in x["growth"].items()) + ".",
+                      "", "![Each cost against the corpus size](scale.png)"]
+        lines.append("")
     if "mine" in results:
         x = results["mine"]
         q, e, st = x["queries_per_second"], x["queries_per_second_without_encoding"], x["settings"]
@@ -457,6 +478,14 @@ def main(argv: list[str] | None = None) -> int:
         for r in results["serve"]["rows"]:
             print(f"      rerank={r['rerank']} clients={r['clients']}: {r['requests_per_second']:.1f}/s, p50 {r['p50_ms']:.0f} ms, "
                   f"p99 {r['p99_ms']:.0f} ms, {r['errors']} errors, batch {r['mean_batch']:.1f}")
+    if "scale" in only:
+        print(f"scale: BM25 + document store at {', '.join(f'{n:,}' for n in sizes['scale_docs'])} documents")
+        results["scale"] = scale_bench.measure(args.data, sizes["scale_docs"], test_titles(args.data, 200))
+        if results["scale"]["growth"]:
+            scale_bench.plot(results["scale"], args.out / "scale.png")
+        for r in results["scale"]["rows"]:
+            print(f"      {r['documents']:,}: build {r['build_seconds']['total']:.1f}s, peak {r['build_peak_rss_mib']:,.0f} MiB, "
+                  f"open {r['open_seconds']:.2f}s, {r['rss_after_open_mib']:,.0f} MiB, BM25 {r['bm25_qps']:,.0f} q/s")
     if "memory" in only:
         print("memory: peak RSS of each step in a fresh process")
         with tempfile.TemporaryDirectory() as tmp:

@@ -122,3 +122,18 @@ def test_peak_memory_is_the_child_processes_own():
     small = peak_mib("pass")
     assert peak_mib("x = bytearray(200 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])") > small + 150
     assert peak_mib("pass") < small + 20  # a later, smaller process does not inherit the big one's peak
+
+
+@pytest.mark.timeout(300)
+def test_the_scale_benchmark_measures_every_cost_and_its_growth(beir_folder, tmp_path):
+    from benchmarks.scale_bench import COSTS, measure, plot
+
+    found = measure(beir_folder, [200, 800], ["oil prices", "dam broke", "the"])
+    assert [r["documents"] for r in found["rows"]] == [200, 800]
+    for row in found["rows"]:
+        assert row["build_peak_rss_mib"] > 0 and row["disk_mib"] > 0 and row["bm25_qps"] > 0 and row["lookup_ms"] > 0
+        assert {"read", "docstore", "bm25", "total"} <= set(row["build_seconds"])
+    assert set(found["growth"]) == set(COSTS)
+    assert 0.5 < found["growth"]["disk size"]["exponent"] < 1.5  # the disk grows with the corpus
+    plot(found, tmp_path / "scale.png")
+    assert (tmp_path / "scale.png").stat().st_size > 10_000
