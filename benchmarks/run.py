@@ -199,6 +199,16 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
     return ["## Goals, from this run", "", "| goal | measured | |", "|---|---|---|", *goals, "", *notes]
 
 
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown table's lines.
+
+    Example:
+        >>> _table(["a", "b"], [[1, "x"]])
+        ['| a | b |', '|---|---|', '| 1 | x |']
+    """
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *("| " + " | ".join(map(str, row)) + " |" for row in rows)]
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = ["# Benchmarks", "", f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), Python {m['python']}; "
@@ -283,13 +293,12 @@ def markdown(results: dict[str, Any]) -> str:
                   f"(ready {x['start_seconds']:.1f} s after its start); the clients are threads of the benchmark's process on "
                   "the same 2 cores. Batch: queries the worker searched together, on average. Where the time goes: the "
                   "worker's milliseconds per query in each stage (reranking includes choosing each article's passage).", "",
-                  "| reranked | clients | requests/s | p50 ms | p95 ms | p99 ms | errors | batch | first stage | rerank | snippets |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for r in x["rows"]:
-            st = r["stage_ms_per_query"]
-            lines.append(f"| {'yes' if r['rerank'] else 'no'} | {r['clients']} | {r['requests_per_second']:.1f} | {r['p50_ms']:.0f} | "
-                         f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | {r['mean_batch']:.1f} | "
-                         f"{st['first_stage']:.1f} | {st['rerank']:.1f} | {st['hits']:.1f} |")
+                  *_table(["reranked", "clients", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors", "batch", "first stage",
+                           "rerank", "snippets"],
+                          [["yes" if r["rerank"] else "no", r["clients"], f"{r['requests_per_second']:.1f}", f"{r['p50_ms']:.0f}",
+                            f"{r['p95_ms']:.0f}", f"{r['p99_ms']:.0f}", r["errors"], f"{r['mean_batch']:.1f}",
+                            *(f"{r['stage_ms_per_query'][k]:.1f}" for k in ("first_stage", "rerank", "hits"))]
+                           for r in x["rows"]])]
         lines += ["", "Goals: one client p50 ≤ 150 ms and p99 ≤ 400 ms reranked; 16 clients ≥ 1.2× one client's requests/s, "
                   "with no errors.", ""]
     if "scale" in results:
@@ -299,13 +308,13 @@ def markdown(results: dict[str, Any]) -> str:
                   "and opened in another; BM25 answers 200 news test titles (ours, and raw bm25s on the same files); "
                   "document lookups are 1,000 random single rows. This is today's path, the baseline issue 23's streaming "
                   "build and memory-mapped open are measured against.", "",
-                  "| documents | corpus MiB | build s (read, docstore, BM25) | build peak RSS MiB | disk MiB | open s | RSS after open MiB | BM25 q/s | raw bm25s q/s | lookup ms |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in x["rows"]:
-            b = r["build_seconds"]
-            lines.append(f"| {r['documents']:,} | {r['corpus_mib']:,.0f} | {b['total']:.1f} ({b['read']:.1f}, {b.get('docstore', 0):.1f}, "
-                         f"{b.get('bm25', 0):.1f}) | {r['build_peak_rss_mib']:,.0f} | {r['disk_mib']:,.0f} | {r['open_seconds']:.2f} | "
-                         f"{r['rss_after_open_mib']:,.0f} | {r['bm25_qps']:,.0f} | {r['bm25s_qps']:,.0f} | {r['lookup_ms']:.3f} |")
+                  *_table(["documents", "corpus MiB", "build s (read, docstore, BM25)", "build peak RSS MiB", "disk MiB", "open s",
+                           "RSS after open MiB", "BM25 q/s", "raw bm25s q/s", "lookup ms"],
+                          [[f"{r['documents']:,}", f"{r['corpus_mib']:,.0f}",
+                            "{total:.1f} ({read:.1f}, {docstore:.1f}, {bm25:.1f})".format(**{"docstore": 0, "bm25": 0, **r["build_seconds"]}),
+                            f"{r['build_peak_rss_mib']:,.0f}", f"{r['disk_mib']:,.0f}", f"{r['open_seconds']:.2f}",
+                            f"{r['rss_after_open_mib']:,.0f}", f"{r['bm25_qps']:,.0f}", f"{r['bm25s_qps']:,.0f}", f"{r['lookup_ms']:.3f}"]
+                           for r in x["rows"]])]
         if x["growth"]:
             lines += ["", "Growth, log-log slope from the smallest to the largest size (0 flat, 1 linear): "
                       + "; ".join(f"{name} {g['exponent']:.2f} ({g['reads']})" for name, g in x["growth"].items()) + ".",
