@@ -156,7 +156,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for name, cost in COSTS.items():
         values = [cost(r) / cost(rows[0]) for r in rows]
-        axes.plot(sizes, values, marker="o", label=f"{name} (×{result['growth'][name]['exponent']:.2f})")
+        axes.plot(sizes, values, marker="o", label=f"{name} (slope {result['growth'][name]['exponent']:.2f})")
     axes.plot(sizes, [s / sizes[0] for s in sizes], color="grey", linestyle=":", label="linear")
     axes.set_xscale("log")
     axes.set_yscale("log")
