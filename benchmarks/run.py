@@ -1,7 +1,7 @@
 """``make bench``: run the benchmarks and write ``benchmarks/results.json`` and ``RESULTS.md``.
 
 Run: ``python -m benchmarks.run [--quick] [--only bm25,rerank,cli]``. ``--quick``
-uses the small sizes (about 3 minutes); the full run about 11 minutes. Needs the
+uses the small sizes (about 5.5 minutes); the full run about 25 minutes. Needs the
 news benchmark and its index (``make demo`` builds both) for the reranking and
 CLI benchmarks; the BM25 benchmark builds its synthetic corpora itself.
 """
