@@ -381,7 +381,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes, no IVF-PQ (about 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, no IVF-PQ, no 1M scale row (about 5.5 minutes)")
     parser.add_argument("--only", default=",".join(sorted(EVERY)),
                         help="comma-separated: " + ", ".join(sorted(EVERY)))
     parser.add_argument("--data", type=Path, default=Path("data/news"))
