@@ -192,7 +192,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="serve search over HTTP: a JSON API and a search page",
         description="Serve an index over HTTP (FastAPI and uvicorn): a search page at /, a JSON API "
-        "(GET/POST /search, GET /documents/ID, GET /facets, GET /health) documented at /docs. The index and models "
+        "(GET/POST /search, GET /documents/ID, GET /facets, GET /health, GET /stats) documented at /docs; by default at "
+        "http://127.0.0.1:8000/. The index and models "
         "load once; concurrent queries are searched and reranked together in batches; an update or rebuild of the "
         "index folder is picked up without dropping a request; SIGTERM or Ctrl-C answers what is in flight, then exits.",
     )

@@ -4,6 +4,7 @@ CLI's start, refusal and SIGTERM, and the page in headless Chromium."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -34,17 +35,27 @@ def call(url: str, path: str, body: dict | str | None = None, method: str | None
     return status, json.loads(raw)
 
 
-@pytest.fixture(scope="module")
-def served(demo_world):
-    """The demo world's index and reranker, served on a free loopback port."""
+@contextlib.contextmanager
+def serving_index(index, **settings):
+    """``index`` served (with :class:`~ranker.service.ServiceConfig` ``settings``) on a free
+    loopback port until the block ends; yields its URL once it is ready."""
     from ranker.service import ServiceConfig
     from ranker.web import create_app
 
-    app = create_app(ServiceConfig(index=demo_world / "indexes/news", reranker=str(demo_world / "models/demo/model/model")))
+    app = create_app(ServiceConfig(index=index, **settings))
     url, stop = serving(app)
-    assert app.state.service.wait_ready(120), app.state.service.error
-    yield url, demo_world
-    stop()
+    try:
+        assert app.state.service.wait_ready(120), app.state.service.error
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="module")
+def served(demo_world):
+    """The demo world's index and reranker, served on a free loopback port."""
+    with serving_index(demo_world / "indexes/news", reranker=str(demo_world / "models/demo/model/model")) as url:
+        yield url, demo_world
 
 
 @pytest.mark.timeout(300)
@@ -167,15 +178,10 @@ def test_concurrent_queries_are_batched_and_each_gets_its_own_answer(served):
 @pytest.mark.timeout(600)
 def test_an_index_update_under_load_loses_no_request_and_mixes_no_versions(demo_copy, tiny_model):
     from ranker.corpus import Article
-    from ranker.service import ServiceConfig
     from ranker.update import update_index
-    from ranker.web import create_app
 
     index = demo_copy / "indexes/news"
-    app = create_app(ServiceConfig(index=index, watch_every=0.1))
-    url, stop = serving(app)
-    try:
-        assert app.state.service.wait_ready(120)
+    with serving_index(index, watch_every=0.1) as url:
         old = call(url, "/health")[1]["index_version"]
         answers, done = [], threading.Event()
 
@@ -183,7 +189,7 @@ def test_an_index_update_under_load_loses_no_request_and_mixes_no_versions(demo_
             while not done.is_set():
                 answers.append(call(url, "/search?q=zebra+quokka&k=3&retriever=bm25"))
 
-        clients = [threading.Thread(target=client) for _ in range(4)]
+        clients = [threading.Thread(target=client, daemon=True) for _ in range(4)]
         for thread in clients:
             thread.start()
         update_index(index, [Article("new", "Zebra quokka", "A zebra met a quokka at the zoo.", {"outlet": "Test"})],
@@ -196,8 +202,6 @@ def test_an_index_update_under_load_loses_no_request_and_mixes_no_versions(demo_
         done.set()
         for thread in clients:
             thread.join(60)
-    finally:
-        stop()
     assert answers and all(status == 200 for status, _ in answers), [a for s, a in answers if s != 200][:3]
     versions = {answer["index_version"] for _, answer in answers}
     assert old in versions and len(versions) == 2
@@ -223,7 +227,14 @@ def _raw(url: str, head: bytes, body: bytes = b"") -> bytes:
     host, port = urllib.parse.urlsplit(url).netloc.split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(head + body)
-        return sock.recv(65536)
+        answer = b""
+        while True:  # the whole answer: its headers, then as many bytes as they announce (or until it closes)
+            piece = sock.recv(65536)
+            answer += piece
+            top, _, rest = answer.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", top)
+            if not piece or (length and len(rest) >= int(length.group(1))):
+                return answer
 
 
 @pytest.mark.timeout(120)
@@ -271,7 +282,8 @@ def _serve(*args: str) -> subprocess.Popen:
 
 @pytest.mark.timeout(300)
 def test_the_command_starts_serves_and_drains_on_sigterm(demo_world):
-    process = _serve(str(demo_world / "indexes/news"), "--port", "0", "--reranker", str(demo_world / "models/demo/model/model"))
+    process = _serve(str(demo_world / "indexes/news"), "--port", "0", "--reranker", str(demo_world / "models/demo/model/model"),
+                     "--batch-wait-ms", "1000")
     lines = []
     for line in process.stderr:
         lines.append(line)
@@ -281,7 +293,8 @@ def test_the_command_starts_serves_and_drains_on_sigterm(demo_world):
     assert ready, "".join(lines)
     url = ready.group(1)
     slow = ThreadPoolExecutor(1).submit(call, url, "/search", {"queries": ["oil prices"] * 16, "k": 5})
-    time.sleep(0.05)
+    # it arrives well within 0.3 s, then waits 1 s for company (--batch-wait-ms): in flight when the signal comes
+    time.sleep(0.3)
     process.send_signal(signal.SIGTERM)
     status, answer = slow.result(60)  # in flight when the signal came: answered
     assert status == 200 and len(answer["results"]) == 16
@@ -347,14 +360,8 @@ def test_the_page_in_headless_chromium(served, tmp_path):
 
 @pytest.mark.timeout(300)
 def test_a_broken_index_folder_leaves_the_loaded_version_serving(demo_copy, caplog):
-    from ranker.service import ServiceConfig
-    from ranker.web import create_app
-
     index = demo_copy / "indexes/news"
-    app = create_app(ServiceConfig(index=index, watch_every=0.05))
-    url, stop = serving(app)
-    try:
-        assert app.state.service.wait_ready(120)
+    with serving_index(index, watch_every=0.05) as url:
         version = call(url, "/health")[1]["index_version"]
         with caplog.at_level("WARNING", logger="ranker.serve"):
             (index / "manifest.json").write_text("{ not json")  # someone broke it
@@ -364,5 +371,3 @@ def test_a_broken_index_folder_leaves_the_loaded_version_serving(demo_copy, capl
         assert call(url, "/documents/1")[0] == 200
         warnings = [r for r in caplog.records if "could not be loaded" in r.getMessage()]
         assert len(warnings) == 1, [r.getMessage() for r in warnings]  # said once, not at every check
-    finally:
-        stop()
