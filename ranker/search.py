@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,21 +143,27 @@ def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, rer
 
 
 def index_analyzer(index: Index) -> Analyzer:
-    """The analysis the index's BM25 applies (the default one for a dense-only index)."""
-    return Analyzer(BM25Config(**index.manifest["components"].get("bm25", {})))
+    """The analysis the index's BM25 applies (the default one for a dense-only index),
+    one per setting in a process, so that its memory of analysed words lasts from
+    one query's snippets to the next."""
+    return _analyzer(BM25Config(**index.manifest["components"].get("bm25", {})))
 
 
-def hits_of(index: Index, query: str, found: list[tuple[int, float, int | None]], analyzer: Analyzer | None = None,
-            docs=None) -> list[Hit]:
+@functools.lru_cache(maxsize=8)
+def _analyzer(config: BM25Config) -> Analyzer:
+    return Analyzer(config)
+
+
+def hits_of(index: Index, query: str, found: list[tuple[int, float, int | None]],
+            analyzer: Analyzer | None = None) -> list[Hit]:
     """``found`` — (row, score, rank before reranking or None), best first — as
     :class:`Hit` objects with their articles' titles, metadata and marked snippets.
-    ``docs`` reads the articles (default: the index's document store).
 
     Example:
         >>> hits_of(Index.open("indexes/news"), "oil", [(0, 1.5, None)])[0].rank  # doctest: +SKIP
         1
     """
-    articles = (docs or index.docs).get([row for row, _, _ in found])
+    articles = index.docs.get([row for row, _, _ in found])
     analyzer = analyzer or index_analyzer(index)
     hits = []
     for rank, ((_, score, before), article) in enumerate(zip(found, articles), start=1):

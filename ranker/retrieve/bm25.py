@@ -117,13 +117,13 @@ class Analyzer:
             >>> Analyzer(BM25Config()).cached_tokens(["Prices", "the", "oil prices"])
             [('price',), (), ('oil', 'price')]
         """
+        if len(self._memo) > 500_000:  # bounded: a long-lived server reads an open-ended vocabulary
+            self._memo = {}  # replaced, not cleared: another thread may be reading the old one
         memo = self._memo
         missing = [text for text in dict.fromkeys(texts) if text not in memo]
-        found = dict(zip(missing, self._analyse(missing))) if missing else {}
-        if len(memo) > 500_000:  # bounded: a long-lived server reads an open-ended vocabulary
-            memo.clear()
-        memo.update(found)
-        return [found[text] if text in found else memo[text] for text in texts]
+        if missing:
+            memo.update(zip(missing, self._analyse(missing)))
+        return [memo[text] for text in texts]
 
     def _analyse(self, texts: list[str]) -> list[tuple[str, ...]]:
         """bm25s.tokenize's analysis, step for step (lowercase, its regex, its stopword
