@@ -42,6 +42,8 @@ def use_page(url: str, query: str, shot: Path, browser: str, width: int = 1100, 
     """
     from playwright.sync_api import sync_playwright
 
+    from ranker.files import atomic_write_bytes
+
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
         try:
@@ -58,7 +60,7 @@ def use_page(url: str, query: str, shot: Path, browser: str, width: int = 1100, 
                     "status": page.locator("#status").inner_text(), "why": why.inner_text(),
                     "outlets": page.locator("#outlet option").count() - 1}
             shot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shot), full_page=False)
+            atomic_write_bytes(shot, page.screenshot(full_page=False))  # never a half-written picture
             return seen
         finally:
             chromium.close()
@@ -89,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query", default="oil prices after the OPEC deal")
     parser.add_argument("--out", type=Path, default=Path("docs/search.png"))
     args = parser.parse_args(argv)
+    from ranker.errors import InputError
+    from ranker.outputs import PNG, check_output
+
+    try:  # only a picture may be replaced, and never an input
+        args.out = check_output(args.out, PNG, [("--index", args.index), ("--reranker", args.reranker)])
+    except InputError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     browser = find_chromium()
     if browser is None:
         parser.error("no Chromium on this machine: apt-get install chromium")

@@ -170,6 +170,8 @@ SHARDS = Artifact("a folder of embedding shards", True, _is_shards)
 RUN = Artifact("a TREC run file", False, _is_run)
 RUN_META = Artifact("a run side file (.meta.json)", False, _is_run_meta)
 REJECTS = Artifact("a rejects file", False, _is_rejects)
+#: a picture a pipeline takes (the search page's): recognised by PNG's signature
+PNG = Artifact("a PNG image", False, lambda path: path.open("rb").read(8) == b"\x89PNG\r\n\x1a\n")
 
 
 def _problem(target: Path, artifact: Artifact, inputs: Iterable[tuple[str, str | Path]]) -> str | None:

@@ -371,3 +371,14 @@ def test_a_broken_index_folder_leaves_the_loaded_version_serving(demo_copy, capl
         assert call(url, "/documents/1")[0] == 200
         warnings = [r for r in caplog.records if "could not be loaded" in r.getMessage()]
         assert len(warnings) == 1, [r.getMessage() for r in warnings]  # said once, not at every check
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("out", ["notes.txt", ".", "INDEX"])
+def test_the_page_picture_never_replaces_what_is_not_a_picture(demo_copy, out):
+    from pipelines.search_page import main
+
+    (demo_copy / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as stopped:
+        main(["--index", "indexes/news", "--out", "indexes/news" if out == "INDEX" else out])
+    assert stopped.value.code == 2 and (demo_copy / "notes.txt").read_text() == "mine"
