@@ -31,6 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ranker import __version__
 from ranker.service import SearchRequest, Service, ServiceConfig
 
 log = logging.getLogger("ranker.serve")
@@ -111,8 +112,9 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         service.close()
 
     app = FastAPI(title="ranker", summary="Search news articles: BM25, dense and a BERT cross-encoder",
-                  version=_version(), lifespan=lifespan)
+                  version=__version__, lifespan=lifespan)
     app.state.service = service
+    html = resources.files("ranker").joinpath("search.html").read_text(encoding="utf-8")  # read once, not per visit
     app.add_middleware(BodyLimit)
 
     @app.exception_handler(RequestValidationError)
@@ -207,12 +209,7 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
 
     @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     async def page():
-        return HTMLResponse(resources.files("ranker").joinpath("search.html").read_text(encoding="utf-8"))
+        return HTMLResponse(html)
 
     return app
 
-
-def _version() -> str:
-    from ranker import __version__
-
-    return __version__
