@@ -34,12 +34,13 @@ HERE = Path(__file__).parent
 # quick leaves IVF-PQ out: training its quantisers takes about 2 minutes at any size here
 SIZES = {"quick": {"memory_docs": 10_000, "bm25_docs": [10_000], "dense_vectors": 20_000, "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20,
                    "cli_queries": 20, "mine_queries": 100, "train_steps": 4, "update_docs": 10_000, "update_add": 100,
-                   "serve_seconds": 5, "scale_docs": [10_000, 100_000]},
+                   "serve_seconds": 5, "scale_docs": [10_000, 100_000], "dense_scale_vectors": None},
          "full": {"memory_docs": 100_000, "bm25_docs": [10_000, 100_000], "dense_vectors": 100_000, "dense_kinds": ("flat", "hnsw", "ivfpq"),
                   "rerank_queries": 100, "cli_queries": 50, "mine_queries": 300, "train_steps": 20,
                   "update_docs": 100_000, "update_add": 1_000, "serve_seconds": 20,
-                  "scale_docs": [10_000, 100_000, 1_000_000]}}
-EVERY = {"bm25", "dense", "encode", "rerank", "cli", "serve", "scale", "memory", "mine", "train", "profiles", "update"}
+                  "scale_docs": [10_000, 100_000, 1_000_000], "dense_scale_vectors": 1_000_000}}
+EVERY = {"bm25", "dense", "dense_scale", "encode", "rerank", "cli", "serve", "scale", "memory", "mine", "train", "profiles",
+         "update"}
 
 
 def cross_encoder(models: Path) -> Path:
@@ -237,6 +238,19 @@ def markdown(results: dict[str, Any]) -> str:
             x = d[kind]
             lines.append(f"| {kind} | {x['build_seconds']:.1f} | {x['queries_per_second']:,.0f} | {x['recall@10']:.4f} |")
         lines.append("")
+    if "dense_scale" in results:
+        d = results["dense_scale"]
+        flat = d["flat"]["queries_per_second"]
+        lines += [f"## FAISS at {d['vectors']:,} vectors (`make bench` full mode; blended from the news embeddings as above, "
+                  f"{d['queries']} test-title queries)", "",
+                  f"Goal: the `auto` choice ({d['auto']} at this size) reaches recall@10 ≥ 0.95 at ≥ 20× the exact "
+                  "search's queries/s.", "",
+                  "| index | build s | queries/s | vs exact | recall@10 against flat |", "|---|---|---|---|---|"]
+        for kind in [k for k in ("flat", "hnsw", "ivfpq") if k in d]:
+            x = d[kind]
+            lines.append(f"| {kind}{' (auto)' if kind == d['auto'] else ''} | {x['build_seconds']:.1f} | "
+                         f"{x['queries_per_second']:,.0f} | {x['queries_per_second'] / flat:.0f}× | {x['recall@10']:.4f} |")
+        lines.append("")
     if "rerank" in results:
         r = results["rerank"]
         p, agree = r["pairs_per_second"], r["agreement_with_fp32"]
@@ -304,17 +318,30 @@ def markdown(results: dict[str, Any]) -> str:
     if "scale" in results:
         x = results["scale"]
         lines += ["## How each cost grows with the corpus (`benchmarks/scale_bench.py`: BM25 + document store, synthetic news-like documents)", "",
-                  "Each size built as a user builds it (`read_articles`, then `build_index`, BM25 only) in a fresh process, "
-                  "and opened in another; BM25 answers 200 news test titles (ours, and raw bm25s on the same files); "
-                  "document lookups are 1,000 random single rows. This is today's path, the baseline issue 23's streaming "
-                  "build and memory-mapped open are measured against.", "",
-                  *_table(["documents", "corpus MiB", "build s (read, docstore, BM25)", "build peak RSS MiB", "disk MiB", "open s",
-                           "RSS after open MiB", "BM25 q/s", "raw bm25s q/s", "lookup ms"],
+                  "Each size built as `ranker index` builds it (the corpus streamed into `build_index`, BM25 only) in a fresh "
+                  "process, and opened in another: open time with the build's record of its hashes, and with an empty cache "
+                  "(every file hashed). BM25 answers 200 news test titles, warm (ours memory-mapped, raw bm25s loaded into "
+                  "memory, same files and tokens); lookups are 1,000 random single rows. The old path (the whole corpus in a "
+                  "list, bm25s's own `BM25.index`) is built the same way beside it.", "",
+                  *_table(["documents", "corpus MiB", "build s (docstore, BM25)", "build peak RSS MiB", "disk MiB",
+                           "open s (all hashed)", "RSS after open MiB", "BM25 q/s numpy (raw bm25s)", "numba (raw)", "lookup ms"],
                           [[f"{r['documents']:,}", f"{r['corpus_mib']:,.0f}",
-                            "{total:.1f} ({read:.1f}, {docstore:.1f}, {bm25:.1f})".format(**{"docstore": 0, "bm25": 0, **r["build_seconds"]}),
-                            f"{r['build_peak_rss_mib']:,.0f}", f"{r['disk_mib']:,.0f}", f"{r['open_seconds']:.2f}",
-                            f"{r['rss_after_open_mib']:,.0f}", f"{r['bm25_qps']:,.0f}", f"{r['bm25s_qps']:,.0f}", f"{r['lookup_ms']:.3f}"]
+                            "{total:.1f} ({docstore:.1f}, {bm25:.1f})".format(**{"docstore": 0, "bm25": 0, **r["build_seconds"]}),
+                            f"{r['build_peak_rss_mib']:,.0f}", f"{r['disk_mib']:,.0f}",
+                            f"{r['open_seconds']:.2f} ({r.get('open_unvouched_seconds', float('nan')):.2f})",
+                            f"{r['rss_after_open_mib']:,.0f}", f"{r['bm25_qps']:,.0f} ({r['bm25s_qps']:,.0f})",
+                            f"{r.get('bm25_qps_numba', float('nan')):,.0f} ({r.get('bm25s_qps_numba', float('nan')):,.0f})",
+                            f"{r['lookup_ms']:.3f}"]
                            for r in x["rows"]])]
+        old = [r for r in x["rows"] if "old_path" in r]
+        if old:
+            lines += ["", "The old path at the same sizes:", "",
+                      *_table(["documents", "build s (read, docstore, BM25)", "build peak RSS MiB", "disk MiB",
+                               "same top 10 and scores as the streaming build"],
+                              [[f"{r['documents']:,}",
+                                "{total:.1f} ({read:.1f}, {docstore:.1f}, {bm25:.1f})".format(**r["old_path"]["build_seconds"]),
+                                f"{r['old_path']['build_peak_rss_mib']:,.0f}", f"{r['old_path']['disk_mib']:,.0f}",
+                                "yes" if r["old_path"]["same_top10_and_scores"] else "**no**"] for r in old])]
         if x["growth"]:
             lines += ["", "Growth, log-log slope from the smallest to the largest size (0 flat, 1 linear): "
                       + "; ".join(f"{name} {g['exponent']:.2f} ({g['reads']})" for name, g in x["growth"].items()) + ".",
@@ -409,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ranker.corpus import read_articles
 
-    if only & {"bm25", "dense", "encode"}:
+    if only & {"bm25", "dense", "dense_scale", "encode"}:
         titles = test_titles(args.data, 200)
     if "bm25" in only:
         texts = [a.text for a in read_articles(args.data).records]
@@ -434,6 +461,18 @@ def main(argv: list[str] | None = None) -> int:
                                   kinds=sizes["dense_kinds"])
         row["encode_docs_per_second"] = len(articles) / encode_s
         results["dense"] = row
+        print(f"      {row}")
+    if "dense_scale" in only and sizes["dense_scale_vectors"]:
+        from ranker.index import Index
+        from ranker.retrieve.dense import DenseConfig
+
+        dense = Index.open(args.index).dense()
+        real = dense.faiss_index.reconstruct_n(0, dense.faiss_index.ntotal)
+        n = sizes["dense_scale_vectors"]
+        print(f"dense_scale: flat / hnsw / ivfpq over {n:,} vectors (HNSW takes about 15 minutes to build here)")
+        row = dense_bench.compare(dense_bench.blended_vectors(real, n), dense.embedder.encode(titles))
+        row["auto"] = DenseConfig().resolved_type(n)
+        results["dense_scale"] = row
         print(f"      {row}")
     if "encode" in only:
         print("encode: the same articles both ways")
@@ -494,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
             scale_bench.plot(results["scale"], args.out / "scale.png")
         for r in results["scale"]["rows"]:
             print(f"      {r['documents']:,}: build {r['build_seconds']['total']:.1f}s, peak {r['build_peak_rss_mib']:,.0f} MiB, "
-                  f"open {r['open_seconds']:.2f}s, {r['rss_after_open_mib']:,.0f} MiB, BM25 {r['bm25_qps']:,.0f} q/s")
+                  f"open {r['open_seconds']:.2f}s, {r['rss_after_open_mib']:,.0f} MiB, BM25 {r['bm25_qps']:,.0f} q/s "
+                  f"(raw bm25s {r['bm25s_qps']:,.0f}); old path peak {r.get('old_path', {}).get('build_peak_rss_mib', 0):,.0f} MiB")
     if "memory" in only:
         print("memory: peak RSS of each step in a fresh process")
         with tempfile.TemporaryDirectory() as tmp:

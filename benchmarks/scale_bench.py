@@ -1,13 +1,21 @@
-"""How every cost of a BM25 + document-store index grows with the corpus (issue 23's baseline).
+"""How every cost of a BM25 + document-store index grows with the corpus (issue 23).
 
 For each size, a synthetic corpus (words drawn from the news articles' frequencies,
 :func:`benchmarks.synthetic.synthetic_corpus`) is written as JSONL and indexed the
-way a user would (``read_articles`` then ``build_index``, BM25 only), in a fresh
-process whose peak resident memory (``VmHWM``) is its own. A second fresh process
-opens the index and measures: time to open (manifest, every file's sha256, BM25
-loaded), resident memory after opening, BM25 queries/s for 200 news test titles
-(ours, and raw bm25s on the same files and tokens), and the document store's
-lookup latency. Disk size is the folder's bytes.
+way ``ranker index`` does (``stream_articles`` into ``build_index``, BM25 only), in
+a fresh process whose peak resident memory (``VmHWM``) is its own. The old path,
+what ranker did before the streaming build (the whole corpus read into a list,
+the document store written from it, bm25s's own ``BM25.index`` on its tokens), is
+built the same way beside it, and both indexes answer the same queries: the
+top 10 and scores must be identical.
+
+A second fresh process opens the index and measures: time to open (manifest, the
+files' sha256s vouched for by the build, BM25 memory-mapped) and, in a third, the
+same with an empty cache (every file hashed); resident memory after opening;
+BM25 queries/s for 200 news test titles, each run once to warm up and then timed,
+ours and raw bm25s (loaded its default way, into memory) on the same files and
+tokens, with the numpy and the numba backend; and the document store's lookup
+latency. Disk size is the folder's bytes.
 
 Each cost's growth is the slope of log(cost) against log(size) between the
 smallest and largest size: about 0 is flat, about 1 linear.
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -28,14 +37,34 @@ from typing import Any
 
 BUILD = """
 import json, time
-from ranker.corpus import read_articles
+from ranker.corpus import stream_articles
 from ranker.index import build_index
 from ranker.retrieve.bm25 import BM25Config
 began = time.perf_counter()
+manifest = build_index(stream_articles({corpus!r}), {out!r}, bm25=BM25Config(), dense=None, show_progress=False)
+print("RESULT", json.dumps({{**manifest["stage_seconds"], "total": time.perf_counter() - began}}))
+"""
+
+# What build_index did before the streaming build (commit 5cdc723): every article in a
+# list, the document store written from it, bm25s's own index over bm25s's own tokens.
+OLD_BUILD = """
+import json, time, pathlib
+import bm25s
+from ranker.corpus import read_articles
+from ranker.docstore import write_docstore
+from ranker.retrieve.bm25 import Analyzer, BM25Config
+began = time.perf_counter()
 articles = read_articles({corpus!r}).records
 read = time.perf_counter() - began
-manifest = build_index(articles, {out!r}, bm25=BM25Config(), dense=None, show_progress=False)
-print("RESULT", json.dumps({{"read": read, **manifest["stage_seconds"], "total": time.perf_counter() - began}}))
+out = pathlib.Path({out!r}); out.mkdir()
+write_docstore(out / "docs.sqlite", articles)
+stored = time.perf_counter() - began - read
+config = BM25Config()
+model = bm25s.BM25(k1=config.k1, b=config.b, delta=config.delta, method=config.variant, backend=config.backend)
+model.index(Analyzer(config).token_ids([a.text for a in articles], show_progress=False), show_progress=False)
+model.save(out / "bm25", show_progress=False)
+print("RESULT", json.dumps({{"read": read, "docstore": stored, "bm25": time.perf_counter() - began - read - stored,
+                            "total": time.perf_counter() - began}}))
 """
 
 OPEN = """
@@ -48,31 +77,53 @@ bm25 = index.bm25()
 opened = time.perf_counter() - began
 rss = [int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("VmRSS:")][0]
 queries = json.loads(open({queries!r}).read())
-bm25.search(queries[:5], 10)
-began = time.perf_counter(); ours = bm25.search(queries, 10); ours_s = time.perf_counter() - began
+result = {{"open_seconds": opened, "rss_after_open_mib": rss}}
+if {full}:
+    import bm25s
+    from dataclasses import replace
+    from ranker.retrieve.bm25 import BM25Retriever
+
+    def rate(search):
+        search()  # warm: the memory-mapped columns paged in, numba compiled
+        began = time.perf_counter(); search(); return len(queries) / (time.perf_counter() - began)
+
+    split = bm25.analyzer.tokens(queries)  # the same analysis ours does
+    for backend in ("numpy", "numba"):
+        raw = bm25s.BM25.load({out!r} + "/bm25", allow_pickle=False, show_progress=False, backend=backend)
+        ours = BM25Retriever(replace(bm25.config, backend=backend), bm25s.BM25.load(
+            {out!r} + "/bm25", allow_pickle=False, show_progress=False, backend=backend, mmap=True))
+        keep = [q for q in split if any(t in raw.vocab_dict for t in q)]
+        suffix = "" if backend == "numpy" else "_numba"
+        result["bm25_qps" + suffix] = rate(lambda: ours.search(queries, 10))
+        result["bm25s_qps" + suffix] = rate(lambda: raw.retrieve(keep, k=10, show_progress=False, n_threads=0))
+    top = bm25.search(queries, 10)
+    result["top10"] = {{"rows": top.rows.tolist(), "scores": top.scores.tolist()}}
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, index.manifest["doc_count"], 1000).tolist()
+    began = time.perf_counter()
+    for row in rows:
+        index.docs.get([row])
+    result["lookup_ms"] = 1000 * (time.perf_counter() - began) / len(rows)
+print("RESULT", json.dumps(result))
+"""
+
+OLD_SEARCH = """
+import json
+from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 import bm25s
-raw = bm25s.BM25.load({out!r} + "/bm25", allow_pickle=False, show_progress=False)
-began = time.perf_counter()
-split = bm25.analyzer.tokens(queries)  # the same analysis ours timed above
-keep = [q for q in split if any(t in raw.vocab_dict for t in q)]
-raw.retrieve(keep, k=10, show_progress=False, n_threads=0)
-raw_s = time.perf_counter() - began
-rng = np.random.default_rng(0)
-rows = rng.integers(0, index.manifest["doc_count"], 1000).tolist()
-began = time.perf_counter()
-for row in rows:
-    index.docs.get([row])
-lookup = (time.perf_counter() - began) / len(rows)
-print("RESULT", json.dumps({{"open_seconds": opened, "rss_after_open_mib": rss, "bm25_qps": len(queries) / ours_s,
-                            "bm25s_qps": len(queries) / raw_s, "lookup_ms": 1000 * lookup}}))
+queries = json.loads(open({queries!r}).read())
+old = BM25Retriever(BM25Config(), bm25s.BM25.load({out!r} + "/bm25", allow_pickle=False, show_progress=False))
+top = old.search(queries, 10)
+print("RESULT", json.dumps({{"rows": top.rows.tolist(), "scores": top.scores.tolist()}}))
 """
 
 
-def _run(code: str) -> tuple[dict[str, Any], float]:
+def _run(code: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], float]:
     """``code`` in a fresh interpreter: the JSON it printed after RESULT, and its peak MiB."""
     probe = ("\nfor line in open('/proc/self/status'):\n"
              "    if line.startswith('VmHWM:'):\n        print('PEAK', line.split()[1])\n")
-    done = subprocess.run([sys.executable, "-c", code + probe], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code + probe], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     lines = done.stdout.splitlines()
@@ -84,8 +135,8 @@ def _size_on_disk(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def measure(data: Path, sizes: list[int], queries: list[str]) -> dict[str, Any]:
-    """Every cost at every size, and each cost's growth exponent."""
+def measure(data: Path, sizes: list[int], queries: list[str], old_path: bool = True) -> dict[str, Any]:
+    """Every cost at every size, the old path's build beside it, and each cost's growth exponent."""
     from benchmarks.synthetic import synthetic_corpus
     from ranker.corpus import read_articles
 
@@ -95,15 +146,25 @@ def measure(data: Path, sizes: list[int], queries: list[str]) -> dict[str, Any]:
         query_file = Path(tmp) / "queries.json"
         query_file.write_text(json.dumps(queries))
         for n in sizes:
-            corpus, out = Path(tmp) / f"corpus-{n}.jsonl", Path(tmp) / f"index-{n}"
+            corpus, out, old = Path(tmp) / f"corpus-{n}.jsonl", Path(tmp) / f"index-{n}", Path(tmp) / f"old-{n}"
             with open(corpus, "w", encoding="utf-8") as handle:
                 for article in synthetic_corpus(texts, n):
                     handle.write(json.dumps({"_id": article.doc_id, "title": "", "text": article.text}) + "\n")
             built, peak = _run(BUILD.format(corpus=str(corpus), out=str(out)))
-            opened, open_peak = _run(OPEN.format(out=str(out), queries=str(query_file)))
-            rows.append({"documents": n, "corpus_mib": corpus.stat().st_size / 2**20, "build_seconds": built,
-                         "build_peak_rss_mib": peak, "disk_mib": _size_on_disk(out) / 2**20, **opened,
-                         "open_peak_rss_mib": open_peak})
+            opened, open_peak = _run(OPEN.format(out=str(out), queries=str(query_file), full=True))
+            with tempfile.TemporaryDirectory() as empty:  # no record of the build's hashes: every file hashed
+                cold, _ = _run(OPEN.format(out=str(out), queries=str(query_file), full=False), {"RANKER_CACHE": empty})
+            row = {"documents": n, "corpus_mib": corpus.stat().st_size / 2**20, "build_seconds": built,
+                   "build_peak_rss_mib": peak, "disk_mib": _size_on_disk(out) / 2**20, **opened,
+                   "open_peak_rss_mib": open_peak, "open_unvouched_seconds": cold["open_seconds"]}
+            top = row.pop("top10")
+            if old_path:
+                old_built, old_peak = _run(OLD_BUILD.format(corpus=str(corpus), out=str(old)))
+                old_top, _ = _run(OLD_SEARCH.format(out=str(old), queries=str(query_file)))
+                row["old_path"] = {"build_seconds": old_built, "build_peak_rss_mib": old_peak,
+                                   "disk_mib": _size_on_disk(old) / 2**20, "same_top10_and_scores": old_top == top}
+                shutil.rmtree(old)
+            rows.append(row)
             corpus.unlink()
             shutil.rmtree(out)
     return {"sizes": sizes, "rows": rows, "growth": growth(rows)}

@@ -11,6 +11,7 @@ The API, in the shapes bm25s, sentence-transformers and Pyserini users know::
 
     articles = ranker.read_articles("data/news").records        # BEIR folder, JSONL, CSV, TSV or Parquet
     index = ranker.build_index(articles, "indexes/mine")          # BM25 (+ dense with dense=ranker.DenseConfig())
+    ranker.build_index(ranker.stream_articles("big.jsonl"), "indexes/big")  # a corpus too big to hold, streamed
     searcher = ranker.Searcher("indexes/news", reranker="models/demo/model/model")
     for hit in searcher.search("Brexit Article 50", k=5):        # typed hits: the document's own metadata
         print(hit.rank, hit.doc_id, round(hit.score, 3), hit.title, hit.metadata.get("outlet"))
@@ -23,7 +24,7 @@ The API, in the shapes bm25s, sentence-transformers and Pyserini users know::
 
 Exported names (each loaded on first use):
 
-- records and readers: ``Article``, ``Query``, ``read_articles``, ``read_queries``,
+- records and readers: ``Article``, ``Query``, ``read_articles``, ``stream_articles``, ``read_queries``,
   ``read_qrels``, ``judged_queries``, ``beir_split``
 - indexes: ``build_index``, ``Index``, ``BM25Config``, ``DenseConfig``,
   ``EmbedderConfig``, ``HybridConfig``
@@ -52,6 +53,7 @@ _EXPORTS = {
     "Article": "ranker.corpus",
     "Query": "ranker.corpus",
     "read_articles": "ranker.corpus",
+    "stream_articles": "ranker.corpus",
     "read_queries": "ranker.corpus",
     "read_qrels": "ranker.corpus",
     "judged_queries": "ranker.corpus",

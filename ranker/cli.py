@@ -559,7 +559,7 @@ def _cmd_data_news(args: argparse.Namespace) -> int:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from ranker.config import resolve_config
-    from ranker.corpus import read_articles
+    from ranker.corpus import stream_articles
     from ranker.index import build_index
     from ranker.outputs import INDEX, SHARDS, check_output
     from ranker.retrieve.bm25 import BM25Config
@@ -592,9 +592,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
                                          "runtime": args.runtime, "precision": args.precision})
         dense = resolve_config(DenseConfig, "dense", path=args.config,
                                flags={"embedder": embedder, "index_type": args.index_type})
-    reading = read_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
+    # read as it is indexed: a million articles never sit in memory at once
+    reading = stream_articles(args.corpus, _fields(args), "skip" if args.skip_invalid else "raise")
     manifest = build_index(
-        reading.records, out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=shards,
+        reading, out, bm25, dense, source=str(args.corpus), show_progress=not args.quiet, shards=shards,
         fields=fields,
         ray=_ray_config(args, dense is not None),
     )

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ranker.errors import InputError
+from ranker.files import cache_root
 from ranker.integrity import REMADE, file_hashes, model_remedy, read_listed, write_listed
 from ranker.runtime import import_openvino, openvino_precision, thread_limit
 
@@ -44,20 +45,6 @@ FORMAT = "ranker-openvino-export"
 #: the model's own list, when we trained it
 MODEL_LIST = "ranker.json"
 BESIDE = REMADE.rstrip("/")
-
-
-def cache_root() -> Path:
-    """Where exports of models we may not write go: ``$RANKER_CACHE``, else
-    ``$XDG_CACHE_HOME/ranker``, else ``~/.cache/ranker``.
-
-    Example:
-        >>> isinstance(cache_root(), Path)
-        True
-    """
-    if os.environ.get("RANKER_CACHE"):
-        return Path(os.environ["RANKER_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ranker"
 
 
 def _source_files(folder: Path, about: dict[str, Any]) -> dict[str, str]:

@@ -24,6 +24,22 @@ from ranker.errors import InputError
 TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-(?:(?P<pid>\d+)-)?[0-9a-f]{8}(?:-old)?")
 
 
+def cache_root() -> Path:
+    """Where ranker keeps what it can make again: exports of models we may not write
+    (:mod:`ranker.exported`) and the record of folders already verified
+    (:mod:`ranker.integrity`). ``$RANKER_CACHE``, else ``$XDG_CACHE_HOME/ranker``,
+    else ``~/.cache/ranker``.
+
+    Example:
+        >>> isinstance(cache_root(), Path)
+        True
+    """
+    if os.environ.get("RANKER_CACHE"):
+        return Path(os.environ["RANKER_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ranker"
+
+
 def final_name(path: str | Path) -> str:
     """The path a temporary sibling stands for (``.name.tmp-…`` -> ``name``, also as
     a folder above the file), so an error names what the user asked for, not our

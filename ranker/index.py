@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ranker import __version__
-from ranker.corpus import Article, bad_id
+from ranker.corpus import Article, ArticleStream, bad_id
 from ranker.docstore import DocStore, write_docstore
 from ranker.errors import InputError
 from ranker.fields import default_fields, field_text, parse_fields
@@ -34,6 +34,8 @@ from ranker.files import atomic_directory, one_writer
 from ranker.integrity import check, seal_problem, write_listed
 from ranker.outputs import INDEX, check_output
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
+from ranker.retrieve.bm25_build import CHUNK as BM25_CHUNK
+from ranker.retrieve.bm25_build import ChunkedBM25Builder
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
 from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus
 from ranker.retrieve.hybrid import HybridConfig, HybridRetriever
@@ -48,7 +50,7 @@ FORMAT_VERSION = 1
 
 
 def build_index(
-    articles: list[Article],
+    articles: Iterable[Article],
     out: str | Path,
     bm25: BM25Config | None = BM25Config(),
     dense: DenseConfig | None = None,
@@ -61,7 +63,12 @@ def build_index(
     """Index ``articles`` into the folder ``out`` and return its manifest.
 
     Args:
-        articles: the corpus; ids must be unique (the readers guarantee it).
+        articles: the corpus; ids must be unique (the readers guarantee it). A list,
+            or an :class:`~ranker.corpus.ArticleStream` (:func:`~ranker.corpus.stream_articles`)
+            for a corpus too big to hold: it is read once for BM25 and the document
+            store, in bounded memory, plus once more to choose ``fields`` when they are
+            not given and once to encode when ``dense`` is set. Any other iterable is
+            read into a list first.
         out: the index folder; an existing one is replaced only once the new one
             is complete.
         bm25: tokenizer and scoring settings, or None for no BM25 component.
@@ -83,12 +90,16 @@ def build_index(
         >>> m["doc_count"], m["fields"]
         (1, ['title', 'text'])
     """
-    if not articles:
-        raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
     if bm25 is None and dense is None:
         raise ValueError("build_index needs at least one of bm25 and dense")
+    where = source or "articles"
+    if not isinstance(articles, ArticleStream):
+        articles = list(articles)
+        if not articles:
+            raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
     fields = parse_fields(fields) if fields is not None else default_fields(articles)
-    check_articles(articles, fields, source or "articles")
+    # a stream's reader has checked its ids as it read them
+    check_articles(articles, fields, where, ids=not isinstance(articles, ArticleStream))
     out = check_output(out, INDEX)  # the library keeps a user's files as safe as the CLI does
     shards = Path(shards) if shards else out.with_name(f".{out.name}.shards")
     started = time.perf_counter()
@@ -101,9 +112,11 @@ def build_index(
 
             encode_missing = shard_encoder(ray, dense_retriever.embedder)
         texts = [field_text(a, fields) for a in articles]
+        if not texts:
+            raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
         vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress, encode_missing)
         encode_seconds = time.perf_counter() - started
-    about = {"source": str(source), "engine": "local" if ray is None else f"ray ({ray.workers} workers)"}
+    about = {"source": str(source), "engine": "local" if ray is None else f"ray ({ray.workers} workers)", "where": where}
     with one_writer(out):  # after an update in flight, not in the middle of it
         manifest = write_index(out, articles, fields, bm25, dense_retriever, vectors, about, show_progress,
                                {"encode": encode_seconds}, started)
@@ -112,10 +125,11 @@ def build_index(
     return manifest
 
 
-def check_articles(articles: list[Article], fields: Sequence[str], where: str) -> None:
+def check_articles(articles: Iterable[Article], fields: Sequence[str], where: str, ids: bool = True) -> None:
     """What the readers guarantee for files, for articles handed over from Python:
     ids unique and one word, and something to read in the chosen fields. Checked
-    before any encoding, by a build and by an update alike.
+    before any encoding, by a build and by an update alike. ``ids=False`` checks the
+    fields alone (of a stream, whose reader checks ids as it reads).
 
     Example:
         >>> check_articles([Article("a", "", "oil"), Article("a", "", "gas")], ("text",), "mine")
@@ -124,7 +138,7 @@ def check_articles(articles: list[Article], fields: Sequence[str], where: str) -
         ranker.errors.InputError: mine: article 2: duplicate id 'a'
     """
     seen: set[str] = set()
-    for number, article in enumerate(articles, start=1):
+    for number, article in enumerate(articles if ids else (), start=1):
         problem = bad_id(article.doc_id) if article.doc_id else "an empty id"
         if problem is None and article.doc_id in seen:
             problem = f"duplicate id '{article.doc_id}'"
@@ -137,7 +151,7 @@ def check_articles(articles: list[Article], fields: Sequence[str], where: str) -
 
 def write_index(
     out: Path,
-    articles: list[Article],
+    articles: Iterable[Article],
     fields: Sequence[str],
     bm25: BM25Config | None,
     dense: DenseRetriever | None,
@@ -158,18 +172,46 @@ def write_index(
     seconds = dict(seconds)
     with atomic_directory(out) as tmp:
         began = time.perf_counter()
-        count = write_docstore(tmp / "docs.sqlite", articles)
-        seconds["docstore"] = time.perf_counter() - began
-        if bm25 is not None:
+        where = about.get("where") or about.get("source") or "corpus"
+        builder = ChunkedBM25Builder(bm25, scratch=tmp) if bm25 is not None else None
+        analysed = [0.0]
+
+        def feed(articles: Iterable[Article]) -> Iterator[Article]:
+            """The articles on their way into the document store, handed to BM25 a chunk at a time."""
+            chunk: list[str] = []
+            for article in articles:
+                yield article
+                if builder is not None:
+                    chunk.append(field_text(article, fields, bm25.title_boost))
+                    if len(chunk) == BM25_CHUNK:
+                        analysed[0] -= time.perf_counter()
+                        builder.add(chunk)
+                        analysed[0] += time.perf_counter()
+                        chunk = []
+            if builder is not None and chunk:
+                analysed[0] -= time.perf_counter()
+                builder.add(chunk)
+                analysed[0] += time.perf_counter()
+
+        # one pass over the corpus writes the document store and feeds BM25 as it goes
+        from tqdm import tqdm
+
+        total = len(articles) if isinstance(articles, Sized) else None
+        reading = tqdm(articles, total=total, desc="store and analyse", unit="doc", disable=not show_progress)
+        count = write_docstore(tmp / "docs.sqlite", feed(reading))
+        if not count:
+            raise InputError(where, None, "the corpus is empty: nothing to index")
+        seconds["docstore"] = time.perf_counter() - began - analysed[0]
+        if builder is not None:
             began = time.perf_counter()
             retriever = BM25Retriever(bm25)
             try:
-                retriever.index([field_text(a, fields, bm25.title_boost) for a in articles], show_progress=show_progress)
+                retriever._model = builder.finish(show_progress)
             except ValueError as err:  # a corpus with nothing to index: the user's to fix
-                raise InputError(about.get("where") or about.get("source") or "corpus", None, str(err)) from None
+                raise InputError(where, None, str(err)) from None
             retriever.save(tmp / "bm25")
             components["bm25"] = asdict(bm25)
-            seconds["bm25"] = time.perf_counter() - began
+            seconds["bm25"] = analysed[0] + time.perf_counter() - began
         if dense is not None:
             began = time.perf_counter()
             dense.index_vectors(vectors)

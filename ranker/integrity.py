@@ -80,8 +80,8 @@ def check(folder: str | Path, listed: dict[str, str], remedy: str | Callable[[st
         ranker.errors.InputError: indexes/news/docs.sqlite: sha256 differs from the list (changed or truncated); rebuild it
     """
     folder = Path(folder)
-    signature = _signature(folder, listed)
-    if signature in _CHECKED:
+    key = stat_key(folder, listed)
+    if key is not None and vouched(key):
         return
     found = problems(folder, listed)
     if found:
@@ -89,7 +89,8 @@ def check(folder: str | Path, listed: dict[str, str], remedy: str | Callable[[st
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         todo = remedy(name) if callable(remedy) else remedy
         raise InputError(folder / name, None, f"{problem}{more}; {todo}")
-    _CHECKED.add(signature)
+    if key is not None and key == stat_key(folder, listed):  # nothing changed while we hashed
+        vouch(key)
 
 
 def _checksum(about: dict) -> str:
@@ -124,6 +125,10 @@ def write_listed(folder: str | Path, name: str, about: dict, files: dict[str, st
     about["files"] = file_hashes(folder, name) if files is None else dict(sorted(files.items()))
     about["checksum"] = _checksum(about)
     atomic_write_text(Path(folder) / name, json.dumps(about, indent=2) + "\n")
+    if files is None:  # hashed just now: the first open need not hash them again
+        key = stat_key(Path(folder), about["files"])
+        if key is not None:
+            vouch(key)
     return about
 
 
@@ -198,21 +203,60 @@ def read_listed(folder: str | Path, name: str, remedy: str | Callable[[str], str
     return about
 
 
-# Folders already checked in this process, by their files' sizes and modification
-# times: loading a model reads its folder three times (ranker.json, tokenizer,
-# weights), and hashing 90 MB of weights once is enough while nothing changed.
-_CHECKED: set[tuple] = set()
+# Files already checked, by what they are now (see stat_key): in this process, and
+# across processes in the cache. Hashing a million-article index (3 GB) takes three
+# seconds, and every query process, server start and reload opened it that way.
+_CHECKED: set[str] = set()
 
 
-def _signature(folder: Path, listed: dict[str, str]) -> tuple:
-    stats = []
+def stat_key(folder: Path, listed: dict[str, str]) -> str | None:
+    """A key for the listed files exactly as they are on disk now: each one's name,
+    sha256 from the list, device, inode, size, and modification and change times in
+    nanoseconds; None when one is missing.
+
+    Any write to a file changes its change time (ctime), which no tool can set back,
+    so a key recorded once the files were hashed never vouches for a changed file.
+    (A file changed without its filesystem noticing, bit rot, is what ``ranker verify``
+    is for: it hashes every file, always.)
+
+    Example:
+        >>> stat_key(Path("/nonexistent"), {"a": "0" * 64}) is None
+        True
+    """
+    import hashlib
+    import json
+
+    parts = []
     for name, digest in sorted(listed.items()):
         try:
             st = (folder / name).stat()
         except OSError:
-            return (str(folder), None)  # a missing file is never "already checked"
-        stats.append((name, digest, st.st_size, st.st_mtime_ns))
-    return (str(folder.resolve()), tuple(stats))
+            return None
+        parts.append([name, digest, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _vouched_path(key: str) -> Path:
+    from ranker.files import cache_root
+
+    return cache_root() / "verified" / key[:40]
+
+
+def vouched(key: str) -> bool:
+    """Whether files with this :func:`stat_key` were hashed and matched their list."""
+    return key in _CHECKED or _vouched_path(key).exists()
+
+
+def vouch(key: str) -> None:
+    """Record that the files of this :func:`stat_key` match their list (an empty file
+    in the cache; a cache that cannot be written only means hashing again)."""
+    _CHECKED.add(key)
+    path = _vouched_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        pass
 
 
 def verify(folder: str | Path) -> tuple[str, list[str]]:
