@@ -115,4 +115,8 @@ class BM25Retriever:
         except (OSError, ValueError, KeyError) as err:
             # numpy refuses pickled object arrays with a ValueError; a missing or garbled array is the same to the user
             raise InputError(folder, None, f"not a readable bm25s index ({err})") from None
+        for name in ("data", "indices", "indptr"):
+            # plain arrays over the same mapped pages: slicing a np.memmap runs the
+            # subclass's Python hooks for every query word, which shows on small indexes
+            model.scores[name] = np.asarray(model.scores[name])
         return cls(config, model)
