@@ -101,6 +101,7 @@ def build_index(
     # a stream's reader has checked its ids as it read them
     check_articles(articles, fields, where, ids=not isinstance(articles, ArticleStream))
     out = check_output(out, INDEX)  # the library keeps a user's files as safe as the CLI does
+    scratch = not shards  # the hidden default is ours: what a failed build left in it is stale
     shards = Path(shards) if shards else out.with_name(f".{out.name}.shards")
     started = time.perf_counter()
     dense_retriever, vectors, encode_seconds = None, None, 0.0
@@ -114,7 +115,8 @@ def build_index(
         texts = [field_text(a, fields) for a in articles]
         if not texts:
             raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
-        vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress, encode_missing)
+        vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress, encode_missing,
+                                scratch)
         encode_seconds = time.perf_counter() - started
     about = {"source": str(source), "engine": "local" if ray is None else f"ray ({ray.workers} workers)", "where": where}
     with one_writer(out):  # after an update in flight, not in the middle of it

@@ -51,6 +51,32 @@ def test_a_damaged_index_file_is_refused_by_name(index, damage):
     assert str(err.value) == f"{target}: {expected}; the index changed after it was built: restore the file or rebuild the index"
 
 
+def test_an_index_is_hashed_once_and_a_file_written_since_is_hashed_again(index, monkeypatch):
+    import os
+
+    import ranker.integrity
+
+    hashed = []
+    real = ranker.integrity.problems
+    monkeypatch.setattr(ranker.integrity, "problems", lambda *a, **k: hashed.append(1) or real(*a, **k))
+    monkeypatch.setattr(ranker.integrity, "_CHECKED", set())  # as a new process: only the cache remembers
+    Index.open(index)
+    assert hashed == []  # the build hashed its files and recorded them as they are
+    # the same size, the same modification time, one byte different: the change time still moves
+    target = index / "bm25" / "data.csc.index.npy"
+    before = target.stat()
+    flip_last_byte(target)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    with pytest.raises(InputError, match="data.csc.index.npy: sha256 differs from the list"):
+        Index.open(index)
+    assert hashed == [1]
+    flip_last_byte(target)  # put back: hashed once more, then remembered again
+    Index.open(index)
+    Index.open(index)
+    assert hashed == [1, 1]
+
+
 def test_a_manifest_without_its_file_list_is_refused(index):
     manifest = json.loads((index / "manifest.json").read_text())
     del manifest["files"]

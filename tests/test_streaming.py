@@ -168,3 +168,24 @@ def test_stream_fields_name_other_columns(tmp_path):
     frame.to_parquet(tmp_path / "c.parquet")
     fields = Fields(id="article_id", title="headline", text="body")
     assert list(stream_articles(tmp_path / "c.parquet", fields)) == read_articles(tmp_path / "c.parquet", fields).records
+
+
+def test_a_build_that_failed_on_its_input_does_not_block_the_next(tmp_path, tiny_model):
+    from ranker.retrieve.dense import DenseConfig
+    from ranker.retrieve.embed import EmbedderConfig
+
+    dense = DenseConfig(embedder=EmbedderConfig(model=str(tiny_model), max_length=32), index_type="flat")
+    stopwords = _write([{"_id": "a", "text": "the and of"}], tmp_path / "stop.jsonl")
+    with pytest.raises(InputError, match="no document holds a word BM25 can index"):
+        build_index(stream_articles(stopwords), tmp_path / "idx", dense=dense, show_progress=False)
+    assert (tmp_path / ".idx.shards").is_dir()  # encoded before BM25 failed: kept, so a rerun resumes
+    good = _write(GOOD, tmp_path / "good.jsonl")
+    manifest = build_index(stream_articles(good), tmp_path / "idx", dense=dense, show_progress=False)
+    assert manifest["doc_count"] == len(GOOD) and not (tmp_path / ".idx.shards").exists()
+    # a folder the user named is theirs: shards of another corpus in it are refused, not removed
+    mine = tmp_path / "my-shards"
+    build_index(stream_articles(stopwords), tmp_path / "idx2", bm25=None, dense=dense, shards=mine, show_progress=False)
+    mine.mkdir(exist_ok=True)
+    (mine / "ABOUT").write_text("another corpus")
+    with pytest.raises(InputError, match="holds shards of another corpus or model"):
+        build_index(stream_articles(good), tmp_path / "idx3", dense=dense, shards=mine, show_progress=False)

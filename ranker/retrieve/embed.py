@@ -169,6 +169,7 @@ def encode_corpus(
     shard_size: int = 512,
     show_progress: bool = True,
     encode_missing: ShardEncoder | None = None,
+    scratch: bool = False,
 ) -> np.ndarray:
     """Encode ``texts`` through resumable shards; returns vectors in input order.
 
@@ -176,7 +177,8 @@ def encode_corpus(
     and the time estimate is honest) and cut into shards of ``shard_size``; each
     shard is written atomically as ``shard-NNNNN.npy`` once encoded. A rerun over
     the same folder skips the shards already there. The folder remembers the text
-    count and model fingerprint, and refuses shards from another corpus or model.
+    count and model fingerprint, and refuses shards from another corpus or model,
+    unless it is a build's own ``scratch`` folder, where they are stale and removed.
     With ``encode_missing`` (e.g. :func:`ranker.engine.shard_encoder`, a Ray actor
     pool) the missing shards are encoded by it and written here as they arrive.
 
@@ -197,7 +199,11 @@ def encode_corpus(
     )
     stamp_path = shards / "ABOUT"
     if stamp_path.exists() and stamp_path.read_text() != stamp:
-        raise InputError(shards, None, "holds shards of another corpus or model: delete it or choose another folder")
+        if not scratch:
+            raise InputError(shards, None, "holds shards of another corpus or model: delete it or choose another folder")
+        # our own hidden scratch folder, left by a build that failed: its shards are stale
+        for stale in shards.glob("shard-*.npy"):
+            stale.unlink()
     atomic_write_bytes(stamp_path, stamp.encode())
 
     starts = list(range(0, len(texts), shard_size))
