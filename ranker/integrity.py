@@ -244,7 +244,12 @@ def _vouched_path(key: str) -> Path:
 
 def vouched(key: str) -> bool:
     """Whether files with this :func:`stat_key` were hashed and matched their list."""
-    return key in _CHECKED or _vouched_path(key).exists()
+    if key in _CHECKED:
+        return True
+    try:
+        return _vouched_path(key).exists()
+    except OSError:  # a cache we may not read vouches for nothing
+        return False
 
 
 def vouch(key: str) -> None:

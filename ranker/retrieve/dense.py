@@ -241,7 +241,9 @@ class DenseRetriever:
         if embedder is not None:
             retriever.check_model(embedder, folder)
         try:
-            retriever._faiss = faiss.read_index(str(folder / "faiss.index"))
+            # the vectors of a flat or HNSW index memory-mapped (FAISS's IO_FLAG_MMAP_IFC):
+            # opening reads the graph, not 1.5 GB of vectors per million articles
+            retriever._faiss = faiss.read_index(str(folder / "faiss.index"), faiss.IO_FLAG_MMAP_IFC)
         except RuntimeError as err:  # FAISS raises RuntimeError for a file it cannot parse
             raise InputError(folder / "faiss.index", None, f"not a readable FAISS index ({str(err).splitlines()[0]})") from None
         _set_search_params(retriever._faiss, config)
