@@ -34,7 +34,6 @@ from ranker.files import atomic_directory, one_writer
 from ranker.integrity import check, seal_problem, write_listed
 from ranker.outputs import INDEX, check_output
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
-from ranker.retrieve.bm25_build import CHUNK as BM25_CHUNK
 from ranker.retrieve.bm25_build import ChunkedBM25Builder
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
 from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus
@@ -176,24 +175,13 @@ def write_index(
         began = time.perf_counter()
         where = about.get("where") or about.get("source") or "corpus"
         builder = ChunkedBM25Builder(bm25, scratch=tmp) if bm25 is not None else None
-        analysed = [0.0]
 
         def feed(articles: Iterable[Article]) -> Iterator[Article]:
-            """The articles on their way into the document store, handed to BM25 a chunk at a time."""
-            chunk: list[str] = []
+            """The articles on their way into the document store, handed to BM25 as they pass."""
             for article in articles:
                 yield article
                 if builder is not None:
-                    chunk.append(field_text(article, fields, bm25.title_boost))
-                    if len(chunk) == BM25_CHUNK:
-                        analysed[0] -= time.perf_counter()
-                        builder.add(chunk)
-                        analysed[0] += time.perf_counter()
-                        chunk = []
-            if builder is not None and chunk:
-                analysed[0] -= time.perf_counter()
-                builder.add(chunk)
-                analysed[0] += time.perf_counter()
+                    builder.push(field_text(article, fields, bm25.title_boost))
 
         # one pass over the corpus writes the document store and feeds BM25 as it goes
         from tqdm import tqdm
@@ -203,17 +191,16 @@ def write_index(
         count = write_docstore(tmp / "docs.sqlite", feed(reading))
         if not count:
             raise InputError(where, None, "the corpus is empty: nothing to index")
-        seconds["docstore"] = time.perf_counter() - began - analysed[0]
+        seconds["docstore"] = time.perf_counter() - began - (builder.seconds if builder is not None else 0.0)
         if builder is not None:
-            began = time.perf_counter()
-            retriever = BM25Retriever(bm25)
             try:
-                retriever._model = builder.finish(show_progress)
+                retriever = BM25Retriever(bm25, builder.finish(show_progress))
             except ValueError as err:  # a corpus with nothing to index: the user's to fix
                 raise InputError(where, None, str(err)) from None
+            saving = time.perf_counter()
             retriever.save(tmp / "bm25")
             components["bm25"] = asdict(bm25)
-            seconds["bm25"] = analysed[0] + time.perf_counter() - began
+            seconds["bm25"] = builder.seconds + time.perf_counter() - saving
         if dense is not None:
             began = time.perf_counter()
             dense.index_vectors(vectors)

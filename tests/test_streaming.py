@@ -131,7 +131,7 @@ def test_cli_index_streams_to_the_index_a_list_builds(tmp_path, name, monkeypatc
     path = _write(rows, tmp_path / name)
     old = tmp_path / "from-list"
     build_index(read_articles(path, on_invalid="skip").records, old, show_progress=False)
-    monkeypatch.setattr("ranker.index.BM25_CHUNK", 3)  # several chunks of the docstore and BM25 feed
+    monkeypatch.setattr(bm25_build, "CHUNK", 3)  # several chunks of the docstore and BM25 feed
     assert main(["index", str(path), "--out", str(tmp_path / "streamed"), "--skip-invalid", "--quiet"]) == 0
     streamed = tmp_path / "streamed"
     assert _docs(streamed) == _docs(old)
@@ -144,7 +144,7 @@ def test_cli_index_streams_to_the_index_a_list_builds(tmp_path, name, monkeypatc
 
 
 def test_cli_index_of_a_file_bad_past_its_first_chunk_writes_nothing(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("ranker.index.BM25_CHUNK", 2)
+    monkeypatch.setattr(bm25_build, "CHUNK", 2)
     path = _write([*GOOD, {"_id": "d1", "text": "duplicate at the end"}], tmp_path / "c.jsonl")
     assert main(["index", str(path), "--out", str(tmp_path / "idx"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

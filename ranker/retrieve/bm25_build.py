@@ -23,6 +23,7 @@ scores as ``bm25s.BM25.index`` bit for bit (tests/test_bm25.py).
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,11 +37,12 @@ CHUNK = 2_000
 
 
 class ChunkedBM25Builder:
-    """Feed texts in chunks with :meth:`add`, then :meth:`finish` for the bm25s model.
+    """Feed texts one at a time with :meth:`push` (or a chunk with :meth:`add`), then
+    :meth:`finish` for the bm25s model; ``seconds`` is the time spent in both.
 
     Example:
         >>> builder = ChunkedBM25Builder(BM25Config())
-        >>> builder.add(["oil prices fell", "the dam broke"])
+        >>> builder.push("oil prices fell"); builder.push("the dam broke")
         >>> model = builder.finish()
         >>> model.scores["num_docs"], sorted(model.vocab_dict)
         (2, ['', 'broke', 'dam', 'fell', 'oil', 'price'])
@@ -55,15 +57,25 @@ class ChunkedBM25Builder:
         self._df = np.zeros(0, dtype=np.int64)
         self._lengths: list[np.ndarray] = []
         self._chunks: list[int] = []  # documents per spilled chunk
+        self._pending: list[str] = []
         self._spill = tempfile.TemporaryFile(dir=scratch, prefix=".bm25-pairs-")
+        self.seconds = 0.0
 
     @property
     def documents(self) -> int:
         """How many texts were added so far."""
         return sum(self._chunks)
 
+    def push(self, text: str) -> None:
+        """One more text; analysed with the others once :data:`CHUNK` are waiting."""
+        self._pending.append(text)
+        if len(self._pending) >= CHUNK:
+            self.add(self._pending)
+            self._pending = []
+
     def add(self, texts: list[str]) -> None:
         """Pass 1 for one chunk: analyse, count each (document, word) pair, spill."""
+        began = time.perf_counter()
         # as bm25s does: stem each distinct word once, not each occurrence
         tokens = self.analyzer.words(texts)
         known, vocab = self._word_ids, self.vocab
@@ -83,6 +95,7 @@ class ChunkedBM25Builder:
             np.save(self._spill, array, allow_pickle=False)
         self._lengths.append(lengths)
         self._chunks.append(len(tokens))
+        self.seconds += time.perf_counter() - began
 
     def finish(self, show_progress: bool = False):
         """Pass 2: score every pair into the CSC matrix; a ``bm25s.BM25`` ready to save or search.
@@ -94,6 +107,10 @@ class ChunkedBM25Builder:
         from bm25s.scoring import _build_idf_array, _build_nonoccurrence_array, _select_idf_scorer, _select_tfc_scorer
         from tqdm import tqdm
 
+        if self._pending or not self._chunks:
+            self.add(self._pending)
+            self._pending = []
+        began = time.perf_counter()
         if not self.vocab:
             raise ValueError("no document holds a word BM25 can index (every word is a stopword or punctuation): "
                              "index with --stopwords none, or --retrievers dense")
@@ -142,6 +159,7 @@ class ChunkedBM25Builder:
         model.vocab_dict = vocab
         model.unique_token_ids_set = set(vocab.values())
         model.nonoccurrence_array = nonoccurrence
+        self.seconds += time.perf_counter() - began
         return model
 
 
@@ -153,12 +171,6 @@ def build_bm25(texts: Iterable[str], config: BM25Config, show_progress: bool = F
         2
     """
     builder = ChunkedBM25Builder(config, scratch)
-    chunk: list[str] = []
     for text in texts:
-        chunk.append(text)
-        if len(chunk) == CHUNK:
-            builder.add(chunk)
-            chunk = []
-    if chunk or not builder.documents:
-        builder.add(chunk)
+        builder.push(text)
     return builder.finish(show_progress)
