@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ranker.corpus import Article
@@ -283,9 +283,12 @@ def _quote_in_question(question: str) -> str:
     return quote.removesuffix(" …")
 
 
-def crop_to_passages(examples: Sequence[QAExample], words: int, seed: int = 13) -> list[QAExample]:
+def crop_to_passages(examples: Sequence[QAExample], words: int, seed: int = 13,
+                     keep: Callable[[QAExample], tuple[int, int]] | None = None) -> list[QAExample]:
     """Each example with its context cut to a passage of about ``words`` words that holds
-    the quote and its speaker (the first answer), placed at a seeded random offset.
+    the quote and its speaker (the first answer), placed at a seeded random offset;
+    ``keep`` (a character range of the context to hold whole) replaces the quote
+    and speaker for questions of other shapes.
 
     Why: a whole article is several 256-token windows, and a model must then learn
     to say "not in this window" for most of them, which costs most of the
@@ -304,13 +307,8 @@ def crop_to_passages(examples: Sequence[QAExample], words: int, seed: int = 13) 
     rng = random.Random(seed)
     out = []
     for example in examples:
-        context, answer = example.context, example.answers[0]
-        quote = _quote_in_question(example.question)
-        probe = " ".join(quote.split()[:6])
-        # both attribution shapes put the quote before the speaker
-        begin, end = context.rfind(probe, 0, answer.start), answer.end
-        if begin < 0:
-            raise ValueError(f"{example.qid}: the quote is not before its speaker in the context")
+        context = example.context
+        begin, end = (keep or _quote_and_speaker)(example)
         spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", context)]
         first = next(i for i, (_, e) in enumerate(spans) if e > begin)
         last = max(i for i, (s, _) in enumerate(spans) if s < end)
@@ -326,6 +324,17 @@ def crop_to_passages(examples: Sequence[QAExample], words: int, seed: int = 13) 
             assert passage[a.start : a.end] == a.text, (example.qid, a)
         out.append(QAExample(example.qid, passage, example.question, answers, example.doc_id))
     return out
+
+
+def _quote_and_speaker(example: QAExample) -> tuple[int, int]:
+    """Where the quote of ``example`` begins and its speaker (the first answer) ends."""
+    answer = example.answers[0]
+    probe = " ".join(_quote_in_question(example.question).split()[:6])
+    # both attribution shapes put the quote before the speaker
+    begin = example.context.rfind(probe, 0, answer.start)
+    if begin < 0:
+        raise ValueError(f"{example.qid}: the quote is not before its speaker in the context")
+    return begin, answer.end
 
 
 def split_by_document(

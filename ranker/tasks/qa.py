@@ -26,6 +26,14 @@ from ranker.examples import QAExample
 from ranker.tasks.base import ExampleTask, head_outputs, inference, new_head
 
 
+#: How an answer is chosen among the windows of a context longer than one window:
+#: ``score``, the window whose best span scores highest (s_i + e_j); ``margin``, the
+#: window whose best span beats that window's own no-answer score ([CLS]: s_0 + e_0)
+#: by the most, as transformers' SQuAD 2.0 post-processing weighs each window's
+#: null score. A context of one window answers the same either way.
+WINDOW_CHOICES = ("score", "margin")
+
+
 @dataclass(frozen=True)
 class QAConfig:
     """Window length and overlap, the longest answer, and which windows train.
@@ -45,8 +53,12 @@ class QAConfig:
     max_answer_length: int = 30
     answerless_windows: float = 1.0
     n_best: int = 20
+    #: how the answer is chosen across a long context's windows (:data:`WINDOW_CHOICES`)
+    choose_window: str = "score"
 
     def __post_init__(self) -> None:
+        if self.choose_window not in WINDOW_CHOICES:
+            raise ValueError(f"choose_window must be one of {', '.join(WINDOW_CHOICES)}, not '{self.choose_window}'")
         if not 0 <= self.stride < self.max_length // 2:
             raise ValueError(f"stride must be in [0, max_length / 2), not {self.stride}")
         if not 0.0 <= self.answerless_windows <= 1.0:
@@ -136,17 +148,13 @@ def context_offsets(encoded, row: int) -> list[tuple[int, int] | None]:
     return [tuple(o) if sequence[k] == 1 else None for k, o in enumerate(encoded["offset_mapping"][row])]
 
 
-def answer_questions(net, tokenizer, questions: list[str], contexts: list[str], config: QAConfig,
-                     batch_size: int = 16, show_progress: bool = False) -> list[Prediction | None]:
-    """The best answer span for each (question, context), over all the context's windows.
-
-    Example:
-        >>> answer_questions(net, tok, ["Who says N95 respirators protect?"], [passage], QAConfig())  # doctest: +SKIP
-        [Prediction(text='health officials', start=112, score=14.2)]
-    """
+def window_candidates(net, tokenizer, questions: list[str], contexts: list[str], config: QAConfig,
+                      batch_size: int = 16, show_progress: bool = False) -> list[list[tuple[float, float, int, int]]]:
+    """Each window's best span for each (question, context): (span score, the window's
+    no-answer score, start character, end character), in window order."""
     from tqdm import tqdm
 
-    best: list[Prediction | None] = [None] * len(questions)
+    found: list[list[tuple[float, float, int, int]]] = [[] for _ in questions]
     with inference(net), tqdm(total=len(questions), desc="answer", unit="question", disable=not show_progress) as bar:
         for start in range(0, len(questions), batch_size):
             rows = list(range(start, min(start + batch_size, len(questions))))
@@ -158,13 +166,41 @@ def answer_questions(net, tokenizer, questions: list[str], contexts: list[str], 
             starts, ends = output["start_logits"], output["end_logits"]
             for window, sample in enumerate(encoded["overflow_to_sample_mapping"]):
                 n = len(encoded["input_ids"][window])
-                found = best_span(starts[window, :n], ends[window, :n], context_offsets(encoded, window),
-                                  config.max_answer_length, config.n_best)
-                i = rows[sample]
-                if found and (best[i] is None or found[0] > best[i].score):
-                    best[i] = Prediction(contexts[i][found[1] : found[2]], found[1], found[0])
+                best = best_span(starts[window, :n], ends[window, :n], context_offsets(encoded, window),
+                                 config.max_answer_length, config.n_best)
+                if best:
+                    null = float(starts[window, 0] + ends[window, 0])
+                    found[rows[sample]].append((best[0], null, best[1], best[2]))
             bar.update(len(rows))
-    return best
+    return found
+
+
+def choose_answer(candidates: list[tuple[float, float, int, int]], context: str, how: str) -> Prediction | None:
+    """The answer among a context's window candidates, chosen as ``how`` says (:data:`WINDOW_CHOICES`).
+
+    Example:
+        >>> cands = [(9.0, 8.5, 0, 3), (7.0, 1.0, 4, 7)]  # window 1 scores higher, window 2 beats its null more
+        >>> choose_answer(cands, "Ann Bob", "score").text, choose_answer(cands, "Ann Bob", "margin").text
+        ('Ann', 'Bob')
+    """
+    if not candidates:
+        return None
+    key = (lambda c: c[0]) if how == "score" else (lambda c: c[0] - c[1])
+    score, _, begin, end = max(candidates, key=key)
+    return Prediction(context[begin:end], begin, score)
+
+
+def answer_questions(net, tokenizer, questions: list[str], contexts: list[str], config: QAConfig,
+                     batch_size: int = 16, show_progress: bool = False) -> list[Prediction | None]:
+    """The best answer span for each (question, context), over all the context's windows
+    (chosen across windows as ``config.choose_window`` says).
+
+    Example:
+        >>> answer_questions(net, tok, ["Who says N95 respirators protect?"], [passage], QAConfig())  # doctest: +SKIP
+        [Prediction(text='health officials', start=112, score=14.2)]
+    """
+    found = window_candidates(net, tokenizer, questions, contexts, config, batch_size, show_progress)
+    return [choose_answer(c, context, config.choose_window) for c, context in zip(found, contexts)]
 
 
 def normalize_answer(text: str) -> str:
@@ -304,11 +340,21 @@ def predict_rows(net, tokenizer, config: QAConfig, inputs: list[tuple[str, str]]
 
 
 def evaluate_examples(net, tokenizer, config: QAConfig, examples: list[QAExample],
-                      show_progress: bool = False) -> dict[str, Any]:
-    """``ranker eval qa``: SQuAD exact match and F1."""
-    found = answer_questions(net, tokenizer, [e.question for e in examples], [e.context for e in examples], config,
-                             show_progress=show_progress)
-    return squad_metrics(examples, [p.text if p else "" for p in found])
+                      show_progress: bool = False, compare_windows: bool = False) -> dict[str, Any]:
+    """``ranker eval qa``: SQuAD exact match and F1 (with ``compare_windows``, also
+    under ``by_window_choice`` for each of :data:`WINDOW_CHOICES`, from one pass)."""
+    contexts = [e.context for e in examples]
+    found = window_candidates(net, tokenizer, [e.question for e in examples], contexts, config,
+                              show_progress=show_progress)
+
+    def metrics(how: str) -> dict[str, Any]:
+        chosen = [choose_answer(c, context, how) for c, context in zip(found, contexts)]
+        return squad_metrics(examples, [p.text if p else "" for p in chosen])
+
+    result = metrics(config.choose_window)
+    if compare_windows:
+        result["by_window_choice"] = {how: metrics(how) for how in WINDOW_CHOICES}
+    return result
 
 
 def show_row(row: dict[str, Any]) -> str:
