@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     retriever = Index.open(args.index).dense()
     exact = retriever.faiss_index
-    if retriever.config.resolved_type(exact.ntotal) != "flat":
+    if retriever.config.resolved_type(exact.ntotal, exact.d) != "flat":
         raise SystemExit("the index's dense component must be exact (flat) to serve as the reference")
     vectors = exact.reconstruct_n(0, exact.ntotal)
     judged = read_qrels(args.queries / "qrels" / f"{args.split}.tsv")

@@ -131,18 +131,18 @@ def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
     general = news_questions(articles, "train")
     general_train = [e for e in general if e.doc_id not in held_out]
     general_dev = news_questions(articles, "dev")
-    write_squad(test, out / "data" / "test-articles.json")  # whole articles, for 'ranker eval qa' on the hard case
-    write_squad(general_dev, out / "data" / "general-dev-articles.json")
     whole = {"quotes_test": test, "general_dev": general_dev}
     if preset.passage_words:
         train, dev, test = (crop_to_passages(part, preset.passage_words, preset.train.seed) for part in (train, dev, test))
         general_train, general_dev = (crop_around_answers(part, preset.passage_words, preset.train.seed)
                                       for part in (general_train, general_dev))
-    for name, part in (("train", train), ("dev", dev), ("test", test), ("general-train", general_train),
-                       ("general-dev", general_dev)):
-        write_squad(part, out / "data" / f"{name}.json")
     metrics = TASKS["qa"].train(train + general_train, out, preset.config, preset.train, dev=dev + general_dev,
                                 show_progress=not quiet)
+    # the sets as SQuAD files beside the model, for 'ranker eval qa' (written once the training folder exists)
+    for name, part in (("train", train), ("dev", dev), ("test", test), ("general-train", general_train),
+                       ("general-dev", general_dev), ("test-articles", whole["quotes_test"]),
+                       ("general-dev-articles", whole["general_dev"])):
+        write_squad(part, out / "data" / f"{name}.json")
     net, tokenizer, config = TASKS["qa"].load(out / "model")
     examples_shown = predict_rows(net, tokenizer, config, [(q, SEED_PASSAGE) for q in SEED_QUESTIONS])
     results = {"test": evaluate_examples(net, tokenizer, config, test, show_progress=not quiet),

@@ -15,6 +15,8 @@ leaves the previous index intact.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import shutil
 import time
@@ -103,7 +105,7 @@ def build_index(
     scratch = not shards  # the hidden default is ours: what a failed build left in it is stale
     shards = Path(shards) if shards else out.with_name(f".{out.name}.shards")
     started = time.perf_counter()
-    dense_retriever, vectors, encode_seconds = None, None, 0.0
+    dense_retriever, vectors, encode_seconds, texts_digest = None, None, 0.0, None
     if dense is not None:
         dense_retriever = DenseRetriever(dense)
         encode_missing = None
@@ -114,16 +116,27 @@ def build_index(
         texts = [field_text(a, fields) for a in articles]
         if not texts:
             raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
+        texts_digest = _digest(texts)
         vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress, encode_missing,
                                 scratch)
         encode_seconds = time.perf_counter() - started
-    about = {"source": str(source), "engine": "local" if ray is None else f"ray ({ray.workers} workers)", "where": where}
+    about = {"source": str(source), "engine": "local" if ray is None else f"ray ({ray.workers} workers)", "where": where,
+             # a stream is read again to store it: what is stored must be what was encoded
+             **({"texts_sha256": texts_digest} if texts_digest else {})}
     with one_writer(out):  # after an update in flight, not in the middle of it
         manifest = write_index(out, articles, fields, bm25, dense_retriever, vectors, about, show_progress,
                                {"encode": encode_seconds}, started)
     if shards.exists():
         shutil.rmtree(shards)
     return manifest
+
+
+def _digest(texts: Iterable[str]) -> str:
+    """The sha256 of ``texts`` in order (each followed by a NUL byte)."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
 
 
 def check_articles(articles: Iterable[Article], fields: Sequence[str], where: str, ids: bool = True) -> None:
@@ -171,10 +184,13 @@ def write_index(
     """
     components: dict[str, Any] = {}
     seconds = dict(seconds)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out) as tmp, contextlib.ExitStack() as cleanup:
         began = time.perf_counter()
         where = about.get("where") or about.get("source") or "corpus"
         builder = ChunkedBM25Builder(bm25, scratch=tmp) if bm25 is not None else None
+        if builder is not None:
+            cleanup.callback(builder.close)  # its spill file's space, whatever happens
+        read = hashlib.sha256()
 
         def feed(articles: Iterable[Article]) -> Iterator[Article]:
             """The articles on their way into the document store, handed to BM25 as they pass."""
@@ -182,6 +198,8 @@ def write_index(
                 yield article
                 if builder is not None:
                     builder.push(field_text(article, fields, bm25.title_boost))
+                if "texts_sha256" in about:
+                    read.update(field_text(article, fields).encode("utf-8") + b"\0")
 
         # one pass over the corpus writes the document store and feeds BM25 as it goes
         from tqdm import tqdm
@@ -191,6 +209,9 @@ def write_index(
         count = write_docstore(tmp / "docs.sqlite", feed(reading))
         if not count:
             raise InputError(where, None, "the corpus is empty: nothing to index")
+        if "texts_sha256" in about and read.hexdigest() != about["texts_sha256"]:
+            raise InputError(where, None, "the corpus changed while it was being indexed (its texts differ from those "
+                             "encoded): index it again once it is written")
         seconds["docstore"] = time.perf_counter() - began - (builder.seconds if builder is not None else 0.0)
         if builder is not None:
             try:

@@ -122,12 +122,14 @@ def write_listed(folder: str | Path, name: str, about: dict, files: dict[str, st
     from ranker.files import atomic_write_text
 
     about = {k: v for k, v in about.items() if k not in ("files", "checksum")}
+    before = {p.relative_to(folder).as_posix(): p.stat() for p in Path(folder).rglob("*") if p.is_file()} if files is None else {}
     about["files"] = file_hashes(folder, name) if files is None else dict(sorted(files.items()))
     about["checksum"] = _checksum(about)
     atomic_write_text(Path(folder) / name, json.dumps(about, indent=2) + "\n")
-    if files is None:  # hashed just now: the first open need not hash them again
+    if files is None:  # hashed just now: the first open need not hash them again, unless one changed meanwhile
         key = stat_key(Path(folder), about["files"])
-        if key is not None:
+        unchanged = all(_same(before.get(n), Path(folder) / n) for n in about["files"])
+        if key is not None and unchanged:
             vouch(key)
     return about
 
@@ -214,10 +216,12 @@ def stat_key(folder: Path, listed: dict[str, str]) -> str | None:
     sha256 from the list, device, inode, size, and modification and change times in
     nanoseconds; None when one is missing.
 
-    Any write to a file changes its change time (ctime), which no tool can set back,
-    so a key recorded once the files were hashed never vouches for a changed file.
-    (A file changed without its filesystem noticing, bit rot, is what ``ranker verify``
-    is for: it hashes every file, always.)
+    Any write to a file changes its change time (ctime), which, unlike the
+    modification time, no tool sets back, so a key recorded once the files were
+    hashed does not vouch for a file written since. What escapes it: a write within
+    the same tick of the filesystem's clock as the hashing (milliseconds), the
+    system clock set back, and bit rot (a change the filesystem never saw); ``ranker
+    verify`` hashes every file, always.
 
     Example:
         >>> stat_key(Path("/nonexistent"), {"a": "0" * 64}) is None
@@ -236,6 +240,16 @@ def stat_key(folder: Path, listed: dict[str, str]) -> str | None:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
+def _same(before, path: Path) -> bool:
+    """Whether ``path`` is still the file ``before`` (an ``os.stat_result``) described."""
+    try:
+        now = path.stat()
+    except OSError:
+        return False
+    return before is not None and (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
+        now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns)
+
+
 def _vouched_path(key: str) -> Path:
     from ranker.files import cache_root
 
@@ -248,19 +262,20 @@ def vouched(key: str) -> bool:
         return True
     try:
         return _vouched_path(key).exists()
-    except OSError:  # a cache we may not read vouches for nothing
+    except (OSError, RuntimeError):  # a cache we may not read (or no home folder) vouches for nothing
         return False
 
 
 def vouch(key: str) -> None:
     """Record that the files of this :func:`stat_key` match their list (an empty file
-    in the cache; a cache that cannot be written only means hashing again)."""
+    in the cache; a cache that cannot be written, or no home folder, only means
+    hashing again)."""
     _CHECKED.add(key)
-    path = _vouched_path(key)
     try:
+        path = _vouched_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    except OSError:
+    except (OSError, RuntimeError):
         pass
 
 

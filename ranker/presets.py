@@ -92,7 +92,7 @@ class HeadPreset:
     description: str
     config: Any
     train: TrainConfig
-    passage_words: int | None = None  # qa only: contexts cut to this many words around the quote
+    passage_words: int | None = None  # qa only: contexts cut to this many words around the answer
     silver_train: TrainConfig | None = None  # pairs only: first learn embedder-scored pairs of unrated documents
 
 
@@ -112,7 +112,8 @@ def _head_presets() -> dict[str, dict[str, HeadPreset]]:
                                 silver_train=TrainConfig(learning_rate=1e-4, epochs=1, batch_size=8)),
             "tag": HeadPreset("tag", "WSJ POS: 5 epochs",
                               TagConfig(max_length=128), TrainConfig(learning_rate=2e-4, epochs=5, batch_size=16)),
-            "qa": HeadPreset("qa", "quote QA: 150-word passages around the quote (one 256-token window), one epoch",
+            "qa": HeadPreset("qa", "QA: the quote questions and the hand-written general ones, in 150-word passages "
+                             "around the answer (one 256-token window), one epoch",
                              QAConfig(max_length=256, stride=64),
                              TrainConfig(learning_rate=2e-4, epochs=1, batch_size=16), passage_words=150),
         },
@@ -125,7 +126,8 @@ def _head_presets() -> dict[str, dict[str, HeadPreset]]:
                                 silver_train=TrainConfig(learning_rate=1e-4, epochs=2, batch_size=8)),
             "tag": HeadPreset("tag", "WSJ POS: 10 epochs",
                               TagConfig(max_length=128), TrainConfig(learning_rate=1e-4, epochs=10, batch_size=16)),
-            "qa": HeadPreset("qa", "quote QA: whole articles in 384-token windows, every window, 3 epochs",
+            "qa": HeadPreset("qa", "QA: the quote and general questions over whole articles in 384-token windows, "
+                             "every window, 3 epochs",
                              QAConfig(max_length=384, stride=128), TrainConfig(learning_rate=5e-5, epochs=3, batch_size=16)),
         },
     }

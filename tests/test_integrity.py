@@ -77,6 +77,37 @@ def test_an_index_is_hashed_once_and_a_file_written_since_is_hashed_again(index,
     assert hashed == [1, 1]
 
 
+def test_a_file_changed_while_its_list_is_written_is_not_vouched_for(tmp_path, monkeypatch):
+    import ranker.integrity
+    from ranker.integrity import check, write_listed
+
+    (tmp_path / "w.bin").write_bytes(b"weights")
+    real = ranker.integrity.file_hashes
+
+    def hash_then_change(folder, leave_out):
+        hashes = real(folder, leave_out)
+        (tmp_path / "w.bin").write_bytes(b"WEIGHTS")  # a write lands between the hashing and the list
+        return hashes
+
+    monkeypatch.setattr(ranker.integrity, "file_hashes", hash_then_change)
+    about = write_listed(tmp_path, "ranker.json", {"task": "demo"})
+    monkeypatch.setattr(ranker.integrity, "_CHECKED", set())
+    with pytest.raises(InputError, match="w.bin: sha256 differs"):
+        check(tmp_path, about["files"], "retrain")
+
+
+def test_no_usable_cache_means_hashing_not_failing(index, monkeypatch):
+    import ranker.files
+    import ranker.integrity
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")  # what Path.home() raises without HOME or passwd
+
+    monkeypatch.setattr(ranker.files, "cache_root", no_home)
+    monkeypatch.setattr(ranker.integrity, "_CHECKED", set())
+    assert Index.open(index).manifest["doc_count"] > 0
+
+
 def test_a_manifest_without_its_file_list_is_refused(index):
     manifest = json.loads((index / "manifest.json").read_text())
     del manifest["files"]

@@ -15,6 +15,7 @@ import pytest
 from ranker.cli import main
 from ranker.corpus import Fields, read_articles, stream_articles
 from ranker.errors import InputError
+import ranker.index as ranker_index
 from ranker.index import Index, build_index
 from ranker.retrieve import bm25_build
 from ranker.retrieve.bm25 import VARIANTS, Analyzer, BM25Config
@@ -60,17 +61,69 @@ def _outcome(read):
         return "error", str(err), None
 
 
+def _old_read_articles(path, on_invalid):
+    """The list reader as it was before streaming (commit 5cdc723's ``ranker.corpus._read``
+    for a corpus), kept verbatim as the reference the stream must match."""
+    from pathlib import Path
+
+    from ranker.corpus import (
+        MAX_TEXT_CHARS, Article, Reading, Reject, _check_encodable, _json_type, _rows, _text_field, bad_id,
+    )
+
+    fields = Fields()
+    path = Path(path)
+    source = path / "corpus.jsonl" if path.is_dir() else path
+    seen: dict[str, str] = {}
+    records: list = []
+    rejects: list[Reject] = []
+    for where, row, raw in _rows(path, "corpus"):
+        try:
+            if isinstance(row, InputError):
+                raise row
+            if not isinstance(row, dict):
+                raise InputError(source, where, "expected an object with named fields")
+            ident = _text_field(row, fields.id, source, where)
+            if ident is None or not ident.strip():
+                raise InputError(source, where, f"missing or empty id field '{fields.id}'")
+            bad = bad_id(ident)
+            if bad:
+                raise InputError(source, where, bad)
+            text = _text_field(row, fields.text, source, where)
+            if text is None or not text.strip():
+                raise InputError(source, where, f"missing or empty text field '{fields.text}'")
+            if len(text) > MAX_TEXT_CHARS:
+                raise InputError(source, where, f"text field '{fields.text}' holds {len(text):,} characters; texts over "
+                                 f"{MAX_TEXT_CHARS:,} are refused (split it into articles, or pass --skip-invalid to leave it out)")
+            if ident in seen:
+                raise InputError(source, where, f"duplicate id '{ident}' (first seen at {seen[ident]})")
+            title = (_text_field(row, fields.title, source, where) or "") if fields.title else ""
+            metadata = row.get("metadata")
+            if metadata is not None and not isinstance(metadata, dict):
+                raise InputError(source, where, f"field 'metadata' must be an object, got {_json_type(metadata)}")
+            _check_encodable(row, source, where)
+        except InputError as err:
+            if on_invalid == "raise":
+                raise
+            rejects.append(Reject(str(source), where, err.problem, raw.rstrip("\n")))
+            continue
+        seen[ident] = where
+        metadata = metadata or {}
+        extras = {k: v for k, v in row.items() if k not in (fields.id, fields.text, fields.title, "metadata")}
+        records.append(Article(ident, title, text, {**extras, **metadata}))
+    return Reading(records, rejects)
+
+
 @pytest.mark.parametrize("name", FORMATS)
 @pytest.mark.parametrize("bad", [None, *range(len(BAD_ROWS))])
 @pytest.mark.parametrize("mode", ["raise", "skip"])
-def test_stream_gives_what_the_list_reader_gives(tmp_path, name, bad, mode):
+def test_stream_gives_what_the_old_list_reader_gave(tmp_path, name, bad, mode):
     rows = list(GOOD)
     if bad is not None:
         rows.insert(3, BAD_ROWS[bad][1])
     path = _write(rows, tmp_path / name)
 
     def listed():
-        reading = read_articles(path, on_invalid=mode)
+        reading = _old_read_articles(path, on_invalid=mode)
         return reading.records, reading.rejects
 
     def streamed():
@@ -79,6 +132,7 @@ def test_stream_gives_what_the_list_reader_gives(tmp_path, name, bad, mode):
 
     expected = _outcome(listed)
     assert _outcome(streamed) == expected
+    assert _outcome(lambda: (read_articles(path, on_invalid=mode).records, read_articles(path, on_invalid=mode).rejects)) == expected
     if bad is not None:  # the bad row is the one named, whichever way it is read
         assert (expected[0], len(expected[2] or [])) == (("error", 0) if mode == "raise" else ("ok", 1))
 
@@ -104,6 +158,8 @@ def test_chunked_bm25_scores_every_document_as_bm25s_does(variant, monkeypatch):
     texts = random_corpus(400, seed=3)
     texts[5] = "the and of"  # every word a stopword: a document of no tokens
     texts[9] = "Running runners ran; the RUNNER runs! café"  # stems shared by several words
+    texts[37:74] = ["5 of 7!"] * 37  # a whole chunk without one indexable word
+    texts[-1] = "the"  # and a last chunk of one such text
     config = BM25Config(variant=variant)
     analyzer = Analyzer(config)
     reference = bm25s.BM25(k1=config.k1, b=config.b, delta=config.delta, method=variant)
@@ -140,6 +196,16 @@ def test_cli_index_streams_to_the_index_a_list_builds(tmp_path, name, monkeypatc
     a, b = Index.open(old).bm25().search(queries, 5), Index.open(streamed).bm25().search(queries, 5)
     np.testing.assert_array_equal(a.rows, b.rows)
     np.testing.assert_array_equal(a.scores, b.scores)
+    # and the scores of bm25s's own index over the same texts, as the old path built it
+    from ranker.fields import field_text
+
+    config = BM25Config()
+    texts = [field_text(x, ("title", "text"), config.title_boost) for x in read_articles(path, on_invalid="skip").records]
+    reference = bm25s.BM25(k1=config.k1, b=config.b, delta=config.delta, method=config.variant)
+    reference.index(Analyzer(config).token_ids(texts, show_progress=False), show_progress=False)
+    mapped = Index.open(streamed).bm25()._model
+    for tokens in Analyzer(config).tokens(queries):
+        np.testing.assert_array_equal(np.asarray(mapped.get_scores(tokens)), reference.get_scores(tokens))
     assert "duplicate id 'd2'" in (tmp_path / "streamed.rejects.jsonl").read_text()
 
 
@@ -189,3 +255,59 @@ def test_a_build_that_failed_on_its_input_does_not_block_the_next(tmp_path, tiny
     (mine / "ABOUT").write_text("another corpus")
     with pytest.raises(InputError, match="holds shards of another corpus or model"):
         build_index(stream_articles(good), tmp_path / "idx3", dense=dense, shards=mine, show_progress=False)
+
+
+def test_a_corpus_changed_between_encoding_and_storing_is_refused(tmp_path, tiny_model, monkeypatch):
+    from ranker.retrieve.dense import DenseConfig
+    from ranker.retrieve.embed import EmbedderConfig
+
+    path = _write(GOOD, tmp_path / "c.jsonl")
+    real = ranker_index.encode_corpus
+
+    def encode_then_edit(*args, **kwargs):  # the file changes while its texts are encoded
+        vectors = real(*args, **kwargs)
+        _write([*GOOD[:-1], {**GOOD[-1], "text": "a different last article"}], path)
+        return vectors
+
+    monkeypatch.setattr(ranker_index, "encode_corpus", encode_then_edit)
+    dense = DenseConfig(embedder=EmbedderConfig(model=str(tiny_model), max_length=32), index_type="flat")
+    with pytest.raises(InputError, match="the corpus changed while it was being indexed"):
+        build_index(stream_articles(path), tmp_path / "idx", dense=dense, show_progress=False)
+    assert not (tmp_path / "idx").exists()
+
+
+def test_a_second_encoder_of_the_same_shards_is_refused(tmp_path):
+    import fcntl
+    import os
+
+    from ranker.retrieve.embed import _only_encoder
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    other = os.open(shards, os.O_RDONLY)  # another process's hold, as flock sees it: another open file
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(InputError, match="another process is encoding into this folder"):
+            with _only_encoder(shards):
+                pass
+    finally:
+        os.close(other)
+    with _only_encoder(shards):  # free again
+        pass
+
+
+def test_bm25_opens_memory_mapped_and_answers_as_in_memory_with_either_backend(tmp_path):
+    from ranker.retrieve.bm25 import BM25Retriever
+
+    texts = random_corpus(300, seed=4)
+    queries = [" ".join(t.split()[:3]) for t in texts[:20]]
+    for backend in ("numpy", "numba"):
+        retriever = BM25Retriever(BM25Config(backend=backend))
+        retriever.index(texts, show_progress=False)
+        retriever.save(tmp_path / backend)
+        loaded = BM25Retriever.load(tmp_path / backend)
+        data = loaded._model.scores["data"]
+        assert not data.flags.owndata and not data.flags.writeable  # a view of the read-only mapped file
+        built, mapped = retriever.search(queries, 10), loaded.search(queries, 10)
+        np.testing.assert_array_equal(mapped.rows, built.rows)
+        np.testing.assert_array_equal(mapped.scores, built.scores)

@@ -17,7 +17,7 @@ term-frequency formulas, in two passes:
 
 Memory is the matrix itself (8 bytes a pair), the vocabulary and one chunk; the
 saved index is read by ``bm25s.BM25.load`` like one of its own, and gives the same
-scores as ``bm25s.BM25.index`` bit for bit (tests/test_bm25.py).
+scores as ``bm25s.BM25.index`` bit for bit (tests/test_streaming.py).
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ class ChunkedBM25Builder:
     def documents(self) -> int:
         """How many texts were added so far."""
         return sum(self._chunks)
+
+    def close(self) -> None:
+        """Let go of the spill file (its space is freed at once; it never had a name)."""
+        self._spill.close()
 
     def push(self, text: str) -> None:
         """One more text; analysed with the others once :data:`CHUNK` are waiting."""
@@ -136,6 +140,9 @@ class ChunkedBM25Builder:
         first = 0
         for count in tqdm(self._chunks, desc="BM25 scores", unit="chunk", disable=not show_progress):
             per_doc, words, tf = (np.load(self._spill, allow_pickle=False) for _ in range(3))
+            if not len(words):  # a chunk whose every text lacks an indexable word
+                first += count
+                continue
             docs = np.repeat(np.arange(first, first + count, dtype=np.int64), per_doc)
             # the same operations, in the same precision, as bm25s's per-document loop
             scores = idf[words] * tfc(tf_array=tf.astype(model.dtype), l_d=lengths[docs], l_avg=average,
@@ -152,7 +159,7 @@ class ChunkedBM25Builder:
             rows[at] = docs
             heads[words[starts]] += runs
             first += count
-        self._spill.close()
+        self.close()
         vocab = dict(self.vocab)
         vocab.setdefault("", n_vocab)  # bm25s adds the empty token past the matrix's columns
         model.scores = {"data": data, "indices": rows, "indptr": indptr, "num_docs": n_docs}
@@ -171,6 +178,9 @@ def build_bm25(texts: Iterable[str], config: BM25Config, show_progress: bool = F
         2
     """
     builder = ChunkedBM25Builder(config, scratch)
-    for text in texts:
-        builder.push(text)
-    return builder.finish(show_progress)
+    try:
+        for text in texts:
+            builder.push(text)
+        return builder.finish(show_progress)
+    finally:
+        builder.close()

@@ -22,9 +22,10 @@ from ranker.retrieve.embed import Embedder, EmbedderConfig, ShardEncoder, encode
 
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
-#: ``auto`` builds HNSW below this many vectors: HNSW32 holds each vector whole plus
-#: 64 links at its lowest level, about 1.8 KiB at 384 dimensions, so 5M is 9 GB
-HNSW_UP_TO = 5_000_000
+#: ``auto`` builds HNSW while its vectors take less than this many bytes: HNSW32 holds
+#: each vector whole plus 64 links at its lowest level (about 1.8 KiB at 384
+#: dimensions), so this is 5M vectors of 384 dimensions, about 9 GB in all
+HNSW_UP_TO_BYTES = 5_000_000 * 384 * 4
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,17 @@ class DenseConfig:
     index") and our measurements (docs/scale.md): exact ``flat`` search while brute
     force is cheap (under 100k vectors), ``hnsw`` (HNSW32, fast and accurate while
     memory allows: at 1M vectors recall@10 0.989 at 95x flat's queries/s, where
-    IVF-PQ reached 0.692) up to 5M, about 9 GB at 384 dimensions, and ``ivfpq``
-    (IVF with about 4·sqrt(N) lists, PQ codes: a tenth of the memory, lower recall)
-    beyond.
+    IVF-PQ reached 0.692) while its vectors take under 7.7 GB (5M at 384
+    dimensions, 9 GB with the graph), and ``ivfpq`` (IVF with about 4·sqrt(N)
+    lists, PQ codes: a tenth of the memory, lower recall) beyond.
 
     Example:
         >>> DenseConfig(index_type="hnsw").resolved_type(5000)
         'hnsw'
         >>> [DenseConfig().resolved_type(n) for n in (5000, 2_000_000, 6_000_000)]
         ['flat', 'hnsw', 'ivfpq']
+        >>> DenseConfig().resolved_type(2_000_000, dim=1024)
+        'ivfpq'
     """
 
     embedder: EmbedderConfig = EmbedderConfig()
@@ -60,10 +63,11 @@ class DenseConfig:
         if self.index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be one of {', '.join(INDEX_TYPES)}, not '{self.index_type}'")
 
-    def resolved_type(self, n_vectors: int) -> str:
+    def resolved_type(self, n_vectors: int, dim: int = 384) -> str:
+        """The index type for ``n_vectors`` of ``dim`` dimensions (``index_type``, or what ``auto`` picks)."""
         if self.index_type != "auto":
             return self.index_type
-        return "flat" if n_vectors < 100_000 else "hnsw" if n_vectors < HNSW_UP_TO else "ivfpq"
+        return "flat" if n_vectors < 100_000 else "hnsw" if n_vectors * dim * 4 < HNSW_UP_TO_BYTES else "ivfpq"
 
 
 def build_faiss(vectors: np.ndarray, config: DenseConfig):
@@ -77,7 +81,7 @@ def build_faiss(vectors: np.ndarray, config: DenseConfig):
     import faiss
 
     n, dim = vectors.shape
-    kind = config.resolved_type(n)
+    kind = config.resolved_type(n, dim)
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
@@ -97,6 +101,23 @@ def build_faiss(vectors: np.ndarray, config: DenseConfig):
     index.add(vectors)
     _set_search_params(index, config)
     return index
+
+
+def index_kind(index) -> str:
+    """``flat``, ``hnsw`` or ``ivfpq``: what a FAISS index is, read from the index itself
+    (so an index keeps its kind whatever ``auto`` would pick today).
+
+    Example:
+        >>> index_kind(build_faiss(np.eye(4, dtype=np.float32), DenseConfig(index_type="flat")))
+        'flat'
+    """
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        return "hnsw"
+    if isinstance(index, faiss.IndexIVF):
+        return "ivfpq"
+    return "flat"
 
 
 def _set_search_params(index, config: DenseConfig) -> None:
@@ -197,7 +218,7 @@ class DenseRetriever:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self._faiss, str(folder / "faiss.index"))
-        if self.config.resolved_type(self.doc_count) == "ivfpq":
+        if index_kind(self._faiss) == "ivfpq":
             if vectors is None:
                 raise ValueError("an IVF-PQ index is saved with the vectors it was built from")
             np.save(folder / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
@@ -208,7 +229,7 @@ class DenseRetriever:
             "dimension": int(self._faiss.d),
             "normalised": True,
             "metric": "inner_product",
-            "index_type": self.config.resolved_type(self.doc_count),
+            "index_type": index_kind(self._faiss),
             "doc_count": self.doc_count,
         }
         (folder / "config.json").write_text(json.dumps(about, indent=2))
@@ -222,7 +243,7 @@ class DenseRetriever:
             >>> r.vectors("unused").tolist()[1]
             [0.0, 1.0, 0.0]
         """
-        if self.config.resolved_type(self.doc_count) == "ivfpq":
+        if index_kind(self._faiss) == "ivfpq":
             try:
                 return np.load(Path(folder) / "vectors.npy", allow_pickle=False)
             except (OSError, ValueError) as err:

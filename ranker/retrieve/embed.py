@@ -8,12 +8,13 @@ interrupted job resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -185,10 +186,35 @@ def encode_corpus(
     Example:
         >>> vectors = encode_corpus(Embedder(), ["a", "b"], "data/cache/shards")  # doctest: +SKIP
     """
-    from tqdm import tqdm
-
     shards = Path(shards)
     shards.mkdir(parents=True, exist_ok=True)
+    with _only_encoder(shards):
+        return _encode_shards(embedder, texts, shards, shard_size, show_progress, encode_missing, scratch)
+
+
+@contextlib.contextmanager
+def _only_encoder(shards: Path) -> Iterator[None]:
+    """Hold the shards folder for this process while it encodes into it: a second
+    build into the same folder is refused at once, not left to mix its shards with
+    ours (or, in a build's scratch folder, to delete them)."""
+    import fcntl
+
+    fd = os.open(shards, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(shards, None, "another process is encoding into this folder: wait for it to finish, "
+                             "or build into another place") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _encode_shards(embedder: Embedder, texts: list[str], shards: Path, shard_size: int, show_progress: bool,
+                   encode_missing: ShardEncoder | None, scratch: bool) -> np.ndarray:
+    from tqdm import tqdm
+
     order = np.argsort([-len(t) for t in texts], kind="stable")
     digest = hashlib.sha256()
     for text in texts:
