@@ -103,7 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     news.set_defaults(handler=_cmd_data_news)
 
     index = commands.add_parser(
-        "index", help="index a corpus (BEIR folder, JSONL, CSV or Parquet) with BM25 and dense embeddings"
+        "index", help="index a corpus (BEIR folder, JSONL, CSV or Parquet) with BM25 and dense embeddings",
+        description="Index a corpus with BM25 and dense embeddings. BM25 and the document store read the corpus "
+                    "as it streams (a dense build also keeps its texts, to encode them): a million articles build "
+                    "with BM25 in about 3.5 minutes at 1.5 GiB on 2 cores, and the index opens in under half a "
+                    "second (docs/scale.md).",
     )
     index.add_argument("corpus", type=Path, help="a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
     index.add_argument("--out", type=Path, required=True, help="the index folder to write (replaced only on success)")
@@ -121,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--max-length", type=count(1), help="dense: tokens kept of each document (default: 256)")
     index.add_argument("--batch-size", type=count(1), help="dense: texts per encoding batch (default: 32)")
     index.add_argument("--dense-index", dest="index_type", choices=["auto", "flat", "hnsw", "ivfpq"],
-                       help="FAISS index type (default: auto, by corpus size)")
+                       help="FAISS index type (default: auto: flat under 100k vectors, HNSW32 up to 5M at 384 "
+                            "dimensions, IVF-PQ beyond)")
     index.add_argument("--shards", type=Path, help="dense: where embeddings are kept while encoding, to resume an interrupted build")
     _add_runtime(index, "encoding the articles (dense)")
     index.add_argument(
