@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.corpus import Article
 from ranker.errors import InputError
 from ranker.retrieve.analysis import VARIANTS, Analyzer, BM25Config
 from ranker.retrieve.base import Results, empty_results

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.corpus import Article
 from ranker.errors import InputError
 from ranker.retrieve.base import Results, empty_results
 from ranker.retrieve.embed import Embedder, EmbedderConfig, ShardEncoder, encode_corpus, same_model
