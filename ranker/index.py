@@ -38,7 +38,7 @@ from ranker.outputs import INDEX, check_output
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.bm25_build import ChunkedBM25Builder
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
-from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus
+from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus, texts_sha256
 from ranker.retrieve.hybrid import HybridConfig, HybridRetriever
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def build_index(
         texts = [field_text(a, fields) for a in articles]
         if not texts:
             raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
-        texts_digest = _digest(texts)
+        texts_digest = texts_sha256(texts)
         vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress, encode_missing,
                                 scratch)
         encode_seconds = time.perf_counter() - started
@@ -129,14 +129,6 @@ def build_index(
     if shards.exists():
         shutil.rmtree(shards)
     return manifest
-
-
-def _digest(texts: Iterable[str]) -> str:
-    """The sha256 of ``texts`` in order (each followed by a NUL byte)."""
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8") + b"\0")
-    return digest.hexdigest()
 
 
 def check_articles(articles: Iterable[Article], fields: Sequence[str], where: str, ids: bool = True) -> None:

@@ -216,11 +216,8 @@ def _encode_shards(embedder: Embedder, texts: list[str], shards: Path, shard_siz
     from tqdm import tqdm
 
     order = np.argsort([-len(t) for t in texts], kind="stable")
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8") + b"\0")
     stamp = (
-        f"{len(texts)} texts sha256 {digest.hexdigest()}, max_length {embedder.config.max_length}, "
+        f"{len(texts)} texts sha256 {texts_sha256(texts)}, max_length {embedder.config.max_length}, "
         f"shard_size {shard_size}, model {embedder.fingerprint()[:8]}"
     )
     stamp_path = shards / "ABOUT"
@@ -259,6 +256,20 @@ def _encode_shards(embedder: Embedder, texts: list[str], shards: Path, shard_siz
     vectors = np.empty_like(sorted_vectors)
     vectors[order] = sorted_vectors
     return vectors
+
+
+def texts_sha256(texts: Iterable[str]) -> str:
+    """The sha256 of ``texts`` in order, each followed by a NUL byte: what a shards
+    folder's stamp and an index build compare to know the texts are the same.
+
+    Example:
+        >>> texts_sha256(["a", "b"])[:12]
+        '8fb20ef63ced'
+    """
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
