@@ -282,13 +282,28 @@ def one_writer(path: str | Path) -> Iterator[None]:
         >>> with one_writer(pathlib.Path(tempfile.mkdtemp()) / "index"):
         ...     pass
     """
-    import fcntl
-
     parent = Path(path).resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(parent, os.O_RDONLY)
+    with folder_lock(parent):
+        yield
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, wait: bool = True) -> Iterator[None]:
+    """An exclusive ``flock`` on the folder itself (no file is created), released when
+    the block ends or the process dies; ``wait=False`` raises ``BlockingIOError`` at
+    once when another process holds it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> with folder_lock(tempfile.mkdtemp(), wait=False):
+        ...     pass
+    """
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
     finally:
         os.close(fd)  # closing releases the lock

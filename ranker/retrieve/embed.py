@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from ranker.errors import InputError
-from ranker.files import atomic_write_bytes
+from ranker.files import atomic_write_bytes, folder_lock
 from ranker.models import DEFAULT_MODEL, offline, pick_device, quiet_transformers, resolve_model
 
 #: Encodes (shard number, texts) work items elsewhere (a Ray actor pool:
@@ -197,18 +197,13 @@ def _only_encoder(shards: Path) -> Iterator[None]:
     """Hold the shards folder for this process while it encodes into it: a second
     build into the same folder is refused at once, not left to mix its shards with
     ours (or, in a build's scratch folder, to delete them)."""
-    import fcntl
-
-    fd = os.open(shards, os.O_RDONLY)
-    try:
+    with contextlib.ExitStack() as held:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.enter_context(folder_lock(shards, wait=False))
         except BlockingIOError:
             raise InputError(shards, None, "another process is encoding into this folder: wait for it to finish, "
                              "or build into another place") from None
         yield
-    finally:
-        os.close(fd)
 
 
 def _encode_shards(embedder: Embedder, texts: list[str], shards: Path, shard_size: int, show_progress: bool,
