@@ -31,11 +31,13 @@ def file_hashes(folder: str | Path, leave_out: str) -> dict[str, str]:
         'ba7816bf8f01'
     """
     folder = Path(folder)
-    return {
-        p.relative_to(folder).as_posix(): sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.relative_to(folder).as_posix() != leave_out
-    }
+    return {name: sha256_file(folder / name) for name in _listing(folder, leave_out)}
+
+
+def _listing(folder: Path, leave_out: str) -> list[str]:
+    """Every file under ``folder`` but ``leave_out``, by relative path, sorted."""
+    return [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.relative_to(folder).as_posix() != leave_out]
 
 
 def problems(folder: str | Path, listed: dict[str, str], extra: bool = False) -> list[str]:
@@ -121,16 +123,15 @@ def write_listed(folder: str | Path, name: str, about: dict, files: dict[str, st
 
     from ranker.files import atomic_write_text
 
+    folder = Path(folder)
     about = {k: v for k, v in about.items() if k not in ("files", "checksum")}
-    before = {p.relative_to(folder).as_posix(): p.stat() for p in Path(folder).rglob("*") if p.is_file()} if files is None else {}
+    before = _stats(folder, _listing(folder, name)) if files is None else None
     about["files"] = file_hashes(folder, name) if files is None else dict(sorted(files.items()))
     about["checksum"] = _checksum(about)
-    atomic_write_text(Path(folder) / name, json.dumps(about, indent=2) + "\n")
-    if files is None:  # hashed just now: the first open need not hash them again, unless one changed meanwhile
-        key = stat_key(Path(folder), about["files"])
-        unchanged = all(_same(before.get(n), Path(folder) / n) for n in about["files"])
-        if key is not None and unchanged:
-            vouch(key)
+    atomic_write_text(folder / name, json.dumps(about, indent=2) + "\n")
+    # hashed just now: the first open need not hash them again, unless one changed meanwhile
+    if before is not None and before == _stats(folder, sorted(about["files"])):
+        vouch(stat_key(folder, about["files"]))
     return about
 
 
@@ -230,24 +231,23 @@ def stat_key(folder: Path, listed: dict[str, str]) -> str | None:
     import hashlib
     import json
 
-    parts = []
-    for name, digest in sorted(listed.items()):
+    names = sorted(listed)
+    stats = _stats(folder, names)
+    if stats is None:
+        return None
+    return hashlib.sha256(json.dumps([[n, listed[n], *st] for n, st in zip(names, stats)]).encode()).hexdigest()
+
+
+def _stats(folder: Path, names: list[str]) -> list[list[int]] | None:
+    """Each file's device, inode, size, and modification and change times (ns); None when one is missing."""
+    found = []
+    for name in names:
         try:
             st = (folder / name).stat()
         except OSError:
             return None
-        parts.append([name, digest, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def _same(before, path: Path) -> bool:
-    """Whether ``path`` is still the file ``before`` (an ``os.stat_result``) described."""
-    try:
-        now = path.stat()
-    except OSError:
-        return False
-    return before is not None and (before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns) == (
-        now.st_ino, now.st_size, now.st_mtime_ns, now.st_ctime_ns)
+        found.append([st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+    return found
 
 
 def _vouched_path(key: str) -> Path:
