@@ -189,7 +189,7 @@ def preset_from_args(args: argparse.Namespace) -> Preset:
     def pick(section, name, **fields):  # the preset's section, then the flags given (ranker.config's one order)
         return resolve_config(type(section), name, preset=section, flags={field: given.get(arg) for field, arg in fields.items()})
 
-    return replace(
+    chosen = replace(
         preset,
         description=preset.description + named,
         train_queries=given.get("train_queries", preset.train_queries),
@@ -197,6 +197,14 @@ def preset_from_args(args: argparse.Namespace) -> Preset:
         reranker=pick(preset.reranker, "reranker", max_length="max_length", passage_words="passage_words"),
         train=pick(preset.train, "train", learning_rate="learning_rate", epochs="epochs", precision="precision"),
     )
+    seed = getattr(args, "seed", None)
+    if seed is None:
+        return chosen
+    # one seed for every stage that draws: the queries sampled, the embedder's and the
+    # cross-encoder's batch order, dropout, new head weights and dev samples
+    embedder = chosen.embedder and replace(chosen.embedder, train=replace(chosen.embedder.train, seed=seed))
+    return replace(chosen, description=chosen.description + f"; seed {seed}", mining=replace(chosen.mining, seed=seed),
+                   train=replace(chosen.train, seed=seed), embedder=embedder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passage-words", type=int, help="override the preset's")
     parser.add_argument("--negatives", type=int, help="negatives per training query: override the preset's")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="training precision: override the preset's")
+    parser.add_argument("--seed", type=int, help="one seed for every stage that draws (default: the preset's, 13)")
     parser.add_argument("--no-embedder", action="store_true", help="keep --index's embedder (skip the preset's fine-tuning)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
