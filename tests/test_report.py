@@ -104,3 +104,16 @@ def test_run_side_files_round_trip(tmp_path):
     write_run(tmp_path / "a.trec", {"q1": {"d1": 1.0}}, tag="a", meta={"seconds": {"retrieve": 0.2}})
     assert read_run_meta(tmp_path / "a.trec") == {"tag": "a", "queries": 1, "seconds": {"retrieve": 0.2}}
     assert read_run_meta(tmp_path / "none.trec") == {}
+
+
+def test_a_heads_row_for_each_held_out_set_qa_reports(tmp_path):
+    from ranker.report.build import _heads
+
+    (tmp_path / "qa").mkdir()
+    (tmp_path / "qa" / "metrics.json").write_text(json.dumps({
+        "test": {"F1": 99.4, "exact_match": 98.6, "n": 769}, "general_dev": {"F1": 73.5, "n": 350},
+        "general_dev_whole_articles": {"F1": 68.7, "n": 350, "by_window_choice": {}}, "seconds": 60}))
+    assert _heads(tmp_path) == [
+        {"task": "qa", "test": {"F1": 99.4, "exact_match": 98.6}, "n": 769, "seconds": 60},
+        {"task": "qa: general questions (dev)", "test": {"F1": 73.5}, "n": 350, "seconds": None},
+        {"task": "qa: general questions (dev), whole articles", "test": {"F1": 68.7}, "n": 350, "seconds": None}]

@@ -95,20 +95,30 @@ def _examples(runs: dict[str, Run], qrels: Qrels, qids: list[str], ranks: dict[s
     return out
 
 
+#: The held-out sets a head's metrics may hold beside ``test``, and how a report names them.
+HEAD_SETS = {"general_dev": "general questions (dev)", "quotes_test_whole_articles": "whole articles",
+             "general_dev_whole_articles": "general questions (dev), whole articles"}
+
+
 def _heads(folder: Path | None) -> list[dict[str, Any]]:
-    """One row per ``<task>/metrics.json`` under ``folder`` that has a test result."""
+    """One row per ``<task>/metrics.json`` under ``folder`` that has a test result, and one
+    per further held-out set it reports (:data:`HEAD_SETS`: QA's general questions)."""
     if folder is None:
         return []
     rows = []
     for path in sorted(folder.glob("*/metrics.json")):
         metrics = json.loads(path.read_text(encoding="utf-8"))
-        test = metrics.get("test")
-        if not isinstance(test, dict):
+        if not isinstance(metrics.get("test"), dict):
             continue
-        figures = {k: v for k, v in test.items() if isinstance(v, (int, float)) and k != "n"}
         # the pipeline's wall time for the task (training and testing), else the training loop's
         seconds = metrics.get("seconds", metrics.get("train", {}).get("seconds"))
-        rows.append({"task": path.parent.name, "test": figures, "n": test.get("n"), "seconds": seconds})
+        for key, name in {"test": None, **HEAD_SETS}.items():
+            found = metrics.get(key)
+            if not isinstance(found, dict):
+                continue
+            figures = {k: v for k, v in found.items() if isinstance(v, (int, float)) and k != "n"}
+            task = path.parent.name if name is None else f"{path.parent.name}: {name}"
+            rows.append({"task": task, "test": figures, "n": found.get("n"), "seconds": seconds if name is None else None})
     return rows
 
 
