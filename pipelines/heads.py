@@ -134,16 +134,16 @@ def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
     general_train = [e for e in general if e.doc_id not in held_out]
     general_dev = news_questions(articles, "dev")
     whole = {"quotes_test": test, "general_dev": general_dev}
-    seed = preset.train.seed
+    seed, words = preset.train.seed, preset.passage_words
     # every preset is tested on the same passages, whatever it trained on, so presets compare
-    test = crop_to_passages(test, TEST_PASSAGE_WORDS, seed)
-    if preset.passage_words:  # else training and its dev set keep whole articles
-        train, dev = (crop_to_passages(part, preset.passage_words, seed) for part in (train, dev))
-        general_train = crop_around_answers(general_train, preset.passage_words, seed)
-    general_dev_trained = crop_around_answers(general_dev, preset.passage_words, seed) if preset.passage_words else general_dev
-    general_dev = crop_around_answers(general_dev, TEST_PASSAGE_WORDS, seed)
-    metrics = TASKS["qa"].train(train + general_train, out, preset.config, preset.train, dev=dev + general_dev_trained,
+    passages = {"test": crop_to_passages(test, TEST_PASSAGE_WORDS, seed),
+                "general_dev": crop_around_answers(general_dev, TEST_PASSAGE_WORDS, seed)}
+    if words:  # else training and its dev set keep whole articles
+        train, dev = (crop_to_passages(part, words, seed) for part in (train, dev))
+        general_train, general_dev = (crop_around_answers(part, words, seed) for part in (general_train, general_dev))
+    metrics = TASKS["qa"].train(train + general_train, out, preset.config, preset.train, dev=dev + general_dev,
                                 show_progress=not quiet)
+    test, general_dev = passages["test"], passages["general_dev"]
     # the sets as SQuAD files beside the model, for 'ranker eval qa' (written once the training folder exists)
     for name, part in (("train", train), ("dev", dev), ("test", test), ("general-train", general_train),
                        ("general-dev", general_dev), ("test-articles", whole["quotes_test"]),
@@ -157,7 +157,8 @@ def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
         results[f"{name}_whole_articles"] = evaluate_examples(net, tokenizer, config, part, show_progress=not quiet,
                                                               compare_windows=True)
     return {"data": {"train": len(train), "dev": len(dev), "test": len(test), "test_dropped_as_asked_in_training": leaked,
-                     "test_articles": len({e.doc_id for e in test}), "passage_words": preset.passage_words, "test_passage_words": TEST_PASSAGE_WORDS,
+                     "test_articles": len({e.doc_id for e in test}), "passage_words": words,
+                     "test_passage_words": TEST_PASSAGE_WORDS,
                      "general_train": len(general_train), "general_train_left_out_as_quote_test_articles":
                          len(general) - len(general_train), "general_dev": len(general_dev)},
             **metrics, **results, "example": examples_shown}
