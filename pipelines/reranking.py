@@ -26,6 +26,7 @@ from ranker.display import format_table
 from ranker.evaluate import evaluate, write_run
 from ranker.exits import run_reporting_errors
 from ranker.files import atomic_write_text
+from ranker.flags import count
 from ranker.index import RETRIEVERS, Index
 from ranker.mine import (
     MiningConfig,
@@ -214,13 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--out", type=Path, help="default: runs/reranker-<preset>")
     parser.add_argument("--learning-rate", type=float, help="override the preset's")
-    parser.add_argument("--max-length", type=int, help="override the preset's")
-    parser.add_argument("--epochs", type=int, help="override the preset's")
-    parser.add_argument("--train-queries", type=int, help="override the preset's")
-    parser.add_argument("--passage-words", type=int, help="override the preset's")
-    parser.add_argument("--negatives", type=int, help="negatives per training query: override the preset's")
+    parser.add_argument("--max-length", type=count(1), help="override the preset's")
+    parser.add_argument("--epochs", type=count(1), help="override the preset's")
+    parser.add_argument("--train-queries", type=count(1), help="override the preset's")
+    parser.add_argument("--passage-words", type=count(1), help="override the preset's")
+    parser.add_argument("--negatives", type=count(1), help="negatives per training query: override the preset's")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="training precision: override the preset's")
-    parser.add_argument("--seed", type=int, help="one seed for every stage that draws (default: the preset's, 13)")
+    parser.add_argument("--seed", type=count(0), help="one seed for every stage that draws (default: the preset's, 13)")
     parser.add_argument("--no-embedder", action="store_true", help="keep --index's embedder (skip the preset's fine-tuning)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)

@@ -292,7 +292,7 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--relative-margin", type=number(), help="drop candidates scoring >= (1 - M) x the positive's score (default: 0.05); -1 turns it off")
     mine.add_argument("--absolute-margin", type=number(0), help="drop candidates scoring >= the positive's score - M (default: off)")
     mine.add_argument("--limit", type=count(1), help="mine for a fixed random sample of this many training queries")
-    mine.add_argument("--seed", type=int, help="for sampling (default: 13)")
+    mine.add_argument("--seed", type=count(0), help="for sampling (default: 13)")
     mine.add_argument("--denoise", type=Path, help="a fine-tuned cross-encoder that vetoes candidates it scores near the positive")
     mine.add_argument("--denoise-margin", type=number(), default=0.0, help="veto when the candidate scores above the positive minus this (default: 0)")
     mine.add_argument("--config", type=Path, help="a TOML file with a [mine] table; flags override it")
@@ -393,7 +393,7 @@ def _add_train_flags(parser: argparse.ArgumentParser, batch_help: str, tables: s
     parser.add_argument("--batch-size", type=count(1), help=batch_help)
     parser.add_argument("--eval-every", type=count(1), help="evaluate on dev every N steps (default: only at the end)")
     parser.add_argument("--checkpoint-every", type=count(1), help="write a resumable checkpoint every N steps (default: 50)")
-    parser.add_argument("--seed", type=int, help="(default: 13)")
+    parser.add_argument("--seed", type=count(0), help="(default: 13)")
     parser.add_argument("--device", help="cpu, cuda or auto (default: auto)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"],
                         help="bf16: forward pass in bfloat16 autocast (about 1.6x faster on CPUs with AVX512-BF16); "

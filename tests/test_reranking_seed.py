@@ -29,3 +29,14 @@ def test_without_a_seed_the_preset_is_unchanged():
 def test_the_quick_preset_has_no_embedder_and_still_takes_a_seed():
     preset = preset_from_args(argparse.Namespace(preset="quick", **{name: None for name in OVERRIDES}, seed=3))
     assert preset.embedder is None and preset.train.seed == 3
+
+
+def test_a_negative_seed_is_refused_before_any_work(capsys, tmp_path):
+    import pytest
+
+    from pipelines.reranking import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--seed", "-1", "--out", str(tmp_path / "run")])
+    assert stopped.value.code == 2 and "--seed: must be a whole number of at least 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
