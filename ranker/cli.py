@@ -252,11 +252,14 @@ def _parser() -> argparse.ArgumentParser:
         "figures embedded, opens from disk), OUT/report.md with the figures beside it, and OUT/report.json.\n"
         "Each system's nDCG@10, MRR@10, R@1, R@10, R@100 and MAP (ir_measures, as 'ranker evaluate') with a 95%\n"
         "bootstrap interval and a paired t-test against the baseline; recall@k curves, where the relevant article\n"
-        "lands before and after, per-query wins and losses, the queries helped and hurt most, time per stage.",
+        "lands before and after, per-query wins and losses, the queries helped and hurt most, time per stage.\n"
+        "Runs given the same NAME= (one recipe's seeds) make one system: each query's mean over them is what is\n"
+        "tested, and the table adds the range of the runs' own means.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument("runs", nargs="+", metavar="[NAME=]RUN",
-                        help="TREC run files; NAME defaults to the file name without .trec")
+                        help="TREC run files; NAME defaults to the file name without .trec. The same NAME= on "
+                             "several runs (one recipe's seeds) makes one system, scored by each query's mean over them")
     report.add_argument("--qrels", type=Path, required=True, help="a TREC or BEIR qrels file")
     report.add_argument("--out", type=Path, required=True, help="the report folder (e.g. reports/demo); replaced whole")
     report.add_argument("--baseline", help="the system the others are tested against (default: the first run)")
@@ -508,7 +511,7 @@ def _inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
         elif name in ("model", "queries") and isinstance(value, str) and value != "-" and Path(value).exists():
             found.append((flag, Path(value)))
         elif name == "runs" and isinstance(value, list):
-            found += [("run", path) for path in _run_names(value, check=False).values()]
+            found += [("run", path) for paths in _run_names(value, check=False).values() for path in paths]
     return found
 
 
@@ -1166,23 +1169,35 @@ def _judged_qrels(path: Path):
     return qrels
 
 
-def _run_names(specs: list[str], check: bool = True) -> dict[str, Path]:
-    """``[NAME=]PATH`` arguments as name -> path; a name given twice is an error."""
-    names: dict[str, Path] = {}
+def _run_names(specs: list[str], check: bool = True) -> dict[str, list[Path]]:
+    """``[NAME=]PATH`` arguments as name -> paths.
+
+    The same NAME= on several runs makes one system of them (seeds of one recipe,
+    averaged per query). A name taken from two file names is an error instead, since
+    two files that happen to share a name are rarely meant to be averaged.
+    """
+    names: dict[str, list[Path]] = {}
+    implicit: set[str] = set()
     for spec in specs:
         name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
         path = Path(path)
-        name = name or (path.name[: -len(".trec")] if path.name.endswith(".trec") else path.stem)
         if not check:
-            names[spec] = path
+            names[spec] = [path]
             continue
+        given = bool(name)
+        name = name or (path.name[: -len(".trec")] if path.name.endswith(".trec") else path.stem)
         if not name.isprintable():
             raise InputError("command line", spec.encode("unicode_escape").decode(), "a system name must be printable text")
         if not path.is_file():
             raise InputError(path, None, "run file not found")
-        if name in names:
-            raise InputError(path, None, f"the system name '{name}' is given twice; name runs with NAME=PATH")
-        names[name] = path
+        if name in names and (not given or name in implicit):
+            raise InputError(path, None, f"the system name '{name}' is given twice; name runs with NAME=PATH "
+                             "(the same NAME= on several runs averages them, e.g. seeds)")
+        if path.resolve() in (p.resolve() for p in names.get(name, [])):
+            raise InputError(path, None, f"this run is given twice for '{name}'; a system's runs must be different files")
+        if not given:
+            implicit.add(name)
+        names.setdefault(name, []).append(path)
     return names
 
 

@@ -117,3 +117,53 @@ def test_a_heads_row_for_each_held_out_set_qa_reports(tmp_path):
         {"task": "qa", "test": {"F1": 99.4, "exact_match": 98.6}, "n": 769, "seconds": 60},
         {"task": "qa: general questions (dev)", "test": {"F1": 73.5}, "n": 350, "seconds": None},
         {"task": "qa: general questions (dev), whole articles", "test": {"F1": 68.7}, "n": 350, "seconds": None}]
+
+
+def test_a_system_of_several_runs_is_tested_on_each_querys_mean_over_them(runs_and_qrels):
+    from scipy.stats import ttest_rel
+
+    from ranker.evaluate import evaluate_per_query, read_run
+
+    paths, qrels, _ = runs_and_qrels
+    seeds = [paths["better"], paths["mixed"]]
+    report = build_report({"bm25": paths["bm25"], "seeds": seeds}, qrels, ReportConfig(baseline="bm25"))
+    row = report["systems"]["seeds"]
+    assert row["paths"] == [str(p) for p in seeds] and report["systems"]["bm25"]["paths"] == [str(paths["bm25"])]
+    means = [evaluate(read_run(p), qrels)["MRR@10"] for p in seeds]  # 1.0 and 2/3
+    assert row["metrics"]["MRR@10"]["mean"] == pytest.approx(sum(means) / 2)
+    assert row["runs_range"]["MRR@10"] == pytest.approx([min(means), max(means)])
+    per_query = [evaluate_per_query(read_run(p), qrels, ["MRR@10"]) for p in seeds]
+    averaged = np.array([(per_query[0][q]["MRR@10"] + per_query[1][q]["MRR@10"]) / 2 for q in sorted(qrels)])
+    assert row["metrics"]["MRR@10"]["p"] == pytest.approx(ttest_rel(averaged, np.full(QUERIES, 0.5)).pvalue)
+    # the recall curve is the runs' mean too: R@1 is 1.0 for better and 0.5 for mixed
+    assert report["recall"]["curves"]["seeds"][0] == pytest.approx(0.75)
+
+
+def test_cli_report_averages_runs_given_the_same_name_and_says_so(runs_and_qrels, capsys):
+    paths, _, folder = runs_and_qrels
+    out = folder / "seeds"
+    assert main(["report", f"bm25={paths['bm25']}", f"ce={paths['better']}", f"ce={paths['worse']}",
+                 "--qrels", str(folder / "qrels.tsv"), "--out", str(out)]) == 0
+    markdown = (out / "report.md").read_text()
+    assert "ce (mean of 2 runs)" in markdown and "runs 0.333–1.000" in markdown  # MRR@10 of rank 3 and rank 1
+    assert "each query's mean over its runs" in markdown and "each query's mean" in (out / "index.html").read_text()
+    assert "a system of several runs shows its first" in markdown  # the ranks and examples are one run's
+    single = folder / "single"
+    assert main(["report", str(paths["bm25"]), str(paths["better"]), "--qrels", str(folder / "qrels.tsv"), "--out", str(single)]) == 0
+    assert "mean of" not in (single / "report.md").read_text()
+
+
+@pytest.mark.parametrize("runs, message", [
+    (["{a}", "{b}/bm25.trec"], "the system name 'bm25' is given twice; name runs with NAME=PATH"),
+    (["{a}", "bm25={b}/bm25.trec"], "the system name 'bm25' is given twice"),
+    (["x={a}", "x={a}"], "this run is given twice for 'x'"),
+])
+def test_cli_report_refuses_runs_that_cannot_be_meant_as_seeds(runs_and_qrels, capsys, runs, message):
+    paths, _, folder = runs_and_qrels
+    other = folder / "other"
+    other.mkdir()
+    (other / "bm25.trec").write_bytes(paths["bm25"].read_bytes())
+    args = [r.format(a=paths["bm25"], b=other) for r in runs]
+    assert main(["report", *args, "--qrels", str(folder / "qrels.tsv"), "--out", str(folder / "r")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (folder / "r").exists()

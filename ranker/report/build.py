@@ -9,7 +9,7 @@ one JSON-ready dict; :mod:`ranker.report.render` turns it into HTML and Markdown
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import numpy as np
 from ranker.corpus import Qrels
 from ranker.errors import InputError
 from ranker.evaluate import MEASURES, Run, ranked, read_run_meta
-from ranker.report.stats import per_query, recall_curve, relevant_ranks, systems_table
+from ranker.report.stats import mean_over_runs, per_query, recall_curve, relevant_ranks, systems_table
 
 
 @dataclass(frozen=True)
@@ -131,14 +131,18 @@ def _json_file(path: Path | None, name: str) -> dict[str, Any]:
     return json.loads(target.read_text(encoding="utf-8"))
 
 
-def build_report(run_paths: dict[str, Path], qrels: Qrels, config: ReportConfig = ReportConfig(),
+def build_report(run_paths: Mapping[str, Path | Sequence[Path]], qrels: Qrels, config: ReportConfig = ReportConfig(),
                  data: Path | None = None, heads: Path | None = None, index: Path | None = None,
                  model: Path | None = None, title: str = "Evaluation report",
                  qrels_name: str = "") -> dict[str, Any]:
     """Everything the report shows, JSON-ready.
 
+    A system given several runs (the same recipe under different seeds) is scored by
+    each query's mean over them, and its row also holds the range of the runs' own
+    means; its first run stands for it in the rank plot and the examples.
+
     Args:
-        run_paths: system name -> TREC run file (ours or anyone's).
+        run_paths: system name -> TREC run file (ours or anyone's), or a list of them.
         qrels: the judgements the runs are scored on.
         config: baseline, focus and statistics.
         data: a BEIR folder for query texts and article titles (optional).
@@ -147,15 +151,23 @@ def build_report(run_paths: dict[str, Path], qrels: Qrels, config: ReportConfig 
         model: a model folder whose ``ranker.json`` to show (optional).
 
     Example:
-        >>> build_report({"bm25": Path("runs/bm25.trec")}, qrels)  # doctest: +SKIP
+        >>> build_report({"bm25": Path("runs/bm25.trec"), "mixed": [Path("s13.trec"), Path("s14.trec")]}, qrels)  # doctest: +SKIP
     """
     from ranker.evaluate import read_run
 
     if not run_paths:
         raise ValueError("a report needs at least one run")
-    runs = {name: read_run(path) for name, path in run_paths.items()}
+    paths = {name: [Path(found)] if isinstance(found, (str, Path)) else [Path(p) for p in found]
+             for name, found in run_paths.items()}
+    if not all(paths.values()):
+        raise ValueError(f"no run given for {', '.join(name for name, found in paths.items() if not found)}")
+    every = {name: [read_run(path) for path in found] for name, found in paths.items()}
+    runs = {name: found[0] for name, found in every.items()}  # what stands for a system in ranks and examples
     baseline = config.baseline or next(iter(runs))
-    qids, values = per_query(runs, qrels, config.metrics)
+    values, spreads = {}, {}
+    for name, found in every.items():
+        qids, per_run = per_query({str(i): run for i, run in enumerate(found)}, qrels, config.metrics)
+        values[name], spreads[name] = mean_over_runs(list(per_run.values()))
     table = systems_table(values, baseline, config.confidence, config.seed)
     others = [s for s in runs if s != baseline]
     if config.focus is not None and config.focus not in runs:
@@ -164,6 +176,7 @@ def build_report(run_paths: dict[str, Path], qrels: Qrels, config: ReportConfig 
     ranks = {system: relevant_ranks(run, qrels, qids) for system, run in runs.items()}
     queries, titles = _titles(data)
     metric = config.focus_metric
+    curves = {s: np.mean([recall_curve(run, qrels, config.depths) for run in found], axis=0).tolist() for s, found in every.items()}
     return {
         "title": title,
         "qrels": qrels_name,
@@ -171,9 +184,10 @@ def build_report(run_paths: dict[str, Path], qrels: Qrels, config: ReportConfig 
         "baseline": baseline,
         "focus": focus,
         "config": asdict(config),
-        "systems": {s: {"path": str(run_paths[s]), "meta": read_run_meta(run_paths[s]),
-                        "metrics": {m: asdict(c) for m, c in table[s].items()}} for s in runs},
-        "recall": {"depths": list(config.depths), "curves": {s: recall_curve(run, qrels, config.depths) for s, run in runs.items()}},
+        "systems": {s: {"path": str(paths[s][0]), "paths": [str(p) for p in paths[s]], "meta": read_run_meta(paths[s][0]),
+                        "metrics": {m: asdict(c) for m, c in table[s].items()},
+                        "runs_range": {m: list(r) for m, r in spreads[s].items()}} for s in runs},
+        "recall": {"depths": list(config.depths), "curves": curves},
         "ranks": {s: r.tolist() for s, r in ranks.items()},
         "per_query_focus": {"metric": metric, "differences": (values[focus][metric] - values[baseline][metric]).tolist()},
         "examples": _examples(runs, qrels, qids, ranks, focus, baseline, config.examples, queries, titles)

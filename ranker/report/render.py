@@ -38,6 +38,14 @@ window.addEventListener("load", function () {
 """
 
 
+def _averaged(report: dict[str, Any]) -> str:
+    """What the systems table's note adds when a system averages several runs; '' otherwise."""
+    if all(len(info["paths"]) == 1 for info in report["systems"].values()):
+        return ""
+    return (" A system of several runs (seeds) is scored by each query's mean over its runs and tested that way;"
+            " 'runs a–b' is the range of the runs' own means.")
+
+
 def figures(report: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
     """file name -> (caption, PNG bytes) for every figure the report has data for."""
     import numpy as np
@@ -45,7 +53,7 @@ def figures(report: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
     baseline, focus = report["baseline"], report["focus"]
     out = {"recall.png": ("Recall@k for every system", recall_plot(report["recall"]["depths"], report["recall"]["curves"]))}
     ranks = {s: np.array(report["ranks"][s]) for s in dict.fromkeys([baseline, focus])}
-    out["ranks.png"] = (f"Rank of the relevant article: {baseline} against {focus}", rank_shift_plot(ranks))
+    out["ranks.png"] = (f"Rank of the relevant article: {baseline} against {focus}{_first_runs(report)}", rank_shift_plot(ranks))
     if focus != baseline:
         differences = np.array(report["per_query_focus"]["differences"])
         out["wins.png"] = (f"Per-query {report['per_query_focus']['metric']}: {focus} minus {baseline}",
@@ -56,6 +64,25 @@ def figures(report: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
 def _cell(cell: dict[str, Any], alpha: float) -> tuple[str, str]:
     """(plain text, mark) of one metric cell (a :class:`~ranker.report.stats.Cell` as JSON)."""
     return f"{cell['mean']:.3f}", Cell(**cell).mark(alpha)
+
+
+def _first_runs(report: dict[str, Any]) -> str:
+    """Said beside ranks and examples, which show one run of each system."""
+    return "" if all(len(info["paths"]) == 1 for info in report["systems"].values()) else "; a system of several runs shows its first"
+
+
+def _name(system: str, info: dict[str, Any]) -> str:
+    """A system's name, with how many runs it averages when more than one."""
+    runs = len(info["paths"])
+    return system if runs == 1 else f"{system} (mean of {runs} runs)"
+
+
+def _runs_range(info: dict[str, Any], metric: str) -> str:
+    """'runs 0.842–0.851': the range of a several-run system's own means, else ''."""
+    if len(info["paths"]) == 1:
+        return ""
+    low, high = info["runs_range"][metric]
+    return f"runs {low:.3f}–{high:.3f}"
 
 
 def _head_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -106,7 +133,7 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
              f"<h1>{e(report['title'])}</h1>",
              f"<p class='meta'>{report['queries']} judged queries ({e(report['qrels'])}); baseline <b>{e(baseline)}</b>; "
              f"examined system <b>{e(focus)}</b>. Means with {int(report['config']['confidence'] * 100)}% bootstrap intervals; "
-             f"▲/▼: better/worse than the baseline by a two-sided paired t-test at p &lt; {alpha}.</p>",
+             f"▲/▼: better/worse than the baseline by a two-sided paired t-test at p &lt; {alpha}.{_averaged(report)}</p>",
              "<h2>Systems</h2><table><tr><th>system</th>" + "".join(f"<th>{e(m)}</th>" for m in metrics) + "</tr>"]
     for system, info in report["systems"].items():
         kind = " class='baseline'" if system == baseline else " class='focus'" if system == focus else ""
@@ -116,9 +143,11 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
             text, mark = _cell(cell, alpha)
             style = "up" if mark == "▲" else "down" if mark == "▼" else ""
             p = "" if cell["p"] is None else f" title='p = {cell['p']:.3g}'"
+            spread = _runs_range(info, m)
             cells.append(f"<td{p}>{text}<span class='{style}'>{mark}</span><br>"
-                         f"<span class='ci'>{cell['low']:.3f}–{cell['high']:.3f}</span></td>")
-        parts.append(f"<tr{kind}><td>{e(system)}</td>{''.join(cells)}</tr>")
+                         f"<span class='ci'>{cell['low']:.3f}–{cell['high']:.3f}</span>"
+                         + (f"<br><span class='ci'>{spread}</span>" if spread else "") + "</td>")
+        parts.append(f"<tr{kind}><td>{e(_name(system, info))}</td>{''.join(cells)}</tr>")
     parts.append("</table>")
 
     parts.append("<h2>Plots</h2>")
@@ -128,7 +157,7 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
                      f"<figcaption>{e(caption)}</figcaption></figure>")
 
     parts.append(f"<h2>Where it goes wrong</h2><p>The queries on which <b>{e(focus)}</b> moved the relevant article "
-                 f"furthest against <b>{e(baseline)}</b> (rank 0: not retrieved).</p>")
+                 f"furthest against <b>{e(baseline)}</b> (rank 0: not retrieved{_first_runs(report)}).</p>")
     systems = list(report["systems"])
     for kind in ("hurt", "helped"):
         rows = report["examples"].get(kind, [])
@@ -160,7 +189,8 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
     summary = _manifest_summary(report)
     if summary:
         parts.append(f"<h2>What produced these numbers</h2><pre>{e(json.dumps(summary, indent=2))}</pre>")
-    parts.append("<h2>Runs</h2><ul>" + "".join(f"<li>{e(s)}: <code>{e(i['path'])}</code></li>" for s, i in report["systems"].items()) + "</ul>")
+    parts.append("<h2>Runs</h2><ul>" + "".join(f"<li>{e(s)}: " + ", ".join(f"<code>{e(p)}</code>" for p in i["paths"])
+                                               + "</li>" for s, i in report["systems"].items()) + "</ul>")
     parts.append(f"<script>{SCRIPT}</script></body></html>\n")
     return "\n".join(parts)
 
@@ -186,18 +216,20 @@ def render_markdown(report: dict[str, Any], images: dict[str, tuple[str, bytes]]
     out = [f"# {report['title']}", "",
            f"{report['queries']} judged queries ({report['qrels']}); baseline **{baseline}**; examined system **{focus}**. "
            f"Means with {int(report['config']['confidence'] * 100)}% bootstrap intervals; ▲/▼: better/worse than the "
-           f"baseline by a two-sided paired t-test at p < {alpha}.", "", "## Systems", ""]
+           f"baseline by a two-sided paired t-test at p < {alpha}.{_averaged(report)}", "", "## Systems", ""]
     rows = []
     for system, info in report["systems"].items():
         cells = []
         for m in metrics:
             cell = info["metrics"][m]
             text, mark = _cell(cell, alpha)
-            cells.append(f"{text}{mark} ({cell['low']:.3f}–{cell['high']:.3f})")
-        rows.append([f"**{system}**" if system == focus else system, *cells])
+            spread = _runs_range(info, m)
+            cells.append(f"{text}{mark} ({cell['low']:.3f}–{cell['high']:.3f}{'; ' + spread if spread else ''})")
+        name = _name(system, info)
+        rows.append([f"**{name}**" if system == focus else name, *cells])
     out += [_md_table(["system", *metrics], rows), "", "## Plots", ""]
     out += [f"![{caption}]({name})\n" for name, (caption, _) in images.items()]
-    out += ["## Where it goes wrong", "", f"Queries on which {focus} moved the relevant article furthest against {baseline} (rank 0: not retrieved).", ""]
+    out += ["## Where it goes wrong", "", f"Queries on which {focus} moved the relevant article furthest against {baseline} (rank 0: not retrieved{_first_runs(report)}).", ""]
     systems = list(report["systems"])
     for kind in ("hurt", "helped"):
         out += [f"### {'Hurt most' if kind == 'hurt' else 'Helped most'}", ""]
@@ -211,5 +243,5 @@ def render_markdown(report: dict[str, Any], images: dict[str, tuple[str, bytes]]
     summary = _manifest_summary(report)
     if summary:
         out += ["## What produced these numbers", "", "```json", json.dumps(summary, indent=2), "```", ""]
-    out += ["## Runs", ""] + [f"- {s}: `{i['path']}`" for s, i in report["systems"].items()] + [""]
+    out += ["## Runs", ""] + [f"- {s}: " + ", ".join(f"`{p}`" for p in i["paths"]) for s, i in report["systems"].items()] + [""]
     return "\n".join(out)

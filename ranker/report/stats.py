@@ -59,6 +59,24 @@ def per_query(runs: dict[str, Run], qrels: Qrels, metrics: Sequence[str] = tuple
     return qids, values
 
 
+def mean_over_runs(per_run: Sequence[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], dict[str, tuple[float, float]]]:
+    """One system's per-query values averaged over its runs (seeds, say), and the range of the runs' own means.
+
+    Averaging each query over the runs before testing treats the seeds as one system, so
+    a paired test against a baseline asks whether the recipe beats it, not one lucky run.
+
+    Example:
+        >>> mean, spread = mean_over_runs([{"R@1": np.array([1.0, 0.0])}, {"R@1": np.array([1.0, 1.0])}])
+        >>> mean["R@1"].tolist(), spread["R@1"]
+        ([1.0, 0.5], (0.5, 1.0))
+    """
+    if not per_run:
+        raise ValueError("a system needs at least one run")
+    mean = {m: np.mean([run[m] for run in per_run], axis=0) for m in per_run[0]}
+    spread = {m: (float(min(run[m].mean() for run in per_run)), float(max(run[m].mean() for run in per_run))) for m in per_run[0]}
+    return mean, spread
+
+
 def bootstrap_interval(values: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """The percentile-bootstrap interval of the mean (``scipy.stats.bootstrap``).
 
