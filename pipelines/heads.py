@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ranker.errors import InputError
 from ranker.exits import run_reporting_errors
 from ranker.files import atomic_write_text
 from ranker.outputs import check_output, folder_of
@@ -197,8 +198,13 @@ def run(args: argparse.Namespace, tasks: list[str]) -> int:
     for task in tasks:
         out = args.out / task
         done = out / "metrics.json"
-        if done.is_file() and "test" in json.loads(done.read_text()):
-            print(f"[{task}] already done: {headline(task, json.loads(done.read_text()))} ({done})")
+        finished = json.loads(done.read_text()) if done.is_file() else {}
+        if "test" in finished:
+            # a folder holding another preset's result would print that result as this preset's
+            if finished.get("preset", args.preset) != args.preset:
+                raise InputError(done, None, f"holds the {finished['preset']} preset's result, not the {args.preset} "
+                                 f"preset's; give another --out (e.g. runs/heads-{args.preset})")
+            print(f"[{task}] already done: {headline(task, finished)} ({done})")
             continue
         preset = HEAD_PRESETS[args.preset][task]
         print(f"[{task}] {preset.description}")

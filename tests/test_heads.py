@@ -289,3 +289,16 @@ def test_cli_predict_qa_reads_the_passage_from_a_file(tmp_path, tiny_bert, capsy
     assert row["answer"] and SEED[row["start"] : row["start"] + len(row["answer"])] == row["answer"]
     assert main(["eval", "qa", str(out / "model"), "--data", str(squad)]) == 0
     assert "exact match" in capsys.readouterr().out
+
+
+def test_the_heads_pipeline_refuses_a_folder_holding_another_presets_result(tmp_path, capsys):
+    from pipelines.heads import main as heads
+
+    done = tmp_path / "tag" / "metrics.json"
+    done.parent.mkdir()
+    done.write_text(json.dumps({"test": {"accuracy": 0.9495, "n": 5067}, "preset": "quick"}))
+    assert heads(["--preset", "full", "--tasks", "tag", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "holds the quick preset's result, not the full preset's; give another --out (e.g. runs/heads-full)" in err
+    assert heads(["--preset", "quick", "--tasks", "tag", "--out", str(tmp_path)]) == 0  # the same preset: already done
+    assert "already done: accuracy 0.9495" in capsys.readouterr().out
