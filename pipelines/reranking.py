@@ -73,9 +73,11 @@ def train(index_path: Path, data: Path, preset: Preset, groups: Path, out: Path,
                           dev=(data, data / "qrels" / "dev.tsv"), show_progress=not quiet)
 
 
-def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bool = False) -> Path:
+def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bool = False) -> tuple[Path, list[str]]:
     """Mine from ``index``, fine-tune the preset's embedder, rebuild the index with it in
-    ``out/index``; returns that index's folder (reused when already built from this model)."""
+    ``out/index``; returns that index's folder and what an earlier run into ``out`` had
+    left and was used as it was (its mined groups, its model, its index), each said aloud,
+    because a figure from a reused model is not what the command alone gives."""
     from ranker.corpus import read_articles
     from ranker.index import build_index
     from ranker.retrieve.dense import DenseConfig
@@ -85,8 +87,18 @@ def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bo
 
     recipe = preset.embedder
     model, rebuilt = out / "embedder" / "model", out / "index"
-    if not (model / "ranker.json").is_file():
-        if not (out / "mined-embedder" / "mining.json").is_file():
+    reused = []
+
+    def reuse(part: Path) -> None:
+        reused.append(part.relative_to(out).as_posix())
+        print(f"      reusing {part}, left by an earlier run into {out} (give a new --out to train it again)")
+
+    if (model / "ranker.json").is_file():
+        reuse(model)
+    else:
+        if (out / "mined-embedder" / "mining.json").is_file():
+            reuse(out / "mined-embedder")
+        else:
             mine_groups(index, data, preset, out / "mined-embedder")
         # a run killed mid-way continues from its checkpoint
         resume = (out / "embedder" / "checkpoint").is_dir()
@@ -100,14 +112,16 @@ def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bo
     # Reuse the rebuilt index only if it holds this very model's vectors.
     current = manifest.is_file() and same_model(json.loads(manifest.read_text())["components"]["dense"]["fingerprint"],
                                                 Embedder(embedder).fingerprint())
-    if not current:
+    if current:
+        reuse(rebuilt)
+    else:
         print(f"      rebuilding the index with the fine-tuned embedder -> {rebuilt}")
         # BM25 as the given index has it, so that only the embedder differs
         bm25 = BM25Config(**index.manifest["components"]["bm25"]) if "bm25" in index.manifest["components"] else BM25Config()
         # the benchmark's protocol: the article bodies only (its queries are the titles)
         build_index(read_articles(data).records, rebuilt, bm25=bm25, dense=DenseConfig(embedder=embedder), source=str(data),
                     fields=("text",))
-    return rebuilt
+    return rebuilt, reused
 
 
 class FirstStage(NamedTuple):
@@ -134,7 +148,7 @@ def first_stage(index: Index, queries: list[Query], runs: Path, name: str, k: in
 
 
 def reranked_runs(index: Index, model: Path, queries: list[Query], first: FirstStage, runs: Path, name: str,
-                  label: str = "reranked") -> tuple[dict[str, dict], float]:
+                  label: str = "reranked", quiet: bool = False) -> tuple[dict[str, dict], float]:
     """The cross-encoder alone and mixed with the first stage (at its dev-tuned weight),
     from one scoring pass; returns the runs by system name and the pairs/s."""
     from ranker.rerank import Reranker, RerankConfig, rerank_scores, with_tail
@@ -143,7 +157,7 @@ def reranked_runs(index: Index, model: Path, queries: list[Query], first: FirstS
     depth = reranker.config.depth
     top = Results(first.results.rows[:, :depth], first.results.scores[:, :depth])
     begun = time.perf_counter()
-    cross = reranker.score(*reranker.pairs(top, [q.text for q in queries], index.docs), show_progress=True)
+    cross = reranker.score(*reranker.pairs(top, [q.text for q in queries], index.docs), show_progress=not quiet)
     meta = {"seconds": {"retrieve": round(first.seconds, 3), "rerank": round(time.perf_counter() - begun, 3)},
             "index": str(index.path), "model": str(model), "depth": depth}
     doc_ids, qids = index.doc_ids(), [q.qid for q in queries]
@@ -223,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="training precision: override the preset's")
     parser.add_argument("--seed", type=count(0), help="one seed for every stage that draws (default: the preset's, 13)")
     parser.add_argument("--no-embedder", action="store_true", help="keep --index's embedder (skip the preset's fine-tuning)")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     return run_reporting_errors(lambda: run(args))
 
@@ -238,10 +252,10 @@ def run(args: argparse.Namespace) -> int:
     out = check_output(args.out or Path(f"runs/reranker-{preset.name}"), RUN_FOLDER,
                        [("--data", args.data), ("--index", args.index)])
     started = time.perf_counter()
-    index_path = args.index
+    index_path, reused = args.index, []
     if preset.embedder is not None and not args.no_embedder:
         print("[0/3] fine-tuning the dense retriever's embedder, then rebuilding the index with it")
-        index_path = tune_embedder(Index.open(args.index), args.data, preset, out, args.quiet)
+        index_path, reused = tune_embedder(Index.open(args.index), args.data, preset, out, args.quiet)
     index = Index.open(index_path)
     print(f"[1/3] mining from {index_path} ({preset.description})")
     mine_groups(index, args.data, preset, out / "mined")
@@ -253,9 +267,12 @@ def run(args: argparse.Namespace) -> int:
         queries, qrels = beir_split(args.data, name)
         firsts = first_stage(index, queries, out / "runs", name)
         runs = {system: first.run for system, first in firsts.items()}
-        reranked, speeds[name] = reranked_runs(index, out / "model" / "model", queries, firsts["hybrid"], out / "runs", name)
+        reranked, speeds[name] = reranked_runs(index, out / "model" / "model", queries, firsts["hybrid"], out / "runs", name,
+                                               quiet=args.quiet)
         rows += table_rows({**runs, **reranked}, qrels, name)
     print_table(rows)
+    import torch  # loaded by training already: only its thread count is read
+
     summary = {
         "preset": asdict(preset),
         "index": str(index_path),
@@ -264,6 +281,10 @@ def run(args: argparse.Namespace) -> int:
         "rerank_pairs_per_second": speeds,
         "table": [dict(zip(["system", "queries", "n", *METRICS], r)) for r in rows],
         "seconds": round(time.perf_counter() - started, 1),
+        # what a bit-for-bit repeat needs to match: sums split over another number of threads can round
+        # differently, and an argmax (best checkpoint, mixing weight) turns that into another model
+        "threads": torch.get_num_threads(),
+        "reused": reused,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     print(f"\nsummary -> {out / 'summary.json'}")
