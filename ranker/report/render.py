@@ -38,9 +38,14 @@ window.addEventListener("load", function () {
 """
 
 
+def _has_averaged(report: dict[str, Any]) -> bool:
+    """Whether any system of the report is the mean of several runs."""
+    return any(len(info["paths"]) > 1 for info in report["systems"].values())
+
+
 def _averaged(report: dict[str, Any]) -> str:
     """What the systems table's note adds when a system averages several runs; '' otherwise."""
-    if all(len(info["paths"]) == 1 for info in report["systems"].values()):
+    if not _has_averaged(report):
         return ""
     return (" A system of several runs (seeds) is scored by each query's mean over its runs and tested that way;"
             " 'runs a–b' is the range of the runs' own means.")
@@ -68,7 +73,7 @@ def _cell(cell: dict[str, Any], alpha: float) -> tuple[str, str]:
 
 def _first_runs(report: dict[str, Any]) -> str:
     """Said beside ranks and examples, which show one run of each system."""
-    return "" if all(len(info["paths"]) == 1 for info in report["systems"].values()) else "; a system of several runs shows its first"
+    return "; a system of several runs shows its first" if _has_averaged(report) else ""
 
 
 def _name(system: str, info: dict[str, Any]) -> str:
