@@ -56,9 +56,9 @@ def warm_latency(index: Path, model: Path, queries: list[str], depth: int, preci
     The first query is run once before timing, so its one-off costs (thread
     pools, lazy imports) are not counted.
     """
-    from ranker.index import Index
-    from ranker.rerank import Reranker, RerankConfig
-    from ranker.search import search_hits
+    from ranker.index.folder import Index
+    from ranker.rerank.reranker import Reranker, RerankConfig
+    from ranker.search.searcher import search_hits
 
     opened = Index.open(index, runtime, "auto" if precision == "int8" else precision)
     retriever = opened.retriever("hybrid")

@@ -80,7 +80,7 @@ def machine() -> dict[str, Any]:
 
 def write_results(folder: Path, results: dict[str, Any], markdown: str) -> None:
     """``results.json`` and ``RESULTS.md`` in ``folder``, each written atomically."""
-    from ranker.files import atomic_write_text
+    from ranker.core.files import atomic_write_text
 
     atomic_write_text(folder / "results.json", json.dumps(results, indent=2) + "\n")
     atomic_write_text(folder / "RESULTS.md", markdown)

@@ -1,7 +1,7 @@
 """Encoding: our embedder against ``SentenceTransformer.encode``, same model, same articles.
 
 Both encode the same news articles at 256 tokens in batches of 32. Ours runs the
-model through OpenVINO (:mod:`ranker.exported`): in fp32 the vectors must equal
+model through OpenVINO (:mod:`ranker.models.exported`): in fp32 the vectors must equal
 sentence-transformers' (to 1e-4) before speeds are compared; in bf16 (the
 default on a CPU with AVX512-BF16) they are held to the same neighbours: the
 top 10 articles of each query against sentence-transformers' (recall@10).
@@ -21,7 +21,7 @@ def compare(texts: list[str], queries: list[str], model: str = "all-MiniLM-L6-v2
     """Articles/s of each side on ``texts``; raises AssertionError if fp32 vectors differ."""
     from sentence_transformers import SentenceTransformer
 
-    from ranker.models import resolve_model
+    from ranker.models.loading import resolve_model
     from ranker.retrieve.embed import Embedder, EmbedderConfig
 
     theirs = SentenceTransformer(resolve_model(model), device="cpu")

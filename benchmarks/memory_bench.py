@@ -16,16 +16,16 @@ import sys
 from pathlib import Path
 
 STEPS = {
-    "python + import ranker": "import ranker.index",
+    "python + import ranker": "import ranker.index.folder",
     "BM25: index {n} synthetic documents": (
         "from benchmarks.synthetic import synthetic_corpus\n"
-        "from ranker.corpus import read_articles\n"
+        "from ranker.data.readers import read_articles\n"
         "from ranker.retrieve.bm25 import BM25Retriever\n"
         "texts = [a.text for a in read_articles({data!r}).records]\n"
         "r = BM25Retriever(); r.index([a.text for a in synthetic_corpus(texts, {n})], show_progress=False); r.save({folder!r})\n"
     ),
     "BM25: load that index, answer 200 title queries": (
-        "from ranker.corpus import beir_split\n"
+        "from ranker.data.readers import beir_split\n"
         "from pathlib import Path\n"
         "from ranker.retrieve.bm25 import BM25Retriever\n"
         "r = BM25Retriever.load({folder!r})\n"

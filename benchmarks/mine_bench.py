@@ -1,4 +1,4 @@
-"""Hard-negative mining: ours (``ranker.mine``) against sentence-transformers'
+"""Hard-negative mining: ours (``ranker.train.mine``) against sentence-transformers'
 ``mine_hard_negatives``, same vectors, same settings.
 
 Both sides mine the news training queries with the dense retriever: cosine
@@ -71,7 +71,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import timed
-from ranker.mine import TrainingQuery
+from ranker.train.mine import TrainingQuery
 
 THEIRS = "mine_hard_negatives"
 
@@ -162,7 +162,7 @@ def why_different(query: TrainingQuery, text_count: Counter) -> str:
 def time_ours(index, queries: list[TrainingQuery], config, repeat: int) -> tuple[list, float, float]:
     """Our groups, the best time of ``mine_index`` and that of search + mining from
     query vectors encoded beforehand."""
-    from ranker.mine import mine, mine_index
+    from ranker.train.mine import mine, mine_index
     from ranker.retrieve.base import Results
 
     (groups, _), seconds = timed(lambda: mine_index(index, queries, config), repeat=repeat)
@@ -252,9 +252,9 @@ def compare(index_path: Path, data: Path, n_queries: int, range_max: int = 20, r
     """
     from datasets import Dataset
 
-    from ranker.corpus import read_qrels, read_queries
-    from ranker.index import Index
-    from ranker.mine import MiningConfig, training_queries
+    from ranker.data.readers import read_qrels, read_queries
+    from ranker.index.folder import Index
+    from ranker.train.mine import MiningConfig, training_queries
 
     # both sides encode the queries with the same sentence-transformers model (fp32), so that
     # their negatives can be compared; what OpenVINO gains is measured in the encode benchmark

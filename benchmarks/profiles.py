@@ -52,7 +52,7 @@ def bm25(n_docs: int = 100_000) -> dict[str, float]:
     """Shares of our BM25 search (numba backend, 200 news test titles, ``n_docs`` synthetic documents)."""
     from benchmarks.run import test_titles
     from benchmarks.synthetic import synthetic_corpus
-    from ranker.corpus import read_articles
+    from ranker.data.readers import read_articles
     from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 
     corpus = synthetic_corpus([a.text for a in read_articles(Path("data/news")).records], n_docs)
@@ -66,8 +66,8 @@ def bm25(n_docs: int = 100_000) -> dict[str, float]:
 def rerank(n_queries: int = 20) -> dict[str, float]:
     """Shares of one scoring pass of hybrid's top 20 for ``n_queries`` test titles (128 tokens)."""
     from benchmarks.run import rerank_pairs
-    from ranker.heads import load_pair_scorer, load_tokenizer
-    from ranker.rerank import score_pairs
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
+    from ranker.rerank.reranker import score_pairs
 
     queries, texts = rerank_pairs(Path("data/news"), Path("indexes/news"), n_queries)
     net, tokenizer = load_pair_scorer("all-MiniLM-L6-v2"), load_tokenizer("all-MiniLM-L6-v2")
@@ -82,7 +82,7 @@ def train(steps: int = 6) -> dict[str, dict[str, float]]:
 
     from benchmarks.run import mined_groups
     from benchmarks.train_bench import load_groups
-    from ranker.heads import load_pair_scorer, load_tokenizer
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
 
     groups = load_groups(mined_groups(), "indexes/news", 8 * (steps + 2), 3)
     out = {}

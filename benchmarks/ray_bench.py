@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.files import atomic_write_text
+from ranker.core.files import atomic_write_text
 
 
 def timed_encode(embedder, texts: list[str], shard_size: int, ray=None) -> tuple[np.ndarray, float]:
@@ -41,7 +41,7 @@ def timed_encode(embedder, texts: list[str], shard_size: int, ray=None) -> tuple
         began = time.perf_counter()
         encode_missing = None
         if ray is not None:
-            from ranker.engine import shard_encoder
+            from ranker.models.ray_engine import shard_encoder
 
             encode_missing = shard_encoder(ray, embedder)
         vectors = encode_corpus(embedder, texts, folder, shard_size, show_progress=False, encode_missing=encode_missing)
@@ -54,7 +54,7 @@ def encoding(embedder, texts: list[str], shard_size: int) -> dict:
     """docs/s in one process and on Ray with 1 and 2 workers, and the largest vector difference."""
     import os
 
-    from ranker.engine import RayConfig
+    from ranker.models.ray_engine import RayConfig
 
     cores = os.cpu_count() or 2
     local, seconds = timed_encode(embedder, texts, shard_size)
@@ -72,8 +72,8 @@ def same_index(index, embedder, shard_size: int, data: Path) -> dict:
     """The whole corpus encoded on Ray against the index's own vectors: top-10 agreement on test titles."""
     import faiss
 
-    from ranker.engine import RayConfig
-    from ranker.corpus import beir_split
+    from ranker.models.ray_engine import RayConfig
+    from ranker.data.readers import beir_split
 
     texts = [a.text for a in index.docs.get(list(range(len(index.doc_ids()))))]
     vectors, seconds = timed_encode(embedder, texts, shard_size, RayConfig(workers=2))
@@ -91,9 +91,9 @@ def same_index(index, embedder, shard_size: int, data: Path) -> dict:
 
 def same_run(index, model: Path, data: Path, n: int) -> dict:
     """Hybrid's top 20 for ``n`` test titles reranked in one process and on 2 workers."""
-    from ranker.engine import RayConfig, pair_scorer
-    from ranker.rerank import Reranker, RerankConfig
-    from ranker.corpus import beir_split
+    from ranker.models.ray_engine import RayConfig, pair_scorer
+    from ranker.rerank.reranker import Reranker, RerankConfig
+    from ranker.data.readers import beir_split
 
     queries, _ = beir_split(data, "test-title", sample=n)
     first = index.retriever("hybrid").search([q.text for q in queries], 20)
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from ranker.engine import RayConfig, connect
-    from ranker.index import Index
+    from ranker.models.ray_engine import RayConfig, connect
+    from ranker.index.folder import Index
 
     index = Index.open(args.index)
     if args.only_run:

@@ -29,9 +29,9 @@ def compare(model: str | Path, queries: list[str], texts: list[str], max_length:
     """Pairs/s of both sides on ``zip(queries, texts)``; raises AssertionError if the scores differ."""
     from sentence_transformers import CrossEncoder
 
-    from ranker.heads import load_pair_scorer, load_tokenizer
-    from ranker.precision import autocast
-    from ranker.rerank import Reranker, RerankConfig, quantized, score_pairs
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
+    from ranker.models.precision import autocast
+    from ranker.rerank.reranker import Reranker, RerankConfig, quantized, score_pairs
 
     net, tokenizer = load_pair_scorer(str(model)), load_tokenizer(str(model))
     net.eval()

@@ -49,7 +49,7 @@ def cross_encoder(models: Path) -> Path:
     demo = Path("models/demo/model/model")
     if (demo / "config.json").is_file():
         return demo
-    from ranker.heads import load_pair_scorer, load_tokenizer, save_model
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer, save_model
 
     folder = models / "cross-encoder"
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,15 +67,15 @@ def mined_groups() -> Path:
 
 def test_titles(data: Path, n: int) -> list[str]:
     """A fixed sample of ``n`` news test titles: real queries, names and rare words as users type them."""
-    from ranker.corpus import beir_split
+    from ranker.data.readers import beir_split
 
     return [q.text for q in beir_split(data, "test-title", sample=n)[0]]
 
 
 def rerank_pairs(data: Path, index: Path, n_queries: int, depth: int = 20) -> tuple[list[str], list[str]]:
     """(query, article) pairs as the reranker meets them: test titles with hybrid's top ``depth``."""
-    from ranker.index import Index
-    from ranker.rerank import candidate_pairs
+    from ranker.index.folder import Index
+    from ranker.rerank.reranker import candidate_pairs
 
     queries = test_titles(data, n_queries)
     opened = Index.open(index)
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         if kept.get("mode") == mode:
             results = {**{k: v for k, v in kept.items() if k not in only}, "mode": mode, "machine": machine()}
 
-    from ranker.corpus import read_articles
+    from ranker.data.readers import read_articles
 
     if only & {"bm25", "dense", "dense_scale", "encode"}:
         titles = test_titles(args.data, 200)
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
             results["bm25"].append(row)
             print(f"      {row['ratios']}")
     if "dense" in only:
-        from ranker.index import Index
+        from ranker.index.folder import Index
 
         dense = Index.open(args.index).dense()
         real = dense.faiss_index.reconstruct_n(0, dense.faiss_index.ntotal)
@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         results["dense"] = row
         print(f"      {row}")
     if "dense_scale" in only and sizes["dense_scale_vectors"]:
-        from ranker.index import Index
+        from ranker.index.folder import Index
         from ranker.retrieve.dense import DenseConfig
 
         dense = Index.open(args.index).dense()
@@ -545,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         if "cli" in only:
             print("cli: --help, cold start, warm latency")
             queries = test_titles(args.data, sizes["cli_queries"])
-            from ranker.runtime import resolve_runtime
+            from ranker.models.runtime import resolve_runtime
 
             default = resolve_runtime("auto")
             variants = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8"), ("openvino", "fp32"), ("openvino", "bf16")]

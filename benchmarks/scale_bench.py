@@ -37,8 +37,8 @@ from typing import Any
 
 BUILD = """
 import json, time
-from ranker.corpus import stream_articles
-from ranker.index import build_index
+from ranker.data.readers import stream_articles
+from ranker.index.folder import build_index
 from ranker.retrieve.bm25 import BM25Config
 began = time.perf_counter()
 manifest = build_index(stream_articles({corpus!r}), {out!r}, bm25=BM25Config(), dense=None, show_progress=False)
@@ -50,8 +50,8 @@ print("RESULT", json.dumps({{**manifest["stage_seconds"], "total": time.perf_cou
 OLD_BUILD = """
 import json, time, pathlib
 import bm25s
-from ranker.corpus import read_articles
-from ranker.docstore import write_docstore
+from ranker.data.readers import read_articles
+from ranker.index.docstore import write_docstore
 from ranker.retrieve.bm25 import Analyzer, BM25Config
 began = time.perf_counter()
 articles = read_articles({corpus!r}).records
@@ -71,7 +71,7 @@ OPEN = """
 import json, time
 import numpy as np
 began = time.perf_counter()
-from ranker.index import Index
+from ranker.index.folder import Index
 index = Index.open({out!r})
 bm25 = index.bm25()
 opened = time.perf_counter() - began
@@ -141,7 +141,7 @@ def _size_on_disk(folder: Path) -> int:
 def measure(data: Path, sizes: list[int], queries: list[str], old_path: bool = True) -> dict[str, Any]:
     """Every cost at every size, the old path's build beside it, and each cost's growth exponent."""
     from benchmarks.synthetic import synthetic_corpus
-    from ranker.corpus import read_articles
+    from ranker.data.readers import read_articles
 
     texts = [a.text for a in read_articles(data).records]
     rows = []

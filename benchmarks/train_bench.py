@@ -66,18 +66,18 @@ def load_groups(groups_path: str | Path, index_path: str | Path, n: int, negativ
         index_path: the index the groups were mined from (it holds the texts).
         n: how many groups.
         negatives: negatives per group; groups with more are cut to this many.
-        passage_words: as in :class:`ranker.train_reranker.RerankerTrainConfig`.
+        passage_words: as in :class:`ranker.train.reranker.RerankerTrainConfig`.
 
     Returns:
-        ``n`` :class:`ranker.train_reranker.TextGroup` (fewer if the file holds fewer).
+        ``n`` :class:`ranker.train.reranker.TextGroup` (fewer if the file holds fewer).
 
     Example:
         >>> groups = load_groups("runs/reranker-full/mined", "indexes/news", 160)  # doctest: +SKIP
         >>> {len(g.negatives) for g in groups}  # doctest: +SKIP
         {3}
     """
-    from ranker.index import Index
-    from ranker.groups import read_groups, text_groups
+    from ranker.index.folder import Index
+    from ranker.train.groups import read_groups, text_groups
 
     rows = [row for row in read_groups(groups_path) if len(row[3]) >= negatives][:n]
     return text_groups(rows, Index.open(index_path).docs, negatives, passage_words)
@@ -91,7 +91,7 @@ def negatives_per_group(groups: list) -> int:
             draw a different number of pairs per step, and pairs/s would compare unequal work).
 
     Example:
-        >>> from ranker.train_reranker import TextGroup
+        >>> from ranker.train.reranker import TextGroup
         >>> negatives_per_group([TextGroup("q", "p", ("a", "b"))] * 3)
         2
     """
@@ -109,7 +109,7 @@ def listnet_rows(groups: list) -> dict[str, list]:
     cross-entropy with the positive as the target, which is our listwise loss.
 
     Example:
-        >>> from ranker.train_reranker import TextGroup
+        >>> from ranker.train.reranker import TextGroup
         >>> listnet_rows([TextGroup("q", "p", ("n",))])
         {'query': ['q'], 'docs': [['p', 'n']], 'labels': [[0.0, -inf]]}
     """
@@ -130,7 +130,7 @@ def initial_model(model: str | Path, folder: Path, seed: int) -> Path:
     """
     import torch
 
-    from ranker.heads import load_pair_scorer, load_tokenizer, save_model
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer, save_model
 
     torch.manual_seed(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -152,7 +152,7 @@ def loss_ends(losses: list[float]) -> list[float]:
 
 
 class RecordedTask:
-    """A :class:`ranker.train.Task` that passes everything to ``task`` and keeps each step's loss and pairs.
+    """A :class:`ranker.train.loop.Task` that passes everything to ``task`` and keeps each step's loss and pairs.
 
     Example:
         >>> recorded = RecordedTask(task)  # doctest: +SKIP
@@ -184,9 +184,9 @@ class RecordedTask:
 
 
 def our_task(init: Path, groups: list, batch_size: int, max_length: int):
-    """Our listwise :class:`ranker.train_reranker.RerankerTask` over the weights in ``init``."""
-    from ranker.heads import load_pair_scorer, load_tokenizer
-    from ranker.train_reranker import RerankerTask, RerankerTrainConfig
+    """Our listwise :class:`ranker.train.reranker.RerankerTask` over the weights in ``init``."""
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
+    from ranker.train.reranker import RerankerTask, RerankerTrainConfig
 
     config = RerankerTrainConfig(model=str(init), loss="listwise", max_length=max_length)
     return RerankerTask(groups, load_pair_scorer(str(init)), load_tokenizer(str(init)), config, batch_size, dev=None)
@@ -233,8 +233,8 @@ def first_batch_losses(task, model, loss, groups: list) -> tuple[float, float]:
 
 def train_ours(task, steps: int, batch_size: int, learning_rate: float, seed: int, out: Path,
                precision: str = "fp32") -> dict[str, Any]:
-    """Run :func:`ranker.train.fit` for ``steps`` steps: step seconds, call seconds, steps, pairs, losses."""
-    from ranker.train import TrainConfig, fit
+    """Run :func:`ranker.train.loop.fit` for ``steps`` steps: step seconds, call seconds, steps, pairs, losses."""
+    from ranker.train.loop import TrainConfig, fit
 
     epochs = math.ceil(steps * batch_size / len(task.groups))
     config = TrainConfig(learning_rate=learning_rate, epochs=epochs, max_steps=steps, batch_size=batch_size,
@@ -300,7 +300,7 @@ def compare(model: str | Path, groups: list, steps: int, batch_size: int = 8, ma
 
     Args:
         model: the backbone (a transformers folder, or ``all-MiniLM-L6-v2``).
-        groups: :class:`ranker.train_reranker.TextGroup` s, all with the same number of
+        groups: :class:`ranker.train.reranker.TextGroup` s, all with the same number of
             negatives (see :func:`load_groups`); cut to a multiple of ``batch_size``
             so that every step holds ``batch_size`` groups.
         steps: optimizer steps on each side (several epochs if the groups run out).

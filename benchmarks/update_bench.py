@@ -2,7 +2,7 @@
 
 A synthetic corpus of ``n`` documents (benchmarks.synthetic) is indexed with BM25
 and dense vectors, then ``n_add`` new documents are added with
-:func:`ranker.update.update_index`, and each stage is timed (the index records
+:func:`ranker.index.update.update_index`, and each stage is timed (the index records
 them in ``stage_seconds``): encoding, the document store, BM25, FAISS.
 
 Encoding 100k news-length documents takes this 2-core machine over an hour, so
@@ -25,11 +25,11 @@ from pathlib import Path
 
 from benchmarks.dense_bench import blended_vectors
 from benchmarks.synthetic import synthetic_corpus
-from ranker.corpus import Article, read_articles
-from ranker.index import Index, write_index
+from ranker.data.readers import Article, read_articles
+from ranker.index.folder import Index, write_index
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
-from ranker.update import update_index
+from ranker.index.update import update_index
 
 
 def measure(data: Path, index: Path, n_docs: int, n_add: int) -> dict:

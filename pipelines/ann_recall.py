@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.corpus import read_qrels, read_queries
-from ranker.display import format_table
-from ranker.index import Index
+from ranker.data.readers import read_qrels, read_queries
+from ranker.core.display import format_table
+from ranker.index.folder import Index
 from ranker.retrieve.dense import DenseConfig, build_faiss
 
 

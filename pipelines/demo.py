@@ -19,19 +19,19 @@ import json
 import time
 from pathlib import Path
 
-from ranker.corpus import beir_split, read_articles, read_qrels, read_queries
-from ranker.datasets.news import SPLITS, build_news_benchmark
-from ranker.display import format_hits, format_table
-from ranker.errors import InputError
-from ranker.evaluate import evaluate, write_run
-from ranker.exits import run_reporting_errors
-from ranker.heads import read_about
-from ranker.index import RETRIEVERS, Index, build_index
-from ranker.outputs import INDEX, NEWS, REPORT, check_output, folder_of
-from ranker.presets import PRESETS
-from ranker.rerank import Reranker, RerankConfig
+from ranker.data.readers import beir_split, read_articles, read_qrels, read_queries
+from ranker.data.datasets.news import SPLITS, build_news_benchmark
+from ranker.core.display import format_hits, format_table
+from ranker.core.errors import InputError
+from ranker.eval.runs import evaluate, write_run
+from ranker.core.exits import run_reporting_errors
+from ranker.models.checkpoints import read_about
+from ranker.index.folder import RETRIEVERS, Index, build_index
+from ranker.core.outputs import INDEX, NEWS, REPORT, check_output, folder_of
+from ranker.train.presets import PRESETS
+from ranker.rerank.reranker import Reranker, RerankConfig
 from ranker.retrieve.dense import DenseConfig
-from ranker.search import search_hits, search_run
+from ranker.search.searcher import search_hits, search_run
 
 from pipelines.reranking import first_stage, mine_groups, print_table, reranked_runs, table_rows, train
 
@@ -44,8 +44,8 @@ TEST_SAMPLE = 200
 
 def write_demo_report(args: argparse.Namespace, name: str, qrels: dict, model: Path) -> Path:
     """The evaluation report of the reranked sample: every system against hybrid, the stage the reranker reranks."""
-    from ranker.report import write_report
-    from ranker.report.build import ReportConfig, build_report
+    from ranker.eval.report import write_report
+    from ranker.eval.report.build import ReportConfig, build_report
 
     runs = {system: args.runs / f"{system}.{name}.trec" for system in RETRIEVERS}
     runs["reranked (alone)"] = args.runs / f"reranked.{name}.trec"

@@ -5,7 +5,7 @@
   against the embedder's zero-shot cosine;
 * ``tag``: Penn Treebank WSJ part-of-speech tags (sentences split 70/10/20);
 * ``qa``: extractive QA over the news corpus: quote attribution (whole articles held
-  out) and the hand-written general questions (``ranker/datasets/news_qa``), trained
+  out) and the hand-written general questions (``ranker/data/datasets/news_qa``), trained
   together; tested on the quote test set, the general dev set, and both with whole
   articles as context.
 
@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from ranker.errors import InputError
-from ranker.exits import run_reporting_errors
-from ranker.files import atomic_write_text
-from ranker.outputs import check_output, folder_of
-from ranker.presets import HEAD_PRESETS, HeadPreset
-from ranker.tasks import TASKS
-from ranker.tasks.base import holdout
+from ranker.core.errors import InputError
+from ranker.core.exits import run_reporting_errors
+from ranker.core.files import atomic_write_text
+from ranker.core.outputs import check_output, folder_of
+from ranker.train.presets import HEAD_PRESETS, HeadPreset
+from ranker.heads import TASKS
+from ranker.heads.base import holdout
 
 CACHE = Path("data/cache")
 #: the passage length QA is tested at (quick trains on it too; full trains on whole articles)
@@ -54,8 +54,8 @@ def _split(examples: list, fraction: float, seed: int) -> tuple[list, list]:
 
 
 def run_classify(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
-    from ranker.datasets.r8 import load_r8
-    from ranker.tasks.classify import evaluate_examples
+    from ranker.data.datasets.r8 import load_r8
+    from ranker.heads.classify import evaluate_examples
 
     train, test = load_r8(CACHE)
     train, dev = _split(train, 0.1, preset.train.seed)
@@ -68,8 +68,8 @@ def run_classify(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
 def run_pairs(preset: HeadPreset, out: Path, quiet: bool, folds: int = 5) -> dict[str, Any]:
     from dataclasses import replace
 
-    from ranker.datasets.lee import load_lee, load_lee_background
-    from ranker.tasks.pairs import (correlations, cross_validate, document_folds, embedding_cosines, silver_pairs,
+    from ranker.data.datasets.lee import load_lee, load_lee_background
+    from ranker.heads.pairs import (correlations, cross_validate, document_folds, embedding_cosines, silver_pairs,
                                     train_pair_regressor)
 
     _, pairs = load_lee(CACHE)
@@ -99,8 +99,8 @@ def run_pairs(preset: HeadPreset, out: Path, quiet: bool, folds: int = 5) -> dic
 
 
 def run_tag(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
-    from ranker.datasets.treebank import load_wsj_pos
-    from ranker.tasks.tag import evaluate_examples, predict_rows
+    from ranker.data.datasets.treebank import load_wsj_pos
+    from ranker.heads.tag import evaluate_examples, predict_rows
 
     sentences = load_wsj_pos(CACHE)
     rest, test = _split(sentences, 0.2, preset.train.seed)
@@ -114,11 +114,11 @@ def run_tag(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
 
 
 def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
-    from ranker.corpus import read_articles
-    from ranker.datasets.news_qa import crop_around_answers, news_questions
-    from ranker.datasets.quotes import crop_to_passages, quote_questions, split_by_document
-    from ranker.formats import write_squad
-    from ranker.tasks.qa import evaluate_examples, predict_rows
+    from ranker.data.readers import read_articles
+    from ranker.data.datasets.news_qa import crop_around_answers, news_questions
+    from ranker.data.datasets.quotes import crop_to_passages, quote_questions, split_by_document
+    from ranker.data.labelled_files import write_squad
+    from ranker.heads.qa import evaluate_examples, predict_rows
 
     articles = read_articles(NEWS).records
     examples = quote_questions(articles)
@@ -129,7 +129,7 @@ def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
     leaked = sum(e.question in asked for e in test)
     test = [e for e in test if e.question not in asked]
     train, dev = split_by_document(rest, 0.1, preset.train.seed)
-    # the hand-written questions (ranker/datasets/news_qa): never over an article of the quote test
+    # the hand-written questions (ranker/data/datasets/news_qa): never over an article of the quote test
     held_out = {e.doc_id for e in test}
     general = news_questions(articles, "train")
     general_train = [e for e in general if e.doc_id not in held_out]

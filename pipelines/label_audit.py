@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.corpus import Article, Qrels, read_articles, read_qrels
-from ranker.display import format_table
-from ranker.evaluate import Run, evaluate, judged, read_run
-from ranker.files import atomic_write_text
+from ranker.data.readers import Article, Qrels, read_articles, read_qrels
+from ranker.core.display import format_table
+from ranker.eval.runs import Run, evaluate, judged, read_run
+from ranker.core.files import atomic_write_text
 
 
 def same_event_qrels(articles: list[Article], qrels: Qrels, max_days: int = 1, min_cosine: float = 0.3) -> Qrels:
@@ -77,7 +77,7 @@ def top1_precision(run: Run, qrels: Qrels) -> float:
     """
     import ir_measures
 
-    # ir_measures' P@1 (ranker.evaluate reports a fixed set of measures; P@1 is only needed here, where
+    # ir_measures' P@1 (ranker.eval.runs reports a fixed set of measures; P@1 is only needed here, where
     # a query may have several relevant articles and R@1 stops meaning "the top article is relevant")
     return float(ir_measures.calc_aggregate([ir_measures.P @ 1], judged(qrels), run)[ir_measures.P @ 1])
 

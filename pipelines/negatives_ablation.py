@@ -18,11 +18,11 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ranker.exits import run_reporting_errors
-from ranker.files import atomic_write_text
-from ranker.index import Index
-from ranker.outputs import check_output, folder_of
-from ranker.presets import PRESETS
+from ranker.core.exits import run_reporting_errors
+from ranker.core.files import atomic_write_text
+from ranker.index.folder import Index
+from ranker.core.outputs import check_output, folder_of
+from ranker.train.presets import PRESETS
 
 from pipelines.reranking import (
     METRICS,

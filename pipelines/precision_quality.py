@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.files import atomic_write_text
+from ranker.core.files import atomic_write_text
 
 OUT = Path("benchmarks/precision_quality.json")
 #: (runtime, precision); the first is the reference the others are compared with
@@ -37,12 +37,12 @@ def measure(model: Path, index_path: Path, data: Path, splits: tuple[str, ...] =
     """MRR@10 and nDCG@10 of the reranked runs (alone and mixed) per split and variant, with
     each variant's score agreement with the first.
     Example: ``measure(Path("models/demo/model/model"), Path("indexes/news"), Path("data/news"))``."""
-    from ranker.corpus import beir_split
-    from ranker.evaluate import evaluate
-    from ranker.index import Index
-    from ranker.rerank import Reranker, RerankConfig, rerank_scores
+    from ranker.data.readers import beir_split
+    from ranker.eval.runs import evaluate
+    from ranker.index.folder import Index
+    from ranker.rerank.reranker import Reranker, RerankConfig, rerank_scores
     from ranker.retrieve.base import Results
-    from ranker.search import to_run
+    from ranker.search.searcher import to_run
 
     index = Index.open(index_path)
     hybrid, doc_ids = index.retriever("hybrid"), index.doc_ids()
@@ -73,8 +73,8 @@ def measure(model: Path, index_path: Path, data: Path, splits: tuple[str, ...] =
 def measure_encoders(index_path: Path, data: Path, splits: tuple[str, ...] = ("test-title", "test-subtitle"),
                      encoders: tuple[tuple[str, str], ...] = ENCODERS) -> dict:
     """Each runtime's dense top 10 of the test queries over the whole corpus, against the first's."""
-    from ranker.corpus import beir_split, read_articles
-    from ranker.index import Index
+    from ranker.data.readers import beir_split, read_articles
+    from ranker.index.folder import Index
     from ranker.retrieve.embed import Embedder, EmbedderConfig
 
     stored = Index.open(index_path).manifest["components"]["dense"]["config"]["embedder"]

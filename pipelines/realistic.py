@@ -30,17 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.corpus import judged_queries, read_articles, read_qrels, read_queries
-from ranker.display import format_table
-from ranker.evaluate import evaluate_per_query
-from ranker.exits import run_reporting_errors
-from ranker.files import atomic_write_text
-from ranker.index import Index, build_index
-from ranker.outputs import check_output, folder_of
-from ranker.rerank import Reranker, RerankConfig, rerank_scores
+from ranker.data.readers import judged_queries, read_articles, read_qrels, read_queries
+from ranker.core.display import format_table
+from ranker.eval.runs import evaluate_per_query
+from ranker.core.exits import run_reporting_errors
+from ranker.core.files import atomic_write_text
+from ranker.index.folder import Index, build_index
+from ranker.core.outputs import check_output, folder_of
+from ranker.rerank.reranker import Reranker, RerankConfig, rerank_scores
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.hybrid import HybridConfig
-from ranker.search import to_run
+from ranker.search.searcher import to_run
 
 #: nDCG@10 over the grades; MRR@10 of the first article that answers the query (grade 2).
 METRICS = ("nDCG@10", "MRR@10 (grade 2)")

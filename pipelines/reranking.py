@@ -20,15 +20,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ranker.config import resolve_config
-from ranker.corpus import Query, beir_split, read_qrels, read_queries, sample_in_order
-from ranker.display import format_table
-from ranker.evaluate import evaluate, write_run
-from ranker.exits import run_reporting_errors
-from ranker.files import atomic_write_text
-from ranker.flags import count
-from ranker.index import RETRIEVERS, Index
-from ranker.mine import (
+from ranker.core.config import resolve_config
+from ranker.data.readers import Query, beir_split, read_qrels, read_queries, sample_in_order
+from ranker.core.display import format_table
+from ranker.eval.runs import evaluate, write_run
+from ranker.core.exits import run_reporting_errors
+from ranker.core.files import atomic_write_text
+from ranker.core.flags import count
+from ranker.index.folder import RETRIEVERS, Index
+from ranker.train.mine import (
     MiningConfig,
     cross_encoder_denoiser,
     mine_index,
@@ -36,10 +36,10 @@ from ranker.mine import (
     training_queries,
     write_tables,
 )
-from ranker.outputs import check_output, folder_of
-from ranker.presets import PRESETS, Preset
+from ranker.core.outputs import check_output, folder_of
+from ranker.train.presets import PRESETS, Preset
 from ranker.retrieve.base import Results
-from ranker.search import to_run
+from ranker.search.searcher import to_run
 
 METRICS = ("nDCG@10", "MRR@10", "R@1", "R@10", "R@100")
 
@@ -47,7 +47,7 @@ METRICS = ("nDCG@10", "MRR@10", "R@1", "R@10", "R@100")
 def mine_groups(index: Index, data: Path, preset: Preset, out: Path, mining: MiningConfig | None = None,
                 denoise: Path | None = None) -> dict:
     """Mine negatives for the preset's training queries (train split, titles and subtitles)."""
-    from ranker.mine import check_tables_folder
+    from ranker.train.mine import check_tables_folder
 
     check_tables_folder(out)
     config = mining or preset.mining
@@ -55,7 +55,7 @@ def mine_groups(index: Index, data: Path, preset: Preset, out: Path, mining: Min
     chosen = sample_in_order(training_queries(queries, read_qrels(data / "qrels" / "train.tsv")), preset.train_queries, config.seed)
     denoiser = None
     if denoise is not None:
-        from ranker.rerank import Reranker, RerankConfig
+        from ranker.rerank.reranker import Reranker, RerankConfig
 
         denoiser = cross_encoder_denoiser(Reranker(RerankConfig(model=str(denoise))), index.docs)
     groups, report = mine_index(index, chosen, config, denoiser)
@@ -67,7 +67,7 @@ def mine_groups(index: Index, data: Path, preset: Preset, out: Path, mining: Min
 
 def train(index_path: Path, data: Path, preset: Preset, groups: Path, out: Path, quiet: bool = False) -> dict:
     """Fine-tune the preset's cross-encoder on ``groups``, evaluated on the dev split."""
-    from ranker.train_reranker import train_reranker
+    from ranker.train.reranker import train_reranker
 
     return train_reranker(groups, index_path, out, preset.reranker, preset.train,
                           dev=(data, data / "qrels" / "dev.tsv"), show_progress=not quiet)
@@ -78,12 +78,12 @@ def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bo
     ``out/index``; returns that index's folder and what an earlier run into ``out`` had
     left and was used as it was (its mined groups, its model, its index), each said aloud,
     because a figure from a reused model is not what the command alone gives."""
-    from ranker.corpus import read_articles
-    from ranker.index import build_index
+    from ranker.data.readers import read_articles
+    from ranker.index.folder import build_index
     from ranker.retrieve.dense import DenseConfig
     from ranker.retrieve.bm25 import BM25Config
     from ranker.retrieve.embed import Embedder, EmbedderConfig, same_model
-    from ranker.train_embedder import train_embedder
+    from ranker.train.embedder import train_embedder
 
     recipe = preset.embedder
     model, rebuilt = out / "embedder" / "model", out / "index"
@@ -151,7 +151,7 @@ def reranked_runs(index: Index, model: Path, queries: list[Query], first: FirstS
                   label: str = "reranked", quiet: bool = False) -> tuple[dict[str, dict], float]:
     """The cross-encoder alone and mixed with the first stage (at its dev-tuned weight),
     from one scoring pass; returns the runs by system name and the pairs/s."""
-    from ranker.rerank import Reranker, RerankConfig, rerank_scores, with_tail
+    from ranker.rerank.reranker import Reranker, RerankConfig, rerank_scores, with_tail
 
     reranker = Reranker(RerankConfig(model=str(model)))
     depth = reranker.config.depth
@@ -201,7 +201,7 @@ def preset_from_args(args: argparse.Namespace) -> Preset:
     given = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name)}
     named = "".join(f"; {name} overridden: {value}" for name, value in given.items())
 
-    def pick(section, name, **fields):  # the preset's section, then the flags given (ranker.config's one order)
+    def pick(section, name, **fields):  # the preset's section, then the flags given (ranker.core.config's one order)
         return resolve_config(type(section), name, preset=section, flags={field: given.get(arg) for field, arg in fields.items()})
 
     chosen = replace(

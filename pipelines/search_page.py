@@ -42,7 +42,7 @@ def use_page(url: str, query: str, shot: Path, browser: str, width: int = 1100, 
     """
     from playwright.sync_api import sync_playwright
 
-    from ranker.files import atomic_write_bytes
+    from ranker.core.files import atomic_write_bytes
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query", default="oil prices after the OPEC deal")
     parser.add_argument("--out", type=Path, default=Path("docs/search.png"))
     args = parser.parse_args(argv)
-    from ranker.errors import InputError
-    from ranker.outputs import PNG, check_output
+    from ranker.core.errors import InputError
+    from ranker.core.outputs import PNG, check_output
 
     try:  # only a picture may be replaced, and never an input
         args.out = check_output(args.out, PNG, [("--index", args.index), ("--reranker", args.reranker)])
@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     browser = find_chromium()
     if browser is None:
         parser.error("no Chromium on this machine: apt-get install chromium")
-    from ranker.service import ServiceConfig
-    from ranker.web import create_app
+    from ranker.serve.service import ServiceConfig
+    from ranker.serve.routes import create_app
 
     app = create_app(ServiceConfig(index=args.index, reranker=str(args.reranker) if args.reranker.is_dir() else None))
     url, stop = serving(app)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ranker.corpus import read_qrels, read_queries
-from ranker.display import format_table
-from ranker.evaluate import evaluate
-from ranker.index import Index
+from ranker.data.readers import read_qrels, read_queries
+from ranker.core.display import format_table
+from ranker.eval.runs import evaluate
+from ranker.index.folder import Index
 from ranker.retrieve.hybrid import HybridConfig, fuse
 
 WEIGHTS = [(1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.6, 0.4), (0.7, 0.3), (0.8, 0.2), (0.5, 0.5), (0.4, 0.6)]

@@ -30,9 +30,9 @@ Exported names (each loaded on first use):
   ``EmbedderConfig``, ``HybridConfig``
 - search: ``Searcher``, ``Hit``
 - reranking: ``Reranker``, ``RerankConfig``; training: ``fit_reranker`` (from Python
-  data; ``ranker.train_reranker.train_reranker`` reads what ``ranker mine`` wrote),
+  data; ``ranker.train.reranker.train_reranker`` reads what ``ranker mine`` wrote),
   ``RerankerTrainConfig``, ``TrainConfig``; mining: ``mine_index``, ``MiningConfig``
-- evaluation: ``evaluate_run`` (``ranker.evaluate.evaluate``), ``read_run``, ``write_run``
+- evaluation: ``evaluate_run`` (``ranker.eval.runs.evaluate``), ``read_run``, ``write_run``
 - serving: ``create_app`` (the FastAPI app ``ranker serve`` runs), ``Service`` (its
   batching searcher, without HTTP), ``ServiceConfig``, ``SearchRequest``
 - errors: ``InputError`` (bad input: names the file, the line and the problem)
@@ -50,37 +50,37 @@ __version__ = "0.1.0"
 #: Public name -> the module that defines it, ``module:name`` where the name differs
 #: (``evaluate`` is also a submodule's name, which an import would put in its place).
 _EXPORTS = {
-    "Article": "ranker.corpus",
-    "Query": "ranker.corpus",
-    "read_articles": "ranker.corpus",
-    "stream_articles": "ranker.corpus",
-    "read_queries": "ranker.corpus",
-    "read_qrels": "ranker.corpus",
-    "judged_queries": "ranker.corpus",
-    "beir_split": "ranker.corpus",
-    "build_index": "ranker.index",
-    "Index": "ranker.index",
+    "Article": "ranker.data.readers",
+    "Query": "ranker.data.readers",
+    "read_articles": "ranker.data.readers",
+    "stream_articles": "ranker.data.readers",
+    "read_queries": "ranker.data.readers",
+    "read_qrels": "ranker.data.readers",
+    "judged_queries": "ranker.data.readers",
+    "beir_split": "ranker.data.readers",
+    "build_index": "ranker.index.folder",
+    "Index": "ranker.index.folder",
     "BM25Config": "ranker.retrieve.bm25",
     "DenseConfig": "ranker.retrieve.dense",
     "EmbedderConfig": "ranker.retrieve.embed",
     "HybridConfig": "ranker.retrieve.hybrid",
-    "Searcher": "ranker.search",
-    "Hit": "ranker.search",
-    "Reranker": "ranker.rerank",
-    "RerankConfig": "ranker.rerank",
-    "fit_reranker": "ranker.train_reranker",
-    "RerankerTrainConfig": "ranker.train_reranker",
-    "TrainConfig": "ranker.train",
-    "mine_index": "ranker.mine",
-    "MiningConfig": "ranker.mine",
-    "evaluate_run": "ranker.evaluate:evaluate",
-    "read_run": "ranker.evaluate",
-    "write_run": "ranker.evaluate",
-    "InputError": "ranker.errors",
-    "Service": "ranker.service",
-    "ServiceConfig": "ranker.service",
-    "SearchRequest": "ranker.service",
-    "create_app": "ranker.web",
+    "Searcher": "ranker.search.searcher",
+    "Hit": "ranker.search.searcher",
+    "Reranker": "ranker.rerank.reranker",
+    "RerankConfig": "ranker.rerank.reranker",
+    "fit_reranker": "ranker.train.reranker",
+    "RerankerTrainConfig": "ranker.train.reranker",
+    "TrainConfig": "ranker.train.loop",
+    "mine_index": "ranker.train.mine",
+    "MiningConfig": "ranker.train.mine",
+    "evaluate_run": "ranker.eval.runs:evaluate",
+    "read_run": "ranker.eval.runs",
+    "write_run": "ranker.eval.runs",
+    "InputError": "ranker.core.errors",
+    "Service": "ranker.serve.service",
+    "ServiceConfig": "ranker.serve.service",
+    "SearchRequest": "ranker.serve.service",
+    "create_app": "ranker.serve.routes",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -33,7 +33,7 @@ NEWS = [
 
 @pytest.fixture
 def news_articles():
-    from ranker.corpus import Article
+    from ranker.data.readers import Article
 
     return [Article(i, t, x, {"outlet": "Test"}) for i, t, x in NEWS]
 
@@ -71,7 +71,7 @@ def tiny_model(tmp_path_factory) -> Path:
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from ranker.models import resolve_model
+    from ranker.models.loading import resolve_model
 
     root = tmp_path_factory.mktemp("tiny-bert")
     torch.manual_seed(0)
@@ -129,8 +129,8 @@ def _run(ranks: list[int]) -> dict:
 def runs_and_qrels(tmp_path):
     """Hand-made runs over 20 one-relevant-document queries whose metrics and tests are known:
     (system -> run path, qrels, folder); ``better`` has a timing side file."""
-    from ranker.corpus import write_qrels
-    from ranker.evaluate import write_run
+    from ranker.data.readers import write_qrels
+    from ranker.eval.runs import write_run
 
     qrels = {f"q{i:02d}": {f"d{i}": 1} for i in range(QUERIES)}
     write_qrels(tmp_path / "qrels.tsv", qrels)

@@ -43,7 +43,7 @@ def test_qrels_naming_unknown_articles_are_left_out_with_a_count(tmp_path, beir_
 
 
 def test_an_index_from_another_format_version_is_one_line_asking_for_a_rebuild(index, capsys):
-    from ranker.integrity import write_listed
+    from ranker.core.integrity import write_listed
 
     manifest = json.loads((index / "manifest.json").read_text())
     write_listed(index, "manifest.json", {**manifest, "format_version": 99})  # as a later ranker would write it

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from benchmarks import mine_bench
 from conftest import NEWS, random_corpus
-from ranker.mine import TrainingQuery
+from ranker.train.mine import TrainingQuery
 
 
 def news_folder(root: Path, extra_docs: int = 40) -> list:
     """The six news articles plus random-word ones, returned; under ``root``, BEIR
     queries and train qrels: each article's title (news) or first words (random)
     is a query with that article as its positive."""
-    from ranker.corpus import Article
+    from ranker.data.readers import Article
 
     articles = [Article(i, t, x) for i, t, x in NEWS]
     articles += [Article(f"r{i}", "", text) for i, text in enumerate(random_corpus(extra_docs, seed=5))]
@@ -28,7 +28,7 @@ def news_folder(root: Path, extra_docs: int = 40) -> list:
 
 
 def test_both_miners_agree_on_a_tiny_dense_index(tmp_path, tiny_model):
-    from ranker.index import build_index
+    from ranker.index.folder import build_index
     from ranker.retrieve.dense import DenseConfig
     from ranker.retrieve.embed import EmbedderConfig
 

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from benchmarks import train_bench
-from ranker.train_reranker import TextGroup
+from ranker.train.reranker import TextGroup
 
 from conftest import NEWS
 
@@ -25,7 +25,7 @@ def sharp_scorer(tmp_path_factory, tiny_bert):
     loss about ln 4, whatever the loss computes, and the first-batch check would say little."""
     import torch
 
-    from ranker.heads import load_pair_scorer, load_tokenizer, save_model
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer, save_model
 
     torch.manual_seed(0)
     net = load_pair_scorer(str(tiny_bert))

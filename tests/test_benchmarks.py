@@ -40,7 +40,7 @@ def test_same_top_catches_a_wrong_order_and_wrong_scores():
 
 
 def test_rerank_comparison_matches_cross_encoder_scores(tmp_path, tiny_bert):
-    from ranker.heads import load_pair_scorer, load_tokenizer, save_model
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer, save_model
 
     save_model(load_pair_scorer(str(tiny_bert)), load_tokenizer(str(tiny_bert)), tmp_path, {"task": "reranker"})
     texts = [text for _, _, text in NEWS]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import rank_bm25
 
-from ranker.corpus import Article
-from ranker.index import Index, build_index
+from ranker.data.readers import Article
+from ranker.index.folder import Index, build_index
 from ranker.retrieve.bm25 import Analyzer, BM25Config, BM25Retriever
 from tests.conftest import NEWS, random_corpus
 

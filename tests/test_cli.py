@@ -44,7 +44,7 @@ def test_index_search_run_evaluate(tmp_path, beir_folder, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["queries"] == 6 and report["metrics"]["MRR@10"] == pytest.approx(1.0)
 
-    from ranker.evaluate import read_run_meta
+    from ranker.eval.runs import read_run_meta
 
     meta = read_run_meta(run)
     assert meta["queries"] == 6 and meta["seconds"]["retrieve"] >= 0 and meta["retriever"] == "bm25"

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from ranker.corpus import Fields, read_articles, read_qrels, read_queries
-from ranker.errors import InputError
+from ranker.data.readers import Fields, read_articles, read_qrels, read_queries
+from ranker.core.errors import InputError
 
 
 def write(tmp_path, name, content):

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from ranker.errors import InputError
-from ranker.index import Index, build_index
+from ranker.core.errors import InputError
+from ranker.index.folder import Index, build_index
 from ranker.retrieve.base import Results
 from ranker.retrieve.dense import DenseConfig, build_faiss
 from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus

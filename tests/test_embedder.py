@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from ranker.cli import main
-from ranker.errors import InputError
-from ranker.heads import load_tokenizer
-from ranker.train import TrainConfig, fit
-from ranker.train_embedder import EmbedderTask, EmbedderTrainConfig, check_mean_pooled, distinct_batches, encode
-from ranker.train_reranker import TextGroup
+from ranker.core.errors import InputError
+from ranker.models.checkpoints import load_tokenizer
+from ranker.train.loop import TrainConfig, fit
+from ranker.train.embedder import EmbedderTask, EmbedderTrainConfig, check_mean_pooled, distinct_batches, encode
+from ranker.train.reranker import TextGroup
 
 from conftest import NEWS
 

@@ -36,7 +36,7 @@ def corpus(tmp_path):
 
 
 def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, tiny_model, tiny_bert, local_ray, capsys):
-    from ranker.index import Index
+    from ranker.index.folder import Index
 
     path, queries = corpus
     common = ["--model", str(tiny_model), "--quiet"]
@@ -55,7 +55,7 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-5)
 
     # an interrupted Ray build resumes: the shards already written are kept, the missing one is encoded
-    from ranker.engine import RayConfig, shard_encoder
+    from ranker.models.ray_engine import RayConfig, shard_encoder
     from ranker.retrieve.embed import encode_corpus
 
     embedder = one.dense().embedder
@@ -93,8 +93,8 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     np.testing.assert_allclose([float(x[4]) for x in local], [float(x[4]) for x in distributed], rtol=0, atol=1e-5)
 
     # many work items over both actors, reassembled in input order
-    from ranker.engine import score_pairs
-    from ranker.rerank import Reranker, RerankConfig
+    from ranker.models.ray_engine import score_pairs
+    from ranker.rerank.reranker import Reranker, RerankConfig
 
     reranker = Reranker(RerankConfig(model=str(model / "model"), precision="fp32"))
     pairs_q = [texts[i % len(texts)] for i in range(300)]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from ranker.cli import main
-from ranker.corpus import Article
-from ranker.index import Index, build_index
+from ranker.data.readers import Article
+from ranker.index.folder import Index, build_index
 from ranker.retrieve.bm25 import BM25Config
 
 ARTICLES = [

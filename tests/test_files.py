@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ranker.files import atomic_directory, atomic_write_text
+from ranker.core.files import atomic_directory, atomic_write_text
 
 
 def test_failed_directory_build_keeps_previous_and_leaves_no_temp(tmp_path):

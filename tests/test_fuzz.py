@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ranker.corpus import read_articles, read_qrels, read_queries
-from ranker.errors import InputError
-from ranker.evaluate import read_run
+from ranker.data.readers import read_articles, read_qrels, read_queries
+from ranker.core.errors import InputError
+from ranker.eval.runs import read_run
 
 FUZZ_EXAMPLES = int(os.environ.get("RANKER_FUZZ_EXAMPLES", "200"))
 fuzz = settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
@@ -72,7 +72,7 @@ def test_reader_only_raises_input_error(reader, name, contents, data):
 @fuzz
 @given(st.lists(st.text(max_size=60), min_size=1, max_size=5))
 def test_analyzer_tokenizes_any_text(texts):
-    from ranker.passages import default_analyzer
+    from ranker.retrieve.passages import default_analyzer
 
     tokens = default_analyzer().tokens(texts)
     assert len(tokens) == len(texts) and all(isinstance(t, str) and t for doc in tokens for t in doc)

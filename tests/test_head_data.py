@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ranker.corpus import Article
-from ranker.datasets.quotes import crop_to_passages, find_quotes, quote_questions, split_by_document
-from ranker.datasets.treebank import split_sentences
-from ranker.errors import InputError
-from ranker.examples import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
-from ranker.formats import (
+from ranker.data.readers import Article
+from ranker.data.datasets.quotes import crop_to_passages, find_quotes, quote_questions, split_by_document
+from ranker.data.datasets.treebank import split_sentences
+from ranker.core.errors import InputError
+from ranker.data.labelled import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
+from ranker.data.labelled_files import (
     parse_word_tag_line,
     read_conllu,
     read_labelled_texts,
@@ -321,7 +321,7 @@ def test_split_by_document_holds_out_whole_documents():
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_real_r8():
-    from ranker.datasets.r8 import load_r8
+    from ranker.data.datasets.r8 import load_r8
 
     train, test = load_r8(CACHE)
     assert (len(train), len(test)) == (5485, 2189)
@@ -334,7 +334,7 @@ def test_real_r8():
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_real_lee():
-    from ranker.datasets.lee import load_lee, load_lee_background
+    from ranker.data.datasets.lee import load_lee, load_lee_background
 
     documents, pairs = load_lee(CACHE)
     assert len(documents) == 50 and len(pairs) == 1225
@@ -358,7 +358,7 @@ def test_real_lee():
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_real_wsj_sample():
-    from ranker.datasets.treebank import load_wsj_pos
+    from ranker.data.datasets.treebank import load_wsj_pos
 
     sentences = load_wsj_pos(CACHE)
     assert len(sentences) == 1061
@@ -370,8 +370,8 @@ def test_real_wsj_sample():
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_real_quote_questions(tmp_path):
-    from ranker.corpus import read_articles
-    from ranker.datasets.news import build_news_benchmark
+    from ranker.data.readers import read_articles
+    from ranker.data.datasets.news import build_news_benchmark
 
     news = Path(__file__).parents[1] / "data" / "news"
     if not (news / "corpus.jsonl").exists():

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from ranker.cli import main
-from ranker.examples import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
-from ranker.tasks import TASKS
-from ranker.tasks.pairs import document_folds
-from ranker.tasks.qa import (
+from ranker.data.labelled import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
+from ranker.heads import TASKS
+from ranker.heads.pairs import document_folds
+from ranker.heads.qa import (
     QAConfig,
     answer_positions,
     answer_questions,
@@ -26,8 +26,8 @@ from ranker.tasks.qa import (
     squad_metrics,
     training_windows,
 )
-from ranker.tasks.tag import align_labels, first_pieces, tagging_metrics
-from ranker.train import TrainConfig
+from ranker.heads.tag import align_labels, first_pieces, tagging_metrics
+from ranker.train.loop import TrainConfig
 
 from conftest import NEWS
 
@@ -36,7 +36,7 @@ FEW_STEPS = TrainConfig(learning_rate=1e-3, epochs=1, max_steps=3, batch_size=2,
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from ranker.heads import load_tokenizer
+    from ranker.models.checkpoints import load_tokenizer
 
     return load_tokenizer("all-MiniLM-L6-v2")
 
@@ -129,7 +129,7 @@ def test_windows_train_on_the_answer_and_predictions_map_back_to_characters(toke
     assert windows and all(w.start > 0 for w in windows)
     everything = training_windows(tokenizer, [example], QAConfig(max_length=64, stride=16))
     assert len(everything) > len(windows) and any(w.start == 0 for w in everything)
-    from ranker.tasks.base import new_head
+    from ranker.heads.base import new_head
 
     net, tok = new_head(str(tiny_bert), "span", seed=0)
     (found,) = answer_questions(net, tok, [QUESTION], [CONTEXT], config)
@@ -147,8 +147,8 @@ def test_squad_normalisation_and_metrics():
 def test_pair_scores_are_learned_standardised_and_predicted_on_the_users_scale(tmp_path, tiny_bert):
     import numpy as np
 
-    from ranker.tasks.base import sequence_logits
-    from ranker.tasks.pairs import PairsConfig, PairsTask, score_text_pairs, train_pair_regressor
+    from ranker.heads.base import sequence_logits
+    from ranker.heads.pairs import PairsConfig, PairsTask, score_text_pairs, train_pair_regressor
 
     examples = _examples("pairs")
     scores = [p.score for p in examples]
@@ -167,7 +167,7 @@ def test_silver_pairs_take_each_texts_neighbours_and_random_partners_scored_by_c
     import numpy as np
 
     from ranker.retrieve.embed import Embedder, EmbedderConfig
-    from ranker.tasks.pairs import silver_pairs
+    from ranker.heads.pairs import silver_pairs
 
     texts = [text for _, _, text in NEWS]
     config = EmbedderConfig(model=str(tiny_model), max_length=64, batch_size=8)
@@ -228,7 +228,7 @@ def test_each_head_trains_saves_reloads_and_predicts_the_same(task, tmp_path, ti
 
 
 def test_a_model_of_one_head_is_refused_by_another(tmp_path, tiny_bert):
-    from ranker.errors import InputError
+    from ranker.core.errors import InputError
 
     spec = TASKS["classify"]
     spec.train(_examples("classify"), tmp_path, spec.config(model=str(tiny_bert), max_length=32), FEW_STEPS, show_progress=False)
@@ -273,7 +273,7 @@ def test_cli_errors_name_the_file_and_line(tmp_path, capsys):
 
 def test_cli_predict_qa_reads_the_passage_from_a_file(tmp_path, tiny_bert, capsys):
     squad = tmp_path / "train.json"
-    from ranker.formats import write_squad
+    from ranker.data.labelled_files import write_squad
 
     write_squad(_examples("qa"), squad)
     out = tmp_path / "run"

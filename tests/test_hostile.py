@@ -106,7 +106,7 @@ def no_download(monkeypatch) -> None:
     def boom(*args, **kwargs):
         raise AssertionError("ranker data news started its work (reading the source) before refusing --out")
 
-    monkeypatch.setattr("ranker.datasets.news.read_packaged_file", boom)
+    monkeypatch.setattr("ranker.data.datasets.news.read_packaged_file", boom)
 
 
 # -- shared inputs (built once; tests that write copy them) ---------------------------
@@ -838,7 +838,7 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(world, mo
     def broken(*args, **kwargs):
         raise RuntimeError("something we did not foresee")
 
-    monkeypatch.setattr("ranker.search.search_hits", broken)
+    monkeypatch.setattr("ranker.search.searcher.search_hits", broken)
     code, out, err = call(capsys, "search", world / "idx", "oil", "--retriever", "bm25")
     assert code == 1 and out == ""
     assert err == ("ranker: error: unexpected RuntimeError: something we did not foresee "

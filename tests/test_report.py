@@ -11,14 +11,14 @@ import pytest
 from conftest import QUERIES
 
 from ranker.cli import main
-from ranker.evaluate import evaluate, read_run_meta, write_run
-from ranker.report.build import ReportConfig, build_report
-from ranker.report.stats import Cell, bootstrap_interval, paired_p, relevant_ranks
+from ranker.eval.runs import evaluate, read_run_meta, write_run
+from ranker.eval.report.build import ReportConfig, build_report
+from ranker.eval.report.stats import Cell, bootstrap_interval, paired_p, relevant_ranks
 
 def test_the_systems_table_holds_ranker_evaluates_numbers(runs_and_qrels):
     paths, qrels, _ = runs_and_qrels
     report = build_report(paths, qrels, ReportConfig(baseline="bm25"))
-    from ranker.evaluate import read_run
+    from ranker.eval.runs import read_run
 
     for system, path in paths.items():
         expected = evaluate(read_run(path), qrels)
@@ -54,7 +54,7 @@ def test_paired_p_and_intervals_on_degenerate_input():
 
 def test_relevant_ranks_and_failure_examples(runs_and_qrels):
     paths, qrels, _ = runs_and_qrels
-    from ranker.evaluate import read_run
+    from ranker.eval.runs import read_run
 
     qids = sorted(qrels)
     assert relevant_ranks(read_run(paths["misses"]), qrels, qids).tolist() == [1] * 16 + [0] * 4
@@ -107,7 +107,7 @@ def test_run_side_files_round_trip(tmp_path):
 
 
 def test_a_heads_row_for_each_held_out_set_qa_reports(tmp_path):
-    from ranker.report.build import _heads
+    from ranker.eval.report.build import _heads
 
     (tmp_path / "qa").mkdir()
     (tmp_path / "qa" / "metrics.json").write_text(json.dumps({
@@ -122,7 +122,7 @@ def test_a_heads_row_for_each_held_out_set_qa_reports(tmp_path):
 def test_a_system_of_several_runs_is_tested_on_each_querys_mean_over_them(runs_and_qrels):
     from scipy.stats import ttest_rel
 
-    from ranker.evaluate import evaluate_per_query, read_run
+    from ranker.eval.runs import evaluate_per_query, read_run
 
     paths, qrels, _ = runs_and_qrels
     seeds = [paths["better"], paths["mixed"]]

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from ranker.cli import main
-from ranker.heads import load_pair_scorer, load_tokenizer
-from ranker.rerank import rerank_scores, score_pairs
+from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
+from ranker.rerank.reranker import rerank_scores, score_pairs
 from ranker.retrieve.base import Results
-from ranker.train import TrainConfig, fit
-from ranker.train_reranker import RerankerTask, RerankerTrainConfig, TextGroup
+from ranker.train.loop import TrainConfig, fit
+from ranker.train.reranker import RerankerTask, RerankerTrainConfig, TextGroup
 
 from conftest import NEWS
 
@@ -91,7 +91,7 @@ def test_pointwise_loss_trains(tmp_path, tiny_bert):
 
 
 def test_bf16_training_keeps_fp32_weights_and_near_fp32_losses(tmp_path, tiny_bert):
-    from ranker.train import autocast
+    from ranker.train.loop import autocast
 
     task = make_task(tiny_bert)
     task.net.eval()  # no dropout: the two precisions see the same network
@@ -225,9 +225,9 @@ def test_query_answers_standard_input_line_by_line(bm25_index, capsys):
 
 
 def test_reranker_reads_the_passage_it_was_trained_on(tmp_path, tiny_bert, bm25_index):
-    from ranker.index import Index
-    from ranker.integrity import write_listed
-    from ranker.rerank import Reranker, RerankConfig
+    from ranker.index.folder import Index
+    from ranker.core.integrity import write_listed
+    from ranker.rerank.reranker import Reranker, RerankConfig
 
     fit(make_task(tiny_bert), TrainConfig(max_steps=1), tmp_path / "out", show_progress=False)
     model = tmp_path / "out" / "model"

@@ -6,7 +6,7 @@ import json
 from types import SimpleNamespace
 
 from pipelines import reranking
-from ranker.presets import PRESETS
+from ranker.train.presets import PRESETS
 
 
 def test_the_full_preset_says_what_it_reused_from_an_earlier_run(tmp_path, monkeypatch, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pipelines.reranking import OVERRIDES, preset_from_args
-from ranker.presets import PRESETS
+from ranker.train.presets import PRESETS
 
 
 def _args(**given) -> argparse.Namespace:

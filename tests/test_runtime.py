@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ranker.errors import InputError
+from ranker.core.errors import InputError
 
 PAIRS = (
     ["oil prices", "Brexit vote", "dam", "Ünïcode ✓ query", "a much longer query about the travel ban ruling"],
@@ -31,7 +31,7 @@ def cross_encoder(tiny_bert, tmp_path_factory) -> Path:
     """The tiny BERT with a fresh one-output head, saved as training saves a reranker."""
     import torch
 
-    from ranker.heads import load_pair_scorer, load_tokenizer, save_model
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer, save_model
 
     torch.manual_seed(3)
     folder = tmp_path_factory.mktemp("ce") / "model"
@@ -42,14 +42,14 @@ def cross_encoder(tiny_bert, tmp_path_factory) -> Path:
 
 
 def scores(model: Path, runtime: str, precision: str = "fp32") -> np.ndarray:
-    from ranker.rerank import Reranker, RerankConfig
+    from ranker.rerank.reranker import Reranker, RerankConfig
 
     return Reranker(RerankConfig(model=str(model), runtime=runtime, precision=precision)).score(*PAIRS)
 
 
 def test_fast_tokenizer_gives_transformers_pieces(tiny_bert):
-    from ranker.fast_tokenizer import FastTokenizer
-    from ranker.heads import load_tokenizer
+    from ranker.models.tokenizer import FastTokenizer
+    from ranker.models.checkpoints import load_tokenizer
 
     ours, theirs = FastTokenizer(tiny_bert), load_tokenizer(str(tiny_bert))
     for max_length in (8, 16, 512):
@@ -87,9 +87,9 @@ def test_every_head_kind_matches_pytorch(tiny_bert, tmp_path, head):
     """Classification, tagging and QA read the same outputs from either runtime."""
     import torch
 
-    from ranker.exported import load_compiled
-    from ranker.heads import load_head, load_tokenizer, save_model
-    from ranker.tasks.base import head_outputs, inference
+    from ranker.models.exported import load_compiled
+    from ranker.models.checkpoints import load_head, load_tokenizer, save_model
+    from ranker.heads.base import head_outputs, inference
 
     torch.manual_seed(5)
     net = load_head(str(tiny_bert), head, num_labels=3 if head != "span" else None)
@@ -108,7 +108,7 @@ def test_every_head_kind_matches_pytorch(tiny_bert, tmp_path, head):
 def test_export_is_kept_beside_our_model_and_verified(cross_encoder, tmp_path):
     import shutil
 
-    from ranker.integrity import verify
+    from ranker.core.integrity import verify
 
     model = tmp_path / "model"
     shutil.copytree(cross_encoder, model, ignore=shutil.ignore_patterns("openvino"))
@@ -142,7 +142,7 @@ def test_export_is_made_again_when_the_weights_change(cross_encoder, tmp_path):
     import torch
     from safetensors.torch import load_file, save_file
 
-    from ranker.integrity import write_listed
+    from ranker.core.integrity import write_listed
 
     model = tmp_path / "model"
     shutil.copytree(cross_encoder, model, ignore=shutil.ignore_patterns("openvino"))
@@ -182,12 +182,12 @@ def test_a_model_we_did_not_train_is_exported_to_the_cache(tiny_model, tmp_path,
 def test_a_model_folder_we_may_not_write_exports_to_the_cache(cross_encoder, tmp_path, monkeypatch):
     import shutil
 
-    import ranker.exported
+    import ranker.models.exported
 
     monkeypatch.setenv("RANKER_CACHE", str(tmp_path / "cache"))
     model = tmp_path / "model"
     shutil.copytree(cross_encoder, model, ignore=shutil.ignore_patterns("openvino"))
-    monkeypatch.setattr(ranker.exported, "_writable", lambda folder: False)
+    monkeypatch.setattr(ranker.models.exported, "_writable", lambda folder: False)
     before = (model / "ranker.json").read_bytes()
     assert np.abs(scores(model, "openvino") - scores(model, "torch")).max() < 1e-4
     assert (model / "ranker.json").read_bytes() == before and not (model / "openvino").exists()
@@ -205,7 +205,7 @@ def test_a_query_process_imports_neither_torch_nor_transformers_nor_phones_home(
     Embedder(EmbedderConfig(model=str(tiny_model), runtime="openvino"))
     code = (
         "import sys\n"
-        "from ranker.rerank import Reranker, RerankConfig\n"
+        "from ranker.rerank.reranker import Reranker, RerankConfig\n"
         "from ranker.retrieve.embed import Embedder, EmbedderConfig\n"
         f"Reranker(RerankConfig(model={str(cross_encoder)!r})).score(['oil'], ['Oil fell.'])\n"
         f"Embedder(EmbedderConfig(model={str(tiny_model)!r})).encode(['oil'])\n"
@@ -221,8 +221,8 @@ def test_a_query_process_imports_neither_torch_nor_transformers_nor_phones_home(
 
 
 def test_impossible_runtime_choices_are_refused(tmp_path):
-    from ranker.rerank import RerankConfig
-    from ranker.runtime import resolve_runtime
+    from ranker.rerank.reranker import RerankConfig
+    from ranker.models.runtime import resolve_runtime
 
     with pytest.raises(ValueError, match="int8 runs on the torch runtime only"):
         RerankConfig(model="m", runtime="openvino", precision="int8")
@@ -237,9 +237,9 @@ def test_impossible_runtime_choices_are_refused(tmp_path):
 
 def test_batches_run_side_by_side_score_as_one_batch(cross_encoder):
     """The streams run a query's pairs as several smaller batches: padding differs, scores do not."""
-    from ranker.exported import load_compiled
-    from ranker.fast_tokenizer import FastTokenizer
-    from ranker.tasks.base import sequence_logits
+    from ranker.models.exported import load_compiled
+    from ranker.models.tokenizer import FastTokenizer
+    from ranker.heads.base import sequence_logits
 
     net = load_compiled(cross_encoder, "sequence", "fp32", show_progress=False)
     tokenizer = FastTokenizer(cross_encoder)
@@ -254,8 +254,8 @@ def test_a_compiled_model_is_freed_when_dropped(tiny_model):
     import gc
     import weakref
 
-    from ranker.exported import load_compiled
-    from ranker.fast_tokenizer import FastTokenizer
+    from ranker.models.exported import load_compiled
+    from ranker.models.tokenizer import FastTokenizer
 
     net = load_compiled(tiny_model, "embedder", "fp32", show_progress=False)
     net(FastTokenizer(tiny_model)(["oil prices"], None, 16))

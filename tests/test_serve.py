@@ -37,10 +37,10 @@ def call(url: str, path: str, body: dict | str | None = None, method: str | None
 
 @contextlib.contextmanager
 def serving_index(index, **settings):
-    """``index`` served (with :class:`~ranker.service.ServiceConfig` ``settings``) on a free
+    """``index`` served (with :class:`~ranker.serve.service.ServiceConfig` ``settings``) on a free
     loopback port until the block ends; yields its URL once it is ready."""
-    from ranker.service import ServiceConfig
-    from ranker.web import create_app
+    from ranker.serve.service import ServiceConfig
+    from ranker.serve.routes import create_app
 
     app = create_app(ServiceConfig(index=index, **settings))
     url, stop = serving(app)
@@ -126,7 +126,7 @@ def test_a_bad_request_gets_a_4xx_that_says_what_to_fix(served, path, body, stat
 
 @pytest.mark.timeout(300)
 def test_an_unexpected_error_is_a_500_in_one_line(served, monkeypatch, caplog):
-    from ranker.service import Service
+    from ranker.serve.service import Service
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("disk on fire")
@@ -177,8 +177,8 @@ def test_concurrent_queries_are_batched_and_each_gets_its_own_answer(served):
 
 @pytest.mark.timeout(600)
 def test_an_index_update_under_load_loses_no_request_and_mixes_no_versions(demo_copy, tiny_model):
-    from ranker.corpus import Article
-    from ranker.update import update_index
+    from ranker.data.readers import Article
+    from ranker.index.update import update_index
 
     index = demo_copy / "indexes/news"
     with serving_index(index, watch_every=0.1) as url:
@@ -252,7 +252,7 @@ def test_a_client_that_leaves_leaves_no_work_behind(served, monkeypatch):
     """Queries still queued when their client disconnects are dropped, not computed."""
     import socket
 
-    from ranker.service import Service
+    from ranker.serve.service import Service
 
     searched = Service._search
 

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from ranker.cli import main
-from ranker.corpus import Fields, read_articles, stream_articles
-from ranker.errors import InputError
-import ranker.index as ranker_index
-from ranker.index import Index, build_index
+from ranker.data.readers import Fields, read_articles, stream_articles
+from ranker.core.errors import InputError
+import ranker.index.folder as ranker_index
+from ranker.index.folder import Index, build_index
 from ranker.retrieve import bm25_build
 from ranker.retrieve.bm25 import VARIANTS, Analyzer, BM25Config
 from ranker.retrieve.bm25_build import build_bm25
@@ -62,11 +62,11 @@ def _outcome(read):
 
 
 def _old_read_articles(path, on_invalid):
-    """The list reader as it was before streaming (commit 5cdc723's ``ranker.corpus._read``
+    """The list reader as it was before streaming (commit 5cdc723's ``ranker.data.readers._read``
     for a corpus), kept verbatim as the reference the stream must match."""
     from pathlib import Path
 
-    from ranker.corpus import (
+    from ranker.data.readers import (
         MAX_TEXT_CHARS, Article, Reading, Reject, _check_encodable, _json_type, _rows, _text_field, bad_id,
     )
 
@@ -197,7 +197,7 @@ def test_cli_index_streams_to_the_index_a_list_builds(tmp_path, name, monkeypatc
     np.testing.assert_array_equal(a.rows, b.rows)
     np.testing.assert_array_equal(a.scores, b.scores)
     # and the scores of bm25s's own index over the same texts, as the old path built it
-    from ranker.fields import field_text
+    from ranker.data.fields import field_text
 
     config = BM25Config()
     texts = [field_text(x, ("title", "text"), config.title_boost) for x in read_articles(path, on_invalid="skip").records]

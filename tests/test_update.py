@@ -16,14 +16,14 @@ import pytest
 
 from conftest import NEWS, random_corpus
 from ranker.cli import main
-from ranker.corpus import Article
-from ranker.errors import InputError
-from ranker.index import Index, build_index
-from ranker.integrity import verify
+from ranker.data.readers import Article
+from ranker.core.errors import InputError
+from ranker.index.folder import Index, build_index
+from ranker.core.integrity import verify
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.dense import DenseConfig
 from ranker.retrieve.embed import EmbedderConfig
-from ranker.update import update_index
+from ranker.index.update import update_index
 
 QUERIES = ["oil prices", "Brexit Article 50", "dam spillway", "travel ban judge", "nerve agent airport", "w001x w002x"]
 
@@ -284,7 +284,7 @@ def test_an_add_never_touches_a_users_folder_named_like_its_scratch(tmp_path, ti
 
 def test_a_build_waits_for_an_update_in_flight(tmp_path):
     """A rebuild and an update of one folder take the same lock: one after the other."""
-    from ranker.files import one_writer
+    from ranker.core.files import one_writer
 
     folder = tmp_path / "idx"
     build_index(articles()[:3], folder, BM25Config(), None, show_progress=False)

@@ -7,14 +7,14 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from ranker.corpus import Article
+from ranker.data.readers import Article
 
 
 class Results(NamedTuple):
     """Top-k results for a batch of queries, as two ``(n_queries, k)`` arrays.
 
     ``rows`` are document row numbers in the index (see
-    :class:`~ranker.docstore.DocStore`), best first; ``-1`` pads a query that
+    :class:`~ranker.index.docstore.DocStore`), best first; ``-1`` pads a query that
     matched fewer than k documents, with score ``-inf``.
 
     Example:

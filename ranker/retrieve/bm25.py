@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.errors import InputError
+from ranker.core.errors import InputError
 from ranker.retrieve.analysis import VARIANTS, Analyzer, BM25Config
 from ranker.retrieve.base import Results, empty_results
 from ranker.retrieve.bm25_build import build_bm25
@@ -40,7 +40,7 @@ class BM25Retriever:
         self._model = model
 
     def index(self, texts: Iterable[str], show_progress: bool = True, scratch: str | Path | None = None) -> None:
-        """Index the documents' texts (what :func:`ranker.fields.field_text` makes of each
+        """Index the documents' texts (what :func:`ranker.data.fields.field_text` makes of each
         article), read once in chunks (:mod:`ranker.retrieve.bm25_build`): an iterator
         over a million texts never holds them all. ``scratch``: where the builder's
         unnamed spill file lives (default: the system's temporary folder)."""

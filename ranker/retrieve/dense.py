@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.errors import InputError
+from ranker.core.errors import InputError
 from ranker.retrieve.base import Results, empty_results
 from ranker.retrieve.embed import Embedder, EmbedderConfig, ShardEncoder, encode_corpus, same_model
 

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ranker.errors import InputError
-from ranker.files import atomic_write_bytes, folder_lock
-from ranker.models import DEFAULT_MODEL, offline, pick_device, quiet_transformers, resolve_model
+from ranker.core.errors import InputError
+from ranker.core.files import atomic_write_bytes, folder_lock
+from ranker.models.loading import DEFAULT_MODEL, offline, pick_device, quiet_transformers, resolve_model
 
 #: Encodes (shard number, texts) work items elsewhere (a Ray actor pool:
-#: :func:`ranker.engine.shard_encoder`), yielding (shard number, vectors) as they finish.
+#: :func:`ranker.models.ray_engine.shard_encoder`), yielding (shard number, vectors) as they finish.
 ShardEncoder = Callable[[list[tuple[int, list[str]]]], Iterable[tuple[int, np.ndarray]]]
 
 #: Encoded by every model that builds or queries an index: if the query-time model
@@ -37,7 +37,7 @@ class EmbedderConfig:
 
     ``model`` is a local SentenceTransformer folder, a hub name (where a network
     is reachable), or ``all-MiniLM-L6-v2`` for the packaged default. ``runtime``
-    and ``precision`` say how it runs (:mod:`ranker.runtime`): by default OpenVINO
+    and ``precision`` say how it runs (:mod:`ranker.models.runtime`): by default OpenVINO
     in bf16 on a CPU that has it, which encodes about 2x faster than
     sentence-transformers with the same neighbours (benchmarks/RESULTS.md).
 
@@ -54,8 +54,8 @@ class EmbedderConfig:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        from ranker.precision import validate
-        from ranker.runtime import resolve_runtime
+        from ranker.models.precision import validate
+        from ranker.models.runtime import resolve_runtime
 
         if self.max_length < 8 or self.batch_size < 1:
             raise ValueError(f"max_length must be >= 8 and batch_size >= 1 (got {self.max_length}, {self.batch_size})")
@@ -72,7 +72,7 @@ class Embedder:
     """
 
     def __init__(self, config: EmbedderConfig = EmbedderConfig()) -> None:
-        from ranker.runtime import resolve_runtime
+        from ranker.models.runtime import resolve_runtime
 
         offline()
         self.config = config
@@ -81,7 +81,7 @@ class Embedder:
         if local.exists() and not (local / "modules.json").exists() and not (local / "config.json").exists():
             raise InputError(local, None, "not a model folder (no modules.json or config.json)")
         if local.exists():
-            from ranker.integrity import read_listed
+            from ranker.core.integrity import read_listed
 
             # an embedder we fine-tuned: its files against their sha256s
             read_listed(local, "ranker.json", "the model changed after training: restore the file or retrain")
@@ -104,9 +104,9 @@ class Embedder:
         self.runtime = "torch"
 
     def _load_compiled(self, folder: Path) -> None:
-        from ranker.exported import load_compiled
-        from ranker.fast_tokenizer import FastTokenizer
-        from ranker.files import read_json
+        from ranker.models.exported import load_compiled
+        from ranker.models.tokenizer import FastTokenizer
+        from ranker.core.files import read_json
 
         self.model = load_compiled(folder, "embedder", self.config.precision)
         settings = folder / "sentence_bert_config.json"
@@ -118,7 +118,7 @@ class Embedder:
         """L2-normalised float32 embeddings, one row per text."""
         if self.runtime == "openvino":
             return self._encode_compiled(list(texts))
-        from ranker.precision import autocast
+        from ranker.models.precision import autocast
 
         with autocast(self.model, self.config.precision):
             vectors = self.model.encode(
@@ -180,7 +180,7 @@ def encode_corpus(
     the same folder skips the shards already there. The folder remembers the text
     count and model fingerprint, and refuses shards from another corpus or model,
     unless it is a build's own ``scratch`` folder, where they are stale and removed.
-    With ``encode_missing`` (e.g. :func:`ranker.engine.shard_encoder`, a Ray actor
+    With ``encode_missing`` (e.g. :func:`ranker.models.ray_engine.shard_encoder`, a Ray actor
     pool) the missing shards are encoded by it and written here as they arrive.
 
     Example:

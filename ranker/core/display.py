@@ -1,0 +1,76 @@
+"""Plain-text tables for the terminal (no dependency: a table is a few lines)."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Sequence
+
+from ranker.core.flags import visible
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], wrap: str | None = None) -> str:
+    """Align ``rows`` under ``headers``; the ``wrap`` column is wrapped to the terminal.
+
+    Example:
+        >>> print(format_table(["system", "MRR@10"], [["bm25", "0.815"]]))
+        system  MRR@10
+        ------  ------
+        bm25    0.815
+    """
+    # what reaches a terminal carries no control characters (a title cannot recolour the screen)
+    cells = [[visible(str(c)) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    wrap_at = headers.index(wrap) if wrap in headers else None
+    if wrap_at is not None:
+        others = sum(w + 2 for i, w in enumerate(widths) if i != wrap_at)
+        widths[wrap_at] = max(20, shutil.get_terminal_size((120, 24)).columns - others)
+
+    def line(values: Sequence[str]) -> list[str]:
+        columns = [textwrap.wrap(v, widths[i]) or [""] if i == wrap_at else [v] for i, v in enumerate(values)]
+        height = max(len(c) for c in columns)
+        out = []
+        for j in range(height):
+            parts = [(c[j] if j < len(c) else "").ljust(widths[i]) for i, c in enumerate(columns)]
+            out.append("  ".join(parts).rstrip())
+        return out
+
+    lines = line(list(headers)) + ["  ".join("-" * w for w in widths).rstrip()]
+    for row in cells:
+        lines += line(row)
+    return "\n".join(lines)
+
+
+def format_hits(hits: Sequence, width: int | None = None) -> str:
+    """Search results as a table (rank, id, score, title, outlet, date), each row
+    followed by its snippet, indented and wrapped to the terminal.
+
+    Example:
+        >>> from ranker.search.searcher import Hit
+        >>> print(format_hits([Hit(1, "42", 7.5, "Oil falls", "… oil fell …", {"outlet": "BBC", "date": "2017-03-01"})], width=60))
+        rank  id  score  title      outlet  date
+        ----  --  -----  ---------  ------  ----------
+        1     42  7.50   Oil falls  BBC     2017-03-01
+                         … oil fell …
+    """
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    headers = ["rank", "id", "score", "title", "outlet", "date"]
+    rows = [[h.rank, h.doc_id, f"{h.score:.2f}", _shorten(h.title, 70), str(h.metadata.get("outlet") or ""),
+             str(h.metadata.get("date") or "")] for h in hits]
+    if any(h.before is not None for h in hits):
+        # Where each article stood before reranking: the reranker's work at a glance.
+        headers.append("was")
+        for row, h in zip(rows, hits):
+            row.append("" if h.before is None else str(h.before))
+    table = format_table(headers, rows).split("\n")
+    indent = len("  ".join(table[1].split("  ")[:3])) + 2
+    out = table[:2]
+    for line, hit in zip(table[2:], hits):
+        out.append(line)
+        wrapped = textwrap.wrap(visible(hit.snippet), max(20, width - indent))
+        out += [" " * indent + piece for piece in wrapped]
+    return "\n".join(out)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,0 +1,483 @@
+"""Readers and writers of the labelled files users bring for the task heads.
+
+One reader per file shape, each returning the plain records of
+:mod:`ranker.data.labelled`:
+
+* :func:`read_labelled_texts`: ``label<TAB>text`` TSV, or Orange's ``.tab``
+  (single-text classification);
+* :func:`read_scored_pairs`: STS-B style TSV with a header (text-pair regression);
+* :func:`read_word_tag`: one sentence a line, ``word/TAG`` tokens (tagging);
+* :func:`read_conllu`: CoNLL-U, the UPOS or XPOS column (tagging);
+* :func:`read_squad` / :func:`write_squad`: SQuAD v1.1 JSON (extractive QA).
+
+Bad input raises :class:`~ranker.core.errors.InputError` naming the file, the line
+(or, in JSON, the question id) and the problem. Nothing is skipped silently
+except blank lines, which carry no record in any of these formats.
+
+The line-level parsers (:func:`labelled_texts_from_tab`,
+:func:`parse_word_tag_line`) are public because the recipes in
+:mod:`ranker.data.datasets` read the same shapes out of package archives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from ranker.core.errors import InputError, finite_number
+from ranker.data.labelled import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
+from ranker.core.files import atomic_write_text, decoded_lines
+
+#: Orange type names of a text column, and flags of the class column
+_TAB_TEXT_TYPES = ("string", "s", "text")
+_TAB_CLASS_FLAGS = ("class", "c")
+_JSON_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
+
+
+def _lines(path: str | Path, what: str) -> Iterator[tuple[int, str]]:
+    # Every reader starts here, so a missing file reads the same everywhere and
+    # undecodable bytes are reported with their line (decoded_lines does that).
+    if not Path(path).is_file():
+        raise InputError(path, None, f"no such {what} file")
+    for number, line in decoded_lines(path):
+        yield number, line.rstrip("\r\n")
+
+
+# --------------------------------------------------------------- labelled texts
+
+
+def labelled_texts_from_tab(lines: Iterable[str], source: str | Path) -> list[LabelledText]:
+    """Parse the lines of an Orange ``.tab`` file into labelled texts.
+
+    Orange's format has three header lines: column names, column types
+    (``d`` discrete, ``c`` continuous, ``string`` ...) and flags (``class``,
+    ``meta`` ...). The label is the column flagged ``class``; the text is the one
+    other column typed ``string`` (or ``s``/``text``). Blank lines are skipped:
+    Orange's own R8 files have one between the header and the rows.
+
+    Args:
+        lines: the file's lines, in order, with or without their newlines;
+            they are numbered from 1 in error messages.
+        source: the name used in error messages (a path, or an archive member).
+
+    Returns:
+        One :class:`LabelledText` per data row, in file order.
+
+    Raises:
+        InputError: a header that does not name exactly one class column and one
+            text column, or a row with a missing field or an empty label or text.
+
+    Example:
+        >>> rows = ["Category\\tText", "d\\tstring", "class\\t", "", "earn\\tprofit rose"]
+        >>> labelled_texts_from_tab(rows, "r8.tab")
+        [LabelledText(text='profit rose', label='earn')]
+    """
+    header: list[list[str]] = []
+    label_col = text_col = -1
+    records: list[LabelledText] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if len(header) < 3:
+            header.append(line.split("\t"))
+            if len(header) == 3:
+                label_col, text_col = _tab_columns(header, source)
+            continue
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        where = f"line {number}"
+        if len(fields) <= max(label_col, text_col):
+            raise InputError(source, where, f"expected {len(header[0])} tab-separated fields, found {len(fields)}")
+        label, text = fields[label_col].strip(), fields[text_col]
+        if not label:
+            raise InputError(source, where, f"empty label in column '{header[0][label_col]}'")
+        if not text.strip():
+            raise InputError(source, where, f"empty text in column '{header[0][text_col]}'")
+        records.append(LabelledText(text, label))
+    if len(header) < 3:
+        raise InputError(source, None, "an Orange .tab file needs three header lines (names, types, flags)")
+    return records
+
+
+def _tab_columns(header: list[list[str]], source: str | Path) -> tuple[int, int]:
+    names, types, flags = header
+    # Orange leaves trailing empty type/flag cells off; pad so columns line up.
+    types = types + [""] * (len(names) - len(types))
+    flags = flags + [""] * (len(names) - len(flags))
+    classes = [i for i, flag in enumerate(flags) if flag.strip().lower() in _TAB_CLASS_FLAGS]
+    if len(classes) != 1:
+        raise InputError(source, "line 3", f"expected exactly one column flagged 'class', found {len(classes)}")
+    texts = [i for i, kind in enumerate(types) if kind.strip().lower() in _TAB_TEXT_TYPES and i != classes[0]]
+    if len(texts) != 1:
+        raise InputError(source, "line 2", f"expected exactly one column typed 'string', found {len(texts)}")
+    return classes[0], texts[0]
+
+
+def read_labelled_texts(path: str | Path) -> list[LabelledText]:
+    """Read texts with their classes for single-text classification.
+
+    A file ending in ``.tab`` is read as Orange's format (see
+    :func:`labelled_texts_from_tab`); any other file as TSV, one
+    ``label<TAB>text`` a line, split at the first tab, with an optional header
+    line ``label<TAB>text`` (any case). Blank lines are skipped.
+
+    Args:
+        path: the ``.tsv`` (or ``.txt``) or ``.tab`` file.
+
+    Returns:
+        One :class:`LabelledText` per row, in file order.
+
+    Raises:
+        InputError: a missing file, a line without a tab, an empty label or text,
+            or undecodable bytes, naming the line.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "train.tsv"
+        >>> _ = p.write_text("label\\ttext\\ncrude\\toil prices rose\\n")
+        >>> read_labelled_texts(p)
+        [LabelledText(text='oil prices rose', label='crude')]
+    """
+    if Path(path).suffix.lower() == ".tab":
+        # _lines has already taken the newlines off; numbering stays the file's.
+        return labelled_texts_from_tab((line for _, line in _lines(path, "labelled-text")), path)
+    records: list[LabelledText] = []
+    first = True
+    for number, line in _lines(path, "labelled-text"):
+        if not line.strip():
+            continue
+        if first and line.strip().lower() == "label\ttext":
+            first = False
+            continue
+        first = False
+        where = f"line {number}"
+        label, tab, text = line.partition("\t")
+        if not tab:
+            raise InputError(path, where, "expected 'label<TAB>text' (no tab found)")
+        if not label.strip():
+            raise InputError(path, where, "empty label")
+        if not text.strip():
+            raise InputError(path, where, "empty text")
+        records.append(LabelledText(text, label.strip()))
+    return records
+
+
+# ----------------------------------------------------------------- scored pairs
+
+
+def read_scored_pairs(path: str | Path) -> list[ScoredPair]:
+    """Read scored text pairs from an STS-B style TSV file.
+
+    The first non-blank line is a header that must name ``sentence1``,
+    ``sentence2`` and ``score``; other columns (``genre``, ``id`` ...) are
+    ignored, as are fields past the last named one. Fields are split on tabs
+    with no quoting, as STS-B must be read (``csv.QUOTE_NONE``): its sentences
+    hold unbalanced double quotes. ``a_id``/``b_id`` are left empty: the format
+    names no source documents.
+
+    Args:
+        path: the TSV file.
+
+    Returns:
+        One :class:`ScoredPair` per row, in file order.
+
+    Raises:
+        InputError: a header without the three columns, a row with too few
+            fields, an empty sentence, or a score that is not a finite number,
+            naming the line.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "dev.tsv"
+        >>> _ = p.write_text("id\\tsentence1\\tsentence2\\tscore\\n7\\tA cat.\\tA dog.\\t1.5\\n")
+        >>> read_scored_pairs(p)
+        [ScoredPair(text_a='A cat.', text_b='A dog.', score=1.5, a_id='', b_id='')]
+    """
+    columns: dict[str, int] | None = None
+    records: list[ScoredPair] = []
+    for number, line in _lines(path, "scored-pair"):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        where = f"line {number}"
+        if columns is None:
+            names = [name.strip().lower() for name in fields]
+            missing = [name for name in ("sentence1", "sentence2", "score") if name not in names]
+            if missing:
+                raise InputError(path, where, f"the header must name sentence1, sentence2 and score; missing {', '.join(missing)}")
+            columns = {name: names.index(name) for name in ("sentence1", "sentence2", "score")}
+            continue
+        needed = max(columns.values()) + 1
+        if len(fields) < needed:
+            raise InputError(path, where, f"expected at least {needed} tab-separated fields, found {len(fields)}")
+        text_a, text_b, raw_score = (fields[columns[name]] for name in ("sentence1", "sentence2", "score"))
+        score = finite_number(raw_score, path, where)
+        if not text_a.strip() or not text_b.strip():
+            raise InputError(path, where, "empty sentence1 or sentence2")
+        records.append(ScoredPair(text_a, text_b, score))
+    return records
+
+
+# ------------------------------------------------------------ tagged sentences
+
+
+def parse_word_tag_line(line: str, source: str | Path, number: int) -> TaggedSentence:
+    """Parse one line of ``word/TAG`` tokens, split on whitespace.
+
+    Each token is split at its last slash, so words that hold slashes keep them
+    (``1/2/CD`` is the word ``1/2`` tagged ``CD``).
+
+    Args:
+        line: the line's text (not blank).
+        source: the file name used in error messages.
+        number: the line's number, for error messages.
+
+    Returns:
+        The line as one :class:`TaggedSentence`.
+
+    Raises:
+        InputError: a token without a slash, or with an empty word or tag.
+
+    Example:
+        >>> parse_word_tag_line("Mr./NNP Vinken/NNP owns/VBZ 1/2/CD ./.", "wsj.txt", 1).tags
+        ('NNP', 'NNP', 'VBZ', 'CD', '.')
+    """
+    words: list[str] = []
+    tags: list[str] = []
+    for token in line.split():
+        word, slash, tag = token.rpartition("/")
+        if not slash:
+            raise InputError(source, f"line {number}", f"token {token!r} has no '/TAG'")
+        if not word or not tag:
+            raise InputError(source, f"line {number}", f"token {token!r} has an empty word or tag")
+        words.append(word)
+        tags.append(tag)
+    return TaggedSentence(tuple(words), tuple(tags))
+
+
+def read_word_tag(path: str | Path) -> list[TaggedSentence]:
+    """Read tagged sentences, one a line, as ``word/TAG`` tokens (the format of
+    the Penn Treebank samples in NLTK and Pattern).
+
+    Blank lines are skipped; see :func:`parse_word_tag_line` for the tokens.
+
+    Args:
+        path: the text file.
+
+    Returns:
+        One :class:`TaggedSentence` per non-blank line, in file order.
+
+    Raises:
+        InputError: a token without a slash (or with an empty word or tag),
+            naming the line.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "tagged.txt"
+        >>> _ = p.write_text("John/NNP runs/VBZ ./.\\n")
+        >>> read_word_tag(p)[0].words
+        ('John', 'runs', '.')
+    """
+    return [parse_word_tag_line(line, path, number) for number, line in _lines(path, "word/tag") if line.strip()]
+
+
+def read_conllu(path: str | Path, column: Literal["upos", "xpos"] = "upos") -> list[TaggedSentence]:
+    """Read tagged sentences from a CoNLL-U file (Universal Dependencies).
+
+    Lines starting with ``#`` are comments; a blank line ends a sentence.
+    Multiword-token lines (ids like ``1-2``) and empty nodes (``1.1``) are
+    skipped, so the words are the syntactic words that carry the tags.
+
+    Args:
+        path: the ``.conllu`` file.
+        column: which tag to read: ``"upos"`` (column 4) or ``"xpos"`` (column 5).
+
+    Returns:
+        One :class:`TaggedSentence` per sentence, in file order.
+
+    Raises:
+        InputError: a token line without 10 tab-separated fields, a bad id, or
+            a ``_`` (missing) tag in the chosen column, naming the line.
+        ValueError: ``column`` is neither ``"upos"`` nor ``"xpos"``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "ud.conllu"
+        >>> rows = ["# text = Hi there", "1\\tHi\\thi\\tINTJ\\tUH\\t_\\t0\\troot\\t_\\t_",
+        ...         "2\\tthere\\tthere\\tADV\\tRB\\t_\\t1\\tadvmod\\t_\\t_", ""]
+        >>> _ = p.write_text("\\n".join(rows) + "\\n")
+        >>> read_conllu(p)[0].tags, read_conllu(p, "xpos")[0].tags
+        (('INTJ', 'ADV'), ('UH', 'RB'))
+    """
+    if column not in ("upos", "xpos"):
+        raise ValueError(f"column must be 'upos' or 'xpos', not {column!r}")
+    index = 3 if column == "upos" else 4
+    sentences: list[TaggedSentence] = []
+    words: list[str] = []
+    tags: list[str] = []
+    for number, line in _lines(path, "CoNLL-U"):
+        if not line.strip():
+            if words:
+                sentences.append(TaggedSentence(tuple(words), tuple(tags)))
+                words, tags = [], []
+            continue
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        where = f"line {number}"
+        if len(fields) != 10:
+            raise InputError(path, where, f"expected 10 tab-separated fields, found {len(fields)}")
+        ident = fields[0]
+        if "-" in ident or "." in ident:
+            continue  # multiword token or empty node: its words/tags come on other lines
+        if not ident.isdigit():
+            raise InputError(path, where, f"token id {ident!r} is not a number")
+        if fields[index] == "_":
+            raise InputError(path, where, f"no {column} tag ('_') for {fields[1]!r}")
+        words.append(fields[1])
+        tags.append(fields[index])
+    if words:  # the file may end without the closing blank line
+        sentences.append(TaggedSentence(tuple(words), tuple(tags)))
+    return sentences
+
+
+# ------------------------------------------------------------------------ SQuAD
+
+
+def read_squad(path: str | Path) -> list[QAExample]:
+    """Read extractive QA examples from a SQuAD v1.1 JSON file.
+
+    ``{"version": "1.1", "data": [{"title", "paragraphs": [{"context", "qas":
+    [{"id", "question", "answers": [{"text", "answer_start"}]}]}]}]}``. Each
+    question becomes one :class:`QAExample` whose ``doc_id`` is its article's
+    title, so splits can hold out whole articles. Every answer is checked
+    against its context.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The examples in file order.
+
+    Raises:
+        InputError: invalid JSON (naming the line), a missing or mistyped field,
+            a question without answers (SQuAD 2.0's unanswerable questions are
+            not supported), a duplicate id, or an answer whose text is not the
+            context at ``answer_start`` (naming the question id).
+
+    Example:
+        >>> import json, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "dev.json"
+        >>> qa = {"id": "q1", "question": "Who?", "answers": [{"text": "Ann", "answer_start": 0}]}
+        >>> squad = {"version": "1.1", "data": [{"title": "d1", "paragraphs": [{"context": "Ann ran.", "qas": [qa]}]}]}
+        >>> _ = p.write_text(json.dumps(squad))
+        >>> read_squad(p)[0]
+        QAExample(qid='q1', context='Ann ran.', question='Who?', answers=(Answer(text='Ann', start=0),), doc_id='d1')
+    """
+    if not Path(path).is_file():
+        raise InputError(path, None, "no such SQuAD file")
+    try:
+        document = json.loads(Path(path).read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise InputError(path, None, f"undecodable bytes (not UTF-8) at byte {err.start}") from None
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"line {err.lineno}", f"invalid JSON ({err.msg})") from None
+
+    def need(value: object, kind: type | tuple[type, ...], where: str, what: str) -> Any:
+        # isinstance(True, int) holds, but a boolean offset or id is a mistake
+        if not isinstance(value, kind) or isinstance(value, bool):
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            names = " or ".join(_JSON_NAMES[k] for k in kinds)
+            raise InputError(path, where, f"{what} is missing or not {names}")
+        return value
+
+    data = need(document.get("data") if isinstance(document, dict) else None, list, "top level", "'data'")
+    examples: list[QAExample] = []
+    seen: set[str] = set()
+    for i, article in enumerate(data):
+        place = f"data[{i}]"
+        article = need(article, dict, place, "the article")
+        title = need(article.get("title"), str, place, "'title'")
+        for j, paragraph in enumerate(need(article.get("paragraphs"), list, place, "'paragraphs'")):
+            place = f"data[{i}].paragraphs[{j}]"
+            paragraph = need(paragraph, dict, place, "the paragraph")
+            context = need(paragraph.get("context"), str, place, "'context'")
+            for k, qa in enumerate(need(paragraph.get("qas"), list, place, "'qas'")):
+                place = f"data[{i}].paragraphs[{j}].qas[{k}]"
+                qa = need(qa, dict, place, "the question")
+                qid = str(need(qa.get("id"), (str, int), place, "'id'"))
+                place = f"question '{qid}'"
+                if qid in seen:
+                    raise InputError(path, place, "duplicate question id")
+                seen.add(qid)
+                question = need(qa.get("question"), str, place, "'question'")
+                if qa.get("is_impossible"):
+                    raise InputError(path, place, "unanswerable question (SQuAD 2.0) is not supported")
+                raw_answers = need(qa.get("answers"), list, place, "'answers'")
+                if not raw_answers:
+                    raise InputError(path, place, "no answers")
+                answers = []
+                for n, raw in enumerate(raw_answers):
+                    raw = need(raw, dict, place, f"answer {n}")
+                    text = need(raw.get("text"), str, place, f"answer {n} 'text'")
+                    start = need(raw.get("answer_start"), int, place, f"answer {n} 'answer_start'")
+                    found = context[start : start + len(text)] if start >= 0 else ""
+                    if found != text or not text:
+                        raise InputError(
+                            path, place, f"answer {n} {text!r} is not the context at {start} (found {found!r})"
+                        )
+                    answers.append(Answer(text, start))
+                examples.append(QAExample(qid, context, question, tuple(answers), title))
+    return examples
+
+
+def write_squad(
+    examples: Iterable[QAExample], path: str | Path, title_of: Callable[[str], str] | None = None
+) -> None:
+    """Write QA examples as a SQuAD v1.1 JSON file, atomically.
+
+    Examples are grouped into articles by ``doc_id`` and into paragraphs by
+    context, each in order of first appearance, so :func:`read_squad` gives the
+    examples back (in grouped order) when titles are the doc ids.
+
+    Args:
+        examples: the examples; question ids must be unique.
+        path: the JSON file to write.
+        title_of: maps a ``doc_id`` to the article's title; by default the title
+            is the ``doc_id`` itself, which is what :func:`read_squad` reads back
+            as ``doc_id``.
+
+    Raises:
+        ValueError: a duplicate question id, or an answer that is not its
+            context at its start (such a file would not read back).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "out.json"
+        >>> ex = QAExample("q1", "Ann ran.", "Who ran?", (Answer("Ann", 0),), "d1")
+        >>> write_squad([ex], p)
+        >>> read_squad(p) == [ex]
+        True
+    """
+    articles: dict[str, dict[str, list[dict]]] = {}
+    seen: set[str] = set()
+    for example in examples:
+        if example.qid in seen:
+            raise ValueError(f"duplicate question id {example.qid!r}")
+        seen.add(example.qid)
+        for answer in example.answers:
+            if example.context[answer.start : answer.end] != answer.text:
+                raise ValueError(f"question {example.qid!r}: answer {answer.text!r} is not the context at {answer.start}")
+        answers = [{"text": answer.text, "answer_start": answer.start} for answer in example.answers]
+        qa = {"id": example.qid, "question": example.question, "answers": answers}
+        articles.setdefault(example.doc_id, {}).setdefault(example.context, []).append(qa)
+    data = [
+        {
+            "title": title_of(doc_id) if title_of else doc_id,
+            "paragraphs": [{"context": context, "qas": qas} for context, qas in paragraphs.items()],
+        }
+        for doc_id, paragraphs in articles.items()
+    ]
+    atomic_write_text(path, json.dumps({"version": "1.1", "data": data}, ensure_ascii=False) + "\n")

@@ -1,0 +1,37 @@
+"""Offline evaluation reports: ``reports/<name>/index.html`` (self-contained) and ``report.md``.
+
+``build`` gathers the numbers (ir_measures per query, scipy's bootstrap and
+paired t-test), ``plots`` draws the figures with matplotlib, ``render`` writes
+HTML and Markdown; :func:`write_report` puts them in one folder, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write_report(out: str | Path, report: dict[str, Any]) -> Path:
+    """Write ``index.html``, ``report.md``, ``report.json`` and the figures' PNGs into ``out``.
+
+    The folder is built beside its place and renamed into it, so a failed run
+    leaves any earlier report untouched. Returns the path of ``index.html``.
+
+    Example:
+        >>> write_report("reports/demo", build_report(runs, qrels))  # doctest: +SKIP
+        PosixPath('reports/demo/index.html')
+    """
+    from ranker.core.files import atomic_directory
+    from ranker.core.outputs import REPORT, check_output
+    from ranker.eval.report.render import figures, render_html, render_markdown
+
+    out = check_output(out, REPORT)  # never over a folder of something else
+    images = figures(report)
+    with atomic_directory(out) as tmp:
+        (tmp / "index.html").write_text(render_html(report, images), encoding="utf-8")
+        (tmp / "report.md").write_text(render_markdown(report, images), encoding="utf-8")
+        (tmp / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        for name, (_, png) in images.items():
+            (tmp / name).write_bytes(png)
+    return out / "index.html"

@@ -1,0 +1,3 @@
+"""The second stage: a fine-tuned BERT cross-encoder scores (query, article)
+pairs and reorders what a retriever found (``reranker``).
+"""

@@ -1,0 +1,261 @@
+"""Searching an index: one query shown to a person, or many queries to a run file."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ranker.data.readers import Query
+from ranker.eval.runs import Run
+from ranker.index.folder import Index
+from ranker.retrieve.passages import best_window, matching_words
+from ranker.retrieve.base import Results, Retriever
+from ranker.retrieve.bm25 import Analyzer, BM25Config
+from ranker.retrieve.hybrid import HybridConfig
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result: the document's id, title and own metadata, the score, and a
+    snippet of its text around the query's words.
+
+    Example:
+        >>> hit = Hit(1, "42", 7.5, "Title", "… oil fell …", {"outlet": "BBC", "date": "2017-03-01"})
+        >>> hit.metadata["outlet"], hit.to_dict()["snippet"]
+        ('BBC', '… oil fell …')
+    """
+
+    rank: int
+    doc_id: str
+    score: float
+    title: str
+    snippet: str
+    #: Whatever the corpus holds besides id, title and text (a news corpus: outlet, date, url).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: The rank the first stage gave this document, when a reranker reordered them.
+    before: int | None = None
+    #: Where the snippet's words match the query: ``(start, end)`` character offsets.
+    marks: tuple[tuple[int, int], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as JSON-ready values (what ``--json`` prints; marks as lists, as JSON reads them back)."""
+        return {**asdict(self), "marks": [list(mark) for mark in self.marks]}
+
+
+class Searcher:
+    """Search an index from Python, as Pyserini's ``LuceneSearcher(index).search(q, k)`` does.
+
+    Args:
+        index: an index folder (or an opened :class:`~ranker.index.folder.Index`).
+        retriever: ``bm25``, ``dense`` or ``hybrid`` (default: hybrid when the
+            index has both kinds, else the one it has) — what ``ranker search`` picks.
+        reranker: a fine-tuned cross-encoder folder or a loaded
+            :class:`~ranker.rerank.reranker.Reranker`; its ``depth`` best results are reranked.
+        hybrid: how hybrid fuses BM25 and dense.
+        model: the dense query model, if not the one that built the index.
+        runtime, precision: how queries are encoded (and reranked, when
+            ``reranker`` is a folder): see :mod:`ranker.models.runtime`.
+
+    Example:
+        >>> searcher = Searcher("indexes/news")  # doctest: +SKIP
+        >>> [(h.doc_id, h.title) for h in searcher.search("Brexit Article 50", k=3)]  # doctest: +SKIP
+    """
+
+    def __init__(self, index: str | Path | Index, retriever: str | None = None, reranker=None,
+                 hybrid: HybridConfig = HybridConfig(), model: str | None = None, runtime: str = "auto",
+                 precision: str = "auto") -> None:
+        self.index = index if isinstance(index, Index) else Index.open(index, runtime, precision)
+        self.name = retriever or self.index.default_retriever
+        self.retriever = self.index.retriever(self.name, model=model, hybrid=hybrid)
+        if isinstance(reranker, (str, Path)):
+            from ranker.rerank.reranker import Reranker, RerankConfig
+
+            reranker = Reranker(RerankConfig(model=str(reranker), runtime=runtime, precision=precision))
+        self.reranker = reranker
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        """The top ``k`` hits for ``query``, best first."""
+        return search_hits(self.index, self.retriever, query, k, self.reranker)
+
+
+def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:
+    """The ``width``-word window of ``text`` holding the most query terms, with
+    ellipses where the text goes on (see :func:`ranker.retrieve.passages.best_window`).
+
+    Example:
+        >>> from ranker.retrieve.bm25 import BM25Config
+        >>> snippet("a b c oil prices rose d e", "oil price", Analyzer(BM25Config()), width=3)
+        '… oil prices rose …'
+    """
+    return marked_snippet(text, query, analyzer, width)[0]
+
+
+def marked_snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """:func:`snippet` and the ``(start, end)`` offsets of its words that match the query.
+
+    Example:
+        >>> from ranker.retrieve.bm25 import BM25Config
+        >>> marked_snippet("a b c oil prices rose d e", "oil price", Analyzer(BM25Config()), width=3)
+        ('… oil prices rose …', ((2, 5), (6, 12)))
+    """
+    words, start = best_window(text, query, width, analyzer)
+    shown = words[start : start + width]
+    out = "… " if start > 0 else ""
+    matching = matching_words(shown, query, analyzer) if shown else set()
+    marks = []
+    for n, word in enumerate(shown):
+        if n:
+            out += " "
+        if word in matching:
+            marks.append((len(out), len(out) + len(word)))
+        out += word
+    if start + width < len(words):
+        out += " …"
+    return out, tuple(marks)
+
+
+def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, reranker=None) -> list[Hit]:
+    """Search with one of ``index``'s retrievers; the top ``k`` as :class:`Hit` objects.
+
+    With a :class:`~ranker.rerank.reranker.Reranker`, its ``depth`` best first-stage results
+    are reranked and each hit also carries the rank it had before.
+
+    Example:
+        >>> index = Index.open("indexes/news")  # doctest: +SKIP
+        >>> hits = search_hits(index, index.retriever("hybrid"), "oil prices")  # doctest: +SKIP
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    # no more results than documents: a huge k must not allocate a huge array
+    k = min(k, index.manifest["doc_count"])
+    if reranker is None:
+        found = [(row, score, None) for row, score in retriever.search([query], k).hits(0)]
+    else:
+        first = retriever.search([query], min(max(k, reranker.config.depth), index.manifest["doc_count"]))
+        reranked = reranker.rerank(first, [query], index.docs)
+        found = [
+            (row, score, int(before))
+            for (row, score), before in zip(reranked.results.hits(0), reranked.before[0])
+        ][:k]
+    return hits_of(index, query, found)
+
+
+def index_analyzer(index: Index) -> Analyzer:
+    """The analysis the index's BM25 applies (the default one for a dense-only index),
+    one per setting in a process, so that its memory of analysed words lasts from
+    one query's snippets to the next."""
+    return _analyzer(BM25Config(**index.manifest["components"].get("bm25", {})))
+
+
+@functools.lru_cache(maxsize=8)
+def _analyzer(config: BM25Config) -> Analyzer:
+    return Analyzer(config)
+
+
+def hits_of(index: Index, query: str, found: list[tuple[int, float, int | None]],
+            analyzer: Analyzer | None = None) -> list[Hit]:
+    """``found`` — (row, score, rank before reranking or None), best first — as
+    :class:`Hit` objects with their articles' titles, metadata and marked snippets.
+
+    Example:
+        >>> hits_of(Index.open("indexes/news"), "oil", [(0, 1.5, None)])[0].rank  # doctest: +SKIP
+        1
+    """
+    articles = index.docs.get([row for row, _, _ in found])
+    analyzer = analyzer or index_analyzer(index)
+    hits = []
+    for rank, ((_, score, before), article) in enumerate(zip(found, articles), start=1):
+        text, marks = marked_snippet(article.text, query, analyzer)
+        hits.append(Hit(rank=rank, doc_id=article.doc_id, score=score, title=article.title, snippet=text,
+                        metadata=article.metadata, before=before, marks=marks))
+    return hits
+
+
+def search_run(
+    retriever: Retriever,
+    queries: list[Query],
+    doc_ids: list[str],
+    k: int = 100,
+    batch_size: int = 256,
+    show_progress: bool = True,
+) -> Run:
+    """Search every query and collect a run ``{qid: {docid: score}}``.
+
+    Example:
+        >>> from ranker.data.readers import Article
+        >>> from ranker.retrieve.bm25 import BM25Retriever
+        >>> r = BM25Retriever(); r.index(["oil prices"], show_progress=False)
+        >>> search_run(r, [Query("q1", "oil")], ["a"], k=5, show_progress=False)["q1"]["a"] > 0
+        True
+    """
+    from tqdm import tqdm
+
+    run: Run = {}
+    k = min(k, len(doc_ids))  # no more results than documents
+    with tqdm(total=len(queries), desc="search", unit="q", disable=not show_progress) as bar:
+        for start in range(0, len(queries), batch_size):
+            batch = queries[start : start + batch_size]
+            run.update(to_run(retriever.search([q.text for q in batch], k), [q.qid for q in batch], doc_ids))
+            bar.update(len(batch))
+    return run
+
+
+def to_run(results: Results, qids: list[str], doc_ids: list[str]) -> Run:
+    """Results (by row) for the queries ``qids`` as a run ``{qid: {docid: score}}``.
+
+    Example:
+        >>> import numpy as np
+        >>> to_run(Results(np.array([[1, -1]]), np.array([[2.0, -np.inf]])), ["q1"], ["a", "b"])
+        {'q1': {'b': 2.0}}
+    """
+    return {qid: {doc_ids[row]: score for row, score in results.hits(i)} for i, qid in enumerate(qids)}
+
+
+def rerank_run(
+    retriever: Retriever,
+    reranker,
+    queries: list[Query],
+    docs,
+    k: int = 100,
+    batch_size: int = 64,
+    show_progress: bool = True,
+    timings: dict[str, float] | None = None,
+) -> Run:
+    """Like :func:`search_run`, with the top ``reranker.config.depth`` of each query
+    reranked by a :class:`~ranker.rerank.reranker.Reranker` (the rest keep the first
+    stage's order below them). A ``timings`` dict given gets the seconds spent
+    in each stage added under ``retrieve`` and ``rerank``.
+
+    Example:
+        >>> rerank_run(index.retriever("hybrid"), Reranker(RerankConfig("models/reranker")), queries, index.docs)  # doctest: +SKIP
+    """
+    import time
+
+    from tqdm import tqdm
+
+    from ranker.rerank.reranker import with_tail
+
+    doc_ids = docs.doc_ids()
+    run: Run = {}
+    k = min(k, len(doc_ids))  # no more results than documents
+    depth = min(max(k, reranker.config.depth), len(doc_ids))
+    timings = {} if timings is None else timings
+    for stage in ("retrieve", "rerank"):
+        timings.setdefault(stage, 0.0)
+    with tqdm(total=len(queries), desc="rerank", unit="q", disable=not show_progress) as bar:
+        for start in range(0, len(queries), batch_size):
+            batch = queries[start : start + batch_size]
+            texts = [q.text for q in batch]
+            begun = time.perf_counter()
+            first = retriever.search(texts, depth)
+            searched = time.perf_counter()
+            reranked = reranker.rerank(first, texts, docs)
+            timings["retrieve"] += searched - begun
+            timings["rerank"] += time.perf_counter() - searched
+            merged = with_tail(reranked.results, Results(first.rows[:, :k], first.scores[:, :k]))
+            run.update(to_run(merged, [q.qid for q in batch], doc_ids))
+            bar.update(len(batch))
+            bar.set_postfix(pairs_per_s=f"{reranker.pairs_per_second:.1f}")
+    return run

@@ -1,0 +1,3 @@
+"""``ranker serve``: a batching searcher for many clients (``service``), its
+HTTP routes and search page (``routes``, ``search.html``).
+"""

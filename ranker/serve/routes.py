@@ -1,0 +1,215 @@
+"""The HTTP face of :class:`ranker.serve.service.Service`: a JSON API and a search page (FastAPI).
+
+Endpoints (documented at ``/docs``, the OpenAPI page):
+
+- ``GET /search?q=…&k=…&retriever=…&rerank=…&outlet=…&date_from=…&date_to=…``: one query's hits
+- ``POST /search`` with ``{"queries": [...], "k": …, ...}``: several at once
+- ``GET /documents/{id}``: one article; ``GET /facets``: outlets and dates, for filters
+- ``GET /stats``: batches, queries and seconds per stage since the start
+- ``GET /health``: 200 when ready, 503 while loading (or when loading failed, with why)
+- ``GET /``: the search page (one self-contained HTML file: no fonts, scripts or styles from elsewhere)
+
+Every error is JSON ``{"error": "…"}``: 4xx says what to fix in the request;
+an unexpected failure is a 500 with one line, its traceback in the log.
+
+Example:
+    >>> app = create_app(ServiceConfig(index="indexes/news"))  # doctest: +SKIP
+    >>> import uvicorn; uvicorn.run(app, port=8000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from importlib import resources
+from typing import Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ranker import __version__
+from ranker.serve.service import SearchRequest, Service, ServiceConfig
+
+log = logging.getLogger("ranker.serve")
+
+#: the most queries one POST may carry, and the largest body taken (64 queries of 1,000 characters fit)
+MAX_QUERIES = 64
+MAX_BODY = 1 << 20
+#: how often a waiting request checks that its client is still there, in seconds
+DISCONNECT_CHECK = 0.1
+#: the hint for a POST body that is not the JSON object it should be
+JSON_HINT = 'send a JSON object {"queries": ["…"]} with Content-Type: application/json'
+
+
+class BodyLimit:
+    """Refuse a body over :data:`MAX_BODY` before reading it (413), and a body of
+    unknown length (411): a search request is small, and parsing a huge one costs
+    the server memory. Plain ASGI, so requests pass through untouched otherwise."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length", b"")
+            if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+                await _error(411, "send the body with a Content-Length (at most 1 MiB), not chunked")(scope, receive, send)
+                return
+            if length and (not length.isdigit() or int(length) > MAX_BODY):
+                await _error(413, f"the body is {length.decode(errors='replace')} bytes; at most {MAX_BODY:,} "
+                             f"({MAX_QUERIES} queries a request)")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class BatchSearch(BaseModel):
+    """A POST /search body: several queries with the same settings."""
+
+    model_config = {"extra": "forbid"}
+
+    queries: list[str] = Field(min_length=1, max_length=MAX_QUERIES, description="the query texts")
+    k: int = Field(10, strict=True, description="hits per query (1 to 100)")
+    retriever: Literal["bm25", "dense", "hybrid"] | None = None
+    rerank: bool = Field(True, strict=True)
+    outlet: str | None = None
+    date_from: str | None = Field(None, description="YYYY-MM-DD, inclusive")
+    date_to: str | None = Field(None, description="YYYY-MM-DD, inclusive")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _validation_message(err: RequestValidationError) -> str:
+    """Pydantic's first complaint as one sentence naming the parameter."""
+    first = err.errors()[0]
+    where = [str(part) for part in first.get("loc", ()) if part not in ("query", "body", "path")]
+    if first.get("type") == "json_invalid":
+        return f"the body is not valid JSON: {JSON_HINT}"
+    if not where and first.get("type") in ("model_attributes_type", "dict_type", "missing"):
+        return f"the body is not a JSON object: {JSON_HINT}"
+    if first.get("type") == "missing" and where == ["q"]:
+        return "give a query: /search?q=your+words"
+    name = ".".join(where) or "the body"
+    return f"{name}: {first.get('msg', 'invalid')}"
+
+
+def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI:
+    """The application; the service starts loading when the app starts (so /health
+    answers "loading" meanwhile) and drains its queue when the app stops."""
+    service = service or Service(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if not service.ready and service.error is None:
+            service.start()
+        yield
+        service.close()
+
+    app = FastAPI(title="ranker", summary="Search news articles: BM25, dense and a BERT cross-encoder",
+                  version=__version__, lifespan=lifespan)
+    app.state.service = service
+    html = resources.files("ranker.serve").joinpath("search.html").read_text(encoding="utf-8")  # read once, not per visit
+    app.add_middleware(BodyLimit)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_message(err))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        if err.status_code == 404 and err.detail == "Not Found":
+            return _error(404, f"no such endpoint: {request.url.path} (the API is described at /docs)")
+        if err.status_code == 400 and str(err.detail).startswith("There was an error parsing the body"):
+            return _error(400, f"the body could not be read: {JSON_HINT}")
+        if err.status_code == 405:
+            return _error(405, f"{request.method} is not allowed on {request.url.path} (the API is described at /docs)")
+        return _error(err.status_code, str(err.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=err)
+        return _error(500, f"internal error ({type(err).__name__}); the server's log has the details")
+
+    async def answer(request: Request, requests: list[SearchRequest]) -> list[dict[str, Any]] | JSONResponse:
+        if not service.ready:
+            return _error(503, f"not ready: {service.error or 'still loading the index and models'}")
+        try:
+            futures = [service.submit(r) for r in requests]
+        except ValueError as err:
+            return _error(400, str(err))
+        except RuntimeError as err:
+            return _error(503, str(err))
+        gathered = asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        while True:
+            done, _ = await asyncio.wait({gathered}, timeout=DISCONNECT_CHECK)
+            if done:
+                return list(gathered.result())
+            if await request.is_disconnected():
+                # the client has gone: what is still queued is dropped, not computed for nobody
+                gathered.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody awaits it now
+                for future in futures:
+                    future.cancel()
+                return _error(499, "the client closed the request")
+
+    @app.get("/search", summary="Search with one query")
+    async def search(
+        request: Request,
+        q: str = Query(description="the query text (at most 1,000 characters)"),
+        k: int = Query(10, description="how many hits (1 to 100)"),
+        retriever: Literal["bm25", "dense", "hybrid"] | None = Query(None, description="default: hybrid when the index has both"),
+        rerank: bool = Query(True, description="rerank with the cross-encoder, when the service has one"),
+        outlet: str | None = Query(None, description="only this outlet's articles"),
+        date_from: str | None = Query(None, description="only articles from this date on (YYYY-MM-DD)"),
+        date_to: str | None = Query(None, description="only articles up to this date (YYYY-MM-DD)"),
+    ):
+        found = await answer(request, [SearchRequest(q, k, retriever, rerank, outlet or None, date_from or None,
+                                                     date_to or None)])
+        return found if isinstance(found, JSONResponse) else found[0]
+
+    @app.post("/search", summary="Search with several queries at once")
+    async def search_many(request: Request, body: BatchSearch):
+        found = await answer(request, [SearchRequest(q, body.k, body.retriever, body.rerank, body.outlet, body.date_from, body.date_to)
+                              for q in body.queries])
+        return found if isinstance(found, JSONResponse) else {"results": found}
+
+    @app.get("/documents/{doc_id:path}", summary="One article by its id")
+    async def document(doc_id: str):
+        if not service.ready:
+            return _error(503, "not ready: still loading")
+        found = await asyncio.to_thread(service.generation.document, doc_id)
+        return found if found is not None else _error(404, f"no document with id '{doc_id}' in this index")
+
+    @app.get("/facets", summary="The outlets and dates of the index's articles")
+    async def facets():
+        if not service.ready:
+            return _error(503, "not ready: still loading")
+        return await asyncio.to_thread(service.generation.facets)
+
+    @app.get("/health", summary="Ready to search, or not yet")
+    async def health():
+        if not service.ready:
+            return JSONResponse({"status": "failed" if service.error else "loading", "error": service.error},
+                                status_code=503)
+        generation = service.generation
+        return {"status": "ready", "index": str(config.index), "index_version": generation.version,
+                "documents": generation.documents, "retrievers": generation.names,
+                "reranker": str(config.reranker) if config.reranker else None, "loaded_in_s": round(service.loaded_in, 2)}
+
+    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # uptime checkers ask HEAD
+
+    @app.get("/stats", summary="What the service has done: batches, queries, seconds per stage")
+    async def stats():
+        return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"])}
+
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return HTMLResponse(html)
+
+    return app
+

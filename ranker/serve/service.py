@@ -1,0 +1,476 @@
+"""A long-lived searcher for many clients at once: what ``ranker serve`` runs.
+
+Every search goes through one worker thread that owns the models. Requests that
+arrive while it is busy (or within ``batch_wait`` of the first) are searched as
+one batch: the first stage takes them together, and the cross-encoder scores all
+their pairs in one pass, so its batches stay full and its streams busy as load
+grows, where a thread per request would only split the same two cores between
+more forward passes. Numeric work stays bounded by OpenVINO's (or torch's) own
+threads, whatever the number of clients.
+
+The index folder is watched: when an update or rebuild lands (it swaps the whole
+folder, :func:`ranker.core.files.atomic_directory`), the new version is loaded beside
+the old one, which keeps answering until the new one is ready; then batches go
+to the new one. A batch is searched wholly in one version, and its answers say
+which (``index_version``).
+
+Written here rather than taken from a serving library: the batching is across
+queries *inside* our pipeline (first stage, then the pairs of every query of the
+batch), which model servers (Ray Serve, Triton) batch only at a model's input.
+
+Example:
+    >>> service = Service(ServiceConfig(index="indexes/news"))  # doctest: +SKIP
+    >>> service.start(); service.wait_ready()  # doctest: +SKIP
+    >>> service.search(SearchRequest("oil prices", k=3))["hits"][0]["title"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ranker.core.errors import InputError
+from ranker.index.folder import RETRIEVERS, Index, IndexChanged
+from ranker.retrieve.base import Results
+from ranker.search.searcher import hits_of, index_analyzer
+
+log = logging.getLogger("ranker.serve")
+
+#: How deep the first stage is searched when a request filters by outlet or date:
+#: the filters keep the matching articles among these.
+FILTER_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What a service searches and how it batches.
+
+    Example:
+        >>> ServiceConfig(index="indexes/news", reranker="models/demo/model/model").max_k
+        100
+    """
+
+    index: str | Path
+    reranker: str | None = None
+    #: articles reranked per query, and the cross-encoder's share (None: the model's tuned weight)
+    depth: int = 20
+    weight: float | None = None
+    runtime: str = "auto"
+    precision: str = "auto"
+    #: the cross-encoder's number format when not ``precision`` (``int8`` is the cross-encoder's alone)
+    rerank_precision: str | None = None
+    #: how long the worker waits for more requests to join a batch, and the most it takes
+    batch_wait: float = 0.002
+    max_batch: int = 32
+    max_k: int = 100
+    max_query_chars: int = 1000
+    #: how often the index folder is checked for a new version, in seconds
+    watch_every: float = 0.5
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One query, as a client asks it. ``retriever`` None: the index's default;
+    ``rerank``: with the service's reranker, when it has one. Dates are ISO
+    ``YYYY-MM-DD`` and inclusive; ``outlet`` keeps one outlet's articles.
+
+    Example:
+        >>> SearchRequest("oil prices", k=5, outlet="BBC").k
+        5
+    """
+
+    query: str
+    k: int = 10
+    retriever: str | None = None
+    rerank: bool = True
+    outlet: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.outlet or self.date_from or self.date_to)
+
+    def keeps(self, metadata: dict[str, Any]) -> bool:
+        """Whether an article with this ``metadata`` passes the request's filters."""
+        if self.outlet and metadata.get("outlet") != self.outlet:
+            return False
+        date = str(metadata.get("date") or "")[:10]
+        if self.date_from and (not date or date < self.date_from):
+            return False
+        return not (self.date_to and (not date or date > self.date_to))
+
+
+class Generation:
+    """One version of the index folder, loaded whole: every retriever it has, its
+    documents and its analysis. Nothing of it is read lazily afterwards, so it
+    keeps answering after a newer version replaces the folder."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.version = hashlib.sha256(json.dumps(index.manifest["files"], sort_keys=True).encode()).hexdigest()[:12]
+        kinds = set(index.manifest["components"])
+        self.names = [name for name in RETRIEVERS if name in kinds or (name == "hybrid" and {"bm25", "dense"} <= kinds)]
+        self.retrievers = {name: index.retriever(name) for name in self.names}
+        self.default = index.default_retriever
+        self.analyzer = index_analyzer(index)
+        self.documents = index.manifest["doc_count"]
+        # the documents' SQLite connection is shared by the worker and the HTTP threads
+        self.lock = threading.Lock()
+        self._facets: dict[str, Any] | None = None
+
+    @classmethod
+    def load(cls, path: str | Path, runtime: str, precision: str, attempts: int = 10) -> Generation:
+        """The folder's current version, loaded again if another lands while it loads."""
+        for attempt in range(attempts):
+            try:
+                return cls(Index.open(path, runtime, precision))
+            except IndexChanged:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """One article by its id, or None."""
+        with self.lock:
+            row = self.index.docs.row_of(doc_id)
+            if row is None:
+                return None
+            article = self.index.docs.get([row])[0]
+        return {"id": article.doc_id, "title": article.title, "text": article.text, "metadata": article.metadata,
+                "index_version": self.version}
+
+    def facets(self) -> dict[str, Any]:
+        """The outlets (with their article counts) and the range of dates, for the page's filters."""
+        if self._facets is None:
+            with self.lock:
+                outlets, low, high = self.index.docs.facets()
+            self._facets = {"outlets": outlets, "date_from": low, "date_to": high, "documents": self.documents,
+                            "index_version": self.version}
+        return self._facets
+
+
+@dataclass
+class _Job:
+    request: SearchRequest
+    future: Future = field(default_factory=Future)
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Service:
+    """Load an index (and a reranker) once and answer :class:`SearchRequest` objects
+    from any number of threads; see the module's text for how."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.generation: Generation | None = None
+        self.reranker = None
+        self.error: str | None = None
+        self.loaded_in: float | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        #: what the worker has done: batches, queries, and seconds per stage (``GET /stats``)
+        self.stats: dict[str, Any] = {"batches": 0, "queries": 0, "largest_batch": 0,
+                                      "seconds": dict.fromkeys(("first_stage", "rerank", "hits"), 0.0)}
+
+    # -- life ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load in the background; :attr:`ready` says when searches can be answered."""
+        thread = threading.Thread(target=self._load, name="ranker-load", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def load(self) -> None:
+        """Load in this thread (what :meth:`start` runs); raises what stops it."""
+        started = time.perf_counter()
+        self.generation = Generation.load(self.config.index, self.config.runtime, self.config.precision)
+        if self.config.reranker is not None:
+            from ranker.rerank.reranker import Reranker, RerankConfig
+
+            self.reranker = Reranker(RerankConfig(model=str(self.config.reranker), depth=self.config.depth,
+                                                  weight=self.config.weight, runtime=self.config.runtime,
+                                                  precision=self.config.rerank_precision or self.config.precision))
+        # one search before the first client's: the runtime's first pass sets up its kernels
+        self._run([_Job(SearchRequest("news", k=1))])
+        self.loaded_in = time.perf_counter() - started
+        for target, name in ((self._work, "ranker-worker"), (self._watch, "ranker-watch")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._ready.set()
+
+    def _load(self) -> None:
+        try:
+            self.load()
+        except InputError as err:  # bad input, said in one line by whoever started the service (and /health)
+            self.error = str(err)
+        except Exception as err:  # noqa: BLE001 - logged with its traceback; /health reports it
+            self.error = f"{type(err).__name__}: {err}"
+            log.exception("cannot serve")
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until loaded (True) or failed or timed out (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if self.error is not None or (deadline is not None and time.monotonic() > deadline):
+                return False
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Answer what is queued, then stop the threads."""
+        self._stopping.set()
+        self._queue.put(None)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+
+    # -- asking ---------------------------------------------------------------------------
+    def check(self, request: SearchRequest) -> None:
+        """Raise ValueError naming what to fix in ``request``."""
+        if not request.query.strip():
+            raise ValueError("the query is empty: give some words to search for")
+        if len(request.query) > self.config.max_query_chars:
+            raise ValueError(f"the query is {len(request.query)} characters; at most {self.config.max_query_chars}")
+        if not 1 <= request.k <= self.config.max_k:
+            raise ValueError(f"k must be between 1 and {self.config.max_k}, not {request.k}")
+        names = self.generation.names if self.generation else RETRIEVERS
+        if request.retriever is not None and request.retriever not in names:
+            raise ValueError(f"retriever must be one of {', '.join(names)} for this index, not '{request.retriever}'")
+        for name, value in (("date_from", request.date_from), ("date_to", request.date_to)):
+            if value is not None and not _is_date(value):
+                raise ValueError(f"{name} must be a date written YYYY-MM-DD, not '{value}'")
+        if request.date_from and request.date_to and request.date_from > request.date_to:
+            raise ValueError(f"date_from ({request.date_from}) is after date_to ({request.date_to}): swap them")
+
+    def submit(self, request: SearchRequest) -> Future:
+        """Queue ``request``; the future gives its answer (a JSON-ready dict).
+        Raises ValueError for a bad request and RuntimeError when not ready."""
+        if not self.ready:
+            raise RuntimeError(self.error or "still loading")
+        if self._stopping.is_set():
+            raise RuntimeError("shutting down")
+        self.check(request)
+        job = _Job(request)
+        self._queue.put(job)
+        return job.future
+
+    def search(self, request: SearchRequest, timeout: float | None = 60.0) -> dict[str, Any]:
+        """The answer to one request (blocking)."""
+        return self.submit(request).result(timeout)
+
+    # -- the worker ---------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs, stop = [job], False
+            deadline = time.monotonic() + self.config.batch_wait
+            while len(jobs) < self.config.max_batch:
+                try:  # whatever is already waiting joins at once; then up to batch_wait for more
+                    more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+            try:
+                self._run(jobs)
+            except Exception as err:  # noqa: BLE001 - a bug here must fail these requests, not stop the worker
+                log.exception("a batch failed")
+                for waiting in jobs:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(err)
+            if stop:
+                self._drain()
+                return
+
+    def _drain(self) -> None:
+        """Answer what is still queued after the stop sentinel (requests that raced it)."""
+        rest = []
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                rest.append(job)
+        if rest:
+            self._run(rest)
+
+    def _watch(self) -> None:
+        """Swap in a new version of the index when one lands; the old one serves meanwhile."""
+        said = None  # the last failure logged: a folder that stays broken is reported once, not every check
+        failed_at = None  # (manifest's stat, time) of the last failed load: opening hashes every file, so a broken
+        # folder is opened again only when its manifest changes (an update landed) or after 30 s
+        while not self._stopping.wait(self.config.watch_every):
+            current = self.generation
+            if current is None or current.index.is_current():
+                continue
+            stamp = _stat(Path(self.config.index) / "manifest.json")
+            if failed_at is not None and failed_at[0] == stamp and time.monotonic() - failed_at[1] < 30:
+                continue
+            try:
+                started = time.perf_counter()
+                newer = Generation.load(self.config.index, self.config.runtime, self.config.precision)
+                self.generation = newer
+                said, failed_at = None, None
+                log.info("index %s: version %s loaded in %.1f s (%d documents); serving it now", self.config.index,
+                         newer.version, time.perf_counter() - started, newer.documents)
+            except Exception as err:  # noqa: BLE001 - keep serving the old version; try again next time
+                if str(err) != said:
+                    log.warning("index %s changed but could not be loaded (%s); still serving version %s",
+                                self.config.index, err, current.version)
+                    said = str(err)
+                failed_at = (stamp, time.monotonic())
+
+    def _run(self, jobs: list[_Job]) -> None:
+        generation = self.generation  # one version for the whole batch
+        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]  # not those whose client left
+        if not jobs:
+            return
+        self.stats["batches"] += 1
+        self.stats["queries"] += len(jobs)
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(jobs))
+        groups: dict[tuple, list[_Job]] = defaultdict(list)
+        for job in jobs:
+            request = job.request
+            name = request.retriever or generation.default
+            rerank = bool(request.rerank and self.reranker is not None)
+            groups[name, rerank, self._depth(request, rerank, generation)].append(job)
+        for (name, rerank, depth), group in groups.items():
+            try:
+                answers = self._search(generation, name, rerank, depth, [job.request for job in group])
+            except Exception as err:  # noqa: BLE001 - each waiting request gets the error
+                for job in group:
+                    job.future.set_exception(err)
+                continue
+            for job, answer in zip(group, answers):
+                answer["took_ms"] = round(1000 * (time.perf_counter() - job.started), 1)
+                job.future.set_result(answer)
+
+    def _depth(self, request: SearchRequest, rerank: bool, generation: Generation) -> int:
+        """How deep the first stage is searched, as ``ranker search``/``query`` would for one query."""
+        depth = max(request.k, self.reranker.config.depth) if rerank else request.k
+        if request.filtered:
+            depth = max(depth, FILTER_DEPTH)
+        return min(depth, generation.documents)
+
+    def _search(self, generation: Generation, name: str, rerank: bool, depth: int,
+                requests: list[SearchRequest]) -> list[dict[str, Any]]:
+        from ranker.retrieve.hybrid import fuse
+
+        clock = time.perf_counter()
+        queries = [r.query for r in requests]
+        retriever = generation.retrievers[name]
+        if name == "hybrid":  # its parts kept, to say why each hit ranked where it did
+            reach = max(depth, retriever.config.depth)
+            parts = dict(zip(("bm25", "dense"), (r.search(queries, reach) for r in retriever.retrievers)))
+            first = fuse(list(parts.values()), depth, retriever.config)
+        else:
+            first = retriever.search(queries, depth)
+            parts = {name: first}
+        if any(r.filtered for r in requests):
+            first = self._filtered(generation, first, requests)
+        clock = self._count("first_stage", clock)
+        reranked = None
+        if rerank:
+            with generation.lock:
+                reranked = self.reranker.rerank(first, queries, generation.index.docs)
+            clock = self._count("rerank", clock)
+        answers = []
+        for q, request in enumerate(requests):
+            where = {part: {row: (rank, score) for rank, (row, score) in enumerate(results.hits(q), start=1)}
+                     for part, results in parts.items()}
+            firsts = {row: (rank, score) for rank, (row, score) in enumerate(first.hits(q), start=1)}
+            if reranked is None:
+                found = [(row, score, None) for row, score in first.hits(q)][: request.k]
+                cross = {}
+            else:
+                found, cross = [], {}
+                for j, (row, score) in enumerate(reranked.results.hits(q)[: request.k]):
+                    found.append((row, score, int(reranked.before[q, j])))
+                    cross[row] = float(reranked.cross[q, j])
+            with generation.lock:
+                hits = hits_of(generation.index, request.query, found, generation.analyzer)
+            out = []
+            for (row, _, _), hit in zip(found, hits):
+                why: dict[str, Any] = {"first_stage": _place(name, firsts.get(row))}
+                for part in ("bm25", "dense"):
+                    if part in where:
+                        why[part] = _place(part, where[part].get(row))
+                if row in cross:
+                    why["cross_encoder"] = {"score": cross[row], "weight": float(self.reranker.config.weight),
+                                            "depth": int(self.reranker.config.depth)}
+                out.append({**hit.to_dict(), "why": why})
+            answers.append({"query": request.query, "retriever": name, "reranked": reranked is not None,
+                            "k": request.k, "index_version": generation.version, "hits": out})
+        self._count("hits", clock)
+        return answers
+
+    def _count(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.stats["seconds"][stage] += now - since
+        return now
+
+    def _filtered(self, generation: Generation, first: Results, requests: list[SearchRequest]) -> Results:
+        """``first`` with, for each filtering request, only the articles its filters keep."""
+        rows = np.full_like(first.rows, -1)
+        scores = np.full_like(first.scores, -np.inf)
+        for q, request in enumerate(requests):
+            hits = first.hits(q)
+            if request.filtered:
+                with generation.lock:
+                    articles = generation.index.docs.get([row for row, _ in hits])
+                hits = [hit for hit, article in zip(hits, articles) if request.keeps(article.metadata)]
+            for j, (row, score) in enumerate(hits):
+                rows[q, j], scores[q, j] = row, score
+        return Results(rows, scores)
+
+
+def _place(retriever: str, found: tuple[int, float] | None) -> dict[str, Any]:
+    """A hit's rank and score in one retriever's list (None: not in its list)."""
+    if found is None:
+        return {"retriever": retriever, "rank": None, "score": None}
+    return {"retriever": retriever, "rank": found[0], "score": float(found[1])}
+
+
+def _stat(path: Path) -> tuple | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _is_date(value: str) -> bool:
+    """``YYYY-MM-DD`` and a real day (``fromisoformat`` alone also takes week dates)."""
+    import datetime
+    import re
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,98 @@
+"""Mined groups as training data: read a ``groups.parquet``, resolve its document
+ids to the texts a model reads, and pick a fixed dev sample to evaluate on.
+
+Both trainers on mined groups (the cross-encoder and the embedder) start here, so
+neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ranker.data.readers import Qrels, judged_queries, read_qrels, read_queries
+from ranker.core.errors import InputError
+
+#: The columns of ``groups.parquet`` a trainer reads (``ranker mine`` writes more).
+GROUP_COLUMNS = ("qid", "query", "positive", "negatives")
+
+
+@dataclass(frozen=True)
+class TextGroup:
+    """A query with its positive's text and its negatives' texts."""
+
+    query: str
+    positive: str
+    negatives: tuple[str, ...]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(self.query, self.positive)] + [(self.query, n) for n in self.negatives]
+
+
+def read_groups(path: str | Path) -> list[tuple[str, str, str, list[str]]]:
+    """(qid, query, positive doc id, negative doc ids) from a mined ``groups.parquet``.
+
+    Raises:
+        InputError: the file is missing, not parquet, or lacks a column.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "groups.parquet"
+    if not path.is_file():
+        raise InputError(path, None, "no such file; write one with 'ranker mine'")
+    if path.name == "groups.parquet":
+        from ranker.core.integrity import read_listed
+
+        read_listed(path.parent, "mining.json", "the tables changed after mining: mine again")
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several unrelated types for a bad file
+        raise InputError(path, None, f"not a parquet file ({err})") from None
+    missing = [c for c in GROUP_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(path, None, f"missing columns {missing}; expected the groups table of 'ranker mine'")
+    columns = table.select(list(GROUP_COLUMNS)).to_pydict()
+    return list(zip(columns["qid"], columns["query"], columns["positive"], columns["negatives"]))
+
+
+def text_groups(rows, docs, max_negatives: int | None = None, passage_words: int | None = None) -> list[TextGroup]:
+    """Resolve document ids to the texts the cross-encoder reads, through an index's doc store.
+
+    Raises:
+        InputError: a document id that the index does not hold.
+    """
+    row_of = {doc: row for row, doc in enumerate(docs.doc_ids())}
+    wanted = sorted({d for _, _, pos, negs in rows for d in [pos, *negs]})
+    unknown = [d for d in wanted if d not in row_of]
+    if unknown:
+        raise InputError("groups", None, f"{len(unknown)} documents not in the index (first: '{unknown[0]}'): mined from another index?")
+    texts = dict(zip(wanted, docs.texts([row_of[d] for d in wanted])))
+    from ranker.retrieve.passages import passages_for
+
+    out = []
+    for _, query, pos, negs in rows:
+        read = passages_for([query] * (1 + len(negs)), [texts[d] for d in [pos, *negs]], passage_words)
+        out.append(TextGroup(query, read[0], tuple(read[1:][:max_negatives])))
+    return out
+
+
+def dev_sample(data: Path, qrels_path: Path, n: int, seed: int) -> tuple[list[str], list[str], Qrels]:
+    """A fixed sample of ``n`` judged dev queries (each with a relevant document):
+    their ids, texts and judgements, in id order.
+
+    Raises:
+        InputError: the qrels judge a query the queries file does not hold.
+
+    Example:
+        >>> qids, texts, qrels = dev_sample(Path("data/news"), Path("data/news/qrels/dev.tsv"), 200, 13)  # doctest: +SKIP
+    """
+    qrels = read_qrels(qrels_path)
+    by_id = {q.qid: q for q in read_queries(data).records}
+    relevant = [q for q in qrels if any(g > 0 for g in qrels[q].values())]
+    missing = sorted(q for q in relevant if q not in by_id)
+    if missing:
+        raise InputError(qrels_path, None, f"judges queries not in {data} (first: {missing[0]})")
+    queries, judged = judged_queries(sorted(by_id.values(), key=lambda q: q.qid), qrels, n, seed, relevant_only=True)
+    return [q.qid for q in queries], [q.text for q in queries], judged
