@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import timed, timed_together
-from ranker.data.readers import Article
+from ranker.data.records import Article
 
 K = 10
 

@@ -57,7 +57,7 @@ def warm_latency(index: Path, model: Path, queries: list[str], depth: int, preci
     pools, lazy imports) are not counted.
     """
     from ranker.index.folder import Index
-    from ranker.rerank.reranker import Reranker, RerankConfig
+    from ranker.rerank.reranker import RerankConfig, Reranker
     from ranker.search.searcher import search_hits
 
     opened = Index.open(index, runtime, "auto" if precision == "int8" else precision)

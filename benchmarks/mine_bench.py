@@ -162,8 +162,8 @@ def why_different(query: TrainingQuery, text_count: Counter) -> str:
 def time_ours(index, queries: list[TrainingQuery], config, repeat: int) -> tuple[list, float, float]:
     """Our groups, the best time of ``mine_index`` and that of search + mining from
     query vectors encoded beforehand."""
-    from ranker.train.mine import mine, mine_index
     from ranker.retrieve.base import Results
+    from ranker.train.mine import mine, mine_index
 
     (groups, _), seconds = timed(lambda: mine_index(index, queries, config), repeat=repeat)
     retriever, doc_ids = index.retriever("dense"), index.doc_ids()
@@ -252,7 +252,8 @@ def compare(index_path: Path, data: Path, n_queries: int, range_max: int = 20, r
     """
     from datasets import Dataset
 
-    from ranker.data.readers import read_qrels, read_queries
+    from ranker.data.qrels import read_qrels
+    from ranker.data.readers import read_queries
     from ranker.index.folder import Index
     from ranker.train.mine import MiningConfig, training_queries
 

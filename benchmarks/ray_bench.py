@@ -72,8 +72,8 @@ def same_index(index, embedder, shard_size: int, data: Path) -> dict:
     """The whole corpus encoded on Ray against the index's own vectors: top-10 agreement on test titles."""
     import faiss
 
+    from ranker.data.qrels import beir_split
     from ranker.models.ray_engine import RayConfig
-    from ranker.data.readers import beir_split
 
     texts = [a.text for a in index.docs.get(list(range(len(index.doc_ids()))))]
     vectors, seconds = timed_encode(embedder, texts, shard_size, RayConfig(workers=2))
@@ -91,9 +91,9 @@ def same_index(index, embedder, shard_size: int, data: Path) -> dict:
 
 def same_run(index, model: Path, data: Path, n: int) -> dict:
     """Hybrid's top 20 for ``n`` test titles reranked in one process and on 2 workers."""
+    from ranker.data.qrels import beir_split
     from ranker.models.ray_engine import RayConfig, pair_scorer
-    from ranker.rerank.reranker import Reranker, RerankConfig
-    from ranker.data.readers import beir_split
+    from ranker.rerank.reranker import RerankConfig, Reranker
 
     queries, _ = beir_split(data, "test-title", sample=n)
     first = index.retriever("hybrid").search([q.text for q in queries], 20)
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from ranker.models.ray_engine import RayConfig, connect
     from ranker.index.folder import Index
+    from ranker.models.ray_engine import RayConfig, connect
 
     index = Index.open(args.index)
     if args.only_run:

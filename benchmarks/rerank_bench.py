@@ -31,7 +31,7 @@ def compare(model: str | Path, queries: list[str], texts: list[str], max_length:
 
     from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
     from ranker.models.precision import autocast
-    from ranker.rerank.reranker import Reranker, RerankConfig, quantized, score_pairs
+    from ranker.rerank.reranker import RerankConfig, Reranker, quantized, score_pairs
 
     net, tokenizer = load_pair_scorer(str(model)), load_tokenizer(str(model))
     net.eval()

@@ -67,7 +67,7 @@ def mined_groups() -> Path:
 
 def test_titles(data: Path, n: int) -> list[str]:
     """A fixed sample of ``n`` news test titles: real queries, names and rare words as users type them."""
-    from ranker.data.readers import beir_split
+    from ranker.data.qrels import beir_split
 
     return [q.text for q in beir_split(data, "test-title", sample=n)[0]]
 
@@ -155,7 +155,7 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
         c = results["cli"]
         add("`ranker --help` < 1 s", c["help_seconds"], 1.0, f"{c['help_seconds'] * 1000:.0f} ms", higher=False)
         cold = c["cold_start"]
-        add(f"cold start to the first reranked result ≤ 3 s, default runtime", cold["seconds"], 3.0,
+        add("cold start to the first reranked result ≤ 3 s, default runtime", cold["seconds"], 3.0,
             f"{cold['seconds']:.2f} s", higher=False)
         for w in (w for w in c["warm"] if w["depth"] == 20 and w.get("default")):
             add(f"warm p50 ≤ 150 ms at depth 20, default ({w['runtime']} {w['precision']})", w["p50_ms"], 150,

@@ -13,7 +13,7 @@ from collections import Counter
 
 import numpy as np
 
-from ranker.data.readers import Article
+from ranker.data.records import Article
 
 
 def word_frequencies(texts: list[str]) -> tuple[list[str], np.ndarray]:

@@ -25,11 +25,12 @@ from pathlib import Path
 
 from benchmarks.dense_bench import blended_vectors
 from benchmarks.synthetic import synthetic_corpus
-from ranker.data.readers import Article, read_articles
+from ranker.data.readers import read_articles
+from ranker.data.records import Article
 from ranker.index.folder import Index, write_index
+from ranker.index.update import update_index
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
-from ranker.index.update import update_index
 
 
 def measure(data: Path, index: Path, n_docs: int, n_add: int) -> dict:

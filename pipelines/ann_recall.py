@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.data.readers import read_qrels, read_queries
 from ranker.core.display import format_table
+from ranker.data.qrels import read_qrels
+from ranker.data.readers import read_queries
 from ranker.index.folder import Index
 from ranker.retrieve.dense import DenseConfig, build_faiss
 

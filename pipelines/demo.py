@@ -19,21 +19,22 @@ import json
 import time
 from pathlib import Path
 
-from ranker.data.readers import beir_split, read_articles, read_qrels, read_queries
-from ranker.data.datasets.news import SPLITS, build_news_benchmark
+from pipelines.reranking import first_stage, mine_groups, print_table, reranked_runs, table_rows, train
 from ranker.core.display import format_hits, format_table
 from ranker.core.errors import InputError
-from ranker.eval.runs import evaluate, write_run
 from ranker.core.exits import run_reporting_errors
-from ranker.models.checkpoints import read_about
-from ranker.index.folder import RETRIEVERS, Index, build_index
 from ranker.core.outputs import INDEX, NEWS, REPORT, check_output, folder_of
-from ranker.train.presets import PRESETS
-from ranker.rerank.reranker import Reranker, RerankConfig
+from ranker.data.datasets.news import SPLITS, build_news_benchmark
+from ranker.data.qrels import beir_split, read_qrels
+from ranker.data.readers import read_articles, read_queries
+from ranker.eval.metrics import evaluate
+from ranker.eval.runs import write_run
+from ranker.index.folder import RETRIEVERS, Index, build_index
+from ranker.models.checkpoints import read_about
+from ranker.rerank.reranker import RerankConfig, Reranker
 from ranker.retrieve.dense import DenseConfig
 from ranker.search.searcher import search_hits, search_run
-
-from pipelines.reranking import first_stage, mine_groups, print_table, reranked_runs, table_rows, train
+from ranker.train.presets import PRESETS
 
 EXAMPLE_QUERY = "oil industry during the virus outbreak"
 #: Searched over titles and text, as a person would search their own news.

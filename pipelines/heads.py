@@ -30,9 +30,9 @@ from ranker.core.errors import InputError
 from ranker.core.exits import run_reporting_errors
 from ranker.core.files import atomic_write_text
 from ranker.core.outputs import check_output, folder_of
-from ranker.train.presets import HEAD_PRESETS, HeadPreset
 from ranker.heads import TASKS
 from ranker.heads.base import holdout
+from ranker.train.presets import HEAD_PRESETS, HeadPreset
 
 CACHE = Path("data/cache")
 #: the passage length QA is tested at (quick trains on it too; full trains on whole articles)
@@ -69,8 +69,14 @@ def run_pairs(preset: HeadPreset, out: Path, quiet: bool, folds: int = 5) -> dic
     from dataclasses import replace
 
     from ranker.data.datasets.lee import load_lee, load_lee_background
-    from ranker.heads.pairs import (correlations, cross_validate, document_folds, embedding_cosines, silver_pairs,
-                                    train_pair_regressor)
+    from ranker.heads.pairs import (
+        correlations,
+        cross_validate,
+        document_folds,
+        embedding_cosines,
+        silver_pairs,
+        train_pair_regressor,
+    )
 
     _, pairs = load_lee(CACHE)
     cosines = embedding_cosines([(p.text_a, p.text_b) for p in pairs])
@@ -114,10 +120,10 @@ def run_tag(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
 
 
 def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
-    from ranker.data.readers import read_articles
     from ranker.data.datasets.news_qa import crop_around_answers, news_questions
     from ranker.data.datasets.quotes import crop_to_passages, quote_questions, split_by_document
     from ranker.data.labelled_files import write_squad
+    from ranker.data.readers import read_articles
     from ranker.heads.qa import evaluate_examples, predict_rows
 
     articles = read_articles(NEWS).records

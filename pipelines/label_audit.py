@@ -24,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.data.readers import Article, Qrels, read_articles, read_qrels
 from ranker.core.display import format_table
-from ranker.eval.runs import Run, evaluate, judged, read_run
 from ranker.core.files import atomic_write_text
+from ranker.data.qrels import read_qrels
+from ranker.data.readers import read_articles
+from ranker.data.records import Article, Qrels
+from ranker.eval.metrics import evaluate, judged
+from ranker.eval.runs import Run, read_run
 
 
 def same_event_qrels(articles: list[Article], qrels: Qrels, max_days: int = 1, min_cosine: float = 0.3) -> Qrels:
@@ -56,15 +59,15 @@ def same_event_qrels(articles: list[Article], qrels: Qrels, max_days: int = 1, m
     dates = np.array([np.datetime64(a.metadata.get("date") or "NaT", "D") for a in articles])
     outlets = np.array([a.metadata.get("outlet") for a in articles], dtype=object)
     out = {}
-    for qid, judged in qrels.items():
+    for qid, grades in qrels.items():
         extra = {}
-        for doc_id in (d for d, grade in judged.items() if grade > 0 and d in row):
+        for doc_id in (d for d, grade in grades.items() if grade > 0 and d in row):
             i = row[doc_id]
             cosine = (vectors @ vectors[i].T).toarray().ravel()
             # NaT compares false, so an undated article is never same-event
             near = np.abs((dates - dates[i]).astype("timedelta64[D]").astype(float)) <= max_days
             extra.update({articles[j].doc_id: 1 for j in np.flatnonzero(near & (outlets != outlets[i]) & (cosine >= min_cosine))})
-        out[qid] = {**extra, **judged}
+        out[qid] = {**extra, **grades}
     return out
 
 

@@ -18,12 +18,6 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ranker.core.exits import run_reporting_errors
-from ranker.core.files import atomic_write_text
-from ranker.index.folder import Index
-from ranker.core.outputs import check_output, folder_of
-from ranker.train.presets import PRESETS
-
 from pipelines.reranking import (
     METRICS,
     first_stage,
@@ -33,6 +27,12 @@ from pipelines.reranking import (
     table_rows,
     train,
 )
+from ranker.core.exits import run_reporting_errors
+from ranker.core.files import atomic_write_text
+from ranker.core.outputs import check_output, folder_of
+from ranker.data.qrels import beir_split
+from ranker.index.folder import Index
+from ranker.train.presets import PRESETS
 
 STRATEGIES = ("random", "bm25", "dense", "hybrid", "hybrid-denoised")
 

@@ -37,10 +37,10 @@ def measure(model: Path, index_path: Path, data: Path, splits: tuple[str, ...] =
     """MRR@10 and nDCG@10 of the reranked runs (alone and mixed) per split and variant, with
     each variant's score agreement with the first.
     Example: ``measure(Path("models/demo/model/model"), Path("indexes/news"), Path("data/news"))``."""
-    from ranker.data.readers import beir_split
-    from ranker.eval.runs import evaluate
+    from ranker.data.qrels import beir_split
+    from ranker.eval.metrics import evaluate
     from ranker.index.folder import Index
-    from ranker.rerank.reranker import Reranker, RerankConfig, rerank_scores
+    from ranker.rerank.reranker import RerankConfig, Reranker, rerank_scores
     from ranker.retrieve.base import Results
     from ranker.search.searcher import to_run
 
@@ -73,7 +73,8 @@ def measure(model: Path, index_path: Path, data: Path, splits: tuple[str, ...] =
 def measure_encoders(index_path: Path, data: Path, splits: tuple[str, ...] = ("test-title", "test-subtitle"),
                      encoders: tuple[tuple[str, str], ...] = ENCODERS) -> dict:
     """Each runtime's dense top 10 of the test queries over the whole corpus, against the first's."""
-    from ranker.data.readers import beir_split, read_articles
+    from ranker.data.qrels import beir_split
+    from ranker.data.readers import read_articles
     from ranker.index.folder import Index
     from ranker.retrieve.embed import Embedder, EmbedderConfig
 

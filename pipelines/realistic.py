@@ -30,14 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.data.readers import judged_queries, read_articles, read_qrels, read_queries
 from ranker.core.display import format_table
-from ranker.eval.runs import evaluate_per_query
 from ranker.core.exits import run_reporting_errors
 from ranker.core.files import atomic_write_text
-from ranker.index.folder import Index, build_index
 from ranker.core.outputs import check_output, folder_of
-from ranker.rerank.reranker import Reranker, RerankConfig, rerank_scores
+from ranker.data.qrels import judged_queries, read_qrels
+from ranker.data.readers import read_articles, read_queries
+from ranker.eval.metrics import evaluate_per_query
+from ranker.index.folder import Index, build_index
+from ranker.rerank.reranker import RerankConfig, Reranker, rerank_scores
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.hybrid import HybridConfig
 from ranker.search.searcher import to_run

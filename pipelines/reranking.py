@@ -18,28 +18,22 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from ranker.core.config import resolve_config
-from ranker.data.readers import Query, beir_split, read_qrels, read_queries, sample_in_order
 from ranker.core.display import format_table
-from ranker.eval.runs import evaluate, write_run
 from ranker.core.exits import run_reporting_errors
 from ranker.core.files import atomic_write_text
 from ranker.core.flags import count
-from ranker.index.folder import RETRIEVERS, Index
-from ranker.train.mine import (
-    MiningConfig,
-    cross_encoder_denoiser,
-    mine_index,
-    report_dict,
-    training_queries,
-    write_tables,
-)
 from ranker.core.outputs import check_output, folder_of
-from ranker.train.presets import PRESETS, Preset
+from ranker.data.qrels import beir_split, read_qrels
+from ranker.data.readers import read_queries
+from ranker.data.records import Query
+from ranker.eval.metrics import evaluate
+from ranker.eval.runs import write_run
+from ranker.index.folder import RETRIEVERS, Index
 from ranker.retrieve.base import Results
 from ranker.search.searcher import to_run
+from ranker.train.mine import MiningConfig, check_tables_folder, mine_to_folder
+from ranker.train.presets import PRESETS, Preset
 
 METRICS = ("nDCG@10", "MRR@10", "R@1", "R@10", "R@100")
 
@@ -47,20 +41,11 @@ METRICS = ("nDCG@10", "MRR@10", "R@1", "R@10", "R@100")
 def mine_groups(index: Index, data: Path, preset: Preset, out: Path, mining: MiningConfig | None = None,
                 denoise: Path | None = None) -> dict:
     """Mine negatives for the preset's training queries (train split, titles and subtitles)."""
-    from ranker.train.mine import check_tables_folder
-
     check_tables_folder(out)
     config = mining or preset.mining
     queries = read_queries(data).records
-    chosen = sample_in_order(training_queries(queries, read_qrels(data / "qrels" / "train.tsv")), preset.train_queries, config.seed)
-    denoiser = None
-    if denoise is not None:
-        from ranker.rerank.reranker import Reranker, RerankConfig
-
-        denoiser = cross_encoder_denoiser(Reranker(RerankConfig(model=str(denoise))), index.docs)
-    groups, report = mine_index(index, chosen, config, denoiser)
-    about = {**report_dict(config, report), "denoise": str(denoise) if denoise else None}
-    write_tables(groups, index.doc_ids(), out, about)
+    about, report = mine_to_folder(index, queries, read_qrels(data / "qrels" / "train.tsv"), config, out,
+                                   preset.train_queries, denoise)
     print("      " + "\n      ".join(report.lines(config.num_negatives)))
     return about
 
@@ -80,8 +65,8 @@ def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bo
     because a figure from a reused model is not what the command alone gives."""
     from ranker.data.readers import read_articles
     from ranker.index.folder import build_index
-    from ranker.retrieve.dense import DenseConfig
     from ranker.retrieve.bm25 import BM25Config
+    from ranker.retrieve.dense import DenseConfig
     from ranker.retrieve.embed import Embedder, EmbedderConfig, same_model
     from ranker.train.embedder import train_embedder
 
@@ -151,7 +136,7 @@ def reranked_runs(index: Index, model: Path, queries: list[Query], first: FirstS
                   label: str = "reranked", quiet: bool = False) -> tuple[dict[str, dict], float]:
     """The cross-encoder alone and mixed with the first stage (at its dev-tuned weight),
     from one scoring pass; returns the runs by system name and the pairs/s."""
-    from ranker.rerank.reranker import Reranker, RerankConfig, rerank_scores, with_tail
+    from ranker.rerank.reranker import RerankConfig, Reranker, rerank_scores, with_tail
 
     reranker = Reranker(RerankConfig(model=str(model)))
     depth = reranker.config.depth

@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     browser = find_chromium()
     if browser is None:
         parser.error("no Chromium on this machine: apt-get install chromium")
-    from ranker.serve.service import ServiceConfig
     from ranker.serve.routes import create_app
+    from ranker.serve.service import ServiceConfig
 
     app = create_app(ServiceConfig(index=args.index, reranker=str(args.reranker) if args.reranker.is_dir() else None))
     url, stop = serving(app)

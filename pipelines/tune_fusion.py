@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ranker.data.readers import read_qrels, read_queries
 from ranker.core.display import format_table
-from ranker.eval.runs import evaluate
+from ranker.data.qrels import read_qrels
+from ranker.data.readers import read_queries
+from ranker.eval.metrics import evaluate
 from ranker.index.folder import Index
 from ranker.retrieve.hybrid import HybridConfig, fuse
 

@@ -32,7 +32,7 @@ Exported names (each loaded on first use):
 - reranking: ``Reranker``, ``RerankConfig``; training: ``fit_reranker`` (from Python
   data; ``ranker.train.reranker.train_reranker`` reads what ``ranker mine`` wrote),
   ``RerankerTrainConfig``, ``TrainConfig``; mining: ``mine_index``, ``MiningConfig``
-- evaluation: ``evaluate_run`` (``ranker.eval.runs.evaluate``), ``read_run``, ``write_run``
+- evaluation: ``evaluate_run`` (``ranker.eval.metrics.evaluate``), ``read_run``, ``write_run``
 - serving: ``create_app`` (the FastAPI app ``ranker serve`` runs), ``Service`` (its
   batching searcher, without HTTP), ``ServiceConfig``, ``SearchRequest``
 - errors: ``InputError`` (bad input: names the file, the line and the problem)
@@ -50,14 +50,14 @@ __version__ = "0.1.0"
 #: Public name -> the module that defines it, ``module:name`` where the name differs
 #: (``evaluate`` is also a submodule's name, which an import would put in its place).
 _EXPORTS = {
-    "Article": "ranker.data.readers",
-    "Query": "ranker.data.readers",
+    "Article": "ranker.data.records",
+    "Query": "ranker.data.records",
     "read_articles": "ranker.data.readers",
     "stream_articles": "ranker.data.readers",
     "read_queries": "ranker.data.readers",
-    "read_qrels": "ranker.data.readers",
-    "judged_queries": "ranker.data.readers",
-    "beir_split": "ranker.data.readers",
+    "read_qrels": "ranker.data.qrels",
+    "judged_queries": "ranker.data.qrels",
+    "beir_split": "ranker.data.qrels",
     "build_index": "ranker.index.folder",
     "Index": "ranker.index.folder",
     "BM25Config": "ranker.retrieve.bm25",
@@ -73,7 +73,7 @@ _EXPORTS = {
     "TrainConfig": "ranker.train.loop",
     "mine_index": "ranker.train.mine",
     "MiningConfig": "ranker.train.mine",
-    "evaluate_run": "ranker.eval.runs:evaluate",
+    "evaluate_run": "ranker.eval.metrics:evaluate",
     "read_run": "ranker.eval.runs",
     "write_run": "ranker.eval.runs",
     "InputError": "ranker.core.errors",

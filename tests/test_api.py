@@ -34,7 +34,7 @@ def test_help_shows_the_api_and_import_stays_light():
 def test_every_exported_name_resolves():
     for name in ranker.__all__:
         assert getattr(ranker, name) is not None
-    assert callable(ranker.evaluate_run) and ranker.evaluate_run.__module__ == "ranker.eval.runs"
+    assert callable(ranker.evaluate_run) and ranker.evaluate_run.__module__ == "ranker.eval.metrics"
     with pytest.raises(AttributeError):
         ranker.no_such_name  # noqa: B018
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks import mine_bench
 from conftest import NEWS, random_corpus
+
+from benchmarks import mine_bench
 from ranker.train.mine import TrainingQuery
 
 
@@ -16,7 +17,7 @@ def news_folder(root: Path, extra_docs: int = 40) -> list:
     """The six news articles plus random-word ones, returned; under ``root``, BEIR
     queries and train qrels: each article's title (news) or first words (random)
     is a query with that article as its positive."""
-    from ranker.data.readers import Article
+    from ranker.data.records import Article
 
     articles = [Article(i, t, x) for i, t, x in NEWS]
     articles += [Article(f"r{i}", "", text) for i, text in enumerate(random_corpus(extra_docs, seed=5))]

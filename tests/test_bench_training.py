@@ -7,11 +7,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import NEWS
 
 from benchmarks import train_bench
 from ranker.train.reranker import TextGroup
-
-from conftest import NEWS
 
 TEXTS = [text for _, _, text in NEWS]
 #: Six groups of a title, its article and three other articles: four pairs each.

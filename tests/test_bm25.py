@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import rank_bm25
 
-from ranker.data.readers import Article
+from ranker.data.records import Article
 from ranker.index.folder import Index, build_index
 from ranker.retrieve.bm25 import Analyzer, BM25Config, BM25Retriever
 from tests.conftest import NEWS, random_corpus

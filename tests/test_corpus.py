@@ -7,8 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from ranker.data.readers import Fields, read_articles, read_qrels, read_queries
 from ranker.core.errors import InputError
+from ranker.data.qrels import read_qrels
+from ranker.data.readers import read_articles, read_queries
+from ranker.data.records import Fields
 
 
 def write(tmp_path, name, content):

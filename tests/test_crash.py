@@ -17,8 +17,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import random_corpus
+
 from ranker.index.folder import Index
 
 # Moments to kill at, as fractions of an uninterrupted build's time on this machine
@@ -111,8 +111,8 @@ def test_training_killed_at_any_moment_resumes_to_the_uninterrupted_weights(tmp_
 
 
 def test_a_rebuild_while_open_is_never_mixed_with_the_old_index(tmp_path):
-    from ranker.data.readers import Article
     from ranker.core.errors import InputError
+    from ranker.data.records import Article
     from ranker.index.folder import build_index
 
     old = [Article(f"o{i}", "", t) for i, t in enumerate(random_corpus(50, seed=1))]

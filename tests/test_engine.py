@@ -94,7 +94,7 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
 
     # many work items over both actors, reassembled in input order
     from ranker.models.ray_engine import score_pairs
-    from ranker.rerank.reranker import Reranker, RerankConfig
+    from ranker.rerank.reranker import RerankConfig, Reranker
 
     reranker = Reranker(RerankConfig(model=str(model / "model"), precision="fp32"))
     pairs_q = [texts[i % len(texts)] for i in range(300)]
@@ -109,8 +109,9 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
 
 def test_ray_bench_encoding_comparison_at_toy_size(tiny_model, local_ray):
     """The benchmark's comparison code (speed is never asserted): every side gives the one-process vectors."""
-    from benchmarks.ray_bench import encoding
     from conftest import random_corpus
+
+    from benchmarks.ray_bench import encoding
     from ranker.retrieve.embed import Embedder, EmbedderConfig
 
     result = encoding(Embedder(EmbedderConfig(model=str(tiny_model), max_length=32)), random_corpus(24, seed=5), 8)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ranker.data.readers import read_qrels, write_qrels
 from ranker.core.errors import InputError
-from ranker.eval.runs import evaluate, evaluate_per_query, read_run, write_run
+from ranker.data.qrels import read_qrels, write_qrels
+from ranker.eval.metrics import evaluate, evaluate_per_query
+from ranker.eval.runs import read_run, write_run
 
 GOLDEN_RUN = {"q1": {"d1": 1.0, "d2": 1.0, "d3": 2.5}, "q2": {"d9": -0.25}}
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ranker.cli import main
-from ranker.data.readers import Article
+from ranker.data.records import Article
 from ranker.index.folder import Index, build_index
 from ranker.retrieve.bm25 import BM25Config
 

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ranker.data.readers import read_articles, read_qrels, read_queries
 from ranker.core.errors import InputError
+from ranker.data.qrels import read_qrels
+from ranker.data.readers import read_articles, read_queries
 from ranker.eval.runs import read_run
 
 FUZZ_EXAMPLES = int(os.environ.get("RANKER_FUZZ_EXAMPLES", "200"))

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ranker.data.readers import Article
+from ranker.core.errors import InputError
 from ranker.data.datasets.quotes import crop_to_passages, find_quotes, quote_questions, split_by_document
 from ranker.data.datasets.treebank import split_sentences
-from ranker.core.errors import InputError
 from ranker.data.labelled import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
 from ranker.data.labelled_files import (
     parse_word_tag_line,
@@ -26,6 +25,7 @@ from ranker.data.labelled_files import (
     read_word_tag,
     write_squad,
 )
+from ranker.data.records import Article
 
 CACHE = Path(__file__).parents[1] / "data" / "cache"
 
@@ -370,8 +370,8 @@ def test_real_wsj_sample():
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_real_quote_questions(tmp_path):
-    from ranker.data.readers import read_articles
     from ranker.data.datasets.news import build_news_benchmark
+    from ranker.data.readers import read_articles
 
     news = Path(__file__).parents[1] / "data" / "news"
     if not (news / "corpus.jsonl").exists():

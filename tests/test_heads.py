@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import NEWS
 
 from ranker.cli import main
 from ranker.data.labelled import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
@@ -28,8 +29,6 @@ from ranker.heads.qa import (
 )
 from ranker.heads.tag import align_labels, first_pieces, tagging_metrics
 from ranker.train.loop import TrainConfig
-
-from conftest import NEWS
 
 FEW_STEPS = TrainConfig(learning_rate=1e-3, epochs=1, max_steps=3, batch_size=2, checkpoint_every=0)
 
@@ -166,8 +165,8 @@ def test_pair_scores_are_learned_standardised_and_predicted_on_the_users_scale(t
 def test_silver_pairs_take_each_texts_neighbours_and_random_partners_scored_by_cosine(tiny_model):
     import numpy as np
 
-    from ranker.retrieve.embed import Embedder, EmbedderConfig
     from ranker.heads.pairs import silver_pairs
+    from ranker.retrieve.embed import Embedder, EmbedderConfig
 
     texts = [text for _, _, text in NEWS]
     config = EmbedderConfig(model=str(tiny_model), max_length=64, batch_size=8)

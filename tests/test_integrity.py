@@ -118,7 +118,7 @@ def test_a_manifest_without_its_file_list_is_refused(index):
 
 def test_a_changed_model_is_refused_before_it_loads(model):
     from ranker.models.checkpoints import load_pair_scorer
-    from ranker.rerank.reranker import Reranker, RerankConfig
+    from ranker.rerank.reranker import RerankConfig, Reranker
 
     load_pair_scorer(str(model))  # intact: loads
     flip_last_byte(model / "model.safetensors")

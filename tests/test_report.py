@@ -8,12 +8,14 @@ import re
 
 import numpy as np
 import pytest
-from conftest import QUERIES
 
 from ranker.cli import main
-from ranker.eval.runs import evaluate, read_run_meta, write_run
+from ranker.eval.metrics import evaluate
 from ranker.eval.report.build import ReportConfig, build_report
 from ranker.eval.report.stats import Cell, bootstrap_interval, paired_p, relevant_ranks
+from ranker.eval.runs import read_run_meta, write_run
+from tests.conftest import QUERIES
+
 
 def test_the_systems_table_holds_ranker_evaluates_numbers(runs_and_qrels):
     paths, qrels, _ = runs_and_qrels
@@ -122,7 +124,8 @@ def test_a_heads_row_for_each_held_out_set_qa_reports(tmp_path):
 def test_a_system_of_several_runs_is_tested_on_each_querys_mean_over_them(runs_and_qrels):
     from scipy.stats import ttest_rel
 
-    from ranker.eval.runs import evaluate_per_query, read_run
+    from ranker.eval.metrics import evaluate_per_query
+    from ranker.eval.runs import read_run
 
     paths, qrels, _ = runs_and_qrels
     seeds = [paths["better"], paths["mixed"]]

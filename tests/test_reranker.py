@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import NEWS
 
 from ranker.cli import main
 from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
@@ -14,8 +15,6 @@ from ranker.rerank.reranker import rerank_scores, score_pairs
 from ranker.retrieve.base import Results
 from ranker.train.loop import TrainConfig, fit
 from ranker.train.reranker import RerankerTask, RerankerTrainConfig, TextGroup
-
-from conftest import NEWS
 
 TEXTS = [text for _, _, text in NEWS]
 GROUPS = [
@@ -225,9 +224,9 @@ def test_query_answers_standard_input_line_by_line(bm25_index, capsys):
 
 
 def test_reranker_reads_the_passage_it_was_trained_on(tmp_path, tiny_bert, bm25_index):
-    from ranker.index.folder import Index
     from ranker.core.integrity import write_listed
-    from ranker.rerank.reranker import Reranker, RerankConfig
+    from ranker.index.folder import Index
+    from ranker.rerank.reranker import RerankConfig, Reranker
 
     fit(make_task(tiny_bert), TrainConfig(max_steps=1), tmp_path / "out", show_progress=False)
     model = tmp_path / "out" / "model"

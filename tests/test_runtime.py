@@ -42,14 +42,14 @@ def cross_encoder(tiny_bert, tmp_path_factory) -> Path:
 
 
 def scores(model: Path, runtime: str, precision: str = "fp32") -> np.ndarray:
-    from ranker.rerank.reranker import Reranker, RerankConfig
+    from ranker.rerank.reranker import RerankConfig, Reranker
 
     return Reranker(RerankConfig(model=str(model), runtime=runtime, precision=precision)).score(*PAIRS)
 
 
 def test_fast_tokenizer_gives_transformers_pieces(tiny_bert):
-    from ranker.models.tokenizer import FastTokenizer
     from ranker.models.checkpoints import load_tokenizer
+    from ranker.models.tokenizer import FastTokenizer
 
     ours, theirs = FastTokenizer(tiny_bert), load_tokenizer(str(tiny_bert))
     for max_length in (8, 16, 512):
@@ -87,9 +87,9 @@ def test_every_head_kind_matches_pytorch(tiny_bert, tmp_path, head):
     """Classification, tagging and QA read the same outputs from either runtime."""
     import torch
 
-    from ranker.models.exported import load_compiled
-    from ranker.models.checkpoints import load_head, load_tokenizer, save_model
     from ranker.heads.base import head_outputs, inference
+    from ranker.models.checkpoints import load_head, load_tokenizer, save_model
+    from ranker.models.exported import load_compiled
 
     torch.manual_seed(5)
     net = load_head(str(tiny_bert), head, num_labels=3 if head != "span" else None)
@@ -221,8 +221,8 @@ def test_a_query_process_imports_neither_torch_nor_transformers_nor_phones_home(
 
 
 def test_impossible_runtime_choices_are_refused(tmp_path):
-    from ranker.rerank.reranker import RerankConfig
     from ranker.models.runtime import resolve_runtime
+    from ranker.rerank.reranker import RerankConfig
 
     with pytest.raises(ValueError, match="int8 runs on the torch runtime only"):
         RerankConfig(model="m", runtime="openvino", precision="int8")
@@ -237,9 +237,9 @@ def test_impossible_runtime_choices_are_refused(tmp_path):
 
 def test_batches_run_side_by_side_score_as_one_batch(cross_encoder):
     """The streams run a query's pairs as several smaller batches: padding differs, scores do not."""
+    from ranker.heads.base import sequence_logits
     from ranker.models.exported import load_compiled
     from ranker.models.tokenizer import FastTokenizer
-    from ranker.heads.base import sequence_logits
 
     net = load_compiled(cross_encoder, "sequence", "fp32", show_progress=False)
     tokenizer = FastTokenizer(cross_encoder)

@@ -39,8 +39,8 @@ def call(url: str, path: str, body: dict | str | None = None, method: str | None
 def serving_index(index, **settings):
     """``index`` served (with :class:`~ranker.serve.service.ServiceConfig` ``settings``) on a free
     loopback port until the block ends; yields its URL once it is ready."""
-    from ranker.serve.service import ServiceConfig
     from ranker.serve.routes import create_app
+    from ranker.serve.service import ServiceConfig
 
     app = create_app(ServiceConfig(index=index, **settings))
     url, stop = serving(app)
@@ -177,7 +177,7 @@ def test_concurrent_queries_are_batched_and_each_gets_its_own_answer(served):
 
 @pytest.mark.timeout(600)
 def test_an_index_update_under_load_loses_no_request_and_mixes_no_versions(demo_copy, tiny_model):
-    from ranker.data.readers import Article
+    from ranker.data.records import Article
     from ranker.index.update import update_index
 
     index = demo_copy / "indexes/news"

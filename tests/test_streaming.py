@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ranker.cli import main
-from ranker.data.readers import Fields, read_articles, stream_articles
-from ranker.core.errors import InputError
 import ranker.index.folder as ranker_index
+from ranker.cli import main
+from ranker.core.errors import InputError
+from ranker.data.readers import read_articles, stream_articles
+from ranker.data.records import Fields
 from ranker.index.folder import Index, build_index
 from ranker.retrieve import bm25_build
 from ranker.retrieve.bm25 import VARIANTS, Analyzer, BM25Config
@@ -66,9 +67,8 @@ def _old_read_articles(path, on_invalid):
     for a corpus), kept verbatim as the reference the stream must match."""
     from pathlib import Path
 
-    from ranker.data.readers import (
-        MAX_TEXT_CHARS, Article, Reading, Reject, _check_encodable, _json_type, _rows, _text_field, bad_id,
-    )
+    from ranker.data.readers import _check_encodable, _json_type, _rows, _text_field
+    from ranker.data.records import MAX_TEXT_CHARS, Article, Reading, Reject, bad_id
 
     fields = Fields()
     path = Path(path)

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import NEWS, random_corpus
+
 from ranker.cli import main
-from ranker.data.readers import Article
 from ranker.core.errors import InputError
-from ranker.index.folder import Index, build_index
 from ranker.core.integrity import verify
+from ranker.data.records import Article
+from ranker.index.folder import Index, build_index
+from ranker.index.update import update_index
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.dense import DenseConfig
 from ranker.retrieve.embed import EmbedderConfig
-from ranker.index.update import update_index
 
 QUERIES = ["oil prices", "Brexit Article 50", "dam spillway", "travel ban judge", "nerve agent airport", "w001x w002x"]
 

@@ -1,4 +1,5 @@
-"""Plain-text tables for the terminal (no dependency: a table is a few lines)."""
+"""Text for the terminal: control characters made visible, and plain-text tables
+(no dependency: a table is a few lines)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,33 @@ import shutil
 import textwrap
 from collections.abc import Sequence
 
-from ranker.core.flags import visible
+
+def visible(text: str) -> str:
+    """``text`` safe for a terminal: control characters shown as escapes, line
+    breaks and tabs as spaces, so a title cannot move the cursor or recolour the
+    screen. JSON output keeps the exact text; only what is printed for people
+    passes through here.
+
+    Example:
+        >>> visible("\\x1b[31mred\\x1b[0m\\tnews")
+        '\\\\x1b[31mred\\\\x1b[0m news'
+    """
+    if text.isprintable():
+        return text
+    import unicodedata
+
+    out = []
+    for char in text:
+        kind = unicodedata.category(char)
+        if char.isspace():
+            out.append(" ")
+        elif kind in ("Cc", "Cs") or (kind == "Cf" and char not in "\u00ad\u200c\u200d"):
+            # control characters, lone surrogates and format characters (bidirectional overrides
+            # reorder what follows); soft hyphens and the joiners inside emoji and scripts stay
+            out.append(f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], wrap: str | None = None) -> str:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from ranker.core.display import visible
 from ranker.core.errors import FetchError, InputError
 from ranker.core.files import final_name
-from ranker.core.flags import visible
 
 
 def error_line(message: str, prog: str = "ranker") -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 
 
@@ -125,41 +124,3 @@ def word(raw: str) -> str:
     if not raw or not raw.isprintable() or any(c.isspace() for c in raw):
         raise argparse.ArgumentTypeError(f"must be one word of printable characters, got {raw!r}")
     return raw
-
-
-def visible(text: str) -> str:
-    """``text`` safe for a terminal: control characters shown as escapes, line
-    breaks and tabs as spaces, so a title cannot move the cursor or recolour the
-    screen. JSON output keeps the exact text; only what is printed for people
-    passes through here.
-
-    Example:
-        >>> visible("\\x1b[31mred\\x1b[0m\\tnews")
-        '\\\\x1b[31mred\\\\x1b[0m news'
-    """
-    if text.isprintable():
-        return text
-    import unicodedata
-
-    out = []
-    for char in text:
-        kind = unicodedata.category(char)
-        if char.isspace():
-            out.append(" ")
-        elif kind in ("Cc", "Cs") or (kind == "Cf" and char not in "\u00ad\u200c\u200d"):
-            # control characters, lone surrogates and format characters (bidirectional overrides
-            # reorder what follows); soft hyphens and the joiners inside emoji and scripts stay
-            out.append(f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def write_line(text: str, stream=None) -> None:
-    """Print one line made :func:`visible` to ``stream`` (standard error by default).
-
-    Example:
-        >>> import io; s = io.StringIO(); write_line("a\\nb", s); s.getvalue()
-        'a b\\n'
-    """
-    print(visible(text), file=stream or sys.stderr)

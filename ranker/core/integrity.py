@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ranker.core.errors import InputError
 from ranker.core.files import read_json, sha256_file
@@ -299,3 +300,24 @@ def verify(folder: str | Path) -> tuple[str, list[str]]:
             sealed = seal_problem(about)
             return kind, ([f"{name}: {sealed}"] if sealed else []) + problems(folder, present(folder, about["files"]), extra=True)
     raise InputError(folder, None, "not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)")
+
+
+def verify_folders(folders: list[str | Path]) -> list[dict[str, Any]]:
+    """``ranker verify``: each folder's kind, whether it is whole, and what is wrong.
+
+    A folder that cannot be checked at all (neither list in it) is reported as
+    ``unverifiable``; the others are still checked.
+
+    Example:
+        >>> import tempfile
+        >>> verify_folders([tempfile.mkdtemp()])[0]["kind"]
+        'unverifiable'
+    """
+    found = []
+    for folder in folders:
+        try:
+            kind, wrong = verify(folder)
+        except InputError as err:
+            kind, wrong = "unverifiable", [err.problem]
+        found.append({"folder": str(folder), "kind": kind, "ok": not wrong, "problems": wrong})
+    return found

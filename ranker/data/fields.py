@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ranker.data.readers import Article
+from ranker.data.records import Article
 
 #: The fields an index can search, in the order they are read.
 FIELD_NAMES = ("title", "text")

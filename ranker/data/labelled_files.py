@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ranker.core.errors import InputError, finite_number
-from ranker.data.labelled import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
 from ranker.core.files import atomic_write_text, decoded_lines
+from ranker.data.labelled import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
 
 #: Orange type names of a text column, and flags of the class column
 _TAB_TEXT_TYPES = ("string", "s", "text")

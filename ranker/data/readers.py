@@ -1,14 +1,14 @@
-"""Records (articles, queries, qrels) and the readers every command shares.
+"""The readers every command shares: corpora and queries from the files users bring.
 
 Corpora are read from a BEIR folder (``corpus.jsonl``), JSONL, CSV or Parquet;
 queries from a BEIR folder (``queries.jsonl``), JSONL, CSV, Parquet or TSV
-(``qid<TAB>text``, no header); qrels from TREC (``qid 0 docid rel``) or BEIR
-(``query-id<TAB>corpus-id<TAB>score`` with a header) files.
+(``qid<TAB>text``, no header); qrels are read by :mod:`ranker.data.qrels`.
 
 Nothing is dropped silently: bad input raises :class:`~ranker.core.errors.InputError`
 naming the file, the line or row, and the problem, unless the caller asks to skip
 invalid rows, in which case every rejected row comes back with its reason.
 """
+
 
 from __future__ import annotations
 
@@ -16,88 +16,12 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ranker.core.errors import InputError
-from ranker.core.files import atomic_write_text, decoded_lines, loads_strict, split_lines
-
-# A news article runs to a few thousand characters; a text of a million is a dump
-# pasted into one field, which BM25 and the embedder would take as one article.
-MAX_TEXT_CHARS = 1_000_000
-
-#: qid -> docid -> graded relevance
-Qrels = dict[str, dict[str, int]]
-
-OnInvalid = Literal["raise", "skip"]
-
-
-@dataclass(frozen=True)
-class Article:
-    """One indexed document.
-
-    Example:
-        >>> Article("7", "Brexit vote", "MPs voted ...", {"outlet": "BBC"}).doc_id
-        '7'
-    """
-
-    doc_id: str
-    title: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Query:
-    """One query.
-
-    Example:
-        >>> Query("t7", "Brexit vote").text
-        'Brexit vote'
-    """
-
-    qid: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Fields:
-    """Which fields of a record hold the id, the title and the text.
-
-    Example:
-        >>> Fields(id="article_id", text="body").id
-        'article_id'
-    """
-
-    id: str = "_id"
-    title: str = "title"
-    text: str = "text"
-
-    def __post_init__(self) -> None:
-        if not self.id or not self.text:
-            raise ValueError("Fields: the id and text field names must not be empty")
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A row left out under ``on_invalid="skip"``, with where it was and why."""
-
-    path: str
-    where: str
-    problem: str
-    row: str
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What a reader returns: the valid records, and the rejected rows (empty
-    unless invalid rows were skipped)."""
-
-    records: list
-    rejects: list[Reject]
-
+from ranker.core.files import atomic_write_text, decoded_lines, loads_strict
+from ranker.data.records import MAX_TEXT_CHARS, Article, Fields, OnInvalid, Query, Reading, Reject, bad_id
 
 # --------------------------------------------------------------------------- rows
 
@@ -214,24 +138,6 @@ def _text_field(row: dict, name: str, path: Path, where: str) -> str | None:
 def _json_type(value: Any) -> str:
     names = {dict: "an object", list: "a list", bool: "true/false", str: "text"}
     return names.get(type(value), type(value).__name__)
-
-
-def bad_id(ident: str) -> str | None:
-    """Why ``ident`` cannot be an id, or None: TREC files separate columns by
-    whitespace, and a control character would reach the terminal raw.
-
-    Example:
-        >>> bad_id("d1") is None, bad_id("d 1")
-        (True, "id 'd 1' holds whitespace (' '); ids must be one word")
-    """
-    import unicodedata
-
-    for char in ident:
-        if char.isspace():
-            return f"id {ident!a} holds whitespace ({char!a}); ids must be one word"
-        if unicodedata.category(char) in ("Cc", "Cf", "Cs"):
-            return f"id {ident!a} holds a control character ({char!a})"
-    return None
 
 
 def _records(
@@ -411,106 +317,61 @@ def write_rejects(path: str | Path, rejects: list[Reject]) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
-# -------------------------------------------------------------------------- qrels
+def query_lines(source: str) -> Iterator[str | InputError]:
+    """The non-blank lines of ``source`` (a UTF-8 file, or ``-`` for standard input), stripped.
+
+    Lines are read one at a time, so a program writing to standard input gets
+    each answer before it sends the next query. From standard input every line
+    yields exactly once: a blank or undecodable one as an :class:`InputError`
+    (the caller answers it and goes on); from a file, blank lines are skipped and
+    an undecodable one raises.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "queries.txt"
+        >>> _ = p.write_text("oil prices\\n\\n brexit letter\\n")
+        >>> list(query_lines(str(p)))
+        ['oil prices', 'brexit letter']
+    """
+    name = "standard input" if source == "-" else source
+    try:
+        # bytes, decoded line by line, so that an undecodable line is named exactly
+        stream = sys.stdin.buffer if source == "-" else open(source, "rb")
+    except OSError as err:
+        raise InputError(source, None, f"cannot read it ({err.strerror})") from None
+    try:
+        for number, raw in enumerate(iter(stream.readline, b""), start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as err:
+                problem = InputError(name, f"line {number}", f"not UTF-8 text ({err.reason} at byte {err.start})")
+                if source != "-":
+                    raise problem from None
+                yield problem
+                continue
+            if line:
+                yield line
+            elif source == "-":
+                yield InputError(name, f"line {number}", "a blank line: nothing to search")
+    finally:
+        if source != "-":
+            stream.close()
 
 
-def read_qrels(path: str | Path) -> Qrels:
-    """Read relevance judgements from a TREC or a BEIR qrels file.
-
-    TREC lines are ``qid iteration docid relevance`` (whitespace separated); BEIR
-    files are tab separated ``query-id corpus-id score`` with that header.
-
-    Returns:
-        ``{qid: {docid: relevance}}``.
+def read_ids(path: str | Path) -> list[str]:
+    """The ids in a UTF-8 file, one per line (blank lines skipped, spaces stripped).
 
     Raises:
-        InputError: a malformed line, a non-integer relevance or a repeated pair.
+        InputError: the path is not a file, or a line is not UTF-8.
 
     Example:
         >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "qrels.txt"
-        >>> _ = p.write_text("q1 0 d1 1\\nq1 0 d2 0\\n")
-        >>> read_qrels(p)
-        {'q1': {'d1': 1, 'd2': 0}}
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "ids.txt"
+        >>> _ = p.write_text("d1\\n\\n d2 \\n")
+        >>> read_ids(p)
+        ['d1', 'd2']
     """
     path = Path(path)
-    qrels: Qrels = {}
-    for number, parts in split_lines(path, "qrels"):
-        if number == 1 and parts[:2] == ["query-id", "corpus-id"]:
-            continue
-        if len(parts) == 4:
-            qid, _, docid, rel = parts
-        elif len(parts) == 3:
-            qid, docid, rel = parts
-        else:
-            raise InputError(path, f"line {number}", f"expected 'qid 0 docid rel' (TREC) or 'qid docid score' (BEIR), got {len(parts)} fields")
-        try:
-            relevance = int(float(rel)) if float(rel).is_integer() else None
-        except ValueError:
-            relevance = None
-        if relevance is None:
-            raise InputError(path, f"line {number}", f"relevance '{rel}' is not an integer")
-        judged = qrels.setdefault(qid, {})
-        if docid in judged:
-            raise InputError(path, f"line {number}", f"({qid}, {docid}) is judged twice")
-        judged[docid] = relevance
-    return qrels
-
-
-def sample_in_order(items: list, n: int | None, seed: int) -> list:
-    """A fixed random sample of ``n`` of ``items`` (by numpy's generator seeded with
-    ``seed``), kept in their order; all of them when ``n`` is None or not smaller.
-
-    Example:
-        >>> sample_in_order(list("abcde"), 2, 0), sample_in_order(list("ab"), None, 0)
-        (['d', 'e'], ['a', 'b'])
-    """
-    if n is None or n >= len(items):
-        return list(items)
-    import numpy as np
-
-    chosen = np.random.default_rng(seed).choice(len(items), size=n, replace=False)
-    return [items[i] for i in sorted(chosen.tolist())]
-
-
-def judged_queries(queries: list[Query], qrels: Qrels, sample: int | None = None, seed: int = 0,
-                   relevant_only: bool = False) -> tuple[list[Query], Qrels]:
-    """The queries that ``qrels`` judges (with ``relevant_only``, those with a relevant
-    document), in their order, and a fixed random sample of ``sample`` of them if asked;
-    with the qrels of those queries. The one place every command, trainer and pipeline
-    picks its queries.
-
-    Example:
-        >>> qs = [Query("a", "oil"), Query("b", "gas"), Query("c", "dam")]
-        >>> [q.qid for q in judged_queries(qs, {"a": {"d1": 1}, "c": {"d2": 0}})[0]]
-        ['a', 'c']
-        >>> [q.qid for q in judged_queries(qs, {"a": {"d1": 1}, "c": {"d2": 0}}, relevant_only=True)[0]]
-        ['a']
-    """
-    keep = [q for q in queries if q.qid in qrels and (not relevant_only or any(g > 0 for g in qrels[q.qid].values()))]
-    keep = sample_in_order(keep, sample, seed)
-    return keep, {q.qid: qrels[q.qid] for q in keep}
-
-
-def beir_split(folder: str | Path, split: str, sample: int | None = None, seed: int = 0) -> tuple[list[Query], Qrels]:
-    """The queries of a BEIR folder judged in ``qrels/<split>.tsv`` (see :func:`judged_queries`).
-
-    Example:
-        >>> queries, qrels = beir_split("data/news", "test-title", sample=200)  # doctest: +SKIP
-    """
-    folder = Path(folder)
-    return judged_queries(read_queries(folder).records, read_qrels(folder / "qrels" / f"{split}.tsv"), sample, seed)
-
-
-def write_qrels(path: str | Path, qrels: Qrels) -> None:
-    """Write qrels in TREC format (``qid 0 docid rel``), sorted, atomically.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "qrels.txt"
-        >>> write_qrels(p, {"q1": {"d1": 1}})
-        >>> p.read_text()
-        'q1 0 d1 1\\n'
-    """
-    lines = [f"{qid} 0 {docid} {rel}\n" for qid in sorted(qrels) for docid, rel in sorted(qrels[qid].items())]
-    atomic_write_text(path, "".join(lines))
+    if not path.is_file():
+        raise InputError(path, None, "not a file of ids (one per line)")
+    return [line.strip() for _, line in decoded_lines(path) if line.strip()]

@@ -1,4 +1,4 @@
-"""TREC run files and retrieval metrics (computed by ir_measures, not by hand).
+"""TREC run files: read, written, and the timing file beside each (metrics: :mod:`ranker.eval.metrics`).
 
 A run is ``{qid: {docid: score}}``. Ranks are never stored separately: they
 follow from sorting each query's documents by (-score, docid), which is also the
@@ -7,25 +7,14 @@ tie-break written to TREC files, so a run read back ranks exactly as written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from ranker.data.readers import Qrels
 from ranker.core.errors import InputError, finite_number
 from ranker.core.files import atomic_write_text, split_lines
 
 #: qid -> docid -> score
 Run = dict[str, dict[str, float]]
 
-#: Reported metrics: our display name -> ir_measures measure name.
-MEASURES: dict[str, str] = {
-    "nDCG@10": "nDCG@10",
-    "MRR@10": "RR@10",
-    "R@1": "R@1",
-    "R@10": "R@10",
-    "R@100": "R@100",
-    "MAP": "AP",
-}
 
 
 def ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
@@ -118,67 +107,3 @@ def read_run(path: str | Path) -> Run:
             raise InputError(path, where, f"document '{docid}' is listed twice for query '{qid}'")
         scores[docid] = value
     return run
-
-
-#: Measures asked for by name only, for graded judgments (0, 1 partly relevant,
-#: 2 answers it): the rank of the first article that answers the query.
-GRADED: dict[str, str] = {"MRR@10 (grade 2)": "RR(rel=2)@10"}
-
-
-def _measures(names: Sequence[str]):
-    import ir_measures
-
-    known = {**MEASURES, **GRADED}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}; known: {', '.join(known)}")
-    return {n: ir_measures.parse_measure(known[n]) for n in names}
-
-
-def evaluate(run: Run, qrels: Qrels, metrics: Sequence[str] = tuple(MEASURES)) -> dict[str, float]:
-    """Mean of each metric over the judged queries with at least one relevant document.
-
-    A judged query missing from the run counts as zero; queries in the run with
-    no judgements are ignored (ir_measures' behaviour, as trec_eval with ``-c``).
-
-    Example:
-        >>> evaluate({"q1": {"d1": 2.0, "d2": 1.0}}, {"q1": {"d2": 1}}, ["MRR@10"])
-        {'MRR@10': 0.5}
-    """
-    import ir_measures
-
-    measures = _measures(metrics)
-    relevant = judged(qrels)
-    if not relevant:
-        raise ValueError("the qrels hold no query with a relevant document")
-    values = ir_measures.calc_aggregate(list(measures.values()), relevant, run)
-    return {name: float(values[measure]) for name, measure in measures.items()}
-
-
-def evaluate_per_query(run: Run, qrels: Qrels, metrics: Sequence[str] = tuple(MEASURES)) -> dict[str, dict[str, float]]:
-    """Each metric for each judged query (those missing from the run get zeros).
-
-    Example:
-        >>> evaluate_per_query({"q1": {"d1": 1.0}}, {"q1": {"d1": 1}, "q2": {"d3": 1}}, ["R@1"])
-        {'q1': {'R@1': 1.0}, 'q2': {'R@1': 0.0}}
-    """
-    import ir_measures
-
-    measures = _measures(metrics)
-    by_name = {str(m): name for name, m in measures.items()}
-    relevant = judged(qrels)
-    table = {qid: {name: 0.0 for name in measures} for qid in sorted(relevant)}
-    for metric in ir_measures.iter_calc(list(measures.values()), relevant, run):
-        table[metric.query_id][by_name[str(metric.measure)]] = float(metric.value)
-    return table
-
-
-def judged(qrels: Qrels) -> Qrels:
-    """The queries that metrics average over: those with a relevant document.
-
-    Example:
-        >>> judged({"q1": {"d1": 1}, "q2": {"d2": 0}})
-        {'q1': {'d1': 1}}
-    """
-    return {qid: docs for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())}
-

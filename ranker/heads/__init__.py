@@ -77,8 +77,8 @@ class TaskSpec:
         Example:
             >>> TASKS["tag"].read("wsj.txt")[0]  # doctest: +SKIP
         """
-        from ranker.data import labelled_files as formats
         from ranker.core.errors import InputError
+        from ranker.data import labelled_files as formats
 
         path = Path(path)
         if not path.is_file():
@@ -102,7 +102,15 @@ class TaskSpec:
             return [(given["text_a"], given["text_b"])]
         if self.name == "tag":
             return [s.split() for s in given["sentences"]]
-        return [(given["question"], given["context"])]
+        context = given.get("context")
+        if given.get("context_file") is not None:
+            from ranker.core.errors import InputError
+
+            try:
+                context = Path(given["context_file"]).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise InputError(given["context_file"], None, f"unreadable ({err})") from None
+        return [(given["question"], context)]
 
     @property
     def primary_metric(self) -> str:
@@ -121,12 +129,41 @@ class TaskSpec:
     def train(self):
         return getattr(self._module, self.train_name)
 
+    def train_on_files(self, train: str | Path, out: str | Path, config, train_config, dev: str | Path | None = None,
+                       resume: bool = False, show_progress: bool = True) -> dict[str, Any]:
+        """``ranker train HEAD``: fine-tune this head on the labelled file ``train``
+        (and keep the best model by ``dev``'s metric); the metrics written.
+
+        Raises:
+            InputError: a file that does not fit the head's format, or data the head
+                cannot train on (named by the training file).
+
+        Example:
+            >>> from ranker.train.loop import TrainConfig
+            >>> _ = (tmp / "wsj.txt").write_text("The/DT dam/NN broke/VBD ./.\\n")
+            >>> config, train = TASKS["tag"].config(model=tiny_bert, max_length=16), TrainConfig(max_steps=1)
+            >>> metrics = TASKS["tag"].train_on_files(tmp / "wsj.txt", tmp / "pos", config, train, show_progress=False)
+            >>> metrics["train"]["steps"]
+            1
+        """
+        from ranker.core.errors import InputError
+
+        examples = self.read(train)
+        held_out = self.read(dev) if dev is not None else None
+        try:
+            return self.train(examples, out, config, train_config, dev=held_out, resume=resume,
+                              show_progress=show_progress)
+        except InputError:  # already names its file
+            raise
+        except ValueError as err:
+            raise InputError(train, None, str(err)) from None
+
     def load(self, model: str | Path, runtime: str = "torch", precision: str = "auto"):
         """(net, tokenizer, config) of a model trained for this head; the config
         is rebuilt from the settings saved in its ``ranker.json``. ``runtime`` and
         ``precision``: see :mod:`ranker.models.runtime` (the torch runtime runs heads in fp32)."""
         from ranker.core.errors import InputError
-        from ranker.models.checkpoints import load_trained, load_tokenizer, read_trained
+        from ranker.models.checkpoints import load_tokenizer, load_trained, read_trained
         from ranker.models.runtime import resolve_runtime
 
         if resolve_runtime(runtime) == "openvino":

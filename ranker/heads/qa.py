@@ -25,7 +25,6 @@ import numpy as np
 from ranker.data.labelled import QAExample
 from ranker.heads.base import ExampleTask, head_outputs, inference, new_head
 
-
 #: How an answer is chosen among the windows of a context longer than one window:
 #: ``score``, the window whose best span scores highest (s_i + e_j); ``margin``, the
 #: window whose best span beats that window's own no-answer score ([CLS]: s_0 + e_0)

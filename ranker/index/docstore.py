@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ranker.data.readers import Article
+from ranker.data.records import Article
 
 _SCHEMA = """
 CREATE TABLE docs (

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ranker import __version__
-from ranker.data.readers import Article, ArticleStream, bad_id
-from ranker.index.docstore import DocStore, write_docstore
 from ranker.core.errors import InputError
-from ranker.data.fields import default_fields, field_text, parse_fields
 from ranker.core.files import atomic_directory, one_writer
 from ranker.core.integrity import check, seal_problem, write_listed
 from ranker.core.outputs import INDEX, check_output
+from ranker.data.fields import default_fields, field_text, parse_fields
+from ranker.data.readers import ArticleStream
+from ranker.data.records import Article, bad_id
+from ranker.index.docstore import DocStore, write_docstore
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.bm25_build import ChunkedBM25Builder
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
@@ -240,6 +241,19 @@ def write_index(
     return manifest
 
 
+def check_index_folder(path: str | Path) -> None:
+    """Refuse a path that is not an index folder, before anything is read from it.
+
+    Example:
+        >>> check_index_folder("indexes/news")
+        >>> check_index_folder("data/news")
+        Traceback (most recent call last):
+        ranker.core.errors.InputError: data/news: not an index folder (no manifest.json); build one with 'ranker index'
+    """
+    if not (Path(path) / "manifest.json").is_file():
+        raise InputError(path, None, "not an index folder (no manifest.json); build one with 'ranker index'")
+
+
 class IndexChanged(InputError):
     """The index folder was rebuilt or updated while this process was loading it."""
 
@@ -274,8 +288,7 @@ class Index:
         ``precision`` say how queries are encoded for dense retrieval."""
         path = Path(path)
         manifest_path = path / "manifest.json"
-        if not manifest_path.is_file():
-            raise InputError(path, None, "not an index folder (no manifest.json); build one with 'ranker index'")
+        check_index_folder(path)
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:

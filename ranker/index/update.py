@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ranker.data.readers import Article
 from ranker.core.errors import InputError
-from ranker.data.fields import field_text
 from ranker.core.files import one_writer
+from ranker.data.fields import field_text
+from ranker.data.records import Article
 from ranker.index.folder import Index, check_articles, write_index
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.dense import DenseRetriever

@@ -11,8 +11,8 @@ weight is tuned on the dev split when the model is trained and saved with it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 

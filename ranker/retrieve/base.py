@@ -7,7 +7,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from ranker.data.readers import Article
+from ranker.data.records import Article
 
 
 class Results(NamedTuple):

@@ -19,7 +19,6 @@ from ranker.core.errors import InputError
 from ranker.retrieve.base import Results, empty_results
 from ranker.retrieve.embed import Embedder, EmbedderConfig, ShardEncoder, encode_corpus, same_model
 
-
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 #: ``auto`` builds HNSW while its vectors take less than this many bytes: HNSW32 holds
 #: each vector whole plus 64 links at its lowest level (about 1.8 KiB at 384

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -104,9 +103,9 @@ class Embedder:
         self.runtime = "torch"
 
     def _load_compiled(self, folder: Path) -> None:
+        from ranker.core.files import read_json
         from ranker.models.exported import load_compiled
         from ranker.models.tokenizer import FastTokenizer
-        from ranker.core.files import read_json
 
         self.model = load_compiled(folder, "embedder", self.config.precision)
         settings = folder / "sentence_bert_config.json"

@@ -7,13 +7,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ranker.data.readers import Query
+from ranker.data.records import Query
 from ranker.eval.runs import Run
 from ranker.index.folder import Index
-from ranker.retrieve.passages import best_window, matching_words
 from ranker.retrieve.base import Results, Retriever
 from ranker.retrieve.bm25 import Analyzer, BM25Config
 from ranker.retrieve.hybrid import HybridConfig
+from ranker.retrieve.passages import best_window, matching_words
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,86 @@ class Searcher:
     def __init__(self, index: str | Path | Index, retriever: str | None = None, reranker=None,
                  hybrid: HybridConfig = HybridConfig(), model: str | None = None, runtime: str = "auto",
                  precision: str = "auto") -> None:
-        self.index = index if isinstance(index, Index) else Index.open(index, runtime, precision)
-        self.name = retriever or self.index.default_retriever
-        self.retriever = self.index.retriever(self.name, model=model, hybrid=hybrid)
+        self._wanted = (retriever, hybrid, model, runtime, precision)
+        if isinstance(index, Index):
+            self._use(index)
+        else:
+            self._open(Path(index))
         if isinstance(reranker, (str, Path)):
-            from ranker.rerank.reranker import Reranker, RerankConfig
+            from ranker.rerank.reranker import RerankConfig, Reranker
 
             reranker = Reranker(RerankConfig(model=str(reranker), runtime=runtime, precision=precision))
         self.reranker = reranker
 
+    def _use(self, index: Index) -> None:
+        retriever, hybrid, model, _, _ = self._wanted
+        self.index = index
+        self.name = retriever or index.default_retriever
+        self.retriever = index.retriever(self.name, model=model, hybrid=hybrid)
+
+    def _open(self, path: Path, attempts: int = 10) -> None:
+        """Open the index at ``path``, again when an update lands while it loads."""
+        import time
+
+        from ranker.index.folder import IndexChanged
+
+        runtime, precision = self._wanted[3:]
+        for attempt in range(attempts):
+            try:
+                return self._use(Index.open(path, runtime, precision))
+            except IndexChanged:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
+
+    def refresh(self) -> bool:
+        """Open the index folder again if it was rebuilt or updated since it was opened:
+        a long-lived searcher answers from the new version from then on.
+
+        Returns:
+            Whether a new version was opened.
+
+        Example:
+            >>> searcher = Searcher("indexes/news", "bm25")
+            >>> searcher.refresh()
+            False
+        """
+        if self.index.is_current():
+            return False
+        self._open(self.index.path)
+        return True
+
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """The top ``k`` hits for ``query``, best first."""
         return search_hits(self.index, self.retriever, query, k, self.reranker)
+
+    def run(self, queries: list[Query], k: int = 100, show_progress: bool = True) -> tuple[Run, dict[str, Any]]:
+        """Search (and rerank, with a reranker) every query: ``ranker run``.
+
+        Returns:
+            The run, and what made it for the run's timing side file (index,
+            retriever, k, seconds per stage, and the reranker's model and depth).
+
+        Example:
+            >>> run, meta = Searcher("indexes/news", "bm25").run([Query("q1", "Brexit Article 50")], k=3,
+            ...                                                  show_progress=False)
+            >>> list(run["q1"]), meta["retriever"], sorted(meta["seconds"])  # article 3: "Brexit letter sent"
+            (['3'], 'bm25', ['retrieve'])
+        """
+        import time
+
+        meta: dict[str, Any] = {"index": str(self.index.path), "retriever": self.name, "k": k}
+        if self.reranker is None:
+            begun = time.perf_counter()
+            run = search_run(self.retriever, queries, self.index.doc_ids(), k, show_progress=show_progress)
+            meta["seconds"] = {"retrieve": round(time.perf_counter() - begun, 3)}
+            return run, meta
+        timings: dict[str, float] = {}
+        run = rerank_run(self.retriever, self.reranker, queries, self.index.docs, k, show_progress=show_progress,
+                         timings=timings)
+        meta.update(seconds={stage: round(s, 3) for stage, s in timings.items()}, model=self.reranker.config.model,
+                    depth=self.reranker.config.depth)
+        return run, meta
 
 
 def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:

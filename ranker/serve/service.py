@@ -199,7 +199,7 @@ class Service:
         started = time.perf_counter()
         self.generation = Generation.load(self.config.index, self.config.runtime, self.config.precision)
         if self.config.reranker is not None:
-            from ranker.rerank.reranker import Reranker, RerankConfig
+            from ranker.rerank.reranker import RerankConfig, Reranker
 
             self.reranker = Reranker(RerankConfig(model=str(self.config.reranker), depth=self.config.depth,
                                                   weight=self.config.weight, runtime=self.config.runtime,

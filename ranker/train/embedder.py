@@ -205,7 +205,7 @@ class EmbedderTask:
         """Dense retrieval over the whole corpus for the dev sample: MRR@10, nDCG@10, R@100."""
         if self.dev is None:
             return {}
-        from ranker.eval.runs import evaluate
+        from ranker.eval.metrics import evaluate
 
         dev = self.dev
         docs = encode(self.net, self.tokenizer, dev.doc_texts, self.config.dev_doc_length, precision=self.precision)
@@ -315,10 +315,9 @@ def train_embedder(
         >>> train_embedder("runs/mined", "indexes/news", "models/embedder", EmbedderTrainConfig(),
         ...                TrainConfig(batch_size=32), dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")))  # doctest: +SKIP
     """
-    import os
 
-    from ranker.models.checkpoints import check_model_folder, load_tokenizer
     from ranker.index.folder import Index
+    from ranker.models.checkpoints import check_model_folder, load_tokenizer
     from ranker.models.loading import offline, pick_device, quiet_transformers, resolve_model
     from ranker.train.loop import fit
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ranker.data.readers import Qrels, judged_queries, read_qrels, read_queries
 from ranker.core.errors import InputError
+from ranker.data.qrels import judged_queries, read_qrels
+from ranker.data.readers import read_queries
+from ranker.data.records import Qrels
 
 #: The columns of ``groups.parquet`` a trainer reads (``ranker mine`` writes more).
 GROUP_COLUMNS = ("qid", "query", "positive", "negatives")

@@ -165,9 +165,8 @@ def fit(
     import torch
     from tqdm import tqdm
 
-    from ranker.models.checkpoints import save_model
-
     from ranker.core.outputs import TRAINING, check_output
+    from ranker.models.checkpoints import save_model
 
     out = check_output(out, TRAINING)  # never into a folder of something else
     checkpoint = out / "checkpoint"

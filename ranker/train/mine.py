@@ -22,7 +22,6 @@ tested and reused on its own.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -31,10 +30,10 @@ from typing import Callable
 
 import numpy as np
 
-from ranker.data.readers import Qrels, Query
 from ranker.core.errors import InputError
 from ranker.core.files import atomic_directory
 from ranker.core.integrity import write_listed
+from ranker.data.records import Qrels, Query
 from ranker.retrieve.base import Results
 
 STRATEGIES = ("random", "bm25", "dense", "hybrid")
@@ -418,3 +417,45 @@ def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about
 def report_dict(config: MiningConfig, report: MiningReport) -> dict:
     """The mining settings and what came of them, for ``mining.json``."""
     return {"config": asdict(config), "report": {**asdict(report), "removed": dict(report.removed)}}
+
+
+def mine_to_folder(index, queries: list[Query], qrels: Qrels, config: MiningConfig, out: str | Path,
+                   limit: int | None = None, denoise: str | Path | None = None, denoise_margin: float = 0.0,
+                   runtime: str = "auto", show_progress: bool = False,
+                   about: dict | None = None) -> tuple[dict, MiningReport]:
+    """``ranker mine``: mine negatives for a fixed sample of the training queries and
+    write the tables to ``out`` (see :func:`write_tables`).
+
+    Args:
+        index: an opened :class:`~ranker.index.folder.Index` (candidates and texts).
+        queries, qrels: the training queries and which article is each one's positive.
+        limit: mine for a fixed random sample of this many queries (seeded by ``config.seed``).
+        denoise: a fine-tuned cross-encoder that vetoes candidates it scores within
+            ``denoise_margin`` of the positive.
+        about: more to record in ``mining.json`` (where the index and queries came from).
+
+    Returns:
+        What ``mining.json`` records, and the report of what was kept and removed.
+
+    Example:
+        >>> from ranker.index.folder import Index
+        >>> index = Index.open("indexes/news")
+        >>> queries = [Query("q1", "oil prices fell"), Query("q2", "the dam broke")]
+        >>> about, report = mine_to_folder(index, queries, {"q1": {"1": 1}, "q2": {"2": 1}},
+        ...                                MiningConfig(strategy="bm25", num_negatives=1), tmp / "mined")
+        >>> report.queries, sorted(p.name for p in (tmp / "mined").iterdir())
+        (2, ['groups.parquet', 'mining.json', 'pairs.parquet'])
+    """
+    from ranker.data.qrels import sample_in_order
+
+    training = sample_in_order(training_queries(queries, qrels), limit, config.seed)
+    denoiser = None
+    if denoise is not None:
+        from ranker.rerank.reranker import RerankConfig, Reranker
+
+        scorer = Reranker(RerankConfig(model=str(denoise), runtime=runtime))
+        denoiser = cross_encoder_denoiser(scorer, index.docs, denoise_margin, show_progress)
+    groups, report = mine_index(index, training, config, denoiser)
+    recorded = {**report_dict(config, report), **(about or {}), "denoise": str(denoise) if denoise else None}
+    write_tables(groups, index.doc_ids(), out, recorded)
+    return recorded, report

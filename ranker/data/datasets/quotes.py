@@ -55,8 +55,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ranker.data.readers import Article
 from ranker.data.labelled import Answer, QAExample
+from ranker.data.records import Article
 
 #: quotes longer than this are cut to their first MAX_QUOTE_WORDS words and "…"
 MAX_QUOTE_WORDS = 40

@@ -35,3 +35,32 @@ def write_report(out: str | Path, report: dict[str, Any]) -> Path:
         for name, (_, png) in images.items():
             (tmp / name).write_bytes(png)
     return out / "index.html"
+
+
+def make_report(out: str | Path, specs: list[str], qrels: str | Path, config=None, **given: Any) -> tuple[Path, dict]:
+    """``ranker report``: parse the ``[NAME=]RUN`` specs, score them on ``qrels``,
+    and write the report folder ``out``. ``given``: what :func:`build_report` shows
+    besides (``data``, ``heads``, ``index``, ``model``, ``title``).
+
+    Returns:
+        The path of ``index.html`` and the report's data.
+
+    Raises:
+        InputError: a bad spec, a baseline or focus that names no system, or qrels
+            with nothing relevant.
+
+    Example:
+        >>> page, report = make_report("reports/tour", ["bm25=runs/tour/bm25.trec"],  # doctest: +SKIP
+        ...                            "data/news/qrels/test-title.tsv")
+    """
+    from ranker.core.errors import InputError
+    from ranker.eval.metrics import read_judged_qrels
+    from ranker.eval.report.build import ReportConfig, build_report, parse_systems
+
+    config = config or ReportConfig()
+    runs = parse_systems(specs)
+    for flag, name in (("--baseline", config.baseline), ("--focus", config.focus)):
+        if name is not None and name not in runs:
+            raise InputError(f"{flag} '{name}' is not one of the runs", None, ", ".join(runs))
+    report = build_report(runs, read_judged_qrels(qrels), config, qrels_name=str(qrels), **given)
+    return write_report(out, report), report

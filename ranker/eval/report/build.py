@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from ranker.data.readers import Qrels
 from ranker.core.errors import InputError
-from ranker.eval.runs import MEASURES, Run, ranked, read_run_meta
+from ranker.data.records import Qrels
+from ranker.eval.metrics import MEASURES
 from ranker.eval.report.stats import mean_over_runs, per_query, recall_curve, relevant_ranks, systems_table
+from ranker.eval.runs import Run, ranked, read_run_meta
 
 
 @dataclass(frozen=True)
@@ -196,3 +197,44 @@ def build_report(run_paths: Mapping[str, Path | Sequence[Path]], qrels: Qrels, c
         "index_manifest": _json_file(index, "manifest.json"),
         "model_card": _json_file(model, "ranker.json"),
     }
+
+
+def parse_systems(specs: Sequence[str], check: bool = True) -> dict[str, list[Path]]:
+    """``[NAME=]PATH`` arguments as system name -> run files.
+
+    The same NAME= on several runs makes one system of them (seeds of one recipe,
+    averaged per query). A name taken from two file names is an error instead, since
+    two files that happen to share a name are rarely meant to be averaged. With
+    ``check=False`` each spec is only split (to list the files a command reads).
+
+    Raises:
+        InputError: a missing run file, an unprintable name, a name given twice
+            without NAME=, or one file given twice for a system.
+
+    Example:
+        >>> parse_systems(["bm25=a.trec", "b.trec"], check=False)
+        {'bm25=a.trec': [PosixPath('a.trec')], 'b.trec': [PosixPath('b.trec')]}
+    """
+    names: dict[str, list[Path]] = {}
+    implicit: set[str] = set()
+    for spec in specs:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        path = Path(path)
+        if not check:
+            names[spec] = [path]
+            continue
+        given = bool(name)
+        name = name or (path.name[: -len(".trec")] if path.name.endswith(".trec") else path.stem)
+        if not name.isprintable():
+            raise InputError("command line", spec.encode("unicode_escape").decode(), "a system name must be printable text")
+        if not path.is_file():
+            raise InputError(path, None, "run file not found")
+        if name in names and (not given or name in implicit):
+            raise InputError(path, None, f"the system name '{name}' is given twice; name runs with NAME=PATH "
+                             "(the same NAME= on several runs averages them, e.g. seeds)")
+        if path.resolve() in (p.resolve() for p in names.get(name, [])):
+            raise InputError(path, None, f"this run is given twice for '{name}'; a system's runs must be different files")
+        if not given:
+            implicit.add(name)
+        names.setdefault(name, []).append(path)
+    return names

@@ -1,6 +1,6 @@
 """The numbers of an evaluation report: per-query metrics, confidence intervals, paired tests.
 
-Per-query values come from :func:`ranker.eval.runs.evaluate_per_query` (ir_measures),
+Per-query values come from :func:`ranker.eval.metrics.evaluate_per_query` (ir_measures),
 so a report's means are exactly ``ranker evaluate``'s. The statistics are scipy's:
 a percentile bootstrap of the mean for the 95% interval, and a two-sided paired
 t-test of each system against the baseline over the same queries (in IR
@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ranker.data.readers import Qrels
-from ranker.eval.runs import MEASURES, Run, evaluate_per_query, judged
+from ranker.data.records import Qrels
+from ranker.eval.metrics import MEASURES, evaluate_per_query, judged
+from ranker.eval.runs import Run
 
 
 @dataclass(frozen=True)
