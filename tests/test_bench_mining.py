@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import NEWS, random_corpus
-
 from benchmarks import mine_bench
+from conftest import NEWS, random_corpus
 from ranker.train.mine import TrainingQuery
 
 

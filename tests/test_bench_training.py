@@ -7,9 +7,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import NEWS
 
 from benchmarks import train_bench
+from conftest import NEWS
 from ranker.train.reranker import TextGroup
 
 TEXTS = [text for _, _, text in NEWS]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import NEWS
 
 from benchmarks import bm25_bench, rerank_bench
 from benchmarks.run import markdown
 from benchmarks.synthetic import synthetic_corpus, synthetic_queries, word_frequencies
+from conftest import NEWS
 
 
 def test_synthetic_corpus_follows_the_word_frequencies():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import rank_bm25
 
+from conftest import NEWS, random_corpus
 from ranker.data.records import Article
 from ranker.index.folder import Index, build_index
 from ranker.retrieve.bm25 import Analyzer, BM25Config, BM25Retriever
-from tests.conftest import NEWS, random_corpus
 
 # rank_bm25 as the oracle, with the constant factor by which its scores differ.
 # Its Okapi multiplies every term by (k1 + 1); bm25s, like Lucene since version 8,

@@ -17,8 +17,8 @@ import sys
 import time
 
 import pytest
-from conftest import random_corpus
 
+from conftest import random_corpus
 from ranker.index.folder import Index
 
 # Moments to kill at, as fractions of an uninterrupted build's time on this machine

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
+from conftest import random_corpus
 from ranker.core.errors import InputError
 from ranker.index.folder import Index, build_index
 from ranker.retrieve.base import Results
 from ranker.retrieve.dense import DenseConfig, build_faiss
 from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus
 from ranker.retrieve.hybrid import HybridConfig, fuse
-from tests.conftest import random_corpus
 
 
 def tiny_config(model, **kwargs) -> DenseConfig:

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import NEWS
 
+from conftest import NEWS
 from ranker.cli import main
 from ranker.core.errors import InputError
 from ranker.models.checkpoints import load_tokenizer

@@ -109,9 +109,8 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
 
 def test_ray_bench_encoding_comparison_at_toy_size(tiny_model, local_ray):
     """The benchmark's comparison code (speed is never asserted): every side gives the one-process vectors."""
-    from conftest import random_corpus
-
     from benchmarks.ray_bench import encoding
+    from conftest import random_corpus
     from ranker.retrieve.embed import Embedder, EmbedderConfig
 
     result = encoding(Embedder(EmbedderConfig(model=str(tiny_model), max_length=32)), random_corpus(24, seed=5), 8)

@@ -11,8 +11,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import NEWS
 
+from conftest import NEWS
 from ranker.cli import main
 from ranker.data.labelled import Answer, LabelledText, QAExample, ScoredPair, TaggedSentence
 from ranker.heads import TASKS

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import NEWS
 
+from conftest import NEWS
 from ranker.cli import main
 
 DIR = b"<dir>"

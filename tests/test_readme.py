@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import NEWS
 
+from conftest import NEWS
 from ranker.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

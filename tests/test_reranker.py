@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import NEWS
 
+from conftest import NEWS
 from ranker.cli import main
 from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
 from ranker.rerank.reranker import rerank_scores, score_pairs

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import ranker.index.folder as ranker_index
+from conftest import random_corpus
 from ranker.cli import main
 from ranker.core.errors import InputError
 from ranker.data.readers import read_articles, stream_articles
@@ -21,7 +22,6 @@ from ranker.index.folder import Index, build_index
 from ranker.retrieve import bm25_build
 from ranker.retrieve.bm25 import VARIANTS, Analyzer, BM25Config
 from ranker.retrieve.bm25_build import build_bm25
-from tests.conftest import random_corpus
 
 GOOD = [{"_id": f"d{i}", "title": f"Title {i}" if i % 3 else "", "text": f"oil prices rose {i} times in dam town {i % 7}"}
         for i in range(1, 8)]

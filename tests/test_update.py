@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import NEWS, random_corpus
 
+from conftest import NEWS, random_corpus
 from ranker.cli import main
 from ranker.core.errors import InputError
 from ranker.core.integrity import verify
