@@ -204,9 +204,8 @@ def test_no_code_path_reads_pickle_or_remote_code():
 
 
 def test_a_changed_checkpoint_is_refused_on_resume(tmp_path, tiny_bert):
-    from test_reranker import make_task
-
     from ranker.train.loop import TrainConfig, fit
+    from tests.test_reranker import make_task
 
     config = TrainConfig(max_steps=4, checkpoint_every=2, precision="fp32")
     assert fit(make_task(tiny_bert), config, tmp_path / "run", stop_after=3, show_progress=False) == {"stopped_at": 3}
