@@ -122,8 +122,8 @@ def run_tag(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
 def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
     from ranker.data.datasets.news_qa import crop_around_answers, news_questions
     from ranker.data.datasets.quotes import crop_to_passages, quote_questions, split_by_document
-    from ranker.data.labelled_files import write_squad
     from ranker.data.readers import read_articles
+    from ranker.data.squad import write_squad
     from ranker.heads.qa import evaluate_examples, predict_rows
 
     articles = read_articles(NEWS).records

@@ -21,11 +21,10 @@ from ranker.data.labelled_files import (
     read_conllu,
     read_labelled_texts,
     read_scored_pairs,
-    read_squad,
     read_word_tag,
-    write_squad,
 )
 from ranker.data.records import Article
+from ranker.data.squad import read_squad, write_squad
 
 CACHE = Path(__file__).parents[1] / "data" / "cache"
 

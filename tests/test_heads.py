@@ -272,7 +272,7 @@ def test_cli_errors_name_the_file_and_line(tmp_path, capsys):
 
 def test_cli_predict_qa_reads_the_passage_from_a_file(tmp_path, tiny_bert, capsys):
     squad = tmp_path / "train.json"
-    from ranker.data.labelled_files import write_squad
+    from ranker.data.squad import write_squad
 
     write_squad(_examples("qa"), squad)
     out = tmp_path / "run"

@@ -75,17 +75,20 @@ class TaskSpec:
             InputError: a missing file, or a line or field that does not fit the format.
 
         Example:
-            >>> TASKS["tag"].read("wsj.txt")[0]  # doctest: +SKIP
+            >>> _ = (tmp / "wsj.txt").write_text("The/DT dam/NN broke/VBD ./.\\n")
+            >>> TASKS["tag"].read(tmp / "wsj.txt")[0].tags
+            ('DT', 'NN', 'VBD', '.')
         """
         from ranker.core.errors import InputError
         from ranker.data import labelled_files as formats
+        from ranker.data.squad import read_squad
 
         path = Path(path)
         if not path.is_file():
             raise InputError(path, None, "no such file")
         readers = {"classify": formats.read_labelled_texts, "pairs": formats.read_scored_pairs,
                    "tag": formats.read_conllu if path.suffix == ".conllu" else formats.read_word_tag,
-                   "qa": formats.read_squad}
+                   "qa": read_squad}
         return readers[self.name](path)
 
     def predict_inputs(self, given: dict[str, Any]) -> list:

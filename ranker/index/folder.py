@@ -177,52 +177,16 @@ def write_index(
     """
     components: dict[str, Any] = {}
     seconds = dict(seconds)
+    where = about.get("where") or about.get("source") or "corpus"
     with atomic_directory(out) as tmp, contextlib.ExitStack() as cleanup:
-        began = time.perf_counter()
-        where = about.get("where") or about.get("source") or "corpus"
         builder = ChunkedBM25Builder(bm25, scratch=tmp) if bm25 is not None else None
         if builder is not None:
             cleanup.callback(builder.close)  # its spill file's space, whatever happens
-        read = hashlib.sha256()
-
-        def feed(articles: Iterable[Article]) -> Iterator[Article]:
-            """The articles on their way into the document store, handed to BM25 as they pass."""
-            for article in articles:
-                yield article
-                if builder is not None:
-                    builder.push(field_text(article, fields, bm25.title_boost))
-                if "texts_sha256" in about:
-                    read.update(field_text(article, fields).encode("utf-8") + b"\0")
-
-        # one pass over the corpus writes the document store and feeds BM25 as it goes
-        from tqdm import tqdm
-
-        total = len(articles) if isinstance(articles, Sized) else None
-        reading = tqdm(articles, total=total, desc="store and analyse", unit="doc", disable=not show_progress)
-        count = write_docstore(tmp / "docs.sqlite", feed(reading))
-        if not count:
-            raise InputError(where, None, "the corpus is empty: nothing to index")
-        if "texts_sha256" in about and read.hexdigest() != about["texts_sha256"]:
-            raise InputError(where, None, "the corpus changed while it was being indexed (its texts differ from those "
-                             "encoded): index it again once it is written")
-        seconds["docstore"] = time.perf_counter() - began - (builder.seconds if builder is not None else 0.0)
+        count = _store_and_analyse(tmp, articles, fields, builder, about, where, show_progress, seconds)
         if builder is not None:
-            try:
-                retriever = BM25Retriever(bm25, builder.finish(show_progress))
-            except ValueError as err:  # a corpus with nothing to index: the user's to fix
-                raise InputError(where, None, str(err)) from None
-            saving = time.perf_counter()
-            retriever.save(tmp / "bm25")
-            components["bm25"] = asdict(bm25)
-            seconds["bm25"] = builder.seconds + time.perf_counter() - saving
+            components["bm25"] = _save_bm25(tmp, builder, bm25, where, show_progress, seconds)
         if dense is not None:
-            began = time.perf_counter()
-            dense.index_vectors(vectors)
-            dense.save(tmp / "dense", vectors)
-            components["dense"] = json.loads((tmp / "dense" / "config.json").read_text())
-            seconds["faiss"] = time.perf_counter() - began
-            components["dense"]["encode_and_build_seconds"] = round(seconds.get("encode", 0.0) + seconds["faiss"], 3)
-            components["dense"]["engine"] = about.get("engine", "local")
+            components["dense"] = _save_dense(tmp, dense, vectors, about, seconds)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -239,6 +203,61 @@ def write_index(
         # the sha256 of every file and a checksum over these settings, checked on open
         manifest = write_listed(tmp, "manifest.json", manifest)
     return manifest
+
+
+def _store_and_analyse(tmp: Path, articles: Iterable[Article], fields: Sequence[str], builder, about: dict[str, Any],
+                       where: str, show_progress: bool, seconds: dict[str, float]) -> int:
+    """One pass over the corpus: the document store written, and each text handed to
+    the BM25 builder as it goes by; the number of articles."""
+    from tqdm import tqdm
+
+    began = time.perf_counter()
+    read = hashlib.sha256()
+
+    def feed(articles: Iterable[Article]) -> Iterator[Article]:
+        for article in articles:
+            yield article
+            if builder is not None:
+                builder.push(field_text(article, fields, builder.config.title_boost))
+            if "texts_sha256" in about:
+                read.update(field_text(article, fields).encode("utf-8") + b"\0")
+
+    total = len(articles) if isinstance(articles, Sized) else None
+    reading = tqdm(articles, total=total, desc="store and analyse", unit="doc", disable=not show_progress)
+    count = write_docstore(tmp / "docs.sqlite", feed(reading))
+    if not count:
+        raise InputError(where, None, "the corpus is empty: nothing to index")
+    if "texts_sha256" in about and read.hexdigest() != about["texts_sha256"]:
+        raise InputError(where, None, "the corpus changed while it was being indexed (its texts differ from those "
+                         "encoded): index it again once it is written")
+    seconds["docstore"] = time.perf_counter() - began - (builder.seconds if builder is not None else 0.0)
+    return count
+
+
+def _save_bm25(tmp: Path, builder, bm25: BM25Config, where: str, show_progress: bool,
+               seconds: dict[str, float]) -> dict[str, Any]:
+    """The BM25 index finished from what the builder was fed, saved; its manifest entry."""
+    try:
+        retriever = BM25Retriever(bm25, builder.finish(show_progress))
+    except ValueError as err:  # a corpus with nothing to index: the user's to fix
+        raise InputError(where, None, str(err)) from None
+    saving = time.perf_counter()
+    retriever.save(tmp / "bm25")
+    seconds["bm25"] = builder.seconds + time.perf_counter() - saving
+    return asdict(bm25)
+
+
+def _save_dense(tmp: Path, dense: DenseRetriever, vectors: np.ndarray | None, about: dict[str, Any],
+                seconds: dict[str, float]) -> dict[str, Any]:
+    """The FAISS index built from ``vectors`` and saved; its manifest entry."""
+    began = time.perf_counter()
+    dense.index_vectors(vectors)
+    dense.save(tmp / "dense", vectors)
+    entry = json.loads((tmp / "dense" / "config.json").read_text())
+    seconds["faiss"] = time.perf_counter() - began
+    entry["encode_and_build_seconds"] = round(seconds.get("encode", 0.0) + seconds["faiss"], 3)
+    entry["engine"] = about.get("engine", "local")
+    return entry
 
 
 def check_index_folder(path: str | Path) -> None:

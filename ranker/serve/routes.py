@@ -12,9 +12,17 @@ Endpoints (documented at ``/docs``, the OpenAPI page):
 Every error is JSON ``{"error": "…"}``: 4xx says what to fix in the request;
 an unexpected failure is a 500 with one line, its traceback in the log.
 
+The routes are plain module-level functions on one router; each finds the
+service the app was made with in ``request.app.state.service``.
+
 Example:
-    >>> app = create_app(ServiceConfig(index="indexes/news"))  # doctest: +SKIP
-    >>> import uvicorn; uvicorn.run(app, port=8000)  # doctest: +SKIP
+    >>> from fastapi.testclient import TestClient
+    >>> app = create_app(ServiceConfig(index="indexes/news"))
+    >>> with TestClient(app) as client:  # the service loads in the background: /health says when it is ready
+    ...     ready = app.state.service.wait_ready()
+    ...     found = client.get("/search", params={"q": "Brexit Article 50", "k": 1, "retriever": "bm25"}).json()
+    >>> ready, found["hits"][0]["title"]
+    (True, 'Brexit letter sent')
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import logging
 from importlib import resources
 from typing import Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -99,6 +107,124 @@ def _validation_message(err: RequestValidationError) -> str:
     return f"{name}: {first.get('msg', 'invalid')}"
 
 
+router = APIRouter()
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+    return _error(422, _validation_message(err))
+
+
+async def _http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+    if err.status_code == 404 and err.detail == "Not Found":
+        return _error(404, f"no such endpoint: {request.url.path} (the API is described at /docs)")
+    if err.status_code == 400 and str(err.detail).startswith("There was an error parsing the body"):
+        return _error(400, f"the body could not be read: {JSON_HINT}")
+    if err.status_code == 405:
+        return _error(405, f"{request.method} is not allowed on {request.url.path} (the API is described at /docs)")
+    return _error(err.status_code, str(err.detail))
+
+
+async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=err)
+    return _error(500, f"internal error ({type(err).__name__}); the server's log has the details")
+
+
+async def _answer(request: Request, requests: list[SearchRequest]) -> list[dict[str, Any]] | JSONResponse:
+    """The service's answers to ``requests``, or the JSON error that stands for them;
+    what is still queued is dropped when the client goes away."""
+    service = _service(request)
+    if not service.ready:
+        return _error(503, f"not ready: {service.error or 'still loading the index and models'}")
+    try:
+        futures = [service.submit(r) for r in requests]
+    except ValueError as err:
+        return _error(400, str(err))
+    except RuntimeError as err:
+        return _error(503, str(err))
+    gathered = asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+    while True:
+        done, _ = await asyncio.wait({gathered}, timeout=DISCONNECT_CHECK)
+        if done:
+            return list(gathered.result())
+        if await request.is_disconnected():
+            # the client has gone: what is still queued is dropped, not computed for nobody
+            gathered.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody awaits it now
+            for future in futures:
+                future.cancel()
+            return _error(499, "the client closed the request")
+
+
+@router.get("/search", summary="Search with one query")
+async def search(
+    request: Request,
+    q: str = Query(description="the query text (at most 1,000 characters)"),
+    k: int = Query(10, description="how many hits (1 to 100)"),
+    retriever: Literal["bm25", "dense", "hybrid"] | None = Query(None,
+                                                                 description="default: hybrid when the index has both"),
+    rerank: bool = Query(True, description="rerank with the cross-encoder, when the service has one"),
+    outlet: str | None = Query(None, description="only this outlet's articles"),
+    date_from: str | None = Query(None, description="only articles from this date on (YYYY-MM-DD)"),
+    date_to: str | None = Query(None, description="only articles up to this date (YYYY-MM-DD)"),
+):
+    found = await _answer(request, [SearchRequest(q, k, retriever, rerank, outlet or None, date_from or None,
+                                                  date_to or None)])
+    return found if isinstance(found, JSONResponse) else found[0]
+
+
+@router.post("/search", summary="Search with several queries at once")
+async def search_many(request: Request, body: BatchSearch):
+    found = await _answer(request, [SearchRequest(q, body.k, body.retriever, body.rerank, body.outlet, body.date_from,
+                                                  body.date_to) for q in body.queries])
+    return found if isinstance(found, JSONResponse) else {"results": found}
+
+
+@router.get("/documents/{doc_id:path}", summary="One article by its id")
+async def document(request: Request, doc_id: str):
+    service = _service(request)
+    if not service.ready:
+        return _error(503, "not ready: still loading")
+    found = await asyncio.to_thread(service.generation.document, doc_id)
+    return found if found is not None else _error(404, f"no document with id '{doc_id}' in this index")
+
+
+@router.get("/facets", summary="The outlets and dates of the index's articles")
+async def facets(request: Request):
+    service = _service(request)
+    if not service.ready:
+        return _error(503, "not ready: still loading")
+    return await asyncio.to_thread(service.generation.facets)
+
+
+@router.get("/health", summary="Ready to search, or not yet")
+async def health(request: Request):
+    service = _service(request)
+    if not service.ready:
+        return JSONResponse({"status": "failed" if service.error else "loading", "error": service.error},
+                            status_code=503)
+    config, generation = service.config, service.generation
+    return {"status": "ready", "index": str(config.index), "index_version": generation.version,
+            "documents": generation.documents, "retrievers": generation.names,
+            "reranker": str(config.reranker) if config.reranker else None, "loaded_in_s": round(service.loaded_in, 2)}
+
+
+router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # uptime checkers ask HEAD
+
+
+@router.get("/stats", summary="What the service has done: batches, queries, seconds per stage")
+async def stats(request: Request):
+    service = _service(request)
+    return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"])}
+
+
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
+async def page(request: Request):
+    return HTMLResponse(request.app.state.page)
+
+
 def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI:
     """The application; the service starts loading when the app starts (so /health
     answers "loading" meanwhile) and drains its queue when the app stops."""
@@ -114,102 +240,11 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     app = FastAPI(title="ranker", summary="Search news articles: BM25, dense and a BERT cross-encoder",
                   version=__version__, lifespan=lifespan)
     app.state.service = service
-    html = resources.files("ranker.serve").joinpath("search.html").read_text(encoding="utf-8")  # read once, not per visit
+    # read once, not per visit
+    app.state.page = resources.files("ranker.serve").joinpath("search.html").read_text(encoding="utf-8")
     app.add_middleware(BodyLimit)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
-        return _error(422, _validation_message(err))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
-        if err.status_code == 404 and err.detail == "Not Found":
-            return _error(404, f"no such endpoint: {request.url.path} (the API is described at /docs)")
-        if err.status_code == 400 and str(err.detail).startswith("There was an error parsing the body"):
-            return _error(400, f"the body could not be read: {JSON_HINT}")
-        if err.status_code == 405:
-            return _error(405, f"{request.method} is not allowed on {request.url.path} (the API is described at /docs)")
-        return _error(err.status_code, str(err.detail))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, err: Exception) -> JSONResponse:
-        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=err)
-        return _error(500, f"internal error ({type(err).__name__}); the server's log has the details")
-
-    async def answer(request: Request, requests: list[SearchRequest]) -> list[dict[str, Any]] | JSONResponse:
-        if not service.ready:
-            return _error(503, f"not ready: {service.error or 'still loading the index and models'}")
-        try:
-            futures = [service.submit(r) for r in requests]
-        except ValueError as err:
-            return _error(400, str(err))
-        except RuntimeError as err:
-            return _error(503, str(err))
-        gathered = asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
-        while True:
-            done, _ = await asyncio.wait({gathered}, timeout=DISCONNECT_CHECK)
-            if done:
-                return list(gathered.result())
-            if await request.is_disconnected():
-                # the client has gone: what is still queued is dropped, not computed for nobody
-                gathered.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody awaits it now
-                for future in futures:
-                    future.cancel()
-                return _error(499, "the client closed the request")
-
-    @app.get("/search", summary="Search with one query")
-    async def search(
-        request: Request,
-        q: str = Query(description="the query text (at most 1,000 characters)"),
-        k: int = Query(10, description="how many hits (1 to 100)"),
-        retriever: Literal["bm25", "dense", "hybrid"] | None = Query(None, description="default: hybrid when the index has both"),
-        rerank: bool = Query(True, description="rerank with the cross-encoder, when the service has one"),
-        outlet: str | None = Query(None, description="only this outlet's articles"),
-        date_from: str | None = Query(None, description="only articles from this date on (YYYY-MM-DD)"),
-        date_to: str | None = Query(None, description="only articles up to this date (YYYY-MM-DD)"),
-    ):
-        found = await answer(request, [SearchRequest(q, k, retriever, rerank, outlet or None, date_from or None,
-                                                     date_to or None)])
-        return found if isinstance(found, JSONResponse) else found[0]
-
-    @app.post("/search", summary="Search with several queries at once")
-    async def search_many(request: Request, body: BatchSearch):
-        found = await answer(request, [SearchRequest(q, body.k, body.retriever, body.rerank, body.outlet, body.date_from, body.date_to)
-                              for q in body.queries])
-        return found if isinstance(found, JSONResponse) else {"results": found}
-
-    @app.get("/documents/{doc_id:path}", summary="One article by its id")
-    async def document(doc_id: str):
-        if not service.ready:
-            return _error(503, "not ready: still loading")
-        found = await asyncio.to_thread(service.generation.document, doc_id)
-        return found if found is not None else _error(404, f"no document with id '{doc_id}' in this index")
-
-    @app.get("/facets", summary="The outlets and dates of the index's articles")
-    async def facets():
-        if not service.ready:
-            return _error(503, "not ready: still loading")
-        return await asyncio.to_thread(service.generation.facets)
-
-    @app.get("/health", summary="Ready to search, or not yet")
-    async def health():
-        if not service.ready:
-            return JSONResponse({"status": "failed" if service.error else "loading", "error": service.error},
-                                status_code=503)
-        generation = service.generation
-        return {"status": "ready", "index": str(config.index), "index_version": generation.version,
-                "documents": generation.documents, "retrievers": generation.names,
-                "reranker": str(config.reranker) if config.reranker else None, "loaded_in_s": round(service.loaded_in, 2)}
-
-    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # uptime checkers ask HEAD
-
-    @app.get("/stats", summary="What the service has done: batches, queries, seconds per stage")
-    async def stats():
-        return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"])}
-
-    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
-    async def page():
-        return HTMLResponse(html)
-
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(router)
     return app
-

@@ -32,7 +32,7 @@ import numpy as np
 
 from ranker.core.errors import InputError
 from ranker.core.files import read_json
-from ranker.train.groups import TextGroup, dev_sample, read_groups, text_groups
+from ranker.train.groups import TextGroup, dev_sample, text_groups, train_on_groups
 
 #: The sentence-transformers files that make a transformers folder a SentenceTransformer.
 ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
@@ -315,26 +315,41 @@ def train_embedder(
         >>> train_embedder("runs/mined", "indexes/news", "models/embedder", EmbedderTrainConfig(),
         ...                TrainConfig(batch_size=32), dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")))  # doctest: +SKIP
     """
+    metrics, _ = train_on_groups(EmbedderRecipe(config), groups_path, index_path, out, train_config, dev, resume,
+                                 stop_after, show_progress)
+    return metrics
 
-    from ranker.index.folder import Index
-    from ranker.models.checkpoints import check_model_folder, load_tokenizer
-    from ranker.models.loading import offline, pick_device, quiet_transformers, resolve_model
-    from ranker.train.loop import fit
 
-    index = Index.open(index_path)
-    rows = read_groups(groups_path)
-    groups = text_groups(rows, index.docs, config.hard_negatives)
-    dev_set = dense_dev_set(index, dev[0], dev[1], config.dev_queries, train_config.seed) if dev else None
-    offline()
-    from transformers import AutoModel
+@dataclass(frozen=True)
+class EmbedderRecipe:
+    """The bi-encoder as a :class:`ranker.train.groups.GroupRecipe`: its dev set is
+    dense retrieval over the index's whole corpus for a fixed sample of dev queries.
 
-    path = resolve_model(config.model)
-    check_model_folder(path)
-    if (Path(path) / "modules.json").is_file():
-        check_mean_pooled(Path(path))  # before training, not at the first save
-    quiet_transformers()
-    net = AutoModel.from_pretrained(path).to(pick_device(train_config.device))
-    keys = [(query, pos, tuple(negs[: config.hard_negatives])) for _, query, pos, negs in rows]
-    task = EmbedderTask(groups, keys, net, load_tokenizer(config.model), config, train_config.batch_size, dev_set,
-                        train_config.precision)
-    return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)
+    Example:
+        >>> EmbedderRecipe(EmbedderTrainConfig()).config.hard_negatives
+        1
+    """
+
+    config: EmbedderTrainConfig
+
+    def dev_set(self, index, dev: tuple[Path, Path], seed: int) -> DenseDevSet:
+        return dense_dev_set(index, dev[0], dev[1], self.config.dev_queries, seed)
+
+    def task(self, rows, index, dev_set: DenseDevSet | None, train_config) -> EmbedderTask:
+        from ranker.models.checkpoints import check_model_folder, load_tokenizer
+        from ranker.models.loading import offline, pick_device, quiet_transformers, resolve_model
+
+        config = self.config
+        groups = text_groups(rows, index.docs, config.hard_negatives)
+        offline()
+        from transformers import AutoModel
+
+        path = resolve_model(config.model)
+        check_model_folder(path)
+        if (Path(path) / "modules.json").is_file():
+            check_mean_pooled(Path(path))  # before training, not at the first save
+        quiet_transformers()
+        net = AutoModel.from_pretrained(path).to(pick_device(train_config.device))
+        keys = [(query, pos, tuple(negs[: config.hard_negatives])) for _, query, pos, negs in rows]
+        return EmbedderTask(groups, keys, net, load_tokenizer(config.model), config, train_config.batch_size, dev_set,
+                            train_config.precision)

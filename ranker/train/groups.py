@@ -2,13 +2,14 @@
 ids to the texts a model reads, and pick a fixed dev sample to evaluate on.
 
 Both trainers on mined groups (the cross-encoder and the embedder) start here, so
-neither imports the other.
+neither imports the other, and both train through :func:`train_on_groups`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from ranker.core.errors import InputError
 from ranker.data.qrels import judged_queries, read_qrels
@@ -98,3 +99,51 @@ def dev_sample(data: Path, qrels_path: Path, n: int, seed: int) -> tuple[list[st
         raise InputError(qrels_path, None, f"judges queries not in {data} (first: {missing[0]})")
     queries, judged = judged_queries(sorted(by_id.values(), key=lambda q: q.qid), qrels, n, seed, relevant_only=True)
     return [q.qid for q in queries], [q.text for q in queries], judged
+
+
+class GroupRecipe(Protocol):
+    """What a model trained on mined groups brings to :func:`train_on_groups`: how
+    it samples its dev set from an index, and the training task it makes of the
+    groups (a :class:`ranker.train.loop.Task`)."""
+
+    def dev_set(self, index, dev: tuple[Path, Path], seed: int) -> Any: ...
+
+    def task(self, rows: list[tuple[str, str, str, list[str]]], index, dev_set: Any, train_config) -> Any: ...
+
+
+def train_on_groups(recipe: GroupRecipe, groups_path: str | Path, index_path: str | Path, out: str | Path,
+                    train_config, dev: tuple[Path, Path] | None = None, resume: bool = False,
+                    stop_after: int | None = None, show_progress: bool = True) -> tuple[dict[str, Any], Any]:
+    """Train ``recipe``'s model on the groups ``ranker mine`` wrote: the step the
+    cross-encoder and the embedder share (open the index that holds the texts, read
+    the groups, sample the dev set, fit; the best model goes to ``out/model``).
+
+    Args:
+        recipe: the model's dev set and task (see :class:`GroupRecipe`).
+        groups_path: ``groups.parquet`` written by ``ranker mine`` (or its folder).
+        index_path: the index the groups were mined from (it holds the texts).
+        out: the output folder (``model/``, ``checkpoint/``, ``metrics.json``).
+        train_config: a :class:`ranker.train.loop.TrainConfig`.
+        dev: (queries file or BEIR folder, dev qrels file), or ``None`` for no
+            evaluation (the last model is kept).
+
+    Returns:
+        The metrics :func:`ranker.train.loop.fit` wrote, and the opened index.
+
+    Example:
+        >>> from ranker.train.loop import TrainConfig
+        >>> from ranker.train.reranker import RerankerRecipe, RerankerTrainConfig
+        >>> recipe = RerankerRecipe(RerankerTrainConfig(model=tiny_bert, max_length=32))
+        >>> metrics, index = train_on_groups(recipe, "models/demo/mined", "indexes/news", tmp / "reranker",
+        ...                                  TrainConfig(max_steps=1), show_progress=False)
+        >>> metrics["train"]["steps"], index.manifest["doc_count"]
+        (1, 6)
+    """
+    from ranker.index.folder import Index
+    from ranker.train.loop import fit
+
+    index = Index.open(index_path)
+    rows = read_groups(groups_path)
+    dev_set = recipe.dev_set(index, dev, train_config.seed) if dev is not None else None
+    task = recipe.task(rows, index, dev_set, train_config)
+    return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress), index

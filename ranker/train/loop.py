@@ -160,92 +160,33 @@ def fit(
         The metrics written to ``metrics.json``.
 
     Example:
-        >>> fit(task, TrainConfig(max_steps=100), "models/reranker")  # doctest: +SKIP
+        >>> from ranker.data.labelled import LabelledText
+        >>> from ranker.heads.base import new_head
+        >>> from ranker.heads.classify import ClassifyConfig, ClassifyTask
+        >>> net, tokenizer = new_head(tiny_bert, "sequence", seed=13, labels=["dam", "oil"])
+        >>> texts = [LabelledText("oil prices fell", "oil"), LabelledText("the dam broke", "dam")]
+        >>> task = ClassifyTask(texts, net, tokenizer, ClassifyConfig(model=tiny_bert, max_length=16), batch_size=2)
+        >>> metrics = fit(task, TrainConfig(epochs=2), tmp / "classifier", show_progress=False)
+        >>> metrics["train"]["steps"], sorted(p.name for p in (tmp / "classifier").iterdir())
+        (2, ['metrics.json', 'model'])
     """
     import torch
-    from tqdm import tqdm
 
-    from ranker.core.outputs import TRAINING, check_output
-    from ranker.models.checkpoints import save_model
-
-    out = check_output(out, TRAINING)  # never into a folder of something else
+    out = _training_folder(out, resume)
     checkpoint = out / "checkpoint"
-    if checkpoint.exists() and not resume:
-        raise InputError(out, None, "holds a training checkpoint: pass --resume to continue it, or choose another output folder")
-    if resume and not checkpoint.exists():
-        raise InputError(checkpoint, None, "no checkpoint to resume from")
     torch.manual_seed(config.seed)
-    net = task.net
-    decay = [p for n, p in net.named_parameters() if not any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
-    no_decay = [p for n, p in net.named_parameters() if any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-    )
+    optimizer = _optimizer(task.net, config)
     plan = _plan(task, config)
-    per_epoch = [len(batches) for batches in plan]
-    total = min(sum(per_epoch), config.max_steps or sum(per_epoch))
-    warmup_steps = math.ceil(config.warmup * total)
+    total = min(sum(len(batches) for batches in plan), config.max_steps or sum(len(batches) for batches in plan))
     state: dict[str, Any] = {"step": 0, "examples": 0, "train_seconds": 0.0, "best": None, "history": []}
     if resume:
-        state = _load_checkpoint(checkpoint, net, optimizer)
-
-    def evaluate_and_keep(step: int) -> None:
-        began = time.perf_counter()
-        metrics = {"step": step, **task.evaluate()}
-        metrics["eval_seconds"] = round(time.perf_counter() - began, 1)
-        state["history"].append(metrics)
-        best = state["best"]
-        if best is None or task.primary not in metrics or metrics[task.primary] > best[task.primary]:
-            state["best"] = metrics
-            with atomic_directory(out / "model") as tmp:
-                save_model(net, task.tokenizer, tmp, {**task.about(), "train": asdict(config), "dev": metrics},
-                           getattr(task, "extra_files", None))
-        if show_progress:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float) and k != "eval_seconds")
-            tqdm.write(f"step {step}: {shown} ({metrics['eval_seconds']}s)")
-
-    net.train()
-    smoothed = None
-    steps_this_call = 0
-    bar = tqdm(total=total, initial=state["step"], desc="train", unit="step", disable=not show_progress)
-    step_index = 0
-    for batches in plan:
-        for batch in batches:
-            if step_index >= total:
-                break
-            if step_index < state["step"]:
-                step_index += 1
-                continue
-            began = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = config.learning_rate * lr_factor(step_index, total, warmup_steps)
-            with autocast(net, config.precision):
-                loss, examples = task.loss(batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), config.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step_index += 1
-            steps_this_call += 1
-            state["step"] = step_index
-            state["examples"] += examples
-            state["train_seconds"] += time.perf_counter() - began
-            value = float(loss.detach())
-            smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
-            bar.update(1)
-            bar.set_postfix(loss=f"{smoothed:.4f}", per_s=f"{state['examples'] / state['train_seconds']:.1f}")
-            if stop_after is not None and steps_this_call >= stop_after:
-                bar.close()
-                return {"stopped_at": step_index}
-            # A periodic evaluation this close to the end would repeat the final one.
-            if config.eval_every and step_index % config.eval_every == 0 and total - step_index >= config.eval_every // 2:
-                evaluate_and_keep(step_index)
-            if config.checkpoint_every and step_index % config.checkpoint_every == 0 and step_index < total:
-                _save_checkpoint(checkpoint, net, optimizer, state)
-    bar.close()
+        state = _load_checkpoint(checkpoint, task.net, optimizer)
+    keep = _Keeper(task, config, out, state, show_progress)
+    stopped = _train(task, config, optimizer, plan, total, state, keep, checkpoint, stop_after, show_progress)
+    if stopped:
+        return {"stopped_at": state["step"]}
     if not state["history"] or state["history"][-1]["step"] != state["step"]:
-        evaluate_and_keep(state["step"])
+        keep(state["step"])
     metrics = {
         "best": state["best"],
         "history": state["history"],
@@ -263,3 +204,111 @@ def fit(
 
         shutil.rmtree(checkpoint)
     return metrics
+
+
+def _training_folder(out: str | Path, resume: bool) -> Path:
+    """``out``, checked: never a folder of something else, and a checkpoint there only with ``resume``."""
+    from ranker.core.outputs import TRAINING, check_output
+
+    out = check_output(out, TRAINING)  # never into a folder of something else
+    checkpoint = out / "checkpoint"
+    if checkpoint.exists() and not resume:
+        raise InputError(out, None, "holds a training checkpoint: pass --resume to continue it, or choose another "
+                         "output folder")
+    if resume and not checkpoint.exists():
+        raise InputError(checkpoint, None, "no checkpoint to resume from")
+    return out
+
+
+def _optimizer(net, config: TrainConfig):
+    """AdamW with weight decay on every weight but biases and layer norms (BERT's recipe)."""
+    import torch
+
+    def exempt(name: str) -> bool:
+        return any(k in name for k in ("bias", "LayerNorm", "layer_norm"))
+
+    decay = [p for n, p in net.named_parameters() if not exempt(n)]
+    no_decay = [p for n, p in net.named_parameters() if exempt(n)]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+
+
+class _Keeper:
+    """Evaluate on dev at a step, and save the model when it is the best so far."""
+
+    def __init__(self, task: Task, config: TrainConfig, out: Path, state: dict[str, Any], show_progress: bool) -> None:
+        self.task, self.config, self.out, self.state, self.show_progress = task, config, out, state, show_progress
+
+    def __call__(self, step: int) -> None:
+        from tqdm import tqdm
+
+        from ranker.models.checkpoints import save_model
+
+        task, state = self.task, self.state
+        began = time.perf_counter()
+        metrics = {"step": step, **task.evaluate()}
+        metrics["eval_seconds"] = round(time.perf_counter() - began, 1)
+        state["history"].append(metrics)
+        best = state["best"]
+        if best is None or task.primary not in metrics or metrics[task.primary] > best[task.primary]:
+            state["best"] = metrics
+            with atomic_directory(self.out / "model") as tmp:
+                save_model(task.net, task.tokenizer, tmp, {**task.about(), "train": asdict(self.config), "dev": metrics},
+                           getattr(task, "extra_files", None))
+        if self.show_progress:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float) and k != "eval_seconds")
+            tqdm.write(f"step {step}: {shown} ({metrics['eval_seconds']}s)")
+
+
+def _train(task: Task, config: TrainConfig, optimizer, plan: list[list], total: int, state: dict[str, Any],
+           keep: _Keeper, checkpoint: Path, stop_after: int | None, show_progress: bool) -> bool:
+    """The steps from ``state["step"]`` to ``total``, evaluating and checkpointing on
+    schedule; True if ``stop_after`` ended them early."""
+    from tqdm import tqdm
+
+    warmup_steps = math.ceil(config.warmup * total)
+    task.net.train()
+    smoothed = None
+    steps_this_call = 0
+    batches = (batch for epoch in plan for batch in epoch)
+    with tqdm(total=total, initial=state["step"], desc="train", unit="step", disable=not show_progress) as bar:
+        for step_index, batch in enumerate(batches):
+            if step_index >= total:
+                break
+            if step_index < state["step"]:  # resumed: these steps are in the checkpoint
+                continue
+            began = time.perf_counter()
+            value, examples = _step(task, config, optimizer, batch, lr_factor(step_index, total, warmup_steps))
+            steps_this_call += 1
+            state["step"] = step_index + 1
+            state["examples"] += examples
+            state["train_seconds"] += time.perf_counter() - began
+            smoothed = value if smoothed is None else 0.9 * smoothed + 0.1 * value
+            bar.update(1)
+            bar.set_postfix(loss=f"{smoothed:.4f}", per_s=f"{state['examples'] / state['train_seconds']:.1f}")
+            if stop_after is not None and steps_this_call >= stop_after:
+                return True
+            step = state["step"]
+            # A periodic evaluation this close to the end would repeat the final one.
+            if config.eval_every and step % config.eval_every == 0 and total - step >= config.eval_every // 2:
+                keep(step)
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+                _save_checkpoint(checkpoint, task.net, optimizer, state)
+    return False
+
+
+def _step(task: Task, config: TrainConfig, optimizer, batch, lr_scale: float) -> tuple[float, int]:
+    """One optimisation step on ``batch``: (its loss, the examples it held)."""
+    import torch
+
+    for group in optimizer.param_groups:
+        group["lr"] = config.learning_rate * lr_scale
+    with autocast(task.net, config.precision):
+        loss, examples = task.loss(batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(task.net.parameters(), config.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach()), examples

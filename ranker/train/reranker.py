@@ -31,7 +31,7 @@ from ranker.core.integrity import write_listed
 from ranker.data.records import Qrels
 from ranker.heads.base import length_grouped_batches
 from ranker.retrieve.base import Results
-from ranker.train.groups import TextGroup, dev_sample, read_groups, text_groups
+from ranker.train.groups import TextGroup, dev_sample, text_groups, train_on_groups
 
 LOSSES = ("listwise", "pointwise")
 
@@ -230,20 +230,51 @@ def fit_reranker(
         >>> fit_reranker([("oil prices", "Oil prices fell after OPEC met.", ["The dam spillway broke."])],
         ...              "models/mine", train_config=TrainConfig(max_steps=10))  # doctest: +SKIP
     """
-    import torch
-
-    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
-    from ranker.models.loading import pick_device
     from ranker.train.loop import TrainConfig, fit
 
     train_config = train_config or TrainConfig()
     groups = [g if isinstance(g, TextGroup) else TextGroup(g[0], g[1], tuple(g[2])) for g in groups]
-    # The new head's initial weights come from torch's global generator: seed it
-    # first so that the same settings train the same model.
+    task = reranker_task(groups, config, train_config, dev)
+    return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)
+
+
+def reranker_task(groups: list[TextGroup], config: RerankerTrainConfig, train_config, dev: DevSet | None):
+    """The cross-encoder's :class:`RerankerTask`: the backbone with a fresh one-score head.
+
+    The new head's initial weights come from torch's global generator, seeded first
+    with ``train_config.seed`` so that the same settings train the same model.
+    """
+    import torch
+
+    from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
+    from ranker.models.loading import pick_device
+
     torch.manual_seed(train_config.seed)
     net = load_pair_scorer(config.model).to(pick_device(train_config.device))
-    task = RerankerTask(groups, net, load_tokenizer(config.model), config, train_config.batch_size, dev)
-    return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)
+    return RerankerTask(groups, net, load_tokenizer(config.model), config, train_config.batch_size, dev)
+
+
+@dataclass(frozen=True)
+class RerankerRecipe:
+    """The cross-encoder as a :class:`ranker.train.groups.GroupRecipe`: its dev set
+    reranks ``dev_retriever``'s top ``config.dev_depth`` for a fixed sample of dev queries.
+
+    Example:
+        >>> RerankerRecipe(RerankerTrainConfig()).dev_retriever
+        'hybrid'
+    """
+
+    config: RerankerTrainConfig
+    dev_retriever: str = "hybrid"
+
+    def dev_set(self, index, dev: tuple[Path, Path], seed: int) -> DevSet:
+        qids, texts, qrels = dev_sample(dev[0], dev[1], self.config.dev_queries, seed)
+        first = index.retriever(self.dev_retriever).search(texts, self.config.dev_depth)
+        return make_dev_set(qids, texts, first, qrels, index.docs, self.config.passage_words)
+
+    def task(self, rows, index, dev_set: DevSet | None, train_config) -> RerankerTask:
+        groups = text_groups(rows, index.docs, self.config.max_negatives, self.config.passage_words)
+        return reranker_task(groups, self.config, train_config, dev_set)
 
 
 def train_reranker(
@@ -274,16 +305,8 @@ def train_reranker(
         >>> train_reranker("runs/mined/hybrid", "indexes/news", "models/reranker",
         ...                RerankerTrainConfig(), TrainConfig(), dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")))  # doctest: +SKIP
     """
-    from ranker.index.folder import Index
-
-    index = Index.open(index_path)
-    groups = text_groups(read_groups(groups_path), index.docs, config.max_negatives, config.passage_words)
-    dev_set = None
-    if dev is not None:
-        qids, texts, qrels = dev_sample(dev[0], dev[1], config.dev_queries, train_config.seed)
-        first = index.retriever(dev_retriever).search(texts, config.dev_depth)
-        dev_set = make_dev_set(qids, texts, first, qrels, index.docs, config.passage_words)
-    metrics = fit_reranker(groups, out, config, train_config, dev_set, resume, stop_after, show_progress)
+    metrics, index = train_on_groups(RerankerRecipe(config, dev_retriever), groups_path, index_path, out, train_config,
+                                     dev, resume, stop_after, show_progress)
     if dev is not None and config.weight_queries is not None and "stopped_at" not in metrics:
         metrics["weight"] = tune_final_weight(Path(out) / "model", index, dev, config.weight_queries, train_config.seed,
                                               dev_retriever, config.dev_depth, show_progress)

@@ -171,6 +171,23 @@ def build_news_benchmark(out: str | Path, cache: str | Path = "data/cache") -> N
     """
     raw = read_packaged_file(NEWS_CSV, cache).decode("utf-8")
     summary = NewsSummary()
+    articles = _articles(raw, summary)
+    queries, qrels = _queries_and_qrels(articles, summary)
+    with atomic_directory(out) as tmp:
+        _write_jsonl(tmp / "corpus.jsonl", articles)
+        _write_jsonl(tmp / "queries.jsonl", queries)
+        (tmp / "qrels").mkdir()
+        for split in SPLITS:
+            for suffix, wanted in (("", ("title", "subtitle")), ("-title", ("title",)), ("-subtitle", ("subtitle",))):
+                lines = ["query-id\tcorpus-id\tscore\n"]
+                lines += [f"{qid}\t{doc}\t1\n" for qid, doc, kind in qrels[split] if kind in wanted]
+                (tmp / "qrels" / f"{split}{suffix}.tsv").write_text("".join(lines), encoding="utf-8")
+        (tmp / "README.md").write_text(_readme(summary, qrels), encoding="utf-8")
+    return summary
+
+
+def _articles(raw: str, summary: NewsSummary) -> list[dict]:
+    """The CSV's articles, cleaned, as BEIR corpus records; what was dropped or repaired counted in ``summary``."""
     articles = []
     for row in csv.DictReader(io.StringIO(raw, newline="")):
         summary.rows += 1
@@ -193,22 +210,18 @@ def build_news_benchmark(out: str | Path, cache: str | Path = "data/cache") -> N
             summary.unparsed_dates.append(f"{row['article_id']}: {row['publish_date']!r}")
         outlet = outlet_of(row["article_source_link"])
         summary.per_outlet[outlet] += 1
-        articles.append(
-            {
-                "_id": row["article_id"].strip(),
-                "title": title,
-                "text": text,
-                "metadata": {
-                    "outlet": outlet,
-                    "date": date,
-                    "url": row["article_source_link"].strip(),
-                    "subtitle": subtitle,
-                    "split": split_of(row["article_id"].strip()),
-                },
-            }
-        )
+        doc_id = row["article_id"].strip()
+        metadata = {"outlet": outlet, "date": date, "url": row["article_source_link"].strip(), "subtitle": subtitle,
+                    "split": split_of(doc_id)}
+        articles.append({"_id": doc_id, "title": title, "text": text, "metadata": metadata})
     summary.articles = len(articles)
+    return articles
 
+
+def _queries_and_qrels(articles: list[dict], summary: NewsSummary
+                       ) -> tuple[list[dict], dict[str, list[tuple[str, str, str]]]]:
+    """Each article's title (and distinct subtitle) as a query, and the qrels of each
+    split as (query id, relevant article, query kind)."""
     # Exact duplicate bodies (the same story filed twice) are equally relevant to
     # each other's queries, so every copy is judged relevant.
     by_text: dict[str, list[str]] = defaultdict(list)
@@ -232,18 +245,7 @@ def build_news_benchmark(out: str | Path, cache: str | Path = "data/cache") -> N
             summary.queries[kind] += 1
             for relevant in copies.get(doc_id, [doc_id]):
                 qrels[meta["split"]].append((qid, relevant, kind))
-
-    with atomic_directory(out) as tmp:
-        _write_jsonl(tmp / "corpus.jsonl", articles)
-        _write_jsonl(tmp / "queries.jsonl", queries)
-        (tmp / "qrels").mkdir()
-        for split in SPLITS:
-            for suffix, wanted in (("", ("title", "subtitle")), ("-title", ("title",)), ("-subtitle", ("subtitle",))):
-                lines = ["query-id\tcorpus-id\tscore\n"]
-                lines += [f"{qid}\t{doc}\t1\n" for qid, doc, kind in qrels[split] if kind in wanted]
-                (tmp / "qrels" / f"{split}{suffix}.tsv").write_text("".join(lines), encoding="utf-8")
-        (tmp / "README.md").write_text(_readme(summary, qrels), encoding="utf-8")
-    return summary
+    return queries, qrels
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
