@@ -91,7 +91,7 @@ def negatives_per_group(groups: list) -> int:
             draw a different number of pairs per step, and pairs/s would compare unequal work).
 
     Example:
-        >>> from ranker.train.reranker import TextGroup
+        >>> from ranker.train.groups import TextGroup
         >>> negatives_per_group([TextGroup("q", "p", ("a", "b"))] * 3)
         2
     """
@@ -109,7 +109,7 @@ def listnet_rows(groups: list) -> dict[str, list]:
     cross-entropy with the positive as the target, which is our listwise loss.
 
     Example:
-        >>> from ranker.train.reranker import TextGroup
+        >>> from ranker.train.groups import TextGroup
         >>> listnet_rows([TextGroup("q", "p", ("n",))])
         {'query': ['q'], 'docs': [['p', 'n']], 'labels': [[0.0, -inf]]}
     """

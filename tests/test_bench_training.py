@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import train_bench
 from conftest import NEWS
-from ranker.train.reranker import TextGroup
+from ranker.train.groups import TextGroup
 
 TEXTS = [text for _, _, text in NEWS]
 #: Six groups of a title, its article and three other articles: four pairs each.

@@ -14,8 +14,8 @@ from ranker.cli import main
 from ranker.core.errors import InputError
 from ranker.models.checkpoints import load_tokenizer
 from ranker.train.embedder import EmbedderTask, EmbedderTrainConfig, check_mean_pooled, distinct_batches, encode
+from ranker.train.groups import TextGroup
 from ranker.train.loop import TrainConfig, fit
-from ranker.train.reranker import TextGroup
 
 TEXTS = [text for _, _, text in NEWS]
 # Two queries per article, as the benchmark has (title and subtitle), so batches must keep them apart.

@@ -11,6 +11,7 @@ import pytest
 from ranker.data.records import Article
 from ranker.retrieve.base import Results
 from ranker.retrieve.bm25 import BM25Retriever
+from ranker.train.groups import read_groups
 from ranker.train.mine import (
     Denoiser,
     MiningConfig,
@@ -21,7 +22,6 @@ from ranker.train.mine import (
     within_margin,
     write_tables,
 )
-from ranker.train.reranker import read_groups
 
 # Two outlets cover the OPEC story (o1 is the labelled positive, o2 an unlabelled
 # near-copy: the false negative the margin must catch); o3/o4 are about oil but

@@ -13,8 +13,9 @@ from ranker.cli import main
 from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
 from ranker.rerank.reranker import rerank_scores, score_pairs
 from ranker.retrieve.base import Results
+from ranker.train.groups import TextGroup
 from ranker.train.loop import TrainConfig, fit
-from ranker.train.reranker import RerankerTask, RerankerTrainConfig, TextGroup
+from ranker.train.reranker import RerankerTask, RerankerTrainConfig
 
 TEXTS = [text for _, _, text in NEWS]
 GROUPS = [

@@ -78,7 +78,7 @@ def check(folder: str | Path, listed: dict[str, str], remedy: str | Callable[[st
     and what to do (``remedy``, or ``remedy(name)`` of that file).
 
     Example:
-        >>> check("indexes/news", {"docs.sqlite": "0" * 64}, "rebuild it")  # doctest: +SKIP
+        >>> check("indexes/news", {"docs.sqlite": "0" * 64}, "rebuild it")
         Traceback (most recent call last):
         ranker.core.errors.InputError: indexes/news/docs.sqlite: sha256 differs from the list (changed or truncated); rebuild it
     """
@@ -193,7 +193,7 @@ def read_listed(folder: str | Path, name: str, remedy: str | Callable[[str], str
             listed file is missing or changed.
 
     Example:
-        >>> read_listed("runs/mined", "mining.json", "mine again")["strategy"]  # doctest: +SKIP
+        >>> read_listed("models/demo/mined", "mining.json", "mine again")["config"]["strategy"]
         'hybrid'
     """
     path = Path(folder) / name
@@ -287,7 +287,7 @@ def verify(folder: str | Path) -> tuple[str, list[str]]:
         InputError: the folder holds neither list, or a list without sha256s.
 
     Example:
-        >>> verify("indexes/news")  # doctest: +SKIP
+        >>> verify("indexes/news")
         ('index', [])
     """
     folder = Path(folder)

@@ -98,7 +98,9 @@ def beir_split(folder: str | Path, split: str, sample: int | None = None, seed: 
     """The queries of a BEIR folder judged in ``qrels/<split>.tsv`` (see :func:`judged_queries`).
 
     Example:
-        >>> queries, qrels = beir_split("data/news", "test-title", sample=200)  # doctest: +SKIP
+        >>> queries, qrels = beir_split("data/news", "test-title", sample=3)
+        >>> [q.qid for q in queries], qrels["t4"]
+        (['t4', 't5', 't6'], {'4': 1})
     """
     folder = Path(folder)
     return judged_queries(read_queries(folder).records, read_qrels(folder / "qrels" / f"{split}.tsv"), sample, seed)

@@ -277,7 +277,10 @@ def stream_articles(path: str | Path, fields: Fields = Fields(), on_invalid: OnI
     corpora too big to hold (``build_index`` takes a stream as it takes a list).
 
     Example:
-        >>> ranker.build_index(stream_articles("big.jsonl"), "indexes/big")  # doctest: +SKIP
+        >>> from ranker.index.folder import build_index
+        >>> manifest = build_index(stream_articles("data/news/corpus.jsonl"), tmp / "streamed", show_progress=False)
+        >>> manifest["doc_count"], list(manifest["components"])
+        (6, ['bm25'])
     """
     return ArticleStream(path, fields, on_invalid)
 

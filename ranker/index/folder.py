@@ -389,7 +389,8 @@ class Index:
         """``bm25``, ``dense`` or ``hybrid`` (the fusion of both).
 
         Example:
-            >>> Index.open("indexes/news").retriever("hybrid")  # doctest: +SKIP
+            >>> type(Index.open("indexes/news").retriever("hybrid")).__name__
+            'HybridRetriever'
         """
         if name == "bm25":
             return self.bm25()

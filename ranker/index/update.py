@@ -72,8 +72,11 @@ def update_index(
             id both added and deleted, or an update that would empty the index.
 
     Example:
-        >>> update_index("indexes/news", add=read_articles("new.jsonl").records)  # doctest: +SKIP
-        Update(added=12, replaced=0, deleted=0, documents=3710, seconds={...})
+        >>> dam = Article("7", "Dam holds", "The Oroville dam held after its spillway was repaired.")
+        >>> update_index("indexes/news", add=[dam], show_progress=False).documents
+        7
+        >>> update_index("indexes/news", delete=["7"], show_progress=False).documents
+        6
     """
     path = Path(path)
     if path.is_symlink():  # update what the link points at; the link stays

@@ -42,7 +42,7 @@ def load_tokenizer(model: str):
     """The backbone's tokenizer (a local folder, or ``all-MiniLM-L6-v2``).
 
     Example:
-        >>> load_tokenizer("all-MiniLM-L6-v2")("oil")["input_ids"]  # doctest: +SKIP
+        >>> load_tokenizer(tiny_bert)("oil")["input_ids"]  # all-MiniLM-L6-v2's vocabulary
         [101, 3514, 102]
     """
     offline()
@@ -79,8 +79,8 @@ def load_head(model: str, head: str, labels: list[str] | None = None, num_labels
         num_labels: outputs without names (``1`` for a score: the reranker, regression).
 
     Example:
-        >>> net = load_head("all-MiniLM-L6-v2", "token", labels=["NN", "VB"])  # doctest: +SKIP
-        >>> net.config.id2label  # doctest: +SKIP
+        >>> net = load_head(tiny_bert, "token", labels=["NN", "VB"])
+        >>> net.config.id2label
         {0: 'NN', 1: 'VB'}
     """
     offline()
@@ -117,8 +117,8 @@ def load_pair_scorer(model: str):
     the cross-encoder (see :func:`load_head`).
 
     Example:
-        >>> net = load_pair_scorer("all-MiniLM-L6-v2")  # doctest: +SKIP
-        >>> net.config.num_labels  # doctest: +SKIP
+        >>> net = load_pair_scorer(tiny_bert)
+        >>> net.config.num_labels
         1
     """
     return load_head(model, "sequence", num_labels=1)
@@ -131,7 +131,9 @@ def load_trained(folder: str | Path, head: str):
         InputError: ``folder`` is not a model folder, or was trained for another task.
 
     Example:
-        >>> net, tokenizer, about = load_trained("runs/heads/tag/model", "token")  # doctest: +SKIP
+        >>> net, tokenizer, about = load_trained("models/demo/model/model", "sequence")
+        >>> type(net).__name__, about["task"]
+        ('BertForSequenceClassification', 'reranker')
     """
     about = read_trained(folder)
     net = load_head(str(folder), head)
@@ -165,9 +167,9 @@ def read_trained(folder: str | Path) -> dict[str, Any]:
     :func:`read_about`); a folder without ``config.json`` is refused with what to pass.
 
     Example:
-        >>> read_trained("runs/heads/tag")  # doctest: +SKIP
+        >>> read_trained("models/demo/model")
         Traceback (most recent call last):
-        ranker.core.errors.InputError: runs/heads/tag: not a model folder (no config.json); pass OUT/model of a 'ranker train' run
+        ranker.core.errors.InputError: models/demo/model: not a model folder (no config.json); pass OUT/model of a 'ranker train' run
     """
     folder = Path(folder)
     if not (folder / "config.json").is_file():
@@ -182,7 +184,7 @@ def read_about(folder: str | Path) -> dict[str, Any]:
     changed since training is refused before anything loads it.
 
     Example:
-        >>> read_about("models/demo/model/model")["task"]  # doctest: +SKIP
+        >>> read_about("models/demo/model/model")["task"]
         'reranker'
     """
     return read_listed(folder, "ranker.json", model_remedy)

@@ -44,7 +44,7 @@ def quiet_transformers() -> None:
     this size takes under a second, and the bars would clutter our own.
 
     Example:
-        >>> quiet_transformers()  # doctest: +SKIP
+        >>> quiet_transformers()
     """
     from transformers.utils import logging
 

@@ -68,8 +68,13 @@ def autocast(net, precision: str):
     precision was set when it was compiled). Weights stay as they are.
 
     Example:
-        >>> with autocast(net, "auto"):  # doctest: +SKIP
-        ...     loss, n = task.loss(batch)
+        >>> import torch
+        >>> from ranker.models.checkpoints import load_pair_scorer
+        >>> net = load_pair_scorer(tiny_bert)
+        >>> with autocast(net, "bf16"):
+        ...     scores = net(input_ids=torch.tensor([[101, 3514, 102]])).logits
+        >>> scores.dtype, net.bert.embeddings.word_embeddings.weight.dtype  # computed in bf16, weights kept in fp32
+        (torch.bfloat16, torch.float32)
     """
     if getattr(net, "runtime", "torch") != "torch":
         return contextlib.nullcontext()

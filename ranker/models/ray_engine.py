@@ -70,8 +70,9 @@ def connect(config: RayConfig, show_progress: bool = True) -> None:
     Raises:
         InputError: Ray is not installed (``pip install 'ranker[ray]'``) or the cluster cannot be reached.
 
-    Example:
-        >>> connect(RayConfig(workers=2))  # doctest: +SKIP
+    Example (Ray starts, which takes seconds: shown, not run)::
+
+        connect(RayConfig(workers=2))
     """
     try:
         import ray
@@ -185,9 +186,9 @@ def encode_shards(config: RayConfig, embedder: EmbedderConfig, shards: list[tupl
     Raises:
         InputError: Ray is missing or unreachable, an actor failed, or loaded another model.
 
-    Example:
-        >>> dict(encode_shards(RayConfig(), EmbedderConfig(), [(0, ["oil"])], fp))[0].shape  # doctest: +SKIP
-        (1, 384)
+    Example (on a Ray actor pool: shown, not run)::
+
+        dict(encode_shards(RayConfig(), EmbedderConfig(), [(0, ["oil"])], fingerprint))[0].shape  # (1, 384)
     """
     from ranker.retrieve.embed import same_model
 
@@ -225,9 +226,9 @@ def score_pairs(config: RayConfig, rerank: RerankConfig, queries: list[str], tex
     Raises:
         InputError: Ray is missing or unreachable, or an actor failed.
 
-    Example:
-        >>> score_pairs(RayConfig(), RerankConfig(model="models/demo/model/model"), ["oil"], ["oil prices fell"], 32)  # doctest: +SKIP
-        array([3.1], dtype=float32)
+    Example (on a Ray actor pool: shown, not run)::
+
+        score_pairs(RayConfig(), RerankConfig(model="models/demo/model/model"), ["oil"], ["oil prices fell"], 32)
     """
     connect(config, show_progress)
     import ray.data
@@ -254,7 +255,10 @@ def shard_encoder(config: RayConfig, embedder: Embedder) -> ShardEncoder:
     shards on this actor pool (every actor checked against ``embedder``'s fingerprint).
 
     Example:
-        >>> encode_corpus(embedder, texts, shards, encode_missing=shard_encoder(RayConfig(), embedder))  # doctest: +SKIP
+        >>> from ranker.retrieve.embed import Embedder, EmbedderConfig
+        >>> encode_missing = shard_encoder(RayConfig(), Embedder(EmbedderConfig(model=tiny_embedder)))
+        >>> callable(encode_missing)  # Ray starts when encode_corpus(..., encode_missing=encode_missing) first calls it
+        True
     """
     fingerprint = embedder.fingerprint()
     return lambda missing: encode_shards(config, embedder.config, missing, fingerprint, show_progress=False)
@@ -264,7 +268,10 @@ def pair_scorer(config: RayConfig) -> PairScorer:
     """What a :class:`ranker.rerank.reranker.Reranker` calls to score its pairs on this actor pool.
 
     Example:
-        >>> Reranker(RerankConfig(model="models/demo/model/model"), score_elsewhere=pair_scorer(RayConfig()))  # doctest: +SKIP
+        >>> from ranker.rerank.reranker import RerankConfig, Reranker
+        >>> reranker = Reranker(RerankConfig(model="models/demo/model/model"), score_elsewhere=pair_scorer(RayConfig()))
+        >>> reranker.config.depth  # Ray starts when the reranker first scores
+        20
     """
     return lambda rerank, queries, texts, show_progress: score_pairs(config, rerank, queries, texts, rerank.batch_size,
                                                                      show_progress)

@@ -82,8 +82,10 @@ def score_pairs(
     fraction of a batch padded to ``max_length``.
 
     Example:
-        >>> score_pairs(net, tok, ["oil"], ["oil prices fell"], max_length=128)  # doctest: +SKIP
-        array([3.1], dtype=float32)
+        >>> from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
+        >>> net, tok = load_pair_scorer(tiny_bert), load_tokenizer(tiny_bert)
+        >>> score_pairs(net, tok, ["oil"], ["oil prices fell"], max_length=128).shape  # one score per pair
+        (1,)
     """
     from ranker.heads.base import sequence_logits
 
@@ -185,7 +187,10 @@ def quantized(net):
     ``quantize_dynamic``; CPU only), for inference.
 
     Example:
-        >>> fast = quantized(load_pair_scorer("all-MiniLM-L6-v2"))  # doctest: +SKIP
+        >>> from ranker.models.checkpoints import load_pair_scorer
+        >>> fast = quantized(load_pair_scorer(tiny_bert))
+        >>> type(fast.bert.encoder.layer[0].attention.self.query).__module__  # int8 weights, quantised on the fly
+        'torch.ao.nn.quantized.dynamic.modules.linear'
     """
     import warnings
 
@@ -207,8 +212,12 @@ class Reranker:
     """A fine-tuned cross-encoder loaded for reranking.
 
     Example:
-        >>> reranker = Reranker(RerankConfig(model="models/reranker"))  # doctest: +SKIP
-        >>> reranked = reranker.rerank(first_stage_results, ["oil prices"], index.docs)  # doctest: +SKIP
+        >>> from ranker.index.folder import Index
+        >>> index = Index.open("indexes/news")
+        >>> reranker = Reranker(RerankConfig(model="models/demo/model/model"))
+        >>> reranked = reranker.rerank(index.retriever("bm25").search(["oil prices"], 5), ["oil prices"], index.docs)
+        >>> reranked.results.rows.shape, reranked.cross.shape  # the mixed order, and the cross-encoder's own scores
+        ((1, 5), (1, 5))
     """
 
     def __init__(self, config: RerankConfig | str | Path, score_elsewhere: PairScorer | None = None) -> None:
@@ -255,8 +264,9 @@ class Reranker:
         position in ``texts``), ``score``, and ``text`` with ``return_documents``.
 
         Example:
-            >>> Reranker("models/demo/model/model").rank("oil prices", ["The dam broke.", "Oil fell."], top_k=1)  # doctest: +SKIP
-            [{'corpus_id': 1, 'score': 4.2}]
+            >>> hits = Reranker("models/demo/model/model").rank("oil prices", ["The dam broke.", "Oil fell."], top_k=1)
+            >>> len(hits), sorted(hits[0])
+            (1, ['corpus_id', 'score'])
         """
         scores = self.score([query] * len(texts), list(texts)) if texts else np.zeros(0)
         order = sorted(range(len(texts)), key=lambda i: (-float(scores[i]), i))[:top_k]

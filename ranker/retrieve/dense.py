@@ -152,8 +152,11 @@ class DenseRetriever:
     """Cosine-similarity search over article embeddings.
 
     Example:
-        >>> r = DenseRetriever(DenseConfig())  # doctest: +SKIP
-        >>> r.index(["oil prices fell", "the dam broke"], "shards"); r.search(["oil prices"], k=10)  # doctest: +SKIP
+        >>> from ranker.retrieve.embed import EmbedderConfig
+        >>> r = DenseRetriever(DenseConfig(embedder=EmbedderConfig(model=tiny_embedder)))  # default: all-MiniLM-L6-v2
+        >>> r.index(["oil prices fell", "the dam broke"], tmp / "shards", show_progress=False)
+        >>> r.search(["oil prices"], k=2).rows.shape
+        (1, 2)
     """
 
     def __init__(self, config: DenseConfig = DenseConfig(), embedder: Embedder | None = None) -> None:

@@ -66,8 +66,8 @@ class Embedder:
     """A loaded SentenceTransformer with our truncation and batching settings.
 
     Example:
-        >>> Embedder(EmbedderConfig()).encode(["oil prices"]).shape  # doctest: +SKIP
-        (1, 384)
+        >>> Embedder(EmbedderConfig(model=tiny_embedder)).encode(["oil prices"]).shape  # all-MiniLM-L6-v2: (1, 384)
+        (1, 32)
     """
 
     def __init__(self, config: EmbedderConfig = EmbedderConfig()) -> None:
@@ -183,7 +183,10 @@ def encode_corpus(
     pool) the missing shards are encoded by it and written here as they arrive.
 
     Example:
-        >>> vectors = encode_corpus(Embedder(), ["a", "b"], "data/cache/shards")  # doctest: +SKIP
+        >>> vectors = encode_corpus(Embedder(EmbedderConfig(model=tiny_embedder)), ["a", "b"], tmp / "shards",
+        ...                         show_progress=False)
+        >>> vectors.shape, sorted(p.name for p in (tmp / "shards").iterdir())
+        ((2, 32), ['ABOUT', 'shard-00000.npy'])
     """
     shards = Path(shards)
     shards.mkdir(parents=True, exist_ok=True)

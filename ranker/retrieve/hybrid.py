@@ -106,7 +106,11 @@ class HybridRetriever:
     """Searches each retriever ``config.depth`` deep and fuses their rankings.
 
     Example:
-        >>> hybrid = HybridRetriever([bm25, dense], HybridConfig())  # doctest: +SKIP
+        >>> from ranker.index.folder import Index
+        >>> index = Index.open("indexes/news")
+        >>> hybrid = HybridRetriever([index.bm25(), index.dense()], HybridConfig())
+        >>> index.doc_ids()[hybrid.search(["Brexit Article 50"], 3).rows[0][0]]  # article 3: "Brexit letter sent"
+        '3'
     """
 
     def __init__(self, retrievers: list, config: HybridConfig = HybridConfig()) -> None:
