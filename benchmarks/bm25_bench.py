@@ -88,7 +88,7 @@ def compare(corpus: list[Article], queries: list[str], oracle_queries: int) -> d
 
     oracle_scores, oracle_search_s = timed(oracle_search)
 
-    for backend, (raw_rows, raw_scores) in raw_out.items():
+    for backend, (_raw_rows, raw_scores) in raw_out.items():
         for i in range(len(queries)):
             kept = ours_results.rows[i] >= 0
             best = np.sort(np.asarray(raw_scores[i], dtype=np.float64))[::-1][: int(kept.sum())]

@@ -182,7 +182,7 @@ def _problem(target: Path, artifact: Artifact, inputs: Iterable[tuple[str, str |
         return "is a parent of the current folder: writing there would replace your files; choose a new folder"
     if len(os.fsencode(target.name)) + _SCRATCH > 255:
         return "has a name too long for its temporary sibling: choose a shorter name"
-    for flag, given in inputs:
+    for _flag, given in inputs:
         source = _resolved(Path(given))
         if target == source:
             return "is an input of this command: choose another output"

@@ -156,7 +156,7 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
     parts.append("</table>")
 
     parts.append("<h2>Plots</h2>")
-    for name, (caption, png) in images.items():
+    for caption, png in images.values():
         data = base64.b64encode(png).decode("ascii")
         parts.append(f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
                      f"<figcaption>{e(caption)}</figcaption></figure>")
