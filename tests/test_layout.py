@@ -60,7 +60,8 @@ def test_core_imports_no_model_library_and_nothing_above_it():
         (module, imported)
         for module, imported_names in library_imports().items() if under(module, "ranker.core")
         for imported in imported_names
-        if imported.split(".")[0] in MODEL_LIBRARIES or (under(imported, "ranker") and not under(imported, "ranker.core"))
+        if imported.split(".")[0] in MODEL_LIBRARIES
+        or (under(imported, "ranker") and not under(imported, "ranker.core"))
     }
     assert not wrong, sorted(wrong)
 
