@@ -42,7 +42,8 @@ def add_commands(commands) -> None:
     report.add_argument("--baseline", help="the system the others are tested against (default: the first run)")
     report.add_argument("--focus",
                         help="the system whose wins and losses are examined (default: the best other by nDCG@10)")
-    report.add_argument("--data", type=Path, help="a BEIR folder: query texts and article titles for the failure tables")
+    report.add_argument("--data", type=Path,
+                        help="a BEIR folder: query texts and article titles for the failure tables")
     report.add_argument("--heads", type=Path, help="a folder of <task>/metrics.json (python -m pipelines.heads --out)")
     report.add_argument("--index", type=Path, help="an index folder: its manifest goes in the report")
     report.add_argument("--model", type=Path, help="a trained model folder: its ranker.json goes in the report")

@@ -74,9 +74,10 @@ def add_reranker(parser: argparse.ArgumentParser) -> None:
              "when it was trained)",
     )
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
-                        help="the number format of the query encoder and the cross-encoder. auto (default): bf16 where "
-                             "the CPU or GPU has it (faster, same ranking), else fp32; int8: the cross-encoder in torch's "
-                             "dynamic quantisation (CPU, --runtime torch), scores move more (see benchmarks/RESULTS.md)")
+                        help="the number format of the query encoder and the cross-encoder. auto (default): bf16 "
+                             "where the CPU or GPU has it (faster, same ranking), else fp32; int8: the cross-encoder "
+                             "in torch's dynamic quantisation (CPU, --runtime torch), scores move more (see "
+                             "benchmarks/RESULTS.md)")
 
 
 def add_engine(parser: argparse.ArgumentParser, work: str) -> None:

@@ -36,8 +36,8 @@ def add_commands(commands):
     reranker.add_argument("--passage-words", type=count(1), help="read the article's best-matching window of this "
                           "many words instead of its head (default: the head)")
     reranker.add_argument("--dev-queries", type=count(1), help="dev queries in the evaluation sample (default: 200)")
-    reranker.add_argument("--weight-queries", type=count(1), help="once trained, tune the mixing weight on this many dev "
-                          "queries (default: keep the evaluation sample's; the full preset uses every dev query)")
+    reranker.add_argument("--weight-queries", type=count(1), help="once trained, tune the mixing weight on this many "
+                          "dev queries (default: keep the evaluation sample's; the full preset uses every dev query)")
     add_training(reranker, "groups per step (default: 8)", "[reranker] and [train]")
     reranker.set_defaults(handler=reranker_command)
     embedder = heads.add_parser(
@@ -109,7 +109,8 @@ def _mining_config(args: argparse.Namespace, preset):
     from ranker.train.mine import MiningConfig
 
     flags = {name: getattr(args, name) for name in (
-        "strategy", "range_min", "range_max", "num_negatives", "sampling", "relative_margin", "absolute_margin", "seed")}
+        "strategy", "range_min", "range_max", "num_negatives", "sampling", "relative_margin", "absolute_margin",
+        "seed")}
     no_margin = args.relative_margin is not None and args.relative_margin < 0
     if no_margin:
         flags["relative_margin"] = None

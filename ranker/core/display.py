@@ -74,7 +74,8 @@ def format_hits(hits: Sequence, width: int | None = None) -> str:
 
     Example:
         >>> from ranker.search.searcher import Hit
-        >>> print(format_hits([Hit(1, "42", 7.5, "Oil falls", "… oil fell …", {"outlet": "BBC", "date": "2017-03-01"})], width=60))
+        >>> hit = Hit(1, "42", 7.5, "Oil falls", "… oil fell …", {"outlet": "BBC", "date": "2017-03-01"})
+        >>> print(format_hits([hit], width=60))
         rank  id  score  title      outlet  date
         ----  --  -----  ---------  ------  ----------
         1     42  7.50   Oil falls  BBC     2017-03-01
@@ -87,12 +88,12 @@ def format_hits(hits: Sequence, width: int | None = None) -> str:
     if any(h.before is not None for h in hits):
         # Where each article stood before reranking: the reranker's work at a glance.
         headers.append("was")
-        for row, h in zip(rows, hits):
+        for row, h in zip(rows, hits, strict=True):
             row.append("" if h.before is None else str(h.before))
     table = format_table(headers, rows).split("\n")
     indent = len("  ".join(table[1].split("  ")[:3])) + 2
     out = table[:2]
-    for line, hit in zip(table[2:], hits):
+    for line, hit in zip(table[2:], hits, strict=True):
         out.append(line)
         wrapped = textwrap.wrap(visible(hit.snippet), max(20, width - indent))
         out += [" " * indent + piece for piece in wrapped]

@@ -78,9 +78,10 @@ def check(folder: str | Path, listed: dict[str, str], remedy: str | Callable[[st
     and what to do (``remedy``, or ``remedy(name)`` of that file).
 
     Example:
-        >>> check("indexes/news", {"docs.sqlite": "0" * 64}, "rebuild it")
+        >>> check("indexes/news", {"docs.sqlite": "0" * 64}, "rebuild it")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
-        ranker.core.errors.InputError: indexes/news/docs.sqlite: sha256 differs from the list (changed or truncated); rebuild it
+        ranker.core.errors.InputError: indexes/news/docs.sqlite: sha256 differs from the list (changed or truncated);
+            rebuild it
     """
     folder = Path(folder)
     key = stat_key(folder, listed)
@@ -236,7 +237,8 @@ def stat_key(folder: Path, listed: dict[str, str]) -> str | None:
     stats = _stats(folder, names)
     if stats is None:
         return None
-    return hashlib.sha256(json.dumps([[n, listed[n], *st] for n, st in zip(names, stats)]).encode()).hexdigest()
+    keyed = [[n, listed[n], *st] for n, st in zip(names, stats, strict=True)]
+    return hashlib.sha256(json.dumps(keyed).encode()).hexdigest()
 
 
 def _stats(folder: Path, names: list[str]) -> list[list[int]] | None:
@@ -296,10 +298,13 @@ def verify(folder: str | Path) -> tuple[str, list[str]]:
         if path.is_file():
             about = read_json(path, dict)
             if not isinstance(about.get("files"), dict) or not about["files"]:
-                raise InputError(path, "files", "no file list with sha256s: written by an older ranker; rebuild or retrain")
+                raise InputError(path, "files",
+                                 "no file list with sha256s: written by an older ranker; rebuild or retrain")
             sealed = seal_problem(about)
-            return kind, ([f"{name}: {sealed}"] if sealed else []) + problems(folder, present(folder, about["files"]), extra=True)
-    raise InputError(folder, None, "not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)")
+            found = problems(folder, present(folder, about["files"]), extra=True)
+            return kind, ([f"{name}: {sealed}"] if sealed else []) + found
+    raise InputError(folder, None,
+                     "not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)")
 
 
 def verify_folders(folders: list[str | Path]) -> list[dict[str, Any]]:

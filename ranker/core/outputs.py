@@ -77,7 +77,8 @@ def _is_index(folder: Path) -> bool:
 
 def _is_report(folder: Path) -> bool:
     names = _names(folder)
-    return "report.json" in names and all(n in ("index.html", "report.md", "report.json") or n.endswith(".png") for n in names)
+    return "report.json" in names and all(n in ("index.html", "report.md", "report.json") or n.endswith(".png")
+                                          for n in names)
 
 
 def _is_mined(folder: Path) -> bool:
@@ -114,7 +115,8 @@ def _is_news(folder: Path) -> bool:
         heading = (folder / "README.md").read_text(encoding="utf-8").split("\n", 1)[0]
     except (OSError, UnicodeDecodeError):
         return False
-    return heading.startswith("# News benchmark") and _names(folder) <= {"corpus.jsonl", "queries.jsonl", "qrels", "README.md"}
+    return heading.startswith("# News benchmark") and _names(folder) <= {"corpus.jsonl", "queries.jsonl", "qrels",
+                                                                           "README.md"}
 
 
 def _is_shards(folder: Path) -> bool:
@@ -125,7 +127,8 @@ def _is_shards(folder: Path) -> bool:
 def _first_lines(path: Path, count: int = 5) -> list[str] | None:
     try:
         with open(path, encoding="utf-8") as handle:
-            return [line for _, line in zip(range(count), handle) if line.strip()]
+            # up to ``count`` lines: the file may well be longer, or shorter
+            return [line for _, line in zip(range(count), handle, strict=False) if line.strip()]
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -239,10 +242,11 @@ def check_output(out: str | Path, artifact: Artifact, inputs: Iterable[tuple[str
         >>> _ = (d / "notes.txt").write_text("mine")
         >>> check_output(d / "new-index", INDEX) == d / "new-index"
         True
-        >>> check_output(d, INDEX)
+        >>> check_output(d, INDEX)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ranker.core.errors.InputError: ...: already exists and is not a ranker index, so it is not replaced: choose a new or empty folder
+        ranker.core.errors.InputError: ...: already exists and is not a ranker index, so it is not replaced:
+            choose a new or empty folder
     """
     given = Path(out)
     if str(given) == "":

@@ -204,7 +204,8 @@ def read_scored_pairs(path: str | Path) -> list[ScoredPair]:
             names = [name.strip().lower() for name in fields]
             missing = [name for name in ("sentence1", "sentence2", "score") if name not in names]
             if missing:
-                raise InputError(path, where, f"the header must name sentence1, sentence2 and score; missing {', '.join(missing)}")
+                raise InputError(path, where, "the header must name sentence1, sentence2 and score; "
+                                 f"missing {', '.join(missing)}")
             columns = {name: names.index(name) for name in ("sentence1", "sentence2", "score")}
             continue
         needed = max(columns.values()) + 1

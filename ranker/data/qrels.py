@@ -45,7 +45,8 @@ def read_qrels(path: str | Path) -> Qrels:
         elif len(parts) == 3:
             qid, docid, rel = parts
         else:
-            raise InputError(path, f"line {number}", f"expected 'qid 0 docid rel' (TREC) or 'qid docid score' (BEIR), got {len(parts)} fields")
+            raise InputError(path, f"line {number}", "expected 'qid 0 docid rel' (TREC) or 'qid docid score' "
+                             f"(BEIR), got {len(parts)} fields")
         try:
             relevance = int(float(rel)) if float(rel).is_integer() else None
         except ValueError:

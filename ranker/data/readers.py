@@ -166,8 +166,9 @@ def _records(
             if text is None or not text.strip():
                 raise InputError(source, where, f"missing or empty text field '{fields.text}'")
             if len(text) > MAX_TEXT_CHARS:
-                raise InputError(source, where, f"text field '{fields.text}' holds {len(text):,} characters; texts over "
-                                 f"{MAX_TEXT_CHARS:,} are refused (split it into articles, or pass --skip-invalid to leave it out)")
+                raise InputError(source, where, f"text field '{fields.text}' holds {len(text):,} characters; "
+                                 f"texts over {MAX_TEXT_CHARS:,} are refused (split it into articles, or pass "
+                                 "--skip-invalid to leave it out)")
             if ident in seen:
                 raise InputError(source, where, f"duplicate id '{ident}' (first seen at {seen[ident]})")
             title = (_text_field(row, fields.title, source, where) or "") if fields.title else ""

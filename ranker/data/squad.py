@@ -145,7 +145,8 @@ def write_squad(
         seen.add(example.qid)
         for answer in example.answers:
             if example.context[answer.start : answer.end] != answer.text:
-                raise ValueError(f"question {example.qid!r}: answer {answer.text!r} is not the context at {answer.start}")
+                raise ValueError(f"question {example.qid!r}: answer {answer.text!r} is not the context at "
+                                 f"{answer.start}")
         answers = [{"text": answer.text, "answer_start": answer.start} for answer in example.answers]
         qa = {"id": example.qid, "question": example.question, "answers": answers}
         articles.setdefault(example.doc_id, {}).setdefault(example.context, []).append(qa)

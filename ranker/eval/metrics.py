@@ -97,9 +97,10 @@ def read_judged_qrels(path: str | Path) -> Qrels:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "qrels.txt"
         >>> _ = p.write_text("q1 0 d1 0\\n")
-        >>> read_judged_qrels(p)
+        >>> read_judged_qrels(p)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
-        ranker.core.errors.InputError: ...qrels.txt: no query has a relevant document (relevance above 0): nothing to evaluate
+        ranker.core.errors.InputError: ...qrels.txt: no query has a relevant document (relevance above 0):
+            nothing to evaluate
     """
     from ranker.data.qrels import read_qrels
 

@@ -88,7 +88,8 @@ class DocStore:
 
     def facets(self) -> tuple[dict[str, int], str | None, str | None]:
         """Each outlet's number of documents (most first), and the earliest and latest date
-        written ``YYYY-MM-DD…`` (others are left out), from the documents' metadata (SQLite's JSON functions: nothing is loaded into Python).
+        written ``YYYY-MM-DD…`` (others are left out), from the documents' metadata (SQLite's
+        JSON functions: nothing is loaded into Python).
 
         Example:
             >>> import tempfile, pathlib
@@ -105,7 +106,8 @@ class DocStore:
             )
         }
         low, high = self._connection.execute(
-            "SELECT MIN(substr(json_extract(metadata, '$.date'), 1, 10)), MAX(substr(json_extract(metadata, '$.date'), 1, 10)) "
+            "SELECT MIN(substr(json_extract(metadata, '$.date'), 1, 10)), "
+            "MAX(substr(json_extract(metadata, '$.date'), 1, 10)) "
             "FROM docs WHERE json_extract(metadata, '$.date') GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'"
         ).fetchone()
         return outlets, low, high

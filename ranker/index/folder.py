@@ -86,9 +86,7 @@ def build_index(
             :mod:`ranker.data.fields`); None: both when the corpus has titles.
 
     Example:
-        >>> import tempfile, pathlib
-        >>> out = pathlib.Path(tempfile.mkdtemp()) / "idx"
-        >>> m = build_index([Article("a", "T", "oil prices")], out, show_progress=False)
+        >>> m = build_index([Article("a", "T", "oil prices")], tmp / "idx", show_progress=False)
         >>> m["doc_count"], m["fields"]
         (1, ['title', 'text'])
     """
@@ -118,10 +116,11 @@ def build_index(
         if not texts:
             raise InputError(source or "corpus", None, "the corpus is empty: nothing to index")
         texts_digest = texts_sha256(texts)
-        vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress, encode_missing,
-                                scratch)
+        vectors = encode_corpus(dense_retriever.embedder, texts, shards, dense.shard_size, show_progress,
+                                encode_missing, scratch)
         encode_seconds = time.perf_counter() - started
-    about = {"source": str(source), "engine": "local" if ray is None else f"ray ({ray.workers} workers)", "where": where,
+    engine = "local" if ray is None else f"ray ({ray.workers} workers)"
+    about = {"source": str(source), "engine": engine, "where": where,
              # a stream is read again to store it: what is stored must be what was encoded
              **({"texts_sha256": texts_digest} if texts_digest else {})}
     with one_writer(out):  # after an update in flight, not in the middle of it
@@ -318,7 +317,8 @@ class Index:
             raise InputError(
                 manifest_path,
                 "format_version",
-                f"index format {manifest.get('format_version')} but this ranker reads {FORMAT_VERSION}: rebuild the index",
+                f"index format {manifest.get('format_version')} but this ranker reads {FORMAT_VERSION}: "
+                "rebuild the index",
             )
         sealed = seal_problem(manifest)
         if sealed:
@@ -326,7 +326,8 @@ class Index:
         # every file against its sha256: a changed or truncated file must fail here, not give wrong answers
         check(path, manifest["files"], "the index changed after it was built: restore the file or rebuild the index")
         # an index from before fields were a setting read the body alone
-        opened = cls(path, manifest, DocStore(path / "docs.sqlite", manifest.get("fields", ["text"])), runtime, precision)
+        docs = DocStore(path / "docs.sqlite", manifest.get("fields", ["text"]))
+        opened = cls(path, manifest, docs, runtime, precision)
         opened.still_current()
         return opened
 
@@ -368,7 +369,8 @@ class Index:
         """The dense retriever, with the model that built it or ``model`` (which
         must then be the same model: another one is refused)."""
         if "dense" not in self.manifest["components"]:
-            raise InputError(self.path, "components", "this index has no dense component (build it with --retrievers dense)")
+            raise InputError(self.path, "components",
+                             "this index has no dense component (build it with --retrievers dense)")
         if ("dense", model) not in self._loaded:
             stored = self.manifest["components"]["dense"]["config"]["embedder"]
             chosen = {"runtime": self.runtime, "precision": self.precision, **({"model": model} if model else {})}
@@ -397,7 +399,8 @@ class Index:
         if name == "dense":
             return self.dense(model)
         if name == "hybrid":
-            return HybridRetriever([self.bm25(), self.dense(model)], hybrid.resolved(self.manifest.get("fields", ["text"])))
+            return HybridRetriever([self.bm25(), self.dense(model)],
+                                   hybrid.resolved(self.manifest.get("fields", ["text"])))
         raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, not '{name}'")
 
     def doc_ids(self) -> list[str]:

@@ -13,7 +13,6 @@ them), so transformers and sentence-transformers load them without us.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -167,9 +166,10 @@ def read_trained(folder: str | Path) -> dict[str, Any]:
     :func:`read_about`); a folder without ``config.json`` is refused with what to pass.
 
     Example:
-        >>> read_trained("models/demo/model")
+        >>> read_trained("models/demo/model")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
-        ranker.core.errors.InputError: models/demo/model: not a model folder (no config.json); pass OUT/model of a 'ranker train' run
+        ranker.core.errors.InputError: models/demo/model: not a model folder (no config.json);
+            pass OUT/model of a 'ranker train' run
     """
     folder = Path(folder)
     if not (folder / "config.json").is_file():

@@ -25,9 +25,9 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -125,7 +125,8 @@ def export_problem(folder: Path, digest: str) -> str | None:
     Raises:
         InputError: a file of the export changed since it was made.
     """
-    about = read_listed(folder, EXPORT_LIST, f"the export changed after it was made: delete {folder} and it is made again")
+    about = read_listed(folder, EXPORT_LIST,
+                        f"the export changed after it was made: delete {folder} and it is made again")
     if not about:
         return "missing"
     if about.get("source") != digest:
@@ -168,8 +169,8 @@ def ensure_export(model: str | Path, kind: str, show_progress: bool = True) -> P
             if beside:
                 _list_beside(Path(model), about, kind)
     except OSError as err:
-        raise InputError(where, None, f"cannot write the OpenVINO export here ({err.strerror or err}): make the folder "
-                                      "writable, set RANKER_CACHE to a writable folder, or pass --runtime torch") from None
+        raise InputError(where, None, f"cannot write the OpenVINO export here ({err.strerror or err}): make the "
+                         "folder writable, set RANKER_CACHE to a writable folder, or pass --runtime torch") from None
     return where / "model.xml"
 
 

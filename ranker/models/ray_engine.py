@@ -23,7 +23,6 @@ one, a local Ray starts on this machine's CPUs.
 
 from __future__ import annotations
 
-
 import io
 import os
 from contextlib import contextmanager
@@ -61,7 +60,8 @@ class RayConfig:
         object.__setattr__(self, "cpus_per_worker", float(self.cpus_per_worker))
         object.__setattr__(self, "gpus_per_worker", float(self.gpus_per_worker))
         if self.workers < 1 or self.cpus_per_worker <= 0 or self.gpus_per_worker < 0 or self.pairs_per_item < 1:
-            raise ValueError(f"workers, cpus_per_worker and pairs_per_item must be positive, gpus_per_worker >= 0: {self}")
+            raise ValueError("workers, cpus_per_worker and pairs_per_item must be positive, gpus_per_worker >= 0: "
+                             f"{self}")
 
 
 def connect(config: RayConfig, show_progress: bool = True) -> None:
@@ -130,7 +130,7 @@ class PairScorer:
     """A Ray actor: one cross-encoder, scoring runs of (query, passage) pairs."""
 
     def __init__(self, rerank: dict[str, Any], cpus: float) -> None:
-        from ranker.rerank.reranker import Reranker, RerankConfig
+        from ranker.rerank.reranker import RerankConfig, Reranker
 
         config = RerankConfig(**rerank)
         _threads(cpus, config)
@@ -138,7 +138,7 @@ class PairScorer:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         scores = [self.reranker.score_read(list(q), list(t)).astype(np.float32).tobytes()
-                  for q, t in zip(batch["queries"], batch["texts"])]
+                  for q, t in zip(batch["queries"], batch["texts"], strict=True)]
         return {"item": batch["item"], "scores": np.array(scores, dtype=object)}
 
 
@@ -170,7 +170,8 @@ def _named_failures(what: str) -> Iterator[None]:
         yield
     except RayError as err:
         cause = str(err).strip().splitlines()
-        raise InputError("--engine ray", None, f"{what} failed on a Ray worker: {cause[-1] if cause else type(err).__name__}") from None
+        raise InputError("--engine ray", None,
+                         f"{what} failed on a Ray worker: {cause[-1] if cause else type(err).__name__}") from None
 
 
 def encode_shards(config: RayConfig, embedder: EmbedderConfig, shards: list[tuple[int, list[str]]],
@@ -197,7 +198,8 @@ def encode_shards(config: RayConfig, embedder: EmbedderConfig, shards: list[tupl
 
     # one block per work item, so that every actor gets work
     items = ray.data.from_items([{"shard": n, "texts": texts} for n, texts in shards], override_num_blocks=len(shards))
-    done = items.map_batches(ShardEncoder, fn_constructor_kwargs={"embedder": _portable(embedder), "cpus": config.cpus_per_worker},
+    done = items.map_batches(ShardEncoder,
+                             fn_constructor_kwargs={"embedder": _portable(embedder), "cpus": config.cpus_per_worker},
                              **_pool(config))
     sizes = {n: len(texts) for n, texts in shards}
     with _named_failures("encoding"):
@@ -208,7 +210,8 @@ def encode_shards(config: RayConfig, embedder: EmbedderConfig, shards: list[tupl
                                  "give every node the same model folder")
             vectors = np.load(io.BytesIO(row["vectors"]), allow_pickle=False)
             if vectors.shape[0] != sizes[number]:
-                raise InputError("--engine ray", None, f"shard {number}: {vectors.shape[0]} vectors for {sizes[number]} texts")
+                raise InputError("--engine ray", None,
+                                 f"shard {number}: {vectors.shape[0]} vectors for {sizes[number]} texts")
             yield number, vectors
 
 
@@ -233,13 +236,14 @@ def score_pairs(config: RayConfig, rerank: RerankConfig, queries: list[str], tex
     connect(config, show_progress)
     import ray.data
 
-    size = [len(q) + len(t) for q, t in zip(queries, texts)]
+    size = [len(q) + len(t) for q, t in zip(queries, texts, strict=True)]
     order = sorted(range(len(queries)), key=lambda i: -size[i])
     step = max(batch_size, config.pairs_per_item // batch_size * batch_size)
     runs = [order[s : s + step] for s in range(0, len(order), step)]
     items = ray.data.from_items([{"item": n, "queries": [queries[i] for i in run], "texts": [texts[i] for i in run]}
                                  for n, run in enumerate(runs)], override_num_blocks=len(runs))
-    done = items.map_batches(PairScorer, fn_constructor_kwargs={"rerank": _portable(rerank), "cpus": config.cpus_per_worker},
+    done = items.map_batches(PairScorer,
+                             fn_constructor_kwargs={"rerank": _portable(rerank), "cpus": config.cpus_per_worker},
                              **_pool(config))
     out = np.full(len(queries), np.nan, dtype=np.float32)
     with _named_failures("scoring"):

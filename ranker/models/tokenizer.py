@@ -37,7 +37,8 @@ class FastTokenizer:
             self._tokenizer = Tokenizer.from_file(str(path))
         except Exception as err:  # the Rust library raises its own Exception type for a bad file
             raise InputError(path, None, f"not a readable tokenizers file ({str(err).splitlines()[0]})") from None
-        settings = read_json(folder / "tokenizer_config.json", dict) if (folder / "tokenizer_config.json").is_file() else {}
+        config_path = folder / "tokenizer_config.json"
+        settings = read_json(config_path, dict) if config_path.is_file() else {}
         pad = settings.get("pad_token") or "[PAD]"
         pad = pad.get("content", "[PAD]") if isinstance(pad, dict) else str(pad)
         pad_id = self._tokenizer.token_to_id(pad)
@@ -47,7 +48,8 @@ class FastTokenizer:
         self._length: int | None = None
         self.lowercase = lowercase
 
-    def __call__(self, texts: list[str], pairs: list[str] | None = None, max_length: int = 128) -> dict[str, np.ndarray]:
+    def __call__(self, texts: list[str], pairs: list[str] | None = None,
+                 max_length: int = 128) -> dict[str, np.ndarray]:
         """``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64, one row per
         text), each ``[CLS] text [SEP] pair [SEP]`` cut longest first to ``max_length``."""
         if self._length != max_length:
@@ -56,7 +58,7 @@ class FastTokenizer:
             self._length = max_length
         if self.lowercase:
             texts = [t.lower() for t in texts]
-        inputs = list(zip(texts, pairs)) if pairs is not None else list(texts)
+        inputs = list(zip(texts, pairs, strict=True)) if pairs is not None else list(texts)
         encoded = self._tokenizer.encode_batch(inputs)
         return {
             "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),

@@ -55,7 +55,8 @@ class BM25Config:
             import Stemmer
 
             if self.stemmer not in Stemmer.algorithms():
-                raise ValueError(f"unknown Snowball stemmer '{self.stemmer}': choose from {', '.join(Stemmer.algorithms())} or 'none'")
+                raise ValueError(f"unknown Snowball stemmer '{self.stemmer}': choose from "
+                                 f"{', '.join(Stemmer.algorithms())} or 'none'")
 
 
 class Analyzer:
@@ -111,7 +112,7 @@ class Analyzer:
         memo = self._memo
         missing = [text for text in dict.fromkeys(texts) if text not in memo]
         if missing:
-            memo.update(zip(missing, self._analyse(missing)))
+            memo.update(zip(missing, self._analyse(missing), strict=True))
         return [memo[text] for text in texts]
 
     def _analyse(self, texts: list[str]) -> list[tuple[str, ...]]:

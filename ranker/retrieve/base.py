@@ -35,7 +35,7 @@ class Results(NamedTuple):
             [(3, 1.5)]
         """
         keep = self.rows[query] >= 0
-        return [(int(r), float(s)) for r, s in zip(self.rows[query][keep], self.scores[query][keep])]
+        return [(int(r), float(s)) for r, s in zip(self.rows[query][keep], self.scores[query][keep], strict=True)]
 
 
 def empty_results(n_queries: int, k: int) -> Results:

@@ -84,7 +84,7 @@ class ChunkedBM25Builder:
         tokens = self.analyzer.words(texts)
         known, vocab = self._word_ids, self.vocab
         new = [word for word in dict.fromkeys(t for doc in tokens for t in doc) if word not in known]
-        for word, stem in zip(new, self.analyzer.stem(new)):
+        for word, stem in zip(new, self.analyzer.stem(new), strict=True):
             known[word] = vocab.setdefault(stem, len(vocab))
         lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
         ids = np.fromiter((known[t] for doc in tokens for t in doc), dtype=np.int64, count=int(lengths.sum()))
@@ -170,7 +170,8 @@ class ChunkedBM25Builder:
         return model
 
 
-def build_bm25(texts: Iterable[str], config: BM25Config, show_progress: bool = False, scratch: str | Path | None = None):
+def build_bm25(texts: Iterable[str], config: BM25Config, show_progress: bool = False,
+               scratch: str | Path | None = None):
     """A ``bm25s.BM25`` over ``texts`` (any iterable, read once, :data:`CHUNK` at a time).
 
     Example:

@@ -176,7 +176,8 @@ class DenseRetriever:
               encode_missing: ShardEncoder | None = None) -> None:
         """Encode the documents' texts (resumable through ``shards``; elsewhere with
         ``encode_missing``, see :func:`ranker.retrieve.embed.encode_corpus`) and build FAISS."""
-        vectors = encode_corpus(self.embedder, list(texts), shards, self.config.shard_size, show_progress, encode_missing)
+        vectors = encode_corpus(self.embedder, list(texts), shards, self.config.shard_size, show_progress,
+                                encode_missing)
         self.index_vectors(vectors)
 
     def index_vectors(self, vectors: np.ndarray) -> None:
@@ -240,7 +241,8 @@ class DenseRetriever:
         where it stores them whole (flat, HNSW), else from ``folder/vectors.npy``.
 
         Example:
-            >>> r = DenseRetriever(DenseConfig(index_type="flat")); r._faiss = build_faiss(np.eye(3, dtype=np.float32), r.config)
+            >>> r = DenseRetriever(DenseConfig(index_type="flat"))
+            >>> r._faiss = build_faiss(np.eye(3, dtype=np.float32), r.config)  # what index_vectors sets, with no model
             >>> r.vectors("unused").tolist()[1]
             [0.0, 1.0, 0.0]
         """
@@ -273,7 +275,8 @@ class DenseRetriever:
             # opening reads the graph, not 1.5 GB of vectors per million articles
             retriever._faiss = faiss.read_index(str(folder / "faiss.index"), faiss.IO_FLAG_MMAP_IFC)
         except RuntimeError as err:  # FAISS raises RuntimeError for a file it cannot parse
-            raise InputError(folder / "faiss.index", None, f"not a readable FAISS index ({str(err).splitlines()[0]})") from None
+            raise InputError(folder / "faiss.index", None,
+                             f"not a readable FAISS index ({str(err).splitlines()[0]})") from None
         _set_search_params(retriever._faiss, config)
         retriever._searcher = on_gpu_if_present(retriever._faiss)
         return retriever
@@ -286,5 +289,6 @@ class DenseRetriever:
                 "model",
                 f"this index was built with model '{self.config.embedder.model}' "
                 f"({len(self.fingerprint or [])} dimensions); the query model '{embedder.config.model}' "
-                f"({embedder.dimension} dimensions) gives different vectors: query with the same model or rebuild the index",
+                f"({embedder.dimension} dimensions) gives different vectors: query with the same model or rebuild "
+                "the index",
             )

@@ -220,14 +220,16 @@ def _encode_shards(embedder: Embedder, texts: list[str], shards: Path, shard_siz
     stamp_path = shards / "ABOUT"
     if stamp_path.exists() and stamp_path.read_text() != stamp:
         if not scratch:
-            raise InputError(shards, None, "holds shards of another corpus or model: delete it or choose another folder")
+            raise InputError(shards, None,
+                             "holds shards of another corpus or model: delete it or choose another folder")
         # our own hidden scratch folder, left by a build that failed: its shards are stale
         for stale in shards.glob("shard-*.npy"):
             stale.unlink()
     atomic_write_bytes(stamp_path, stamp.encode())
 
     starts = list(range(0, len(texts), shard_size))
-    done = sum(min(shard_size, len(texts) - s) for i, s in enumerate(starts) if (shards / f"shard-{i:05d}.npy").exists())
+    done = sum(min(shard_size, len(texts) - s) for i, s in enumerate(starts)
+               if (shards / f"shard-{i:05d}.npy").exists())
     bar = tqdm(total=len(texts), initial=done, desc="encode", unit="doc", disable=not show_progress)
     began, encoded = time.perf_counter(), 0
     parts: dict[int, np.ndarray] = {}
@@ -249,7 +251,8 @@ def _encode_shards(embedder: Embedder, texts: list[str], shards: Path, shard_siz
         bar.update(len(vectors))
         bar.set_postfix(docs_per_s=f"{encoded / (time.perf_counter() - began):.1f}")
     bar.close()
-    sorted_vectors = np.concatenate([parts[n] for n in range(len(starts))]) if parts else np.zeros((0, embedder.dimension), np.float32)
+    sorted_vectors = (np.concatenate([parts[n] for n in range(len(starts))]) if parts
+                      else np.zeros((0, embedder.dimension), np.float32))
     vectors = np.empty_like(sorted_vectors)
     vectors[order] = sorted_vectors
     return vectors

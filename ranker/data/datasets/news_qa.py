@@ -52,8 +52,17 @@ def news_questions(articles: Iterable[Article], part: str) -> list[QAExample]:
         ValueError: an article the questions name is missing, or an answer is not
             where its offset says (the corpus is not the benchmark's).
 
-    Example:
-        >>> examples = news_questions(read_articles("data/news").records, "dev")  # doctest: +SKIP
+    Example (on the news benchmark, which ``ranker data news`` builds: shown, not run)::
+
+        examples = news_questions(read_articles("data/news").records, "dev")
+        examples[0].question  # 'In which month is the Turkish referendum on presidential powers due to be held?'
+
+    Any other corpus is refused, here the demo's six articles:
+
+        >>> from ranker.data.readers import read_articles
+        >>> news_questions(read_articles("data/news").records, "dev")
+        Traceback (most recent call last):
+        ValueError: news_qa/dev.jsonl line 1: article '2929' is not in the corpus
     """
     texts = {a.doc_id: a.text for a in articles}
     out = []

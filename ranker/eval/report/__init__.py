@@ -19,8 +19,13 @@ def write_report(out: str | Path, report: dict[str, Any]) -> Path:
     leaves any earlier report untouched. Returns the path of ``index.html``.
 
     Example:
-        >>> write_report("reports/demo", build_report(runs, qrels))  # doctest: +SKIP
+        >>> from ranker.eval.metrics import read_judged_qrels
+        >>> from ranker.eval.report.build import build_report
+        >>> runs = {"bm25": "runs/demo/bm25.test-title.trec", "hybrid": "runs/demo/hybrid.test-title.trec"}
+        >>> write_report("reports/demo", build_report(runs, read_judged_qrels("data/news/qrels/test-title.tsv")))
         PosixPath('reports/demo/index.html')
+        >>> sorted(path.name for path in Path("reports/demo").iterdir())
+        ['index.html', 'ranks.png', 'recall.png', 'report.json', 'report.md', 'wins.png']
     """
     from ranker.core.files import atomic_directory
     from ranker.core.outputs import REPORT, check_output
@@ -50,8 +55,11 @@ def make_report(out: str | Path, specs: list[str], qrels: str | Path, config=Non
             with nothing relevant.
 
     Example:
-        >>> page, report = make_report("reports/tour", ["bm25=runs/tour/bm25.trec"],  # doctest: +SKIP
+        >>> page, report = make_report("reports/demo", ["bm25=runs/demo/bm25.test-title.trec",
+        ...                                             "runs/demo/hybrid.test-title.trec"],
         ...                            "data/news/qrels/test-title.tsv")
+        >>> page, list(report["systems"]), report["queries"]  # a name of its own, or the file's name
+        (PosixPath('reports/demo/index.html'), ['bm25', 'hybrid.test-title'], 6)
     """
     from ranker.core.errors import InputError
     from ranker.eval.metrics import read_judged_qrels

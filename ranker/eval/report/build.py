@@ -119,7 +119,8 @@ def _heads(folder: Path | None) -> list[dict[str, Any]]:
                 continue
             figures = {k: v for k, v in found.items() if isinstance(v, (int, float)) and k != "n"}
             task = path.parent.name if name is None else f"{path.parent.name}: {name}"
-            rows.append({"task": task, "test": figures, "n": found.get("n"), "seconds": seconds if name is None else None})
+            rows.append({"task": task, "test": figures, "n": found.get("n"),
+                         "seconds": seconds if name is None else None})
     return rows
 
 
@@ -152,7 +153,17 @@ def build_report(run_paths: Mapping[str, Path | Sequence[Path]], qrels: Qrels, c
         model: a model folder whose ``ranker.json`` to show (optional).
 
     Example:
-        >>> build_report({"bm25": Path("runs/bm25.trec"), "mixed": [Path("s13.trec"), Path("s14.trec")]}, qrels)  # doctest: +SKIP
+        >>> from ranker.eval.metrics import read_judged_qrels
+        >>> qrels = read_judged_qrels("data/news/qrels/test-title.tsv")
+        >>> runs = {"bm25": Path("runs/demo/bm25.test-title.trec"),  # the demo has no seeds: two weights stand in
+        ...         "reranked": [Path("runs/demo/reranked.test-title-sample200.trec"),
+        ...                      Path("runs/demo/reranked-mixed.test-title-sample200.trec")]}
+        >>> report = build_report(runs, qrels)
+        >>> report["queries"], report["baseline"], report["focus"], len(report["systems"]["reranked"]["paths"])
+        (6, 'bm25', 'reranked', 2)
+        >>> cell = report["systems"]["reranked"]["metrics"]["nDCG@10"]  # its two runs averaged query by query
+        >>> sorted(cell), report["systems"]["bm25"]["metrics"]["nDCG@10"]["p"]  # the baseline is not tested
+        (['better', 'high', 'low', 'mean', 'p'], None)
     """
     from ranker.eval.runs import read_run
 
@@ -177,7 +188,8 @@ def build_report(run_paths: Mapping[str, Path | Sequence[Path]], qrels: Qrels, c
     ranks = {system: relevant_ranks(run, qrels, qids) for system, run in runs.items()}
     queries, titles = _titles(data)
     metric = config.focus_metric
-    curves = {s: np.mean([recall_curve(run, qrels, config.depths) for run in found], axis=0).tolist() for s, found in every.items()}
+    curves = {s: np.mean([recall_curve(run, qrels, config.depths) for run in found], axis=0).tolist()
+              for s, found in every.items()}
     return {
         "title": title,
         "qrels": qrels_name,
@@ -185,12 +197,14 @@ def build_report(run_paths: Mapping[str, Path | Sequence[Path]], qrels: Qrels, c
         "baseline": baseline,
         "focus": focus,
         "config": asdict(config),
-        "systems": {s: {"path": str(paths[s][0]), "paths": [str(p) for p in paths[s]], "meta": read_run_meta(paths[s][0]),
+        "systems": {s: {"path": str(paths[s][0]), "paths": [str(p) for p in paths[s]],
+                        "meta": read_run_meta(paths[s][0]),
                         "metrics": {m: asdict(c) for m, c in table[s].items()},
                         "runs_range": {m: list(r) for m, r in spreads[s].items()}} for s in runs},
         "recall": {"depths": list(config.depths), "curves": curves},
         "ranks": {s: r.tolist() for s, r in ranks.items()},
-        "per_query_focus": {"metric": metric, "differences": (values[focus][metric] - values[baseline][metric]).tolist()},
+        "per_query_focus": {"metric": metric,
+                            "differences": (values[focus][metric] - values[baseline][metric]).tolist()},
         "examples": _examples(runs, qrels, qids, ranks, focus, baseline, config.examples, queries, titles)
         if focus != baseline else {"helped": [], "hurt": []},
         "heads": _heads(heads),
@@ -226,14 +240,16 @@ def parse_systems(specs: Sequence[str], check: bool = True) -> dict[str, list[Pa
         given = bool(name)
         name = name or (path.name[: -len(".trec")] if path.name.endswith(".trec") else path.stem)
         if not name.isprintable():
-            raise InputError("command line", spec.encode("unicode_escape").decode(), "a system name must be printable text")
+            raise InputError("command line", spec.encode("unicode_escape").decode(),
+                             "a system name must be printable text")
         if not path.is_file():
             raise InputError(path, None, "run file not found")
         if name in names and (not given or name in implicit):
             raise InputError(path, None, f"the system name '{name}' is given twice; name runs with NAME=PATH "
                              "(the same NAME= on several runs averages them, e.g. seeds)")
         if path.resolve() in (p.resolve() for p in names.get(name, [])):
-            raise InputError(path, None, f"this run is given twice for '{name}'; a system's runs must be different files")
+            raise InputError(path, None, f"this run is given twice for '{name}'; a system's runs must be different "
+                             "files")
         if not given:
             implicit.add(name)
         names.setdefault(name, []).append(path)

@@ -18,7 +18,8 @@ from ranker.eval.report.plots import rank_shift_plot, recall_plot, wins_losses_p
 from ranker.eval.report.stats import Cell
 
 STYLE = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
+       color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 1em 0; font-variant-numeric: tabular-nums; }
 th, td { padding: .3em .6em; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
@@ -56,9 +57,11 @@ def figures(report: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
     import numpy as np
 
     baseline, focus = report["baseline"], report["focus"]
-    out = {"recall.png": ("Recall@k for every system", recall_plot(report["recall"]["depths"], report["recall"]["curves"]))}
+    out = {"recall.png": ("Recall@k for every system",
+                          recall_plot(report["recall"]["depths"], report["recall"]["curves"]))}
     ranks = {s: np.array(report["ranks"][s]) for s in dict.fromkeys([baseline, focus])}
-    out["ranks.png"] = (f"Rank of the relevant article: {baseline} against {focus}{_first_runs(report)}", rank_shift_plot(ranks))
+    out["ranks.png"] = (f"Rank of the relevant article: {baseline} against {focus}{_first_runs(report)}",
+                        rank_shift_plot(ranks))
     if focus != baseline:
         differences = np.array(report["per_query_focus"]["differences"])
         out["wins.png"] = (f"Per-query {report['per_query_focus']['metric']}: {focus} minus {baseline}",
@@ -127,19 +130,64 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
     """The report as one self-contained HTML page.
 
     Example:
-        >>> page = render_html(report, figures(report))  # doctest: +SKIP
+        >>> from ranker.eval.metrics import read_judged_qrels
+        >>> from ranker.eval.report.build import build_report
+        >>> runs = {"bm25": "runs/demo/bm25.test-title.trec", "hybrid": "runs/demo/hybrid.test-title.trec"}
+        >>> report = build_report(runs, read_judged_qrels("data/news/qrels/test-title.tsv"))
+        >>> page = render_html(report, figures(report))
+        >>> page.startswith("<!doctype html>"), page.count("src='data:image/png;base64,")  # the figures inline
+        (True, 3)
     """
     e = html.escape
-    alpha = report["config"]["alpha"]
-    metrics = report["config"]["metrics"]
     baseline, focus = report["baseline"], report["focus"]
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(report['title'])}</title>",
              f"<style>{STYLE}</style></head><body>",
              f"<h1>{e(report['title'])}</h1>",
-             f"<p class='meta'>{report['queries']} judged queries ({e(report['qrels'])}); baseline <b>{e(baseline)}</b>; "
-             f"examined system <b>{e(focus)}</b>. Means with {int(report['config']['confidence'] * 100)}% bootstrap intervals; "
-             f"▲/▼: better/worse than the baseline by a two-sided paired t-test at p &lt; {alpha}.{_averaged(report)}</p>",
-             "<h2>Systems</h2><table><tr><th>system</th>" + "".join(f"<th>{e(m)}</th>" for m in metrics) + "</tr>"]
+             f"<p class='meta'>{report['queries']} judged queries ({e(report['qrels'])}); baseline "
+             f"<b>{e(baseline)}</b>; examined system <b>{e(focus)}</b>. Means with "
+             f"{int(report['config']['confidence'] * 100)}% bootstrap intervals; ▲/▼: better/worse than the "
+             f"baseline by a two-sided paired t-test at p &lt; {report['config']['alpha']}.{_averaged(report)}</p>",
+             *_html_systems(report)]
+
+    parts.append("<h2>Plots</h2>")
+    for caption, png in images.values():
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
+                     f"<figcaption>{e(caption)}</figcaption></figure>")
+
+    parts += _html_examples(report)
+
+    parts.append("<h2>Cost</h2><table><tr><th>system</th><th>queries</th><th>total</th><th>per query</th>"
+                 "<th class='text'>per stage, per query</th></tr>")
+    for row in _cost_rows(report):
+        parts.append("<tr>" + "".join(f"<td{' class=text' if i in (0, 4) else ''}>{e(c)}</td>"
+                                      for i, c in enumerate(row)) + "</tr>")
+    parts.append("</table>")
+
+    if report["heads"]:
+        parts.append("<h2>The other heads</h2><table><tr><th>task</th><th class='text'>test figures</th><th>n</th>"
+                     "<th>time</th></tr>")
+        for task, figures_text, n, took in _head_rows(report):
+            parts.append(f"<tr><td>{e(task)}</td><td class='text'>{e(figures_text)}</td><td>{n}</td>"
+                         f"<td>{took}</td></tr>")
+        parts.append("</table>")
+
+    summary = _manifest_summary(report)
+    if summary:
+        parts.append(f"<h2>What produced these numbers</h2><pre>{e(json.dumps(summary, indent=2))}</pre>")
+    parts.append("<h2>Runs</h2><ul>" + "".join(f"<li>{e(s)}: " + ", ".join(f"<code>{e(p)}</code>" for p in i["paths"])
+                                               + "</li>" for s, i in report["systems"].items()) + "</ul>")
+    parts.append(f"<script>{SCRIPT}</script></body></html>\n")
+    return "\n".join(parts)
+
+
+def _html_systems(report: dict[str, Any]) -> list[str]:
+    """The systems table: each metric's mean, its interval, and its mark against the baseline."""
+    e = html.escape
+    alpha = report["config"]["alpha"]
+    metrics = report["config"]["metrics"]
+    baseline, focus = report["baseline"], report["focus"]
+    parts = ["<h2>Systems</h2><table><tr><th>system</th>" + "".join(f"<th>{e(m)}</th>" for m in metrics) + "</tr>"]
     for system, info in report["systems"].items():
         kind = " class='baseline'" if system == baseline else " class='focus'" if system == focus else ""
         cells = []
@@ -154,15 +202,15 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
                          + (f"<br><span class='ci'>{spread}</span>" if spread else "") + "</td>")
         parts.append(f"<tr{kind}><td>{e(_name(system, info))}</td>{''.join(cells)}</tr>")
     parts.append("</table>")
+    return parts
 
-    parts.append("<h2>Plots</h2>")
-    for caption, png in images.values():
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{e(caption)}</figcaption></figure>")
 
-    parts.append(f"<h2>Where it goes wrong</h2><p>The queries on which <b>{e(focus)}</b> moved the relevant article "
-                 f"furthest against <b>{e(baseline)}</b> (rank 0: not retrieved{_first_runs(report)}).</p>")
+def _html_examples(report: dict[str, Any]) -> list[str]:
+    """Where it goes wrong: the queries the examined system hurt and helped most, and what it ranked first."""
+    e = html.escape
+    parts = [f"<h2>Where it goes wrong</h2><p>The queries on which <b>{e(report['focus'])}</b> moved the relevant "
+             f"article furthest against <b>{e(report['baseline'])}</b> (rank 0: not "
+             f"retrieved{_first_runs(report)}).</p>"]
     systems = list(report["systems"])
     for kind in ("hurt", "helped"):
         rows = report["examples"].get(kind, [])
@@ -170,34 +218,17 @@ def render_html(report: dict[str, Any], images: dict[str, tuple[str, bytes]]) ->
         if not rows:
             parts.append("<p class='meta'>none</p>")
             continue
-        parts.append("<table><tr><th>query</th><th class='text'>relevant article</th>" + "".join(f"<th>{e(s)}</th>" for s in systems)
-                     + "<th class='text'>ranked first instead</th></tr>")
+        parts.append("<table><tr><th>query</th><th class='text'>relevant article</th>"
+                     + "".join(f"<th>{e(s)}</th>" for s in systems) + "<th class='text'>ranked first instead</th></tr>")
         for row in rows:
             beaten = row["beaten_by"]
             parts.append(f"<tr><td class='text'>{e(row['query'] or row['qid'])}</td>"
                          f"<td class='text'>{e(row['relevant_title'] or row['relevant'])}</td>"
                          + "".join(f"<td>{row['ranks'][s]}</td>" for s in systems)
-                         + f"<td class='text'>{e(beaten['title'] or beaten['doc_id'])} <span class='meta'>({e(beaten['system'])})</span></td></tr>")
+                         + f"<td class='text'>{e(beaten['title'] or beaten['doc_id'])} "
+                         f"<span class='meta'>({e(beaten['system'])})</span></td></tr>")
         parts.append("</table>")
-
-    parts.append("<h2>Cost</h2><table><tr><th>system</th><th>queries</th><th>total</th><th>per query</th><th class='text'>per stage, per query</th></tr>")
-    for row in _cost_rows(report):
-        parts.append("<tr>" + "".join(f"<td{' class=text' if i in (0, 4) else ''}>{e(c)}</td>" for i, c in enumerate(row)) + "</tr>")
-    parts.append("</table>")
-
-    if report["heads"]:
-        parts.append("<h2>The other heads</h2><table><tr><th>task</th><th class='text'>test figures</th><th>n</th><th>time</th></tr>")
-        for task, figures_text, n, took in _head_rows(report):
-            parts.append(f"<tr><td>{e(task)}</td><td class='text'>{e(figures_text)}</td><td>{n}</td><td>{took}</td></tr>")
-        parts.append("</table>")
-
-    summary = _manifest_summary(report)
-    if summary:
-        parts.append(f"<h2>What produced these numbers</h2><pre>{e(json.dumps(summary, indent=2))}</pre>")
-    parts.append("<h2>Runs</h2><ul>" + "".join(f"<li>{e(s)}: " + ", ".join(f"<code>{e(p)}</code>" for p in i["paths"])
-                                               + "</li>" for s, i in report["systems"].items()) + "</ul>")
-    parts.append(f"<script>{SCRIPT}</script></body></html>\n")
-    return "\n".join(parts)
+    return parts
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -213,15 +244,24 @@ def render_markdown(report: dict[str, Any], images: dict[str, tuple[str, bytes]]
     """The report as Markdown; figures are referenced as the PNG files written beside it.
 
     Example:
-        >>> text = render_markdown(report, figures(report))  # doctest: +SKIP
+        >>> from ranker.eval.metrics import read_judged_qrels
+        >>> from ranker.eval.report.build import build_report
+        >>> runs = {"bm25": "runs/demo/bm25.test-title.trec", "hybrid": "runs/demo/hybrid.test-title.trec"}
+        >>> report = build_report(runs, read_judged_qrels("data/news/qrels/test-title.tsv"))
+        >>> text = render_markdown(report, figures(report))
+        >>> text.splitlines()[0]
+        '# Evaluation report'
+        >>> [line for line in text.splitlines() if line.startswith("![")][0]  # the PNG write_report puts beside it
+        '![Recall@k for every system](recall.png)'
     """
     alpha = report["config"]["alpha"]
     metrics = report["config"]["metrics"]
     baseline, focus = report["baseline"], report["focus"]
     out = [f"# {report['title']}", "",
-           f"{report['queries']} judged queries ({report['qrels']}); baseline **{baseline}**; examined system **{focus}**. "
-           f"Means with {int(report['config']['confidence'] * 100)}% bootstrap intervals; ▲/▼: better/worse than the "
-           f"baseline by a two-sided paired t-test at p < {alpha}.{_averaged(report)}", "", "## Systems", ""]
+           f"{report['queries']} judged queries ({report['qrels']}); baseline **{baseline}**; examined system "
+           f"**{focus}**. Means with {int(report['config']['confidence'] * 100)}% bootstrap intervals; ▲/▼: "
+           f"better/worse than the baseline by a two-sided paired t-test at p < {alpha}.{_averaged(report)}", "",
+           "## Systems", ""]
     rows = []
     for system, info in report["systems"].items():
         cells = []
@@ -234,19 +274,23 @@ def render_markdown(report: dict[str, Any], images: dict[str, tuple[str, bytes]]
         rows.append([f"**{name}**" if system == focus else name, *cells])
     out += [_md_table(["system", *metrics], rows), "", "## Plots", ""]
     out += [f"![{caption}]({name})\n" for name, (caption, _) in images.items()]
-    out += ["## Where it goes wrong", "", f"Queries on which {focus} moved the relevant article furthest against {baseline} (rank 0: not retrieved{_first_runs(report)}).", ""]
+    out += ["## Where it goes wrong", "", f"Queries on which {focus} moved the relevant article furthest against "
+            f"{baseline} (rank 0: not retrieved{_first_runs(report)}).", ""]
     systems = list(report["systems"])
     for kind in ("hurt", "helped"):
         out += [f"### {'Hurt most' if kind == 'hurt' else 'Helped most'}", ""]
         rows = [[r["query"] or r["qid"], r["relevant_title"] or r["relevant"], *(str(r["ranks"][s]) for s in systems),
                  f"{r['beaten_by']['title'] or r['beaten_by']['doc_id']} ({r['beaten_by']['system']})"]
                 for r in report["examples"].get(kind, [])]
-        out += [_md_table(["query", "relevant article", *systems, "ranked first instead"], rows) if rows else "none", ""]
-    out += ["## Cost", "", _md_table(["system", "queries", "total", "per query", "per stage, per query"], _cost_rows(report)), ""]
+        out += [_md_table(["query", "relevant article", *systems, "ranked first instead"], rows) if rows else "none",
+                ""]
+    out += ["## Cost", "", _md_table(["system", "queries", "total", "per query", "per stage, per query"],
+                                     _cost_rows(report)), ""]
     if report["heads"]:
         out += ["## The other heads", "", _md_table(["task", "test figures", "n", "time"], _head_rows(report)), ""]
     summary = _manifest_summary(report)
     if summary:
         out += ["## What produced these numbers", "", "```json", json.dumps(summary, indent=2), "```", ""]
-    out += ["## Runs", ""] + [f"- {s}: " + ", ".join(f"`{p}`" for p in i["paths"]) for s, i in report["systems"].items()] + [""]
+    out += ["## Runs", ""] + [f"- {s}: " + ", ".join(f"`{p}`" for p in i["paths"])
+                              for s, i in report["systems"].items()] + [""]
     return "\n".join(out)

@@ -44,7 +44,8 @@ class Cell:
         return "▲" if self.better else "▼"
 
 
-def per_query(runs: dict[str, Run], qrels: Qrels, metrics: Sequence[str] = tuple(MEASURES)) -> tuple[list[str], dict[str, dict[str, np.ndarray]]]:
+def per_query(runs: dict[str, Run], qrels: Qrels,
+              metrics: Sequence[str] = tuple(MEASURES)) -> tuple[list[str], dict[str, dict[str, np.ndarray]]]:
     """Every system's per-query values, aligned over the judged queries (sorted qids).
 
     Example:
@@ -60,7 +61,9 @@ def per_query(runs: dict[str, Run], qrels: Qrels, metrics: Sequence[str] = tuple
     return qids, values
 
 
-def mean_over_runs(per_run: Sequence[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], dict[str, tuple[float, float]]]:
+def mean_over_runs(
+    per_run: Sequence[dict[str, np.ndarray]],
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[float, float]]]:
     """One system's per-query values averaged over its runs (seeds, say), and the range of the runs' own means.
 
     Averaging each query over the runs before testing treats the seeds as one system, so
@@ -74,11 +77,13 @@ def mean_over_runs(per_run: Sequence[dict[str, np.ndarray]]) -> tuple[dict[str, 
     if not per_run:
         raise ValueError("a system needs at least one run")
     mean = {m: np.mean([run[m] for run in per_run], axis=0) for m in per_run[0]}
-    spread = {m: (float(min(run[m].mean() for run in per_run)), float(max(run[m].mean() for run in per_run))) for m in per_run[0]}
+    spread = {m: (float(min(run[m].mean() for run in per_run)), float(max(run[m].mean() for run in per_run)))
+              for m in per_run[0]}
     return mean, spread
 
 
-def bootstrap_interval(values: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(values: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float]:
     """The percentile-bootstrap interval of the mean (``scipy.stats.bootstrap``).
 
     Values that are all the same have no spread to resample: the interval is that value.
