@@ -107,7 +107,8 @@ def demo_world(tmp_path_factory, tiny_model, tiny_bert) -> Path:
             handle.write(json.dumps({"_id": f"t{i}", "text": title}) + "\n")
     header = "query-id\tcorpus-id\tscore\n"
     for split in ("train", "dev", "test-title", "test"):
-        (data / "qrels" / f"{split}.tsv").write_text(header + "".join(f"t{i}\t{i}\t1\n" for i in range(1, len(NEWS) + 1)))
+        lines = "".join(f"t{i}\t{i}\t1\n" for i in range(1, len(NEWS) + 1))
+        (data / "qrels" / f"{split}.tsv").write_text(header + lines)
     quiet = ["--quiet"]
     steps = ["--max-steps", "2", "--batch-size", "2", "--max-length", "32"]
     commands = [
@@ -118,8 +119,8 @@ def demo_world(tmp_path_factory, tiny_model, tiny_bert) -> Path:
          "--model", tiny_bert, "--out", root / "models/demo/model", *steps, *quiet],
     ]
     for system in ("bm25", "dense", "hybrid"):
-        commands.append(["run", root / "indexes/news", "--queries", data, "--split", "test-title", "--retriever", system,
-                         "--out", root / f"runs/demo/{system}.test-title.trec", *quiet])
+        commands.append(["run", root / "indexes/news", "--queries", data, "--split", "test-title",
+                         "--retriever", system, "--out", root / f"runs/demo/{system}.test-title.trec", *quiet])
     model = root / "models/demo/model/model"
     for name, weight in (("reranked", "1"), ("reranked-mixed", "0.5")):
         commands.append(["run", root / "indexes/news", "--queries", data, "--split", "test-title", "--reranker", model,

@@ -100,8 +100,10 @@ def sequence_logits(
     :class:`~ranker.models.tokenizer.FastTokenizer` (no torch imported then).
 
     Example:
-        >>> sequence_logits(net, tok, ["oil"], ["oil prices fell"])  # doctest: +SKIP
-        array([[3.1]], dtype=float32)
+        >>> net, tok = new_head(tiny_bert, "sequence", seed=13, num_labels=1)  # the reranker: one score per pair
+        >>> logits = sequence_logits(net, tok, ["oil", "dam"], ["oil prices fell", "the dam broke"])
+        >>> logits.shape, logits.dtype  # a row per input, in input order; a column per label
+        ((2, 1), dtype('float32'))
     """
     from tqdm import tqdm
 
@@ -148,8 +150,14 @@ def inference(net):
     mode is restored after); an OpenVINO model needs neither.
 
     Example:
-        >>> with inference(net):  # doctest: +SKIP
-        ...     logits = head_outputs(net, batch)["logits"]
+        >>> net, tokenizer = new_head(tiny_bert, "sequence", seed=13, num_labels=1)
+        >>> _ = net.train()  # as the training loop leaves it between evaluations
+        >>> with inference(net):
+        ...     logits = head_outputs(net, tokenizer(["oil"], return_tensors="pt"))["logits"]
+        ...     print(net.training)
+        False
+        >>> net.training, logits.shape  # training mode is back
+        (True, (1, 1))
     """
     if getattr(net, "runtime", "") == "openvino":
         yield
@@ -167,11 +175,15 @@ def inference(net):
 
 def head_outputs(net, inputs: dict) -> dict[str, np.ndarray]:
     """A head's outputs by name (``logits``, or ``start_logits`` and ``end_logits``) as
-    float32 NumPy arrays, from a torch model or an OpenVINO one (:mod:`ranker.models.exported`).
+    float32 NumPy arrays, from a torch model or an OpenVINO one (:mod:`ranker.models.exported`);
+    a torch model runs it under :func:`inference`.
 
     Example:
-        >>> head_outputs(net, tokenizer(["oil"], return_tensors="pt"))["logits"].shape  # doctest: +SKIP
-        (1, 3, 45)
+        >>> net, tokenizer = new_head(tiny_bert, "span", seed=13)  # the QA reader's head
+        >>> with inference(net):
+        ...     outputs = head_outputs(net, tokenizer(["oil"], return_tensors="pt"))
+        >>> sorted(outputs), outputs["start_logits"].shape  # [CLS] oil [SEP]: a start score per token
+        (['end_logits', 'start_logits'], (1, 3))
     """
     if getattr(net, "runtime", "") == "openvino":
         return net.outputs({k: np.asarray(v) for k, v in inputs.items()})
@@ -188,7 +200,12 @@ def new_head(model: str, head: str, seed: int, device: str = "auto", labels: lis
     and so the whole run, repeat.
 
     Example:
-        >>> net, tokenizer = new_head("all-MiniLM-L6-v2", "sequence", seed=13, labels=["earn", "acq"])  # doctest: +SKIP
+        >>> net, tokenizer = new_head(tiny_bert, "sequence", seed=13, labels=["earn", "acq"])  # or "all-MiniLM-L6-v2"
+        >>> net.config.id2label
+        {0: 'earn', 1: 'acq'}
+        >>> again, _ = new_head(tiny_bert, "sequence", seed=13, labels=["earn", "acq"])
+        >>> bool((again.classifier.weight == net.classifier.weight).all())  # the same seed, the same fresh head
+        True
     """
     import torch
 

@@ -61,7 +61,8 @@ def classification_metrics(gold: list[str], predicted: list[str]) -> dict[str, A
         "accuracy": float(accuracy_score(gold, predicted)),
         "macro_F1": float(f1_score(gold, predicted, labels=sorted(set(gold)), average="macro", zero_division=0)),
         "n": len(gold),
-        "per_label": {label: {"F1": float(f), "support": int(s)} for label, f, s in zip(labels, f1, support)},
+        "per_label": {label: {"F1": float(f), "support": int(s)}
+                      for label, f, s in zip(labels, f1, support, strict=True)},
     }
 
 
@@ -70,8 +71,12 @@ def classify_texts(net, tokenizer, texts: list[str], max_length: int, batch_size
     """Each text's most probable class and its probability.
 
     Example:
-        >>> classify_texts(net, tok, ["crude oil prices rose"], 128)  # doctest: +SKIP
-        (['crude'], array([0.98], dtype=float32))
+        >>> net, tok = new_head(tiny_bert, "sequence", seed=13, labels=["acq", "crude", "earn"])  # untrained here
+        >>> labels, probabilities = classify_texts(net, tok, ["crude oil prices rose", "net profit up 5 pct"], 128)
+        >>> len(labels), set(labels) <= {"acq", "crude", "earn"}  # a trained model says ['crude', 'earn']
+        (2, True)
+        >>> bool(((1 / 3 <= probabilities) & (probabilities <= 1)).all())  # the best of three classes
+        True
     """
     import torch
 
@@ -121,7 +126,12 @@ def train_classifier(train: list[LabelledText], out: str | Path, config: Classif
     With ``dev``, the model with the best dev accuracy is kept; without, the last.
 
     Example:
-        >>> train_classifier(train, "runs/r8", ClassifyConfig(), TrainConfig(epochs=1))  # doctest: +SKIP
+        >>> from ranker.train.loop import TrainConfig
+        >>> train = [LabelledText("crude oil prices rose", "crude"), LabelledText("net profit up 5 pct", "earn")]
+        >>> config = ClassifyConfig(model=tiny_bert, max_length=16)  # all-MiniLM-L6-v2 by default
+        >>> metrics = train_classifier(train, "runs/r8", config, TrainConfig(epochs=1), dev=train, show_progress=False)
+        >>> sorted(metrics["best"]), sorted(p.name for p in Path("runs/r8").iterdir())
+        (['accuracy', 'eval_seconds', 'macro_F1', 'step'], ['metrics.json', 'model'])
     """
     from ranker.train.loop import fit
 
@@ -137,13 +147,15 @@ def train_classifier(train: list[LabelledText], out: str | Path, config: Classif
 def predict_rows(net, tokenizer, config: ClassifyConfig, texts: list[str]) -> list[dict[str, Any]]:
     """``ranker predict classify``: each text's class and its probability."""
     labels, probs = classify_texts(net, tokenizer, texts, config.max_length)
-    return [{"text": t, "label": label, "probability": round(float(p), 4)} for t, label, p in zip(texts, labels, probs)]
+    return [{"text": t, "label": label, "probability": round(float(p), 4)}
+            for t, label, p in zip(texts, labels, probs, strict=True)]
 
 
 def evaluate_examples(net, tokenizer, config: ClassifyConfig, examples: list[LabelledText],
                       show_progress: bool = False) -> dict[str, Any]:
     """``ranker eval classify``: accuracy, macro-F1 and per-class F1 on labelled texts."""
-    predicted, _ = classify_texts(net, tokenizer, [e.text for e in examples], config.max_length, show_progress=show_progress)
+    predicted, _ = classify_texts(net, tokenizer, [e.text for e in examples], config.max_length,
+                                  show_progress=show_progress)
     return classification_metrics([e.label for e in examples], predicted)
 
 

@@ -119,14 +119,20 @@ def score_text_pairs(net, tokenizer, pairs: list[tuple[str, str]], config: Pairs
     with ``config.symmetric`` the mean over both orders.
 
     Example:
-        >>> score_text_pairs(net, tok, [("oil prices rose", "crude climbed")], PairsConfig())  # doctest: +SKIP
-        array([0.71], dtype=float32)
+        >>> net, tok = new_head(tiny_bert, "sequence", seed=13, num_labels=1)  # untrained here
+        >>> config = PairsConfig(model=tiny_bert, symmetric=True, label_mean=0.33, label_scale=0.14)
+        >>> pairs = [("oil prices rose", "crude climbed"), ("a dam broke", "oil")]
+        >>> forward = score_text_pairs(net, tok, pairs, config)
+        >>> backward = score_text_pairs(net, tok, [(b, a) for a, b in pairs], config)
+        >>> forward.shape, bool(np.allclose(forward, backward))  # symmetric: either order scores the same
+        ((2,), True)
     """
     a, b = [p[0] for p in pairs], [p[1] for p in pairs]
     size = config.max_length
     scores = sequence_logits(net, tokenizer, a, b, size, batch_size, show_progress, desc="score")[:, 0]
     if config.symmetric:
-        scores = (scores + sequence_logits(net, tokenizer, b, a, size, batch_size, show_progress, desc="score")[:, 0]) / 2
+        reverse = sequence_logits(net, tokenizer, b, a, size, batch_size, show_progress, desc="score")[:, 0]
+        scores = (scores + reverse) / 2
     return scores * config.label_scale + config.label_mean
 
 
@@ -171,7 +177,15 @@ def train_pair_regressor(train: list[ScoredPair], out: str | Path, config: Pairs
     """Fine-tune a pair regressor; the model goes to ``out/model``, the evaluations to ``out/metrics.json``.
 
     Example:
-        >>> train_pair_regressor(pairs, "runs/lee", PairsConfig(), TrainConfig(epochs=3))  # doctest: +SKIP
+        >>> from ranker.heads import TASKS
+        >>> from ranker.train.loop import TrainConfig
+        >>> pairs = [ScoredPair("oil prices rose", "crude climbed", 0.8),
+        ...          ScoredPair("oil prices rose", "a dam broke", 0.1)]
+        >>> config = PairsConfig(model=tiny_bert, max_length=32)  # all-MiniLM-L6-v2 by default
+        >>> metrics = train_pair_regressor(pairs, "runs/lee", config, TrainConfig(epochs=3), show_progress=False)
+        >>> net, tok, fitted = TASKS["pairs"].load("runs/lee/model")
+        >>> metrics["train"]["steps"], fitted.label_mean, round(fitted.label_scale, 2)  # the scale saved with the model
+        (3, 0.45, 0.35)
     """
     from ranker.train.loop import fit
 
@@ -189,7 +203,19 @@ def cross_validate(pairs: list[ScoredPair], out: str | Path, config: PairsConfig
     run continues where it stopped.
 
     Example:
-        >>> cross_validate(pairs, "runs/heads/pairs", PairsConfig(), TrainConfig(epochs=3))  # doctest: +SKIP
+        >>> from ranker.train.loop import TrainConfig
+        >>> texts = {"1": "Oil prices fell.", "2": "OPEC cut output.", "3": "Crude climbed.",  # oil
+        ...          "4": "A dam broke.", "5": "The spillway failed.", "6": "Engineers inspected the dam."}  # a dam
+        >>> def similarity(a, b): return 0.9 if (a <= "3") == (b <= "3") else 0.1  # the same story or not
+        >>> pairs = [ScoredPair(texts[a], texts[b], similarity(a, b), a, b) for a in texts for b in texts if a < b]
+        >>> config, train = PairsConfig(model=tiny_bert, max_length=32), TrainConfig(epochs=1)
+        >>> found = cross_validate(pairs, "runs/heads/pairs", config, train, k=2, show_progress=False)
+        >>> # of 15 pairs, each fold trains on 3 and tests on 3: the 9 that cross its line are in neither
+        >>> [(f["train_pairs"], f["n"]) for f in found["folds"]], found["pooled"]["n"]
+        ([(3, 3), (3, 3)], 6)
+        >>> again = cross_validate(pairs, "runs/heads/pairs", config, train, k=2, show_progress=False)
+        >>> again == found  # both folds were done: read back, nothing trained
+        True
     """
     from ranker.core.files import atomic_write_text
     from ranker.heads import TASKS
@@ -203,7 +229,8 @@ def cross_validate(pairs: list[ScoredPair], out: str | Path, config: PairsConfig
         if not done.is_file():
             if show_progress:
                 print(f"fold {i + 1}/{k}: training on {len(train_rows)} pairs, testing on {len(test_rows)}")
-            train_pair_regressor([pairs[r] for r in train_rows], folder, config, train_config, show_progress=show_progress)
+            train_pair_regressor([pairs[r] for r in train_rows], folder, config, train_config,
+                                 show_progress=show_progress)
             net, tokenizer, fitted = TASKS["pairs"].load(folder / "model")
             scores = score_text_pairs(net, tokenizer, [(pairs[r].text_a, pairs[r].text_b) for r in test_rows], fitted)
             record = {"rows": test_rows, "predicted": [float(s) for s in scores],
@@ -225,7 +252,7 @@ def cross_validate(pairs: list[ScoredPair], out: str | Path, config: PairsConfig
 def predict_rows(net, tokenizer, config: PairsConfig, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """``ranker predict pairs``: each pair's score."""
     scores = score_text_pairs(net, tokenizer, pairs, config)
-    return [{"text_a": a, "text_b": b, "score": round(float(s), 4)} for (a, b), s in zip(pairs, scores)]
+    return [{"text_a": a, "text_b": b, "score": round(float(s), 4)} for (a, b), s in zip(pairs, scores, strict=True)]
 
 
 def evaluate_examples(net, tokenizer, config: PairsConfig, examples: list[ScoredPair],
@@ -249,8 +276,11 @@ def embedding_cosines(pairs: list[tuple[str, str]], config=None) -> np.ndarray:
     (each text embedded once).
 
     Example:
-        >>> embedding_cosines([("oil prices rose", "crude climbed")])  # doctest: +SKIP
-        array([0.61], dtype=float32)
+        >>> from ranker.retrieve.embed import EmbedderConfig
+        >>> pairs = [("oil prices rose", "crude climbed"), ("oil prices rose", "oil prices rose")]
+        >>> cosines = embedding_cosines(pairs, EmbedderConfig(model=tiny_embedder))  # all-MiniLM-L6-v2 by default
+        >>> cosines.shape, round(float(cosines[1]), 4)  # a text is its own nearest
+        ((2,), 1.0)
     """
     from ranker.retrieve.embed import Embedder, EmbedderConfig
 
@@ -273,8 +303,11 @@ def silver_pairs(texts: list[str], neighbours: int = 5, random_pairs: int = 5, s
     cross-encoder labels pairs for a bi-encoder.
 
     Example:
-        >>> silver_pairs(["oil prices rose", "crude climbed", "a dam broke"], 1, 1)  # doctest: +SKIP
-        [ScoredPair(text_a='oil prices rose', text_b='crude climbed', score=0.61, a_id='s0', b_id='s1'), ...]
+        >>> from ranker.retrieve.embed import EmbedderConfig
+        >>> texts = ["oil prices rose", "crude climbed", "a dam broke"]
+        >>> pairs = silver_pairs(texts, 1, 1, config=EmbedderConfig(model=tiny_embedder))  # all-MiniLM-L6-v2 by default
+        >>> pairs[0].a_id, pairs[0].text_a, all(-1 <= p.score <= 1 for p in pairs)  # scores are cosines
+        ('s0', 'oil prices rose', True)
     """
     from ranker.retrieve.embed import Embedder, EmbedderConfig
 
@@ -285,6 +318,7 @@ def silver_pairs(texts: list[str], neighbours: int = 5, random_pairs: int = 5, s
     chosen: set[tuple[int, int]] = set()
     for i in range(len(texts)):
         near = np.argsort(-similarity[i])[:neighbours].tolist()
-        far = rng.choice([j for j in range(len(texts)) if j != i], size=min(random_pairs, len(texts) - 1), replace=False).tolist()
+        others = [j for j in range(len(texts)) if j != i]
+        far = rng.choice(others, size=min(random_pairs, len(others)), replace=False).tolist()
         chosen.update((min(i, j), max(i, j)) for j in near + far)
     return [ScoredPair(texts[i], texts[j], float(similarity[i, j]), f"s{i}", f"s{j}") for i, j in sorted(chosen)]

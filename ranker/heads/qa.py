@@ -82,7 +82,14 @@ def encode_windows(tokenizer, questions: list[str], contexts: list[str], max_len
     ``offset_mapping``, ``overflow_to_sample_mapping`` and ``sequence_ids``.
 
     Example:
-        >>> enc = encode_windows(tok, ["Who?"], ["Ann said hi."], 384, 128)  # doctest: +SKIP
+        >>> from ranker.models.checkpoints import load_tokenizer
+        >>> tok = load_tokenizer(tiny_bert)  # all-MiniLM-L6-v2's
+        >>> enc = encode_windows(tok, ["Who?"], ["Ann said hi."], 384, 128)
+        >>> tok.decode(enc["input_ids"][0]), enc.sequence_ids(0)
+        ('[CLS] who? [SEP] ann said hi. [SEP]', [None, 0, 0, None, 1, 1, 1, 1, None])
+        >>> enc = encode_windows(tok, ["Who said hi?"], ["Ann said hi to Bob. " * 20], 32, 8)
+        >>> enc["overflow_to_sample_mapping"]  # a long context: seven windows of 32 tokens, all of question 0
+        [0, 0, 0, 0, 0, 0, 0]
     """
     return tokenizer(questions, contexts, truncation="only_second", max_length=max_length, stride=stride,
                      return_overflowing_tokens=True, return_offsets_mapping=True, padding=False)
@@ -161,8 +168,8 @@ def window_candidates(net, tokenizer, questions: list[str], contexts: list[str],
             rows = list(range(start, min(start + batch_size, len(questions))))
             encoded = encode_windows(tokenizer, [questions[i] for i in rows], [contexts[i] for i in rows],
                                      config.max_length, config.stride)
-            padded = tokenizer.pad({k: encoded[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded},
-                                   return_tensors="pt")
+            names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+            padded = tokenizer.pad({k: encoded[k] for k in names}, return_tensors="pt")
             output = head_outputs(net, padded)
             starts, ends = output["start_logits"], output["end_logits"]
             for window, sample in enumerate(encoded["overflow_to_sample_mapping"]):
@@ -197,11 +204,14 @@ def answer_questions(net, tokenizer, questions: list[str], contexts: list[str], 
     (chosen across windows as ``config.choose_window`` says).
 
     Example:
-        >>> answer_questions(net, tok, ["Who says N95 respirators protect?"], [passage], QAConfig())  # doctest: +SKIP
-        [Prediction(text='health officials', start=112, score=14.2)]
+        >>> net, tok = new_head(tiny_bert, "span", seed=13)  # untrained here: see train_reader
+        >>> passage = "Health officials say N95 respirators protect wearers against the virus."
+        >>> [answer] = answer_questions(net, tok, ["Who says N95 respirators protect?"], [passage], QAConfig())
+        >>> type(answer).__name__, passage[answer.start : answer.start + len(answer.text)] == answer.text
+        ('Prediction', True)
     """
     found = window_candidates(net, tokenizer, questions, contexts, config, batch_size, show_progress)
-    return [choose_answer(c, context, config.choose_window) for c, context in zip(found, contexts)]
+    return [choose_answer(c, context, config.choose_window) for c, context in zip(found, contexts, strict=True)]
 
 
 def normalize_answer(text: str) -> str:
@@ -269,7 +279,14 @@ def training_windows(tokenizer, examples: list[QAExample], config: QAConfig, see
     windows without the answer are kept at the rate ``config.answerless_windows``.
 
     Example:
-        >>> training_windows(tok, examples, QAConfig(max_length=256))  # doctest: +SKIP
+        >>> from ranker.data.labelled import Answer
+        >>> from ranker.models.checkpoints import load_tokenizer
+        >>> tok = load_tokenizer(tiny_bert)  # all-MiniLM-L6-v2's
+        >>> examples = [QAExample("q1", "Ann said hi to Bob. " * 20, "Who said hi?", (Answer("Ann", 0),))]
+        >>> [(w.start, w.end) for w in training_windows(tok, examples, QAConfig(max_length=32, stride=8))]
+        [(6, 6), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (0, 0)]
+        >>> len(training_windows(tok, examples, QAConfig(max_length=32, stride=8, answerless_windows=0.0)))
+        1
     """
     rng = np.random.default_rng(seed)
     encoded = encode_windows(tokenizer, [e.question for e in examples], [e.context for e in examples],
@@ -277,7 +294,8 @@ def training_windows(tokenizer, examples: list[QAExample], config: QAConfig, see
     windows = []
     for row, sample in enumerate(encoded["overflow_to_sample_mapping"]):
         answer = examples[sample].answers[0]
-        start, end = answer_positions(encoded["offset_mapping"][row], encoded.sequence_ids(row), answer.start, answer.end)
+        start, end = answer_positions(encoded["offset_mapping"][row], encoded.sequence_ids(row), answer.start,
+                                      answer.end)
         if start == 0 and rng.random() >= config.answerless_windows:
             continue
         types = encoded["token_type_ids"][row] if "token_type_ids" in encoded else [0] * len(encoded["input_ids"][row])
@@ -309,7 +327,8 @@ class QATask(ExampleTask):
     def evaluate(self) -> dict[str, float]:
         if not self.dev:
             return {}
-        found = answer_questions(self.net, self.tokenizer, [e.question for e in self.dev], [e.context for e in self.dev], self.config)
+        questions, contexts = [e.question for e in self.dev], [e.context for e in self.dev]
+        found = answer_questions(self.net, self.tokenizer, questions, contexts, self.config)
         metrics = squad_metrics(self.dev, [p.text if p else "" for p in found])
         return {"F1": metrics["F1"], "exact_match": metrics["exact_match"]}
 
@@ -324,7 +343,14 @@ def train_reader(train: list[QAExample], out: str | Path, config: QAConfig, trai
     """Fine-tune an extractive QA reader; the model goes to ``out/model``, the evaluations to ``out/metrics.json``.
 
     Example:
-        >>> train_reader(examples, "runs/qa", QAConfig(max_length=256), TrainConfig(epochs=2))  # doctest: +SKIP
+        >>> from ranker.data.labelled import Answer
+        >>> from ranker.train.loop import TrainConfig
+        >>> examples = [QAExample("q1", "Ann said hi to Bob.", "Who said hi?", (Answer("Ann", 0),))]
+        >>> config = QAConfig(model=tiny_bert, max_length=64, stride=16)  # all-MiniLM-L6-v2 by default
+        >>> metrics = train_reader(examples, "runs/qa", config, TrainConfig(epochs=2), dev=examples,
+        ...                        show_progress=False)
+        >>> metrics["train"]["steps"], sorted(metrics["best"])
+        (2, ['F1', 'eval_seconds', 'exact_match', 'step'])
     """
     from ranker.train.loop import fit
 
@@ -337,7 +363,7 @@ def predict_rows(net, tokenizer, config: QAConfig, inputs: list[tuple[str, str]]
     """``ranker predict qa``: each (question, passage)'s answer span."""
     found = answer_questions(net, tokenizer, [q for q, _ in inputs], [c for _, c in inputs], config)
     return [{"question": q, "answer": p.text if p else "", "start": p.start if p else None,
-             "score": round(p.score, 4) if p else None} for (q, _), p in zip(inputs, found)]
+             "score": round(p.score, 4) if p else None} for (q, _), p in zip(inputs, found, strict=True)]
 
 
 def evaluate_examples(net, tokenizer, config: QAConfig, examples: list[QAExample],
@@ -349,7 +375,7 @@ def evaluate_examples(net, tokenizer, config: QAConfig, examples: list[QAExample
                               show_progress=show_progress)
 
     def metrics(how: str) -> dict[str, Any]:
-        chosen = [choose_answer(c, context, how) for c, context in zip(found, contexts)]
+        chosen = [choose_answer(c, context, how) for c, context in zip(found, contexts, strict=True)]
         return squad_metrics(examples, [p.text if p else "" for p in chosen])
 
     result = metrics(config.choose_window)

@@ -87,8 +87,13 @@ def tag_words(net, tokenizer, sentences: list[list[str]], max_length: int, batch
     holding its first piece.
 
     Example:
-        >>> tag_words(net, tok, [["John", "Smith", "'s", "car", "is", "new"]], 128)  # doctest: +SKIP
-        [['NNP', 'NNP', 'POS', 'NN', 'VBZ', 'JJ']]
+        >>> net, tok = new_head(tiny_bert, "token", seed=13, labels=["JJ", "NN", "NNP", "POS", "VBZ"])  # untrained here
+        >>> tags = tag_words(net, tok, [["John", "Smith", "'s", "car", "is", "new"]], 128)
+        >>> len(tags[0]), set(tags[0]) <= {"JJ", "NN", "NNP", "POS", "VBZ"}  # trained: NNP NNP POS NN VBZ JJ
+        (6, True)
+        >>> long = ["the", "dam", "broke"] * 10  # 30 words, read in windows of 8 pieces
+        >>> all(tag_words(net, tok, [long], 8)[0])  # every word tagged
+        True
     """
     from tqdm import tqdm
 
@@ -137,7 +142,8 @@ def tagging_metrics(gold: list[tuple[str, ...]], predicted: list[list[str]]) -> 
     return {
         "accuracy": sum(right.values()) / total if total else 0.0,
         "tokens": total,
-        "per_tag": {tag: {"accuracy": right[tag] / n, "support": n} for tag, n in sorted(seen.items(), key=lambda x: -x[1])},
+        "per_tag": {tag: {"accuracy": right[tag] / n, "support": n}
+                    for tag, n in sorted(seen.items(), key=lambda x: -x[1])},
         "confusions": [{"gold": g, "predicted": p, "count": n} for (g, p), n in confused.most_common(10)],
     }
 
@@ -179,7 +185,13 @@ def train_tagger(train: list[TaggedSentence], out: str | Path, config: TagConfig
     """Fine-tune a tagger; the model goes to ``out/model``, the evaluations to ``out/metrics.json``.
 
     Example:
-        >>> train_tagger(sentences, "runs/pos", TagConfig(), TrainConfig(epochs=3))  # doctest: +SKIP
+        >>> from ranker.train.loop import TrainConfig
+        >>> sentences = [TaggedSentence(("John", "'s", "car", "is", "new"), ("NNP", "POS", "NN", "VBZ", "JJ"))]
+        >>> config = TagConfig(model=tiny_bert, max_length=16)  # all-MiniLM-L6-v2 by default
+        >>> metrics = train_tagger(sentences, "runs/pos", config, TrainConfig(epochs=3), dev=sentences,
+        ...                        show_progress=False)
+        >>> metrics["train"]["steps"], sorted(metrics["best"])
+        (3, ['accuracy', 'eval_seconds', 'step'])
     """
     from ranker.train.loop import fit
 
@@ -189,22 +201,22 @@ def train_tagger(train: list[TaggedSentence], out: str | Path, config: TagConfig
     return fit(task, train_config, out, resume=resume, stop_after=stop_after, show_progress=show_progress)
 
 
-
 def predict_rows(net, tokenizer, config: TagConfig, sentences: list[list[str]]) -> list[dict[str, Any]]:
     """``ranker predict tag``: every word's tag."""
     tags = tag_words(net, tokenizer, sentences, config.max_length)
-    return [{"words": words, "tags": t} for words, t in zip(sentences, tags)]
+    return [{"words": words, "tags": t} for words, t in zip(sentences, tags, strict=True)]
 
 
 def evaluate_examples(net, tokenizer, config: TagConfig, examples: list[TaggedSentence],
                       show_progress: bool = False) -> dict[str, Any]:
     """``ranker eval tag``: token accuracy overall and per gold tag."""
-    predicted = tag_words(net, tokenizer, [list(s.words) for s in examples], config.max_length, show_progress=show_progress)
+    predicted = tag_words(net, tokenizer, [list(s.words) for s in examples], config.max_length,
+                          show_progress=show_progress)
     return tagging_metrics([s.tags for s in examples], predicted)
 
 
 def show_row(row: dict[str, Any]) -> str:
-    return " ".join(f"{w}/{t}" for w, t in zip(row["words"], row["tags"]))
+    return " ".join(f"{w}/{t}" for w, t in zip(row["words"], row["tags"], strict=True))
 
 
 def summary(metrics: dict[str, Any]) -> str:

@@ -64,7 +64,8 @@ class EmbedderTrainConfig:
 
     def __post_init__(self) -> None:
         if self.max_length < 8 or self.dev_doc_length < 8:
-            raise ValueError(f"max_length and dev_doc_length must be >= 8 (got {self.max_length}, {self.dev_doc_length})")
+            raise ValueError(f"max_length and dev_doc_length must be >= 8 (got {self.max_length}, "
+                             f"{self.dev_doc_length})")
         if self.hard_negatives < 0:
             raise ValueError(f"hard_negatives must be >= 0, not {self.hard_negatives}")
 
@@ -116,21 +117,27 @@ def mean_pooled(net, tokenizer, texts: list[str], max_length: int):
     """L2-normalised mean of the last hidden states over each text's tokens (a torch tensor).
 
     Example:
-        >>> mean_pooled(net, tok, ["oil prices fell"], 128).shape  # doctest: +SKIP
-        torch.Size([1, 384])
+        >>> from transformers import AutoModel
+        >>> from ranker.models.checkpoints import load_tokenizer
+        >>> net, tok = AutoModel.from_pretrained(tiny_bert), load_tokenizer(tiny_bert)  # or all-MiniLM-L6-v2
+        >>> vectors = mean_pooled(net, tok, ["oil prices fell", "the dam broke"], 128)
+        >>> vectors.shape, vectors.norm(dim=-1).tolist()  # all-MiniLM-L6-v2's are 384 wide; each of length 1
+        (torch.Size([2, 32]), [1.0, 1.0])
     """
     import torch.nn.functional as F
 
     from ranker.models.loading import device_of
 
-    encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device_of(net))
+    encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    encoded = encoded.to(device_of(net))
     hidden = net(**encoded).last_hidden_state
     mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
     return F.normalize(pooled.float(), dim=-1)
 
 
-def encode(net, tokenizer, texts: list[str], max_length: int, batch_size: int = 32, precision: str = "fp32") -> np.ndarray:
+def encode(net, tokenizer, texts: list[str], max_length: int, batch_size: int = 32,
+           precision: str = "fp32") -> np.ndarray:
     """Vectors for ``texts`` in input order, encoded longest first so batches pad little."""
     import torch
 
@@ -163,14 +170,27 @@ class EmbedderTask:
     """The bi-encoder as a :class:`ranker.train.loop.Task`.
 
     Example:
-        >>> task = EmbedderTask(groups, keys, net, tokenizer, EmbedderTrainConfig(), 32, dev, "auto")  # doctest: +SKIP
-        >>> fit(task, TrainConfig(), "models/embedder")  # doctest: +SKIP
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from transformers import AutoModel
+        >>> from ranker.models.checkpoints import load_tokenizer
+        >>> from ranker.train.loop import TrainConfig, fit
+        >>> groups = [TextGroup("oil prices", "Oil prices fell.", ("A dam broke.",)),
+        ...           TextGroup("dam", "A dam broke.", ("Oil prices fell.",))]
+        >>> keys = [("oil prices", "1", ("2",)), ("dam", "2", ("1",))]  # (query, positive id, negative ids)
+        >>> net, tokenizer = AutoModel.from_pretrained(tiny_bert), load_tokenizer(tiny_bert)  # or all-MiniLM-L6-v2
+        >>> task = EmbedderTask(groups, keys, net, tokenizer, EmbedderTrainConfig(model=tiny_bert), 32, dev=None)
+        >>> sorted(task.batches(0, np.random.default_rng(0)))  # one's positive is the other's negative: apart
+        [[0], [1]]
+        >>> metrics = fit(task, TrainConfig(), "models/embedder", show_progress=False)
+        >>> SentenceTransformer("models/embedder/model", device="cpu").encode(["oil"]).shape  # a SentenceTransformer
+        (1, 32)
     """
 
     primary = "MRR@10"
 
     def __init__(self, groups: list[TextGroup], keys: list[tuple[str, str, tuple[str, ...]]], net, tokenizer,
-                 config: EmbedderTrainConfig, batch_size: int, dev: DenseDevSet | None, precision: str = "fp32") -> None:
+                 config: EmbedderTrainConfig, batch_size: int, dev: DenseDevSet | None,
+                 precision: str = "fp32") -> None:
         """``keys[i]``: group i's (query text, positive id, negative ids), for :func:`distinct_batches`."""
         if not groups or len(keys) != len(groups):
             raise ValueError(f"{len(groups)} training groups but {len(keys)} keys")
@@ -266,7 +286,13 @@ def check_mean_pooled(source: Path) -> None:
     """Refuse a SentenceTransformer base whose modules are not transformer, mean pooling, normalise.
 
     Example:
-        >>> check_mean_pooled(Path(resolve_model("all-MiniLM-L6-v2")))  # doctest: +SKIP
+        >>> import json, shutil
+        >>> check_mean_pooled(Path(tiny_embedder))  # transformer, mean pooling, normalise: as all-MiniLM-L6-v2
+        >>> base = Path(shutil.copytree(tiny_embedder, "tmp/cls-pooled"))
+        >>> _ = (base / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "cls"}))
+        >>> check_mean_pooled(base)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ranker.core.errors.InputError: tmp/cls-pooled: modules [...] with pooling cls: ... mean pooling + normalise ...
     """
     modules = read_json(source / "modules.json", list)
     kinds = [m.get("type", "").rsplit(".", 1)[-1] if isinstance(m, dict) else "?" for m in modules]
@@ -282,7 +308,10 @@ def dense_dev_set(index, data: Path, qrels_path: Path, n: int, seed: int) -> Den
     """A fixed sample of ``n`` judged dev queries and the index's whole corpus.
 
     Example:
-        >>> dev = dense_dev_set(Index.open("indexes/news"), Path("data/news"), Path("data/news/qrels/dev.tsv"), 200, 13)  # doctest: +SKIP
+        >>> from ranker.index.folder import Index
+        >>> dev = dense_dev_set(Index.open("indexes/news"), Path("data/news"), Path("data/news/qrels/dev.tsv"), 200, 13)
+        >>> len(dev.queries), len(dev.doc_texts)  # all six judged queries, searched among all six articles
+        (6, 6)
     """
     qids, texts, qrels = dev_sample(data, qrels_path, n, seed)
     doc_ids = index.doc_ids()
@@ -312,8 +341,13 @@ def train_embedder(
             evaluation (the last model is kept).
 
     Example:
-        >>> train_embedder("runs/mined", "indexes/news", "models/embedder", EmbedderTrainConfig(),
-        ...                TrainConfig(batch_size=32), dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")))  # doctest: +SKIP
+        >>> from ranker.train.loop import TrainConfig
+        >>> config = EmbedderTrainConfig(model=tiny_embedder, max_length=32, dev_doc_length=32)  # or all-MiniLM-L6-v2
+        >>> metrics = train_embedder("models/demo/mined", "indexes/news", "models/embedder", config,
+        ...                          TrainConfig(batch_size=2, max_steps=2),
+        ...                          dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")), show_progress=False)
+        >>> metrics["train"]["steps"], sorted(metrics["best"])
+        (2, ['MRR@10', 'R@100', 'eval_seconds', 'nDCG@10', 'step'])
     """
     metrics, _ = train_on_groups(EmbedderRecipe(config), groups_path, index_path, out, train_config, dev, resume,
                                  stop_after, show_progress)

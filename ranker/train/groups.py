@@ -57,7 +57,7 @@ def read_groups(path: str | Path) -> list[tuple[str, str, str, list[str]]]:
     if missing:
         raise InputError(path, None, f"missing columns {missing}; expected the groups table of 'ranker mine'")
     columns = table.select(list(GROUP_COLUMNS)).to_pydict()
-    return list(zip(columns["qid"], columns["query"], columns["positive"], columns["negatives"]))
+    return list(zip(columns["qid"], columns["query"], columns["positive"], columns["negatives"], strict=True))
 
 
 def text_groups(rows, docs, max_negatives: int | None = None, passage_words: int | None = None) -> list[TextGroup]:
@@ -70,8 +70,9 @@ def text_groups(rows, docs, max_negatives: int | None = None, passage_words: int
     wanted = sorted({d for _, _, pos, negs in rows for d in [pos, *negs]})
     unknown = [d for d in wanted if d not in row_of]
     if unknown:
-        raise InputError("groups", None, f"{len(unknown)} documents not in the index (first: '{unknown[0]}'): mined from another index?")
-    texts = dict(zip(wanted, docs.texts([row_of[d] for d in wanted])))
+        raise InputError("groups", None, f"{len(unknown)} documents not in the index (first: '{unknown[0]}'): "
+                         "mined from another index?")
+    texts = dict(zip(wanted, docs.texts([row_of[d] for d in wanted]), strict=True))
     from ranker.retrieve.passages import passages_for
 
     out = []
@@ -89,7 +90,13 @@ def dev_sample(data: Path, qrels_path: Path, n: int, seed: int) -> tuple[list[st
         InputError: the qrels judge a query the queries file does not hold.
 
     Example:
-        >>> qids, texts, qrels = dev_sample(Path("data/news"), Path("data/news/qrels/dev.tsv"), 200, 13)  # doctest: +SKIP
+        >>> data, dev = Path("data/news"), Path("data/news/qrels/dev.tsv")
+        >>> qids, texts, qrels = dev_sample(data, dev, 200, 13)
+        >>> len(qids), qids[0], texts[0], qrels["t1"]  # fewer than 200 judged: all six, in id order
+        (6, 't1', 'Oil prices fell sharply', {'1': 1})
+        >>> two = dev_sample(data, dev, 2, 13)[0]
+        >>> len(two), two == dev_sample(data, dev, 2, 13)[0]  # the same seed, the same sample
+        (2, True)
     """
     qrels = read_qrels(qrels_path)
     by_id = {q.qid: q for q in read_queries(data).records}

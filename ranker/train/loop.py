@@ -255,10 +255,11 @@ class _Keeper:
         if best is None or task.primary not in metrics or metrics[task.primary] > best[task.primary]:
             state["best"] = metrics
             with atomic_directory(self.out / "model") as tmp:
-                save_model(task.net, task.tokenizer, tmp, {**task.about(), "train": asdict(self.config), "dev": metrics},
-                           getattr(task, "extra_files", None))
+                about = {**task.about(), "train": asdict(self.config), "dev": metrics}
+                save_model(task.net, task.tokenizer, tmp, about, getattr(task, "extra_files", None))
         if self.show_progress:
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float) and k != "eval_seconds")
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                              if isinstance(v, float) and k != "eval_seconds")
             tqdm.write(f"step {step}: {shown} ({metrics['eval_seconds']}s)")
 
 

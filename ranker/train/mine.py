@@ -122,7 +122,8 @@ class MiningReport:
         if self.positive_not_retrieved:
             out.append(f"  positive not in the retriever's results for {self.positive_not_retrieved} queries")
         out.append(f"{self.negatives} negatives kept")
-        out.append(f"{self.short} of {self.queries} queries got fewer than {wanted} negatives ({self.without_negatives} got none)")
+        out.append(f"{self.short} of {self.queries} queries got fewer than {wanted} negatives "
+                   f"({self.without_negatives} got none)")
         return out
 
 
@@ -228,7 +229,18 @@ def cross_encoder_denoiser(reranker, docs, margin: float = 0.0, show_progress: b
     """A loaded :class:`ranker.rerank.reranker.Reranker` as the miner's false-negative guard.
 
     Example:
-        >>> cross_encoder_denoiser(Reranker(RerankConfig(model="models/demo/model/model")), index.docs)  # doctest: +SKIP
+        >>> from ranker.index.folder import Index
+        >>> from ranker.rerank.reranker import RerankConfig, Reranker
+        >>> index = Index.open("indexes/news")
+        >>> reranker = Reranker(RerankConfig(model="models/demo/model/model"))
+        >>> denoiser = cross_encoder_denoiser(reranker, index.docs)
+        >>> denoiser.score(["oil prices"], denoiser.texts_of([0])).shape  # the cross-encoder's score of (query, row 0)
+        (1,)
+        >>> queries = training_queries([Query("t1", "Oil prices fell sharply")], {"t1": {"1": 1}})
+        >>> wary = cross_encoder_denoiser(reranker, index.docs, margin=100.0)  # none scores 100 under the positive
+        >>> groups, report = mine_index(index, queries, MiningConfig(relative_margin=None), wary)
+        >>> groups[0].negatives, report.removed["scored near the positive by the cross-encoder (denoised)"]
+        ((), 5)
     """
     return Denoiser(
         lambda queries, texts: reranker.score(queries, texts, show_progress=show_progress),
@@ -289,7 +301,7 @@ def mine(
     if denoiser is not None and results is not None:
         kept = _denoise(queries, [row_of[q.positive] for q in queries], kept, config, denoiser, report)
     groups = []
-    for query, survivors in zip(queries, kept):
+    for query, survivors in zip(queries, kept, strict=True):
         chosen = sample(survivors, config.num_negatives, config.sampling, rng)
         groups.append(Group(query, tuple(row for _, row, _ in chosen), tuple(rank for rank, _, _ in chosen)))
         report.negatives += len(chosen)
@@ -305,7 +317,14 @@ def mine_index(
     ``config.depth`` deep (in batches, so memory stays flat), then :func:`mine`.
 
     Example:
-        >>> groups, report = mine_index(Index.open("indexes/news"), queries, MiningConfig())  # doctest: +SKIP
+        >>> from ranker.index.folder import Index
+        >>> index = Index.open("indexes/news")
+        >>> queries = training_queries([Query("t1", "Oil prices fell sharply")], {"t1": {"1": 1}})
+        >>> groups, report = mine_index(index, queries, MiningConfig(strategy="bm25", num_negatives=2))
+        >>> [index.doc_ids()[row] for row in groups[0].negatives], groups[0].ranks  # OPEC's article, ranked 2nd
+        (['6'], (2,))
+        >>> report.lines(2)[-1]  # no other article shares a word with the query
+        '1 of 1 queries got fewer than 2 negatives (0 got none)'
     """
     doc_ids = index.doc_ids()
     known = set(doc_ids)
@@ -313,7 +332,8 @@ def mine_index(
     if unknown:
         # qrels often cover more articles than one index holds: warn and go on without them
         print(f"warning: {len(unknown)} of {len(queries)} training pairs name a positive article that is not in the "
-              f"index (first: query {unknown[0].qid}, article {unknown[0].positive}); they are left out", file=sys.stderr)
+              f"index (first: query {unknown[0].qid}, article {unknown[0].positive}); they are left out",
+              file=sys.stderr)
         queries = [q for q in queries if q.positive in known]
     results = None
     if config.strategy != "random":
@@ -343,7 +363,7 @@ def _denoise(queries, own_rows: list[int], kept, config: MiningConfig, denoiser:
     pool = denoiser.pool * config.num_negatives
     flat_queries: list[str] = []
     flat_rows: list[int] = []
-    for query, own, survivors in zip(queries, own_rows, kept):
+    for query, own, survivors in zip(queries, own_rows, kept, strict=True):
         flat_queries += [query.text] * (1 + len(survivors[:pool]))
         flat_rows += [own] + [row for _, row, _ in survivors[:pool]]
     scores = denoiser.score(flat_queries, denoiser.texts_of(flat_rows))
@@ -351,7 +371,8 @@ def _denoise(queries, own_rows: list[int], kept, config: MiningConfig, denoiser:
     for survivors in kept:
         positive, candidates = scores[at], scores[at + 1 : at + 1 + len(survivors[:pool])]
         at += 1 + len(candidates)
-        clean = [c for c, s in zip(survivors, candidates) if s < positive - denoiser.margin]
+        # only the pool was scored: candidates beyond it are not kept
+        clean = [c for c, s in zip(survivors[:pool], candidates, strict=True) if s < positive - denoiser.margin]
         report.removed["scored near the positive by the cross-encoder (denoised)"] += len(candidates) - len(clean)
         out.append(clean)
     return out
@@ -401,7 +422,8 @@ def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about
     )
     pairs: dict[str, list] = {"qid": [], "query": [], "doc_id": [], "label": [], "rank": []}
     for g in groups:
-        for doc, label, rank in [(g.query.positive, 1, 0)] + [(doc_ids[r], 0, k) for r, k in zip(g.negatives, g.ranks)]:
+        negatives = [(doc_ids[r], 0, k) for r, k in zip(g.negatives, g.ranks, strict=True)]
+        for doc, label, rank in [(g.query.positive, 1, 0), *negatives]:
             pairs["qid"].append(g.query.qid)
             pairs["query"].append(g.query.text)
             pairs["doc_id"].append(doc)

@@ -104,10 +104,10 @@ def _head_presets() -> dict[str, dict[str, HeadPreset]]:
 
     return {
         "quick": {
-            "classify": HeadPreset("classify", "R8: the first 64 word pieces, one epoch",
-                                   ClassifyConfig(max_length=64), TrainConfig(learning_rate=1e-4, epochs=1, batch_size=16)),
-            "pairs": HeadPreset("pairs", "Lee: 128 word pieces per pair (about the first 45 words of each); one epoch on "
-                                "2,569 silver pairs of the 300 background articles, then one epoch per fold",
+            "classify": HeadPreset("classify", "R8: the first 64 word pieces, one epoch", ClassifyConfig(max_length=64),
+                                   TrainConfig(learning_rate=1e-4, epochs=1, batch_size=16)),
+            "pairs": HeadPreset("pairs", "Lee: 128 word pieces per pair (about the first 45 words of each); one epoch "
+                                "on 2,569 silver pairs of the 300 background articles, then one epoch per fold",
                                 PairsConfig(max_length=128), TrainConfig(learning_rate=5e-5, epochs=1, batch_size=8),
                                 silver_train=TrainConfig(learning_rate=1e-4, epochs=1, batch_size=8)),
             "tag": HeadPreset("tag", "WSJ POS: 5 epochs",
@@ -118,15 +118,16 @@ def _head_presets() -> dict[str, dict[str, HeadPreset]]:
                              TrainConfig(learning_rate=2e-4, epochs=1, batch_size=16), passage_words=150),
         },
         "full": {
-            "classify": HeadPreset("classify", "R8: 256 word pieces, three epochs",
-                                   ClassifyConfig(max_length=256), TrainConfig(learning_rate=5e-5, epochs=3, batch_size=16)),
+            "classify": HeadPreset("classify", "R8: 256 word pieces, three epochs", ClassifyConfig(max_length=256),
+                                   TrainConfig(learning_rate=5e-5, epochs=3, batch_size=16)),
             # Measured on the 225 pairs of unseen documents (docs/heads.md): both documents
             # whole (320 word pieces) scored Pearson 0.61, below quick's 0.71; both orders of
             # quick's 128, predicting their mean, 0.77. (Whole and both orders and 2 epochs,
             # the recipe first written, is 25,876 pairs at 3.8 pairs/s: two hours here.)
             "pairs": HeadPreset("pairs", "Lee: 128 word pieces per pair, both orders (the prediction is their mean); "
                                 "one epoch on the 2,569 silver pairs, then one epoch per fold",
-                                PairsConfig(max_length=128, symmetric=True), TrainConfig(learning_rate=5e-5, epochs=1, batch_size=8),
+                                PairsConfig(max_length=128, symmetric=True),
+                                TrainConfig(learning_rate=5e-5, epochs=1, batch_size=8),
                                 silver_train=TrainConfig(learning_rate=1e-4, epochs=1, batch_size=8)),
             "tag": HeadPreset("tag", "WSJ POS: 10 epochs",
                               TagConfig(max_length=128), TrainConfig(learning_rate=1e-4, epochs=10, batch_size=16)),

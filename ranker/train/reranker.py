@@ -98,13 +98,22 @@ class RerankerTask:
     """The cross-encoder as a :class:`ranker.train.loop.Task`.
 
     Example:
-        >>> task = RerankerTask(groups, net, tokenizer, RerankerTrainConfig(), dev)  # doctest: +SKIP
-        >>> fit(task, TrainConfig(), "models/reranker")  # doctest: +SKIP
+        >>> from ranker.models.checkpoints import load_pair_scorer, load_tokenizer
+        >>> from ranker.train.loop import TrainConfig, fit
+        >>> groups = [TextGroup("oil prices", "Oil prices fell after OPEC met.", ("The dam spillway broke.",))]
+        >>> net, tokenizer = load_pair_scorer(tiny_bert), load_tokenizer(tiny_bert)  # or "all-MiniLM-L6-v2"
+        >>> task = RerankerTask(groups, net, tokenizer, RerankerTrainConfig(model=tiny_bert), 8, dev=None)
+        >>> loss, pairs = task.loss([0])  # softmax cross-entropy over the group, the positive the target
+        >>> pairs, loss.item() > 0
+        (2, True)
+        >>> fit(task, TrainConfig(), "models/reranker", show_progress=False)["train"]["steps"]
+        1
     """
 
     primary = "MRR@10"
 
-    def __init__(self, groups: list[TextGroup], net, tokenizer, config: RerankerTrainConfig, batch_size: int, dev: DevSet | None) -> None:
+    def __init__(self, groups: list[TextGroup], net, tokenizer, config: RerankerTrainConfig, batch_size: int,
+                 dev: DevSet | None) -> None:
         if not groups:
             raise ValueError("no training groups")
         self.groups = groups
@@ -116,7 +125,8 @@ class RerankerTask:
         self.interpolation: dict[str, Any] = {}
         # Characters stand in for tokens when grouping by length: close enough to
         # sort by, and it costs no tokenisation.
-        self.lengths = [min(len(g.query) + max(len(t) for t in (g.positive, *g.negatives)), 8 * config.max_length) for g in groups]
+        self.lengths = [min(len(g.query) + max(len(t) for t in (g.positive, *g.negatives)), 8 * config.max_length)
+                        for g in groups]
 
     def batches(self, epoch: int, rng: np.random.Generator) -> list[list[int]]:
         return length_grouped_batches(self.lengths, self.batch_size, rng)
@@ -156,7 +166,8 @@ class RerankerTask:
             return {}
         from ranker.rerank.reranker import score_pairs
 
-        cross = score_pairs(self.net, self.tokenizer, self.dev.pair_queries, self.dev.pair_texts, self.config.max_length)
+        cross = score_pairs(self.net, self.tokenizer, self.dev.pair_queries, self.dev.pair_texts,
+                            self.config.max_length)
         metrics, self.interpolation = dev_metrics(self.dev, cross)
         return metrics
 
@@ -177,9 +188,15 @@ def dev_metrics(dev: DevSet, cross: np.ndarray) -> tuple[dict[str, float], dict[
     interpolation record ``ranker.json`` keeps.
 
     Example:
-        >>> metrics, interpolation = dev_metrics(dev, scores)  # doctest: +SKIP
-        >>> metrics["mixed_weight"] == interpolation["weight"]  # doctest: +SKIP
-        True
+        >>> from ranker.index.folder import Index
+        >>> index = Index.open("indexes/news")
+        >>> qids, queries, qrels = dev_sample(Path("data/news"), Path("data/news/qrels/dev.tsv"), 200, 13)
+        >>> dev = make_dev_set(qids, queries, index.retriever("bm25").search(queries, 5), qrels, index.docs)
+        >>> # an oracle's scores: 1 for the article whose title the query is, 0 for the others
+        >>> scores = np.array([float(t.startswith(q)) for q, t in zip(dev.pair_queries, dev.pair_texts, strict=True)])
+        >>> metrics, interpolation = dev_metrics(dev, scores)
+        >>> metrics["MRR@10"], metrics["mixed_weight"] == interpolation["weight"], interpolation["dev_queries"]
+        (1.0, True, 6)
     """
     from ranker.eval.metrics import evaluate
     from ranker.rerank.reranker import rerank_scores, tune_weight
@@ -227,8 +244,13 @@ def fit_reranker(
         dev: a :class:`DevSet` to keep the best model by, or None.
 
     Example:
-        >>> fit_reranker([("oil prices", "Oil prices fell after OPEC met.", ["The dam spillway broke."])],
-        ...              "models/mine", train_config=TrainConfig(max_steps=10))  # doctest: +SKIP
+        >>> from ranker.rerank.reranker import Reranker
+        >>> from ranker.train.loop import TrainConfig
+        >>> groups = [("oil prices", "Oil prices fell after OPEC met.", ["The dam spillway broke."])]
+        >>> config = RerankerTrainConfig(model=tiny_bert, max_length=32)  # all-MiniLM-L6-v2 by default
+        >>> metrics = fit_reranker(groups, "models/mine", config, TrainConfig(epochs=3), show_progress=False)
+        >>> metrics["train"]["steps"], len(Reranker("models/mine/model").rank("oil", ["Oil fell.", "A dam."], top_k=1))
+        (3, 1)
     """
     from ranker.train.loop import TrainConfig, fit
 
@@ -302,8 +324,15 @@ def train_reranker(
         dev_retriever: the first stage the dev queries are reranked from.
 
     Example:
-        >>> train_reranker("runs/mined/hybrid", "indexes/news", "models/reranker",
-        ...                RerankerTrainConfig(), TrainConfig(), dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")))  # doctest: +SKIP
+        >>> from ranker.train.loop import TrainConfig
+        >>> config = RerankerTrainConfig(model=tiny_bert, max_length=32, weight_queries=6)  # or all-MiniLM-L6-v2
+        >>> metrics = train_reranker("models/demo/mined", "indexes/news", "models/reranker", config,
+        ...                          TrainConfig(max_steps=2, batch_size=2),
+        ...                          dev=(Path("data/news"), Path("data/news/qrels/dev.tsv")), show_progress=False)
+        >>> metrics["train"]["steps"], sorted(metrics["best"])
+        (2, ['MRR@10', 'eval_seconds', 'first_stage_MRR@10', 'mixed_MRR@10', 'mixed_weight', 'nDCG@10', 'step'])
+        >>> metrics["weight"]["queries"]  # the final weight, tuned on weight_queries dev queries
+        6
     """
     metrics, index = train_on_groups(RerankerRecipe(config, dev_retriever), groups_path, index_path, out, train_config,
                                      dev, resume, stop_after, show_progress)
@@ -323,8 +352,14 @@ def tune_final_weight(model: Path, index, dev: tuple[Path, Path], n: int, seed: 
         cross-encoder alone and the mix.
 
     Example:
-        >>> tune_final_weight(Path("runs/ce/model"), Index.open("indexes/news"), dev, 595, 13)["weight"]  # doctest: +SKIP
-        0.25
+        >>> from ranker.index.folder import Index
+        >>> from ranker.models.checkpoints import read_about
+        >>> model, dev = Path("models/demo/model/model"), (Path("data/news"), Path("data/news/qrels/dev.tsv"))
+        >>> read_about(model)["interpolation"]  # trained without a dev set: no weight yet
+        {}
+        >>> found = tune_final_weight(model, Index.open("indexes/news"), dev, 595, 13, show_progress=False)
+        >>> found["queries"], read_about(model)["interpolation"]["weight"] == found["weight"]  # all six; recorded
+        (6, True)
     """
     from ranker.models.checkpoints import read_about
     from ranker.rerank.reranker import RerankConfig, Reranker
@@ -338,9 +373,11 @@ def tune_final_weight(model: Path, index, dev: tuple[Path, Path], n: int, seed: 
     about = read_about(model)
     about["interpolation"] = interpolation
     write_listed(model, "ranker.json", about)
-    found = {"weight": metrics["mixed_weight"], "queries": len(qids), "first_stage_MRR@10": metrics["first_stage_MRR@10"],
-             "alone_MRR@10": metrics["MRR@10"], "mixed_MRR@10": metrics["mixed_MRR@10"]}
+    found = {"weight": metrics["mixed_weight"], "queries": len(qids),
+             "first_stage_MRR@10": metrics["first_stage_MRR@10"], "alone_MRR@10": metrics["MRR@10"],
+             "mixed_MRR@10": metrics["mixed_MRR@10"]}
     if show_progress:
-        print(f"mixing weight tuned on {len(qids)} dev queries: {found['weight']:g} (MRR@10 {found['mixed_MRR@10']:.4f}; "
-              f"first stage {found['first_stage_MRR@10']:.4f}, cross-encoder alone {found['alone_MRR@10']:.4f})")
+        print(f"mixing weight tuned on {len(qids)} dev queries: {found['weight']:g} "
+              f"(MRR@10 {found['mixed_MRR@10']:.4f}; first stage {found['first_stage_MRR@10']:.4f}, "
+              f"cross-encoder alone {found['alone_MRR@10']:.4f})")
     return found
