@@ -88,7 +88,8 @@ def test_several_labelled_positives_are_all_excluded(bm25):
 
 
 def test_window_and_random_sampling(bm25):
-    groups, _ = hard(bm25, MiningConfig(strategy="bm25", range_min=2, range_max=4, num_negatives=5, relative_margin=None))
+    groups, _ = hard(bm25, MiningConfig(strategy="bm25", range_min=2, range_max=4, num_negatives=5,
+                                        relative_margin=None))
     assert all(2 < rank <= 4 for rank in groups[0].ranks)
     for seed in range(5):
         config = MiningConfig(strategy="bm25", num_negatives=2, sampling="random", relative_margin=None, seed=seed)
@@ -126,7 +127,7 @@ def test_tables_round_trip(tmp_path, bm25):
     groups, report = hard(bm25, MiningConfig(strategy="bm25", num_negatives=2))
     write_tables(groups, DOC_IDS, tmp_path, {"note": "test"})
     rows = read_groups(tmp_path)
-    assert rows == [("q1", QUERY.text, "o1", ["o4", "o3"])]
+    assert rows == [("q1", QUERY.text, "o1", ["o4", "o3"], "")]  # a labelled query: nothing cut from its positive
     pairs = pq.read_table(tmp_path / "pairs.parquet").to_pydict()
     assert pairs["doc_id"] == ["o1", "o4", "o3"] and pairs["label"] == [1, 0, 0]
 

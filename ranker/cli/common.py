@@ -59,7 +59,7 @@ def on_invalid(args: argparse.Namespace) -> str:
 def inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
     """(flag, path) of every file or folder the command reads, for :func:`ranker.core.outputs.check_output`.
 
-    Every Path-valued argument counts, and a --model or --queries string that names
+    Every Path-valued argument counts (each of a list of them too), and a --model or --queries string that names
     an existing path; report's run files too.
     """
     from ranker.eval.report.build import parse_systems
@@ -71,6 +71,8 @@ def inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
             continue
         if isinstance(value, Path):
             found.append((flag, value))
+        elif isinstance(value, list) and value and all(isinstance(v, Path) for v in value):  # --groups A B
+            found += [(flag, v) for v in value]
         elif name in ("model", "queries") and isinstance(value, str) and value != "-" and Path(value).exists():
             found.append((flag, Path(value)))
         elif name == "runs" and isinstance(value, list):

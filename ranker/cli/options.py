@@ -113,7 +113,9 @@ def add_training(parser: argparse.ArgumentParser, batch_help: str, tables: str) 
 
 def add_mined_training(parser: argparse.ArgumentParser) -> None:
     """What every training on mined groups reads and writes (reranker, embedder)."""
-    parser.add_argument("--groups", type=Path, required=True, help="groups.parquet from 'ranker mine' (or its folder)")
+    parser.add_argument("--groups", type=Path, nargs="+", required=True,
+                        help="groups.parquet from 'ranker mine' (or its folder); several are trained on as one table, "
+                        "shuffled together (e.g. generated queries and labelled ones)")
     parser.add_argument("--index", type=Path, required=True,
                         help="the index the groups were mined from (it holds the texts)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")

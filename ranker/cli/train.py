@@ -10,11 +10,13 @@ from pathlib import Path
 from ranker.cli.common import dev_files, guard, judged_queries, runtime, say, train_config
 from ranker.cli.options import BACKBONE_HELP, add_fields, add_mined_training, add_runtime, add_training
 from ranker.core.errors import InputError
-from ranker.core.flags import count, number
+from ranker.core.flags import count, named_count, number
 
 
 def add_commands(commands):
-    """Add ``mine`` and ``train reranker|embedder``; returns ``train``'s subcommands, for the other heads."""
+    """Add ``generate``, ``mine`` and ``train reranker|embedder``; returns ``train``'s subcommands, for the other
+    heads."""
+    _add_generate(commands)
     _add_mine(commands)
     train = commands.add_parser("train", help="fine-tune a model on the BERT core")
     heads = train.add_subparsers(dest="head", required=True, metavar="HEAD")
@@ -58,6 +60,56 @@ def add_commands(commands):
     add_training(embedder, "queries per step (default: 32)", "[embedder] and [train]")
     embedder.set_defaults(handler=embedder_command)
     return heads
+
+
+def _add_generate(commands) -> None:
+    from ranker.train.corpus_queries import KINDS
+
+    generate = commands.add_parser(
+        "generate", help="make training queries from the corpus itself (no model needed)",
+        description="Make training queries from a BEIR folder's articles: each article's lead sentence (for the "
+        "rest of it), other sentences (for the article without them: the inverse cloze task), cropped spans, "
+        "keywords drawn by tf-idf weight, and the packaged hand-written news questions. By default only articles "
+        "relevant in qrels/SPLIT.tsv and judged in no other qrels file provide queries, so no dev or test "
+        "article's text becomes one. Writes OUT/queries.jsonl, OUT/qrels/train.tsv and OUT/generated.json (how "
+        "they were made); mine negatives for them with 'ranker mine INDEX --queries OUT --split train'.",
+    )
+    generate.add_argument("data", type=Path, help="a BEIR folder (corpus.jsonl, qrels/)")
+    generate.add_argument("--out", type=Path, required=True, help="output folder")
+    generate.add_argument("--split", default="train", help="the training qrels, qrels/SPLIT.tsv (default: train)")
+    generate.add_argument("--per-article", type=named_count(KINDS), nargs="+", metavar="KIND=N",
+                          help=f"queries of a kind per article, e.g. ict=4 span=0 (kinds: {', '.join(KINDS)}; "
+                          "default: lead=1 ict=2 span=1 keywords=2 news_qa=1, where news_qa takes every question)")
+    generate.add_argument("--whole-corpus", action="store_true",
+                          help="let every article provide queries, dev and test ones too (adaptation to the corpus; "
+                          "never compare the result on those splits with a model trained without it)")
+    generate.add_argument("--seed", type=count(0), help="for every draw (default: 13)")
+    generate.add_argument("--json", action="store_true", help="print generated.json")
+    generate.set_defaults(handler=generate_command)
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    """``ranker generate``: :func:`ranker.train.corpus_queries.generate_to_folder`."""
+    from dataclasses import replace
+
+    from ranker.core.outputs import GENERATED
+    from ranker.train.corpus_queries import GenerationConfig, generate_to_folder
+
+    out = guard(args, GENERATED)
+    config = GenerationConfig()
+    if args.per_article:
+        config = replace(config, per_article={**config.per_article, **dict(args.per_article)})
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
+    about = generate_to_folder(args.data, out, config, args.split, args.whole_corpus)
+    if args.json:
+        print(json.dumps(about, indent=2))
+        return 0
+    counts = ", ".join(f"{kind} {n}" for kind, n in about["counts"].items())
+    say(f"{about['queries']} queries from {about['articles']} articles ({counts}) -> {args.out}")
+    say(f"allowed: {about['allowed']}")
+    say(f"next: ranker mine INDEX --queries {args.out} --split train --out MINED")
+    return 0
 
 
 def _add_mine(commands) -> None:

@@ -51,6 +51,28 @@ def count(minimum: int = 0, maximum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def named_count(names: tuple[str, ...]) -> Callable[[str], tuple[str, int]]:
+    """``NAME=N``: one of ``names`` and a whole number of at least 0.
+
+    Example:
+        >>> named_count(("ict", "lead"))("ict=3")
+        ('ict', 3)
+        >>> named_count(("ict", "lead"))("poem=1")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: must be NAME=N with NAME one of ict, lead, got 'poem=1'
+    """
+
+    def parse(raw: str) -> tuple[str, int]:
+        name, _, value = raw.partition("=")
+        if name not in names or not value.isdigit():
+            raise argparse.ArgumentTypeError(f"must be NAME=N with NAME one of {', '.join(names)}, got '{raw}'")
+        return name, int(value)
+
+    parse.__name__ = "named count"
+    return parse
+
+
 def number(low: float | None = None, high: float | None = None, open_low: bool = False,
            open_high: bool = False) -> Callable[[str], float]:
     """A finite number in ``[low, high]`` (either end open or absent).

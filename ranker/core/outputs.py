@@ -27,7 +27,7 @@ from ranker.core.files import TEMPORARY
 
 #: The files that make a folder an artifact with a file list (ranker.core.integrity);
 #: nothing is written inside such a folder but by its own writer.
-_LIST_FILES = ("manifest.json", "ranker.json", "mining.json", "state.json")
+_LIST_FILES = ("manifest.json", "ranker.json", "mining.json", "state.json", "generated.json")
 #: The longest temporary suffix our writers add to a name (".NAME.tmp-PID-8hex-old").
 _SCRATCH = len(".") + len(".tmp-4194304-12345678-old")
 
@@ -84,6 +84,11 @@ def _is_report(folder: Path) -> bool:
 def _is_mined(folder: Path) -> bool:
     names = _names(folder)
     return "mining.json" in names and names <= {"groups.parquet", "pairs.parquet", "mining.json"}
+
+
+def _is_generated(folder: Path) -> bool:
+    names = _names(folder)
+    return "generated.json" in names and names <= {"queries.jsonl", "qrels", "generated.json"}
 
 
 def _is_training(folder: Path) -> bool:
@@ -167,6 +172,7 @@ def folder_of(name: str, pattern: str) -> Artifact:
 INDEX = Artifact("a ranker index", True, _is_index)
 REPORT = Artifact("a ranker report", True, _is_report)
 MINED = Artifact("a folder of mined tables", True, _is_mined)
+GENERATED = Artifact("a folder of generated training queries", True, _is_generated)
 TRAINING = Artifact("a ranker training folder", True, _is_training)
 NEWS = Artifact("a news benchmark folder", True, _is_news)
 SHARDS = Artifact("a folder of embedding shards", True, _is_shards)

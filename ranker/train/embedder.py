@@ -319,7 +319,7 @@ def dense_dev_set(index, data: Path, qrels_path: Path, n: int, seed: int) -> Den
 
 
 def train_embedder(
-    groups_path: str | Path,
+    groups_path: str | Path | list[str | Path],
     index_path: str | Path,
     out: str | Path,
     config: EmbedderTrainConfig,
@@ -332,7 +332,8 @@ def train_embedder(
     """Fine-tune the bi-encoder on mined groups; the best model goes to ``out/model``.
 
     Args:
-        groups_path: ``groups.parquet`` written by ``ranker mine`` (or its folder).
+        groups_path: ``groups.parquet`` written by ``ranker mine`` (or its folder), or
+            several, trained on as one shuffled table.
         index_path: the index the groups were mined from (it holds the texts).
         out: the output folder (``model/``, ``checkpoint/``, ``metrics.json``).
         config: base model, lengths, negatives and dev sample.
@@ -384,6 +385,6 @@ class EmbedderRecipe:
             check_mean_pooled(Path(path))  # before training, not at the first save
         quiet_transformers()
         net = AutoModel.from_pretrained(path).to(pick_device(train_config.device))
-        keys = [(query, pos, tuple(negs[: config.hard_negatives])) for _, query, pos, negs in rows]
+        keys = [(row.query, row.positive, tuple(row.negatives[: config.hard_negatives])) for row in rows]
         return EmbedderTask(groups, keys, net, load_tokenizer(config.model), config, train_config.batch_size, dev_set,
                             train_config.precision)

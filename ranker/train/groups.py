@@ -1,5 +1,5 @@
-"""Mined groups as training data: read a ``groups.parquet``, resolve its document
-ids to the texts a model reads, and pick a fixed dev sample to evaluate on.
+"""Mined groups as training data: read one or several ``groups.parquet``, resolve
+their document ids to the texts a model reads, and pick a fixed dev sample to evaluate on.
 
 Both trainers on mined groups (the cross-encoder and the embedder) start here, so
 neither imports the other, and both train through :func:`train_on_groups`.
@@ -9,15 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ranker.core.errors import InputError
 from ranker.data.qrels import judged_queries, read_qrels
 from ranker.data.readers import read_queries
 from ranker.data.records import Qrels
 
-#: The columns of ``groups.parquet`` a trainer reads (``ranker mine`` writes more).
+#: The columns of ``groups.parquet`` a trainer reads (``ranker mine`` writes more;
+#: ``cut`` is optional, as tables mined before it existed lack it).
 GROUP_COLUMNS = ("qid", "query", "positive", "negatives")
+
+
+class GroupRow(NamedTuple):
+    """One row of a groups table: a query, its positive's id and its negatives' ids,
+    and ``cut``: the words of the positive the query was made of, which a model must
+    not read there (empty for a labelled query)."""
+
+    qid: str
+    query: str
+    positive: str
+    negatives: list[str]
+    cut: str = ""
 
 
 @dataclass(frozen=True)
@@ -32,12 +45,21 @@ class TextGroup:
         return [(self.query, self.positive)] + [(self.query, n) for n in self.negatives]
 
 
-def read_groups(path: str | Path) -> list[tuple[str, str, str, list[str]]]:
-    """(qid, query, positive doc id, negative doc ids) from a mined ``groups.parquet``.
+def read_groups(path: str | Path | list[str | Path]) -> list[GroupRow]:
+    """The rows of a mined ``groups.parquet`` (or its folder), or of several one after another.
 
     Raises:
-        InputError: the file is missing, not parquet, or lacks a column.
+        InputError: a file is missing, not parquet, changed since mining, or lacks a column.
+
+    Example:
+        >>> rows = read_groups("models/demo/mined")
+        >>> len(rows), rows[0].qid, rows[0].positive, rows[0].cut  # a labelled query: nothing cut
+        (6, 't1', '1', '')
+        >>> len(read_groups(["models/demo/mined", "models/demo/mined"]))  # two tables read as one
+        12
     """
+    if isinstance(path, (list, tuple)):
+        return [row for one in path for row in read_groups(one)]
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -56,29 +78,33 @@ def read_groups(path: str | Path) -> list[tuple[str, str, str, list[str]]]:
     missing = [c for c in GROUP_COLUMNS if c not in table.column_names]
     if missing:
         raise InputError(path, None, f"missing columns {missing}; expected the groups table of 'ranker mine'")
-    columns = table.select(list(GROUP_COLUMNS)).to_pydict()
-    return list(zip(columns["qid"], columns["query"], columns["positive"], columns["negatives"], strict=True))
+    columns = table.select([*GROUP_COLUMNS, *(["cut"] if "cut" in table.column_names else [])]).to_pydict()
+    cuts = columns.get("cut") or [""] * table.num_rows
+    return [GroupRow(*row) for row in zip(*(columns[c] for c in GROUP_COLUMNS), cuts, strict=True)]
 
 
 def text_groups(rows, docs, max_negatives: int | None = None, passage_words: int | None = None) -> list[TextGroup]:
-    """Resolve document ids to the texts the cross-encoder reads, through an index's doc store.
+    """Resolve document ids to the texts the cross-encoder reads, through an index's doc
+    store; a positive is read without its row's ``cut``.
 
     Raises:
         InputError: a document id that the index does not hold.
     """
     row_of = {doc: row for row, doc in enumerate(docs.doc_ids())}
-    wanted = sorted({d for _, _, pos, negs in rows for d in [pos, *negs]})
+    wanted = sorted({d for row in rows for d in [row.positive, *row.negatives]})
     unknown = [d for d in wanted if d not in row_of]
     if unknown:
         raise InputError("groups", None, f"{len(unknown)} documents not in the index (first: '{unknown[0]}'): "
                          "mined from another index?")
     texts = dict(zip(wanted, docs.texts([row_of[d] for d in wanted]), strict=True))
     from ranker.retrieve.passages import passages_for
+    from ranker.train.corpus_queries import cut_from
 
     out = []
-    for _, query, pos, negs in rows:
-        read = passages_for([query] * (1 + len(negs)), [texts[d] for d in [pos, *negs]], passage_words)
-        out.append(TextGroup(query, read[0], tuple(read[1:][:max_negatives])))
+    for row in rows:
+        read = [cut_from(texts[row.positive], row.cut), *(texts[d] for d in row.negatives)]
+        read = passages_for([row.query] * len(read), read, passage_words)
+        out.append(TextGroup(row.query, read[0], tuple(read[1:][:max_negatives])))
     return out
 
 
@@ -115,10 +141,11 @@ class GroupRecipe(Protocol):
 
     def dev_set(self, index, dev: tuple[Path, Path], seed: int) -> Any: ...
 
-    def task(self, rows: list[tuple[str, str, str, list[str]]], index, dev_set: Any, train_config) -> Any: ...
+    def task(self, rows: list[GroupRow], index, dev_set: Any, train_config) -> Any: ...
 
 
-def train_on_groups(recipe: GroupRecipe, groups_path: str | Path, index_path: str | Path, out: str | Path,
+def train_on_groups(recipe: GroupRecipe, groups_path: str | Path | list[str | Path], index_path: str | Path,
+                    out: str | Path,
                     train_config, dev: tuple[Path, Path] | None = None, resume: bool = False,
                     stop_after: int | None = None, show_progress: bool = True) -> tuple[dict[str, Any], Any]:
     """Train ``recipe``'s model on the groups ``ranker mine`` wrote: the step the
@@ -127,7 +154,8 @@ def train_on_groups(recipe: GroupRecipe, groups_path: str | Path, index_path: st
 
     Args:
         recipe: the model's dev set and task (see :class:`GroupRecipe`).
-        groups_path: ``groups.parquet`` written by ``ranker mine`` (or its folder).
+        groups_path: ``groups.parquet`` written by ``ranker mine`` (or its folder), or
+            several, trained on as one shuffled table.
         index_path: the index the groups were mined from (it holds the texts).
         out: the output folder (``model/``, ``checkpoint/``, ``metrics.json``).
         train_config: a :class:`ranker.train.loop.TrainConfig`.

@@ -86,6 +86,9 @@ class TrainingQuery:
     text: str
     positive: str
     positives: frozenset[str]
+    #: words of the positive that the query was made of, left out when a model reads it
+    #: (a query made from the corpus: ranker.train.corpus_queries); empty for a labelled query
+    cut: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def training_queries(queries: list[Query], qrels: Qrels) -> list[TrainingQuery]:
 
     Example:
         >>> training_queries([Query("q", "oil")], {"q": {"d": 1, "e": 0}})
-        [TrainingQuery(qid='q', text='oil', positive='d', positives=frozenset({'d'}))]
+        [TrainingQuery(qid='q', text='oil', positive='d', positives=frozenset({'d'}), cut='')]
     """
     by_id = {q.qid: q for q in queries}
     missing = sorted(set(qrels) - set(by_id))
@@ -144,7 +147,8 @@ def training_queries(queries: list[Query], qrels: Qrels) -> list[TrainingQuery]:
     out = []
     for qid, judged in qrels.items():
         positives = frozenset(doc for doc, grade in judged.items() if grade > 0)
-        out += [TrainingQuery(qid, by_id[qid].text, doc, positives) for doc in sorted(positives)]
+        cut = str(by_id[qid].metadata.get("cut") or "")  # a generated query's own words in its positive
+        out += [TrainingQuery(qid, by_id[qid].text, doc, positives, cut) for doc in sorted(positives)]
     return out
 
 
@@ -394,7 +398,8 @@ def check_tables_folder(out: Path) -> None:
 def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about: dict) -> None:
     """Write ``out/groups.parquet``, ``out/pairs.parquet`` and ``out/mining.json``.
 
-    ``groups``: qid, query, positive, negatives (list), negative_ranks (list).
+    ``groups``: qid, query, positive, negatives (list), negative_ranks (list), cut
+    (what a model must not read of the positive; empty but for generated queries).
     ``pairs``: qid, query, doc_id, label (1 for the positive, 0 for a negative),
     rank (the negative's rank in the retriever's results, 0 for positives and
     random negatives). ``mining.json`` also lists the tables' sha256s.
@@ -418,6 +423,7 @@ def write_tables(groups: list[Group], doc_ids: list[str], out: str | Path, about
             "positive": [g.query.positive for g in groups],
             "negatives": [[doc_ids[r] for r in g.negatives] for g in groups],
             "negative_ranks": [list(g.ranks) for g in groups],
+            "cut": [g.query.cut for g in groups],
         }
     )
     pairs: dict[str, list] = {"qid": [], "query": [], "doc_id": [], "label": [], "rank": []}

@@ -300,7 +300,7 @@ class RerankerRecipe:
 
 
 def train_reranker(
-    groups_path: str | Path,
+    groups_path: str | Path | list[str | Path],
     index_path: str | Path,
     out: str | Path,
     config: RerankerTrainConfig,
@@ -314,7 +314,8 @@ def train_reranker(
     """Fine-tune a cross-encoder on mined groups; the best model goes to ``out/model``.
 
     Args:
-        groups_path: ``groups.parquet`` written by ``ranker mine`` (or its folder).
+        groups_path: ``groups.parquet`` written by ``ranker mine`` (or its folder), or
+            several, trained on as one shuffled table.
         index_path: the index the groups were mined from (it holds the texts).
         out: the output folder (``model/``, ``checkpoint/``, ``metrics.json``).
         config: model, loss, length and dev sample.
