@@ -54,7 +54,8 @@ def write_demo_report(args: argparse.Namespace, name: str, qrels: dict, model: P
     heads = args.heads if any(args.heads.glob("*/metrics.json")) else None
     report = build_report(runs, qrels, ReportConfig(baseline="hybrid", focus="reranked (mixed)"), data=args.data,
                           heads=heads, index=args.index, model=model,
-                          title=f"News search: {len(qrels)} test title queries, hybrid retrieval reranked by the fine-tuned cross-encoder",
+                          title=f"News search: {len(qrels)} test title queries, hybrid retrieval reranked by the "
+                                "fine-tuned cross-encoder",
                           qrels_name=f"{name} of {args.data / 'qrels' / 'test-title.tsv'}")
     return write_report(args.report, report)
 
@@ -92,10 +93,9 @@ def usable(load) -> bool:
     return True
 
 
-def run(args: argparse.Namespace) -> int:
-    """The demo on parsed arguments (see the module)."""
-    started = time.perf_counter()
-    # every output checked before any work: the demo's flags can point anywhere
+def check_outputs(args: argparse.Namespace) -> bool:
+    """Every output checked before any work (the demo's flags can point anywhere); whether the
+    news benchmark is to be built."""
     building = args.rebuild or not (args.data / "corpus.jsonl").exists()
     if building:
         check_output(args.data, NEWS, [("--cache", args.cache)])
@@ -104,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
     for folder, kind in ((args.runs, RUNS_FOLDER), (args.models, MODELS_FOLDER), (args.report, REPORT),
                          (args.titles_index, INDEX)):
         check_output(folder, kind, [*inputs, ("--index", args.index)])
+    return building
 
+
+def news_benchmark(args: argparse.Namespace, building: bool) -> None:
+    """Step 1: the news benchmark from its recipe, unless it is there."""
     if building:
         print(f"[1/7] building the news benchmark -> {args.data}")
         summary = build_news_benchmark(args.data, args.cache)
@@ -112,19 +116,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"[1/7] news benchmark already built in {args.data}")
 
+
+def news_index(args: argparse.Namespace) -> None:
+    """Step 2: the article bodies indexed with BM25 and dense embeddings, unless a usable index has both."""
     manifest_path = args.index / "manifest.json"
     complete = (manifest_path.exists() and usable(lambda: Index.open(args.index))
                 and {"bm25", "dense"} <= set(json.loads(manifest_path.read_text())["components"]))
     if args.rebuild or not complete:
         print(f"[2/7] indexing the article bodies with BM25 and dense embeddings -> {args.index} (the benchmark's "
               "protocol: its queries are the titles; encoding takes a few minutes on a CPU)")
-        manifest = build_index(read_articles(args.data).records, args.index, dense=DenseConfig(), source=str(args.data),
-                               fields=("text",))
+        manifest = build_index(read_articles(args.data).records, args.index, dense=DenseConfig(),
+                               source=str(args.data), fields=("text",))
         print(f"      {manifest['doc_count']} documents in {manifest['build_seconds']:.1f}s "
               f"(dense: {manifest['components']['dense']['encode_and_build_seconds']:.1f}s)")
     else:
         print(f"[2/7] index already built in {args.index}")
 
+
+def search_and_evaluate(args: argparse.Namespace) -> Index:
+    """Step 3: every retriever on the test titles, the test subtitles and every title; their runs
+    written, their metrics printed; the index, opened."""
     print("[3/7] searching and evaluating")
     index = Index.open(args.index)
     doc_ids = index.doc_ids()
@@ -143,15 +154,21 @@ def run(args: argparse.Namespace) -> int:
         for name, qrels in evaluations:
             chosen = [q for q in queries if q.qid in qrels]
             begun = time.perf_counter()
-            run = search_run(retriever, chosen, doc_ids, k=100, show_progress=False)
+            found = search_run(retriever, chosen, doc_ids, k=100, show_progress=False)
             seconds = time.perf_counter() - begun
-            write_run(args.runs / f"{system}.{name}.trec", run, tag=system)
-            scores = evaluate(run, qrels)
-            rows.append([system, name, len(chosen), *(f"{v:.3f}" for v in scores.values()), f"{1000 * seconds / len(chosen):.2f}"])
+            write_run(args.runs / f"{system}.{name}.trec", found, tag=system)
+            scores = evaluate(found, qrels)
+            rows.append([system, name, len(chosen), *(f"{v:.3f}" for v in scores.values()),
+                         f"{1000 * seconds / len(chosen):.2f}"])
     print()
     print(format_table(["system", "queries", "n", *scores, "ms/query"], sorted(rows, key=lambda r: (r[1], r[0]))))
     print(f"\nruns written to {args.runs}/")
+    return index
 
+
+def quick_reranker(args: argparse.Namespace, index: Index) -> Path:
+    """Steps 4 and 5: hard negatives mined and the cross-encoder fine-tuned on them (the quick
+    preset), unless a usable model is there; the model's folder."""
     preset = PRESETS["quick"]
     model = args.models / "model" / "model"
     if args.retrain or not model.exists() or not usable(lambda: read_about(model)):
@@ -163,7 +180,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"      {done['examples']} pairs in {done['seconds']:.0f}s ({done['examples_per_second']:.1f} pairs/s)")
     else:
         print(f"\n[4/7] [5/7] quick reranker already trained in {model} (--retrain to train it again)")
+    return model
 
+
+def rerank_sample(args: argparse.Namespace, index: Index, model: Path) -> tuple[str, dict]:
+    """Step 6: hybrid's top 20 reranked for a sample of the test titles, every system's metrics on
+    it printed; the sample's run name and qrels."""
     print(f"\n[6/7] reranking hybrid's top 20 for {TEST_SAMPLE} test title queries")
     queries, qrels = beir_split(args.data, "test-title", sample=TEST_SAMPLE)
     name = f"test-title-sample{TEST_SAMPLE}"
@@ -171,7 +193,11 @@ def run(args: argparse.Namespace) -> int:
     reranked, speed = reranked_runs(index, model, queries, firsts["hybrid"], args.runs, name)
     print(f"      {speed:.1f} pairs/s\n")
     print_table(table_rows({**{s: first.run for s, first in firsts.items()}, **reranked}, qrels, name))
+    return name, qrels
 
+
+def example_searches(args: argparse.Namespace, index: Index, model: Path) -> None:
+    """One query reranked, and a headline searched over bodies alone and then over titles and text."""
     print(f'\nexample query, hybrid reranked by the cross-encoder: "{EXAMPLE_QUERY}"\n')
     reranker = Reranker(RerankConfig(model=str(model)))
     print(format_hits(search_hits(index, index.retriever("hybrid"), EXAMPLE_QUERY, k=5, reranker=reranker)))
@@ -183,6 +209,18 @@ def run(args: argparse.Namespace) -> int:
     opened = Index.open(args.titles_index)
     print(format_hits(search_hits(opened, opened.retriever("bm25"), TITLE_QUERY, k=3)))
     print(f"      ({titles['doc_count']} documents indexed in {titles['build_seconds']:.1f}s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The demo on parsed arguments (see the module)."""
+    started = time.perf_counter()
+    building = check_outputs(args)
+    news_benchmark(args, building)
+    news_index(args)
+    index = search_and_evaluate(args)
+    model = quick_reranker(args, index)
+    name, qrels = rerank_sample(args, index, model)
+    example_searches(args, index, model)
     print(f"\n[7/7] writing the evaluation report -> {args.report}")
     page = write_demo_report(args, name, qrels, model)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks import bm25_bench, rerank_bench
-from benchmarks.run import markdown
+from benchmarks.results_markdown import markdown
 from benchmarks.synthetic import synthetic_corpus, synthetic_queries, word_frequencies
 from conftest import NEWS
 
@@ -62,7 +62,8 @@ def test_results_render_as_markdown():
                   "index_seconds": {"ranker": 1.0, "bm25s": 1.0, "rank_bm25": 2.0},
                   "queries_per_second": {"ranker": 100.0, "bm25s": 100.0, "bm25s numpy": 10.0, "rank_bm25": 1.0},
                   "first_batch_seconds": 5.0,
-                  "ratios": {"qps_vs_rank_bm25": 100.0, "qps_vs_bm25s": 1.0, "index_vs_rank_bm25": 2.0, "index_vs_bm25s": 1.0}}],
+                  "ratios": {"qps_vs_rank_bm25": 100.0, "qps_vs_bm25s": 1.0, "index_vs_rank_bm25": 2.0,
+                             "index_vs_bm25s": 1.0}}],
     }
     results["train"] = {"steps": 2, "batch_size": 8, "pairs_per_group": 4, "max_length": 128,
                         "first_batch_loss": {"ranker": 1.386, "CrossEncoderTrainer": 1.386},
@@ -72,20 +73,27 @@ def test_results_render_as_markdown():
                        "ratio_without_encoding": 4.0, "short": {"ranker": 1, "mine_hard_negatives": 1},
                        "queries_per_second": {"ranker": 40.0, "mine_hard_negatives": 40.0},
                        "queries_per_second_without_encoding": {"ranker": 2000.0, "mine_hard_negatives": 500.0},
-                       "settings": {"range_max": {"mine_hard_negatives": 20}, "relative_margin": 0.05, "num_negatives": 3}}
-    results["profiles"] = {"bm25_documents": 10, "bm25": {"bm25s retrieve": 0.9, "query analyzer": 0.08, "the rest": 0.02},
+                       "settings": {"range_max": {"mine_hard_negatives": 20}, "relative_margin": 0.05,
+                                    "num_negatives": 3}}
+    results["profiles"] = {"bm25_documents": 10,
+                           "bm25": {"bm25s retrieve": 0.9, "query analyzer": 0.08, "the rest": 0.02},
                            "rerank": {"transformer forward": 0.96, "the rest": 0.04},
-                           "train": {"fp32": {"forward": 1.0, "backward": 1.0}, "bf16": {"forward": 0.5, "backward": 0.5}}}
-    results["rerank"] = {"pairs": 10, "max_length": 128, "batch_size": 32, "same_scores": True, "default": "openvino bf16",
+                           "train": {"fp32": {"forward": 1.0, "backward": 1.0},
+                                     "bf16": {"forward": 0.5, "backward": 0.5}}}
+    results["rerank"] = {"pairs": 10, "max_length": 128, "batch_size": 32, "same_scores": True,
+                         "default": "openvino bf16",
                          "max_abs_difference": 1e-6,
                          "pairs_per_second": {"CrossEncoder.predict": 10.0, "ranker": 10.0, "ranker bf16": 12.0,
                                               "ranker int8": 20.0, "openvino fp32": 15.0, "default": 35.0},
                          "agreement_with_fp32": {name: {"pearson": 0.999, "max_abs_difference": 0.05}
-                                                 for name in ("ranker bf16", "ranker int8", "openvino fp32", "default")}}
-    results["encode"] = {"articles": 4, "queries": 2, "max_length": 256, "batch_size": 32, "default": "openvino bf16",
+                                                 for name in ("ranker bf16", "ranker int8", "openvino fp32",
+                                                              "default")}}
+    results["encode"] = {"articles": 4, "queries": 2, "max_length": 256, "batch_size": 32,
+                         "default": "openvino bf16",
                          "max_abs_difference_fp32": 1e-7, "lowest_cosine_default": 0.9999,
                          "recall@10": {"SentenceTransformer.encode": 1.0, "openvino fp32": 1.0, "default": 0.995},
-                         "articles_per_second": {"SentenceTransformer.encode": 10.0, "openvino fp32": 15.0, "default": 25.0}}
+                         "articles_per_second": {"SentenceTransformer.encode": 10.0, "openvino fp32": 15.0,
+                                                 "default": 25.0}}
     results["cli"] = {"help_seconds": 0.05, "cold_start": {"seconds": 2.5, "imports_torch": False,
                                                            "imports_transformers": False, "peak_rss_mib": 400.0},
                       "warm": [{"depth": 20, "runtime": "openvino", "precision": "bf16", "queries": 5, "p50_ms": 120.0,
@@ -100,8 +108,10 @@ def test_results_render_as_markdown():
     assert "| **ranker, default (openvino bf16)** | 35.0 | **3.50×** | 0.99900 | 0.050 |" in text
     assert "imports torch: no" in text
     assert "| 10 | 100 | 100 | 10 | 1.0 | **100×** | 1.00× | 5.0 |" in text
-    assert "bm25s retrieve 90%, query analyzer 8%, the rest 2%" in text and "bf16 1.00 s (forward 50%, backward 50%)" in text
-    assert "| ranker | bf16 | 16.0 | **2.00×** | 1.400 → 1.200 |" in text and "| CrossEncoderTrainer | fp32 | 8.0 | **1.00×**" in text
+    assert "bm25s retrieve 90%, query analyzer 8%, the rest 2%" in text
+    assert "bf16 1.00 s (forward 50%, backward 50%)" in text
+    assert "| ranker | bf16 | 16.0 | **2.00×** | 1.400 → 1.200 |" in text
+    assert "| CrossEncoderTrainer | fp32 | 8.0 | **1.00×**" in text
     assert "| without | 2,000 | 500 | **4.00×** |" in text and "Same negatives for 100.0% of the queries" in text
 
 
