@@ -142,7 +142,7 @@ def same_negatives(ours: tuple[str, ...], theirs: tuple[str, ...] | None, num_ne
 def their_rows(dataset, num_negatives: int) -> dict[tuple[str, str], tuple[str, ...]]:
     """Its n-tuple output as (query text, positive text) -> negative texts."""
     columns = [dataset[f"negative_{i}"] for i in range(1, num_negatives + 1)]
-    return {(q, p): tuple(negs) for q, p, *negs in zip(dataset["query"], dataset["positive"], *columns)}
+    return {(q, p): tuple(negs) for q, p, *negs in zip(dataset["query"], dataset["positive"], *columns, strict=True)}
 
 
 def why_different(query: TrainingQuery, text_count: Counter) -> str:
@@ -198,9 +198,9 @@ def time_theirs(retriever, texts: list[str], dataset, repeat: int, **settings) -
                     stale.unlink()
             # it prints statistics and progress bars however verbose is set
             with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-                return mine_hard_negatives(dataset, model, corpus=texts, sampling_strategy="top", output_format="n-tuple",
-                                           batch_size=retriever.embedder.config.batch_size, verbose=False,
-                                           cache_folder=cache, **settings)
+                return mine_hard_negatives(dataset, model, corpus=texts, sampling_strategy="top",
+                                           output_format="n-tuple", batch_size=retriever.embedder.config.batch_size,
+                                           verbose=False, cache_folder=cache, **settings)
 
         mined, seconds = timed(run, repeat=repeat)
         _, without_encoding = timed(lambda: run(encode_queries=False), repeat=repeat)
@@ -227,6 +227,25 @@ def agreement(groups: list, rows: dict[tuple[str, str], tuple[str, ...]], texts:
     return {"same_negatives": agree / n, "same_order": same_order / n, "disagreements": dict(causes)}
 
 
+def exact_dense(index_path: Path) -> tuple[Any, Any, list[str]]:
+    """The index, its dense retriever (the model and FAISS loaded before any timing) and every
+    article's text in row order.
+
+    Raises:
+        ValueError: the dense component is not a flat (exact) FAISS index.
+    """
+    from ranker.index.folder import Index
+
+    # both sides encode the queries with the same sentence-transformers model (fp32), so that
+    # their negatives can be compared; what OpenVINO gains is measured in the encode benchmark
+    index = Index.open(index_path, "torch", "fp32")
+    retriever = index.retriever("dense")
+    kind = index.manifest["components"]["dense"].get("index_type")
+    if kind != "flat":
+        raise ValueError(f"an exact comparison needs a flat FAISS index, not '{kind}'")
+    return index, retriever, index.docs.texts(list(range(len(index.docs))))
+
+
 def compare(index_path: Path, data: Path, n_queries: int, range_max: int = 20, relative_margin: float = 0.05,
             num_negatives: int = 3, use_faiss: bool = True, repeat: int = 3, seed: int = 0,
             min_agreement: float = 0.99) -> dict[str, Any]:
@@ -247,25 +266,19 @@ def compare(index_path: Path, data: Path, n_queries: int, range_max: int = 20, r
         min_agreement: the least share of training queries that must agree.
 
     Example:
-        >>> compare(Path("indexes/news"), Path("data/news"), 200)["same_negatives"]  # doctest: +SKIP
-        1.0
+        >>> # the demo's tiny model scores every article alike: a small margin keeps the groups full
+        >>> row = compare(Path("indexes/news"), Path("data/news"), 6, relative_margin=0.001, repeat=1)
+        >>> row["queries"], row["same_negatives"], row["short"]
+        (6, 1.0, {'ranker': 0, 'mine_hard_negatives': 0})
     """
     from datasets import Dataset
 
     from ranker.data.qrels import read_qrels
     from ranker.data.readers import read_queries
-    from ranker.index.folder import Index
     from ranker.train.mine import MiningConfig, training_queries
 
-    # both sides encode the queries with the same sentence-transformers model (fp32), so that
-    # their negatives can be compared; what OpenVINO gains is measured in the encode benchmark
-    index = Index.open(index_path, "torch", "fp32")
-    retriever = index.retriever("dense")  # loads the model and FAISS before any timing
-    kind = index.manifest["components"]["dense"].get("index_type")
-    if kind != "flat":
-        raise ValueError(f"an exact comparison needs a flat FAISS index, not '{kind}'")
-    texts = index.docs.texts(list(range(len(index.docs))))
-    text_of = dict(zip(index.doc_ids(), texts))
+    index, retriever, texts = exact_dense(index_path)
+    text_of = dict(zip(index.doc_ids(), texts, strict=True))
     training = training_queries(read_queries(data).records, read_qrels(data / "qrels" / "train.tsv"))
     queries = sample_by_query(training, n_queries, seed)
     extra = max_positives(queries)
@@ -273,7 +286,8 @@ def compare(index_path: Path, data: Path, n_queries: int, range_max: int = 20, r
                           sampling="top", relative_margin=relative_margin)
 
     groups, ours_s, ours_encoded_s = time_ours(index, queries, config, repeat)
-    dataset = Dataset.from_dict({"query": [q.text for q in queries], "positive": [text_of[q.positive] for q in queries]})
+    dataset = Dataset.from_dict({"query": [q.text for q in queries],
+                                 "positive": [text_of[q.positive] for q in queries]})
     mined, theirs_s, theirs_encoded_s = time_theirs(
         retriever, texts, dataset, repeat, range_min=0, range_max=range_max, relative_margin=relative_margin,
         num_negatives=num_negatives, use_faiss=use_faiss)

@@ -36,9 +36,11 @@ def use_page(url: str, query: str, shot: Path, browser: str, width: int = 1100, 
     Returns what the page showed: the number of results and of highlighted words,
     the status line, and the text of the first "why" table.
 
-    Example:
-        >>> use_page("http://127.0.0.1:8000/", "oil prices", Path("/tmp/s.png"), find_chromium())  # doctest: +SKIP
-        {'results': 10, 'marks': 23, ...}
+    Example (a served page and the system's Chromium, which tests/test_serve.py drives when it is
+    installed: shown, not run)::
+
+        use_page("http://127.0.0.1:8000/", "oil prices", Path("/tmp/s.png"), find_chromium())
+        # {'results': 10, 'marks': 23, 'status': ..., 'why': ..., 'outlets': ...}
     """
     from playwright.sync_api import sync_playwright
 
