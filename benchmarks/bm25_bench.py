@@ -92,7 +92,8 @@ def compare(corpus: list[Article], queries: list[str], oracle_queries: int) -> d
         for i in range(len(queries)):
             kept = ours_results.rows[i] >= 0
             best = np.sort(np.asarray(raw_scores[i], dtype=np.float64))[::-1][: int(kept.sum())]
-            assert np.allclose(ours_results.scores[i][kept], best, rtol=1e-5), f"query {i}: ours and bm25s ({backend}) differ"
+            assert np.allclose(ours_results.scores[i][kept], best, rtol=1e-5), \
+                f"query {i}: ours and bm25s ({backend}) differ"
     for i in range(len(asked)):
         assert same_top(ours_results.rows[i], ours_results.scores[i], oracle_scores[i], factor=1.5 + 1), \
             f"query {i}: ours and rank_bm25 differ"
@@ -103,7 +104,8 @@ def compare(corpus: list[Article], queries: list[str], oracle_queries: int) -> d
         "rank_bm25_queries": m,
         "same_top10": True,
         "first_batch_seconds": first_batch,
-        "index_seconds": {"ranker": ours_index, "bm25s": raw_index_s["numba"], "rank_bm25": oracle_index_s + tokenize_s},
+        "index_seconds": {"ranker": ours_index, "bm25s": raw_index_s["numba"],
+                          "rank_bm25": oracle_index_s + tokenize_s},
         "queries_per_second": {"ranker": n / search_s["ranker"], "bm25s": n / search_s["bm25s numba"],
                                "bm25s numpy": n / search_s["bm25s numpy"], "rank_bm25": m / oracle_search_s},
     }

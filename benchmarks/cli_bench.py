@@ -37,12 +37,13 @@ def cold_start(index: Path, model: Path, query: str, repeat: int = 3) -> dict[st
     # what the query process imported, and its peak memory (as a child of a fresh process, so that
     # no other child of this benchmark counts)
     probe = ("import json, resource, subprocess, sys\n"
-             f"done = subprocess.run([sys.executable, '-X', 'importtime', '-m', 'ranker', *{args!r}], capture_output=True, text=True)\n"
+             f"done = subprocess.run([sys.executable, '-X', 'importtime', '-m', 'ranker', *{args!r}], "
+             "capture_output=True, text=True)\n"
              "rows = [line.split('|') for line in done.stderr.splitlines() if line.startswith('import time:')]\n"
              "names = {row[-1].strip() for row in rows}\n"
              "top = sum(int(row[1]) for row in rows if row[1].strip().isdigit() and not row[-1].startswith('  '))\n"
-             "print(json.dumps({'torch': 'torch' in names, 'transformers': 'transformers' in names, 'import_s': top / 1e6, "
-             "'rss_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))\n")
+             "print(json.dumps({'torch': 'torch' in names, 'transformers': 'transformers' in names, "
+             "'import_s': top / 1e6, 'rss_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))\n")
     done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     return {"seconds": seconds, "imports_torch": seen["torch"], "imports_transformers": seen["transformers"],
@@ -70,5 +71,5 @@ def warm_latency(index: Path, model: Path, queries: list[str], depth: int, preci
         search_hits(opened, retriever, query, k=10, reranker=reranker)
         times.append(time.perf_counter() - started)
     ms = 1000 * np.array(times)
-    return {"depth": depth, "runtime": runtime, "precision": precision, "queries": len(queries), "p50_ms": float(np.percentile(ms, 50)),
-            "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean())}
+    return {"depth": depth, "runtime": runtime, "precision": precision, "queries": len(queries),
+            "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "mean_ms": float(ms.mean())}

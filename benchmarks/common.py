@@ -60,8 +60,8 @@ def timed_together(fns: dict[str, Callable[[], Any]], repeat: int = 5) -> tuple[
 def machine() -> dict[str, Any]:
     """What the numbers were measured on: CPU, cores, Python and the libraries compared."""
     versions = {}
-    for package in ("ranker", "torch", "transformers", "sentence-transformers", "openvino", "bm25s", "rank-bm25", "faiss-cpu",
-                    "numpy"):
+    for package in ("ranker", "torch", "transformers", "sentence-transformers", "openvino", "bm25s", "rank-bm25",
+                    "faiss-cpu", "numpy"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -39,7 +39,7 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
         >>> recall_at(np.array([[1, 2]]), np.array([[2, 3]]))
         0.5
     """
-    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
 
 
 def compare(vectors: np.ndarray, queries: np.ndarray, k: int = 10, kinds=("flat", "hnsw", "ivfpq")) -> dict[str, Any]:

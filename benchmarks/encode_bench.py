@@ -43,10 +43,12 @@ def compare(texts: list[str], queries: list[str], model: str = "all-MiniLM-L6-v2
     asked = {"SentenceTransformer.encode": st(queries), "openvino fp32": fp32.encode(queries),
              "default": default.encode(queries)}
     tops = {name: np.argsort(-(asked[name] @ vectors[name].T), axis=1)[:, :10] for name in vectors}
-    recall = {name: float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(tops[name], tops["SentenceTransformer.encode"])]))
+    recall = {name: float(np.mean([len(set(a) & set(b)) / 10
+                                    for a, b in zip(tops[name], tops["SentenceTransformer.encode"], strict=True)]))
               for name in tops}
     return {"articles": len(texts), "queries": len(queries), "max_length": max_length, "batch_size": batch_size,
-            "default": f"{default.runtime} {default.model.precision if default.runtime == 'openvino' else default.config.precision}",
+            "default": f"{default.runtime} "
+                       f"{default.model.precision if default.runtime == 'openvino' else default.config.precision}",
             "max_abs_difference_fp32": difference,
             "lowest_cosine_default": float((vectors["default"] * reference).sum(axis=1).min()),
             "recall@10": recall, "articles_per_second": {name: len(texts) / s for name, s in seconds.items()}}

@@ -22,7 +22,8 @@ STEPS = {
         "from ranker.data.readers import read_articles\n"
         "from ranker.retrieve.bm25 import BM25Retriever\n"
         "texts = [a.text for a in read_articles({data!r}).records]\n"
-        "r = BM25Retriever(); r.index([a.text for a in synthetic_corpus(texts, {n})], show_progress=False); r.save({folder!r})\n"
+        "r = BM25Retriever(); r.index([a.text for a in synthetic_corpus(texts, {n})], show_progress=False); "
+        "r.save({folder!r})\n"
     ),
     "BM25: load that index, answer 200 title queries": (
         "from ranker.data.readers import beir_split\n"

@@ -72,7 +72,8 @@ def rerank(n_queries: int = 20) -> dict[str, float]:
     queries, texts = rerank_pairs(Path("data/news"), Path("indexes/news"), n_queries)
     net, tokenizer = load_pair_scorer("all-MiniLM-L6-v2"), load_tokenizer("all-MiniLM-L6-v2")
     net.eval()
-    return shares(lambda: score_pairs(net, tokenizer, queries, texts, 128), {"transformer forward": "forward"}, repeat=1)
+    return shares(lambda: score_pairs(net, tokenizer, queries, texts, 128), {"transformer forward": "forward"},
+                  repeat=1)
 
 
 def train(steps: int = 6) -> dict[str, dict[str, float]]:
@@ -110,7 +111,7 @@ def train(steps: int = 6) -> dict[str, dict[str, float]]:
             optimizer.zero_grad(set_to_none=True)
             marks.append(time.perf_counter())
             if step >= 2:
-                for name, began, ended in zip(phases, marks, marks[1:]):
+                for name, began, ended in zip(phases, marks, marks[1:], strict=False):  # one more mark than phases
                     phases[name] += (ended - began) / steps
         out[precision] = phases
     return out

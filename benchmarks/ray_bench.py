@@ -58,7 +58,8 @@ def encoding(embedder, texts: list[str], shard_size: int) -> dict:
 
     cores = os.cpu_count() or 2
     local, seconds = timed_encode(embedder, texts, shard_size)
-    out = {"docs": len(texts), "shard_size": shard_size, "local": {"seconds": round(seconds, 2), "docs_per_s": round(len(texts) / seconds, 2)}}
+    out = {"docs": len(texts), "shard_size": shard_size,
+           "local": {"seconds": round(seconds, 2), "docs_per_s": round(len(texts) / seconds, 2)}}
     for workers in (1, 2):
         config = RayConfig(workers=workers, cpus_per_worker=max(1, cores // workers))
         vectors, seconds = timed_encode(embedder, texts, shard_size, config)
@@ -83,8 +84,8 @@ def same_index(index, embedder, shard_size: int, data: Path) -> dict:
     q = embedder.encode([x.text for x in queries])
     _, rows = flat.search(q, 10)
     theirs = index.dense().search([x.text for x in queries], 10).rows
-    same = float(np.mean([a.tolist() == b.tolist() for a, b in zip(rows, theirs)]))
-    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, theirs)]))
+    same = float(np.mean([a.tolist() == b.tolist() for a, b in zip(rows, theirs, strict=True)]))
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, theirs, strict=True)]))
     return {"docs": len(texts), "seconds": round(seconds, 1), "docs_per_s": round(len(texts) / seconds, 2),
             "queries": len(queries), "identical_top10": same, "recall_at_10": recall}
 

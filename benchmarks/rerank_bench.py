@@ -36,7 +36,7 @@ def compare(model: str | Path, queries: list[str], texts: list[str], max_length:
     net, tokenizer = load_pair_scorer(str(model)), load_tokenizer(str(model))
     net.eval()
     theirs_model = CrossEncoder(str(model), max_length=max_length, device="cpu")
-    pairs = list(zip(queries, texts))
+    pairs = list(zip(queries, texts, strict=True))
     # int8 changes the scores, so it is not held to equality here: its ranking
     # quality is measured on the test split (RESULTS.md), its agreement reported
     fast = quantized(net)
@@ -44,7 +44,8 @@ def compare(model: str | Path, queries: list[str], texts: list[str], max_length:
     default = Reranker(RerankConfig(model=str(model), max_length=max_length, batch_size=batch_size))
     openvino_fp32 = Reranker(RerankConfig(model=str(model), max_length=max_length, batch_size=batch_size,
                                           runtime="openvino", precision="fp32"))
-    default_name = f"{default.runtime} {default.net.precision if default.runtime == 'openvino' else default.config.precision}"
+    default_name = (f"{default.runtime} "
+                    f"{default.net.precision if default.runtime == 'openvino' else default.config.precision}")
 
     def bf16():
         with autocast(net, "bf16"):
@@ -52,7 +53,8 @@ def compare(model: str | Path, queries: list[str], texts: list[str], max_length:
 
     scored, seconds = timed_together({
         "ranker": lambda: score_pairs(net, tokenizer, queries, texts, max_length, batch_size),
-        "CrossEncoder.predict": lambda: np.asarray(theirs_model.predict(pairs, batch_size=batch_size, show_progress_bar=False)),
+        "CrossEncoder.predict": lambda: np.asarray(theirs_model.predict(pairs, batch_size=batch_size,
+                                                                        show_progress_bar=False)),
         "ranker bf16": bf16,
         "ranker int8": lambda: score_pairs(fast, tokenizer, queries, texts, max_length, batch_size),
         "openvino fp32": lambda: openvino_fp32.score_read(queries, texts),
@@ -66,6 +68,7 @@ def compare(model: str | Path, queries: list[str], texts: list[str], max_length:
     agreement = {name: {"pearson": float(np.corrcoef(ours, scored[name])[0, 1]) if n > 1 else float("nan"),
                         "max_abs_difference": float(np.abs(ours - scored[name]).max())}
                  for name in ("ranker bf16", "ranker int8", "openvino fp32", "default")}
-    return {"pairs": n, "max_length": max_length, "batch_size": batch_size, "same_scores": True, "default": default_name,
-            "max_abs_difference": float(np.abs(ours - theirs).max()), "agreement_with_fp32": agreement,
+    return {"pairs": n, "max_length": max_length, "batch_size": batch_size, "same_scores": True,
+            "default": default_name, "max_abs_difference": float(np.abs(ours - theirs).max()),
+            "agreement_with_fp32": agreement,
             "pairs_per_second": {name: n / s for name, s in seconds.items()}}

@@ -25,7 +25,7 @@ def word_frequencies(texts: list[str]) -> tuple[list[str], np.ndarray]:
         (['oil', 'gas'], [0.67, 0.33])
     """
     counts = Counter(w for t in texts for w in re.findall(r"\b\w\w+\b", t.lower()))
-    words, n = zip(*counts.most_common())
+    words, n = zip(*counts.most_common(), strict=True)
     p = np.array(n, dtype=np.float64)
     return list(words), p / p.sum()
 

@@ -68,7 +68,8 @@ def markdown(row: dict) -> list[str]:
         rebuilt = row["rebuild_seconds"].get(stage, row["rebuild_seconds"].get(f"{stage} (extrapolated)"))
         mark = " (extrapolated)" if stage == "encode" else ""
         lines.append(f"| {stage} | {rebuilt:,.1f}{mark} | {row['update_seconds'][stage]:,.1f} |")
-    lines += [f"| **total** | **{row['rebuild_total']:,.1f}** | **{row['update_total']:,.1f}** ({share:.1%} of a rebuild) |",
+    lines += [f"| **total** | **{row['rebuild_total']:,.1f}** | **{row['update_total']:,.1f}** "
+              f"({share:.1%} of a rebuild) |",
               "", f"Encoding at {row['encode_docs_per_second']:.1f} docs/s (measured on the added articles). "
               "Goal: an update of 1% costs at most 10% of a rebuild.", ""]
     return lines

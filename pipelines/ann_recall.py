@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         _, found = index.search(queries, args.k)
         searched = time.perf_counter() - began
-        recall = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(found, truth)]))
+        recall = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(found, truth, strict=True)]))
         out[kind] = {"recall": recall, "build_s": built, "ms_per_query": 1000 * searched / len(texts)}
         rows.append([kind, f"{recall:.4f}", f"{built:.2f}", f"{1000 * searched / len(texts):.3f}"])
     if args.json:

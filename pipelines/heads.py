@@ -163,8 +163,9 @@ def run_qa(preset: HeadPreset, out: Path, quiet: bool) -> dict[str, Any]:
     for name, part in whole.items():  # the whole article as context: choosing the window is part of the task
         results[f"{name}_whole_articles"] = evaluate_examples(net, tokenizer, config, part, show_progress=not quiet,
                                                               compare_windows=True)
-    return {"data": {"train": len(train), "dev": len(dev), "test": len(test), "test_dropped_as_asked_in_training": leaked,
-                     "test_articles": len({e.doc_id for e in test}), "passage_words": words,
+    return {"data": {"train": len(train), "dev": len(dev), "test": len(test),
+                     "test_dropped_as_asked_in_training": leaked, "test_articles": len({e.doc_id for e in test}),
+                     "passage_words": words,
                      "test_passage_words": TEST_PASSAGE_WORDS,
                      "general_train": len(general_train), "general_train_left_out_as_quote_test_articles":
                          len(general) - len(general_train), "general_dev": len(general_dev)},
@@ -180,7 +181,8 @@ def headline(task: str, metrics: dict[str, Any]) -> str:
     """The test figures of one task, in a line (for qa, the general dev set's too)."""
     line = ", ".join(f"{name} {metrics['test'][name]:.4f}" for name in HEADLINE[task])
     if "general_dev" in metrics:
-        line += "; general questions (dev): " + ", ".join(f"{name} {metrics['general_dev'][name]:.4f}" for name in HEADLINE[task])
+        line += "; general questions (dev): " + ", ".join(f"{name} {metrics['general_dev'][name]:.4f}"
+                                                          for name in HEADLINE[task])
     return line
 
 

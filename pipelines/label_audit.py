@@ -66,7 +66,8 @@ def same_event_qrels(articles: list[Article], qrels: Qrels, max_days: int = 1, m
             cosine = (vectors @ vectors[i].T).toarray().ravel()
             # NaT compares false, so an undated article is never same-event
             near = np.abs((dates - dates[i]).astype("timedelta64[D]").astype(float)) <= max_days
-            extra.update({articles[j].doc_id: 1 for j in np.flatnonzero(near & (outlets != outlets[i]) & (cosine >= min_cosine))})
+            extra.update({articles[j].doc_id: 1
+                          for j in np.flatnonzero(near & (outlets != outlets[i]) & (cosine >= min_cosine))})
         out[qid] = {**extra, **grades}
     return out
 
@@ -90,8 +91,10 @@ def audit(runs: dict[str, Run], qrels: Qrels, lenient: Qrels) -> list[dict]:
     rows = []
     for system, run in runs.items():
         rows.append({"system": system,
-                     "labelled": {"MRR@10": evaluate(run, qrels, ["MRR@10"])["MRR@10"], "P@1": top1_precision(run, qrels)},
-                     "same_event": {"MRR@10": evaluate(run, lenient, ["MRR@10"])["MRR@10"], "P@1": top1_precision(run, lenient)}})
+                     "labelled": {"MRR@10": evaluate(run, qrels, ["MRR@10"])["MRR@10"],
+                                  "P@1": top1_precision(run, qrels)},
+                     "same_event": {"MRR@10": evaluate(run, lenient, ["MRR@10"])["MRR@10"],
+                                    "P@1": top1_precision(run, lenient)}})
     return rows
 
 
@@ -114,14 +117,17 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: {args.runs}: no run named <system>.{split}.trec")
         gained = sum(len(lenient[q]) > len(qrels[q]) for q in qrels)
         added = sum(len(lenient[q]) - len(qrels[q]) for q in qrels)
-        print(f"{split}: {added} same-event articles added to the labels; {gained} of {len(qrels)} queries gain one or more")
+        print(f"{split}: {added} same-event articles added to the labels; "
+              f"{gained} of {len(qrels)} queries gain one or more")
         rows = audit(runs, qrels, lenient)
         print(format_table(["system", "MRR@10", "P@1", "MRR@10 same-event", "P@1 same-event"],
-                           [[r["system"], *(f"{r[k][m]:.4f}" for k in ("labelled", "same_event") for m in ("MRR@10", "P@1"))]
+                           [[r["system"], *(f"{r[k][m]:.4f}" for k in ("labelled", "same_event")
+                                             for m in ("MRR@10", "P@1"))]
                             for r in rows]) + "\n")
         found[split] = {"queries": len(qrels), "queries_gaining": gained, "articles_added": added, "rows": rows}
     if args.json:
-        atomic_write_text(args.json, json.dumps({"max_days": args.max_days, "min_cosine": args.min_cosine, **found}, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps({"max_days": args.max_days, "min_cosine": args.min_cosine, **found},
+                                                indent=2) + "\n")
     return 0
 
 

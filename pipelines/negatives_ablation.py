@@ -43,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--train-queries", type=int, default=800, help="training queries per strategy (default: 800)")
-    parser.add_argument("--test", default="test-title", help="the qrels the systems are compared on (default: test-title)")
+    parser.add_argument("--test", default="test-title",
+                        help="the qrels the systems are compared on (default: test-title)")
     parser.add_argument("--test-sample", type=int, default=400,
                         help="a fixed random sample of that many test queries (default: 400; 0 for all)")
-    parser.add_argument("--dev-queries", type=int, default=100, help="dev queries each model is evaluated and mixed on (default: 100)")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma-separated (default: {','.join(STRATEGIES)})")
+    parser.add_argument("--dev-queries", type=int, default=100,
+                        help="dev queries each model is evaluated and mixed on (default: 100)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help=f"comma-separated (default: {','.join(STRATEGIES)})")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     return run_reporting_errors(lambda: run(args))
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         )
         new = table_rows(reranked, qrels, args.test)
         atomic_write_text(folder / "summary.json", json.dumps(
-            {"mining": mined, "train": metrics["train"], "dev_best": metrics["best"], "rerank_pairs_per_second": speeds[strategy]},
+            {"mining": mined, "train": metrics["train"], "dev_best": metrics["best"],
+             "rerank_pairs_per_second": speeds[strategy]},
             indent=2) + "\n")
         atomic_write_text(done, json.dumps(new) + "\n")
         rows += new
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "preset": asdict(preset),
         "first_stage_reranked": "hybrid top 20",
-        "table": [dict(zip(["system", "queries", "n", *METRICS], r)) for r in rows],
+        "table": [dict(zip(["system", "queries", "n", *METRICS], r, strict=True)) for r in rows],
         "seconds_this_call": round(time.perf_counter() - started, 1),
     }
     atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")

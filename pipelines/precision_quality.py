@@ -65,8 +65,9 @@ def measure(model: Path, index_path: Path, data: Path, splits: tuple[str, ...] =
                 run = to_run(rerank_scores(top, cross, weight).results, [q.qid for q in queries], doc_ids)
                 row[system] = evaluate(run, qrels, ("MRR@10", "nDCG@10"))
             rows.append(row)
-            print(f"{runtime} {precision} {split}: alone {row['alone']['MRR@10']:.4f}, mixed {row['mixed']['MRR@10']:.4f} "
-                  f"MRR@10; Pearson {row['pearson']:.5f}, largest difference {row['max_abs_difference']:.3f}")
+            print(f"{runtime} {precision} {split}: alone {row['alone']['MRR@10']:.4f}, "
+                  f"mixed {row['mixed']['MRR@10']:.4f} MRR@10; Pearson {row['pearson']:.5f}, "
+                  f"largest difference {row['max_abs_difference']:.3f}")
     return {"model": str(model), "weight": float(reranker.config.weight), "rows": rows}
 
 
@@ -86,9 +87,10 @@ def measure_encoders(index_path: Path, data: Path, splits: tuple[str, ...] = ("t
         embedder = Embedder(EmbedderConfig(**{**stored, "runtime": runtime, "precision": precision}))
         found = np.argsort(-(embedder.encode(queries) @ embedder.encode(texts).T), axis=1)[:, :10]
         tops.append(found)
-        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, tops[0])]))
+        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, tops[0], strict=True)]))
         rows.append({"runtime": runtime, "precision": precision, "recall@10": recall,
-                     "identical_top10": float(np.mean([list(a) == list(b) for a, b in zip(found, tops[0])]))})
+                     "identical_top10": float(np.mean([list(a) == list(b)
+                                                       for a, b in zip(found, tops[0], strict=True)]))})
         print(f"encoder {runtime} {precision}: recall@10 against {encoders[0][0]} {encoders[0][1]} {recall:.4f}")
     return {"model": stored["model"], "documents": len(texts), "queries": len(queries), "rows": rows}
 

@@ -96,7 +96,8 @@ def boosted_bm25(data: Path, queries, qrels, styles) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         for boost in BOOSTS:
             folder = Path(tmp) / f"b{boost}"
-            build_index(articles, folder, BM25Config(title_boost=boost), None, show_progress=False, fields=("title", "text"))
+            build_index(articles, folder, BM25Config(title_boost=boost), None, show_progress=False,
+                        fields=("title", "text"))
             index = Index.open(folder)
             found = index.bm25().search([q.text for q in queries], 100)
             out[f"bm25 title x{boost}"] = score(to_run(found, [q.qid for q in queries], index.doc_ids()), qrels, styles)

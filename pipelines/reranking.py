@@ -102,10 +102,11 @@ def tune_embedder(index: Index, data: Path, preset: Preset, out: Path, quiet: bo
     else:
         print(f"      rebuilding the index with the fine-tuned embedder -> {rebuilt}")
         # BM25 as the given index has it, so that only the embedder differs
-        bm25 = BM25Config(**index.manifest["components"]["bm25"]) if "bm25" in index.manifest["components"] else BM25Config()
+        bm25 = (BM25Config(**index.manifest["components"]["bm25"]) if "bm25" in index.manifest["components"]
+                else BM25Config())
         # the benchmark's protocol: the article bodies only (its queries are the titles)
-        build_index(read_articles(data).records, rebuilt, bm25=bm25, dense=DenseConfig(embedder=embedder), source=str(data),
-                    fields=("text",))
+        build_index(read_articles(data).records, rebuilt, bm25=bm25, dense=DenseConfig(embedder=embedder),
+                    source=str(data), fields=("text",))
     return rebuilt, reused
 
 
@@ -187,7 +188,8 @@ def preset_from_args(args: argparse.Namespace) -> Preset:
     named = "".join(f"; {name} overridden: {value}" for name, value in given.items())
 
     def pick(section, name, **fields):  # the preset's section, then the flags given (ranker.core.config's one order)
-        return resolve_config(type(section), name, preset=section, flags={field: given.get(arg) for field, arg in fields.items()})
+        return resolve_config(type(section), name, preset=section,
+                              flags={field: given.get(arg) for field, arg in fields.items()})
 
     chosen = replace(
         preset,
@@ -219,9 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-queries", type=count(1), help="override the preset's")
     parser.add_argument("--passage-words", type=count(1), help="override the preset's")
     parser.add_argument("--negatives", type=count(1), help="negatives per training query: override the preset's")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], help="training precision: override the preset's")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"],
+                        help="training precision: override the preset's")
     parser.add_argument("--seed", type=count(0), help="one seed for every stage that draws (default: the preset's, 13)")
-    parser.add_argument("--no-embedder", action="store_true", help="keep --index's embedder (skip the preset's fine-tuning)")
+    parser.add_argument("--no-embedder", action="store_true",
+                        help="keep --index's embedder (skip the preset's fine-tuning)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     return run_reporting_errors(lambda: run(args))
@@ -252,8 +256,8 @@ def run(args: argparse.Namespace) -> int:
         queries, qrels = beir_split(args.data, name)
         firsts = first_stage(index, queries, out / "runs", name)
         runs = {system: first.run for system, first in firsts.items()}
-        reranked, speeds[name] = reranked_runs(index, out / "model" / "model", queries, firsts["hybrid"], out / "runs", name,
-                                               quiet=args.quiet)
+        reranked, speeds[name] = reranked_runs(index, out / "model" / "model", queries, firsts["hybrid"], out / "runs",
+                                               name, quiet=args.quiet)
         rows += table_rows({**runs, **reranked}, qrels, name)
     print_table(rows)
     import torch  # loaded by training already: only its thread count is read
@@ -264,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         "train": metrics["train"],
         "dev_best": metrics["best"],
         "rerank_pairs_per_second": speeds,
-        "table": [dict(zip(["system", "queries", "n", *METRICS], r)) for r in rows],
+        "table": [dict(zip(["system", "queries", "n", *METRICS], r, strict=True)) for r in rows],
         "seconds": round(time.perf_counter() - started, 1),
         # what a bit-for-bit repeat needs to match: sums split over another number of threads can round
         # differently, and an argmax (best checkpoint, mixing weight) turns that into another model

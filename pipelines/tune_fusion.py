@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, default=Path("indexes/news"))
     parser.add_argument("--queries", type=Path, default=Path("data/news"))
-    parser.add_argument("--split", default="dev", help="a qrels split of the BEIR folder (default: dev, both query kinds)")
+    parser.add_argument("--split", default="dev",
+                        help="a qrels split of the BEIR folder (default: dev, both query kinds)")
     parser.add_argument("--depth", type=int, default=100)
     args = parser.parse_args(argv)
 
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(queries)} queries of {args.split}")
     print(format_table(["method", "weights (bm25,dense)", "MRR@10", "nDCG@10", "R@100"], rows))
     config = best[0]
-    print(f'\nbest by MRR@10:\n[hybrid]\nmethod = "{config.method}"\nweights = [{", ".join(f"{w:g}" for w in config.weights)}]')
+    print(f'\nbest by MRR@10:\n[hybrid]\nmethod = "{config.method}"\n'
+          f'weights = [{", ".join(f"{w:g}" for w in config.weights)}]')
     return 0
 
 

@@ -25,7 +25,8 @@ def beir_folder(tmp_path: Path) -> Path:
     (folder / "qrels").mkdir(parents=True)
     with open(folder / "corpus.jsonl", "w") as handle:
         for doc_id, title, text in NEWS:
-            handle.write(json.dumps({"_id": doc_id, "title": title, "text": text, "metadata": {"outlet": "Test"}}) + "\n")
+            handle.write(json.dumps({"_id": doc_id, "title": title, "text": text, "metadata": {"outlet": "Test"}})
+                         + "\n")
     with open(folder / "queries.jsonl", "w") as handle:
         for doc_id, title, _ in NEWS:
             handle.write(json.dumps({"_id": f"t{doc_id}", "text": title}) + "\n")
@@ -86,7 +87,8 @@ def runs_and_qrels(tmp_path):
     paths = {}
     for name, ranks in systems.items():
         paths[name] = tmp_path / f"{name}.trec"
-        write_run(paths[name], _run(ranks), tag=name, meta={"seconds": {"retrieve": 0.5, "rerank": 1.5}} if name == "better" else None)
+        write_run(paths[name], _run(ranks), tag=name,
+                  meta={"seconds": {"retrieve": 0.5, "rerank": 1.5}} if name == "better" else None)
     return paths, qrels, tmp_path
 
 

@@ -131,7 +131,8 @@ def import_graph(package: Path) -> dict[str, set[str]]:
             for target in targets:
                 found = resolve(target) if target.split(".")[0] == package.name else None
                 # a submodule importing its own package's __init__ (for __version__) is not an edge back
-                if found and found != name and not (modules[found].name == "__init__.py" and name.startswith(found + ".")):
+                if found and found != name and not (modules[found].name == "__init__.py"
+                                                    and name.startswith(found + ".")):
                     graph[name].add(found)
     return graph
 

@@ -54,7 +54,8 @@ def test_an_index_from_another_format_version_is_one_line_asking_for_a_rebuild(i
             assert code == 0
             continue
         assert code == 2 and err.err.strip() == (
-            f"ranker: error: {index / 'manifest.json'}: format_version: index format 99 but this ranker reads 1: rebuild the index")
+            f"ranker: error: {index / 'manifest.json'}: format_version: index format 99 but this ranker reads 1: "
+            "rebuild the index")
 
 
 @pytest.mark.parametrize("command, files, message", [
@@ -70,7 +71,8 @@ def test_an_index_from_another_format_version_is_one_line_asking_for_a_rebuild(i
     (["mine", "{index}", "--queries", "{dir}/q.jsonl", "--qrels", "{dir}/qrels.txt", "--out", "{dir}/mined"],
      {"q.jsonl": '{"_id": "q1", "text": "oil"}\n', "qrels.txt": "q1 0 d1 x\n"}, "{dir}/qrels.txt: line 1"),
     (["train", "pairs", "--train", "{dir}/p.tsv", "--out", "{dir}/pairs", "--max-steps", "1"],
-     {"p.tsv": "sentence1\tsentence2\tscore\na\tb\t0.5\nc\td\thigh\n"}, "{dir}/p.tsv: line 3: score 'high' is not a finite number"),
+     {"p.tsv": "sentence1\tsentence2\tscore\na\tb\t0.5\nc\td\thigh\n"},
+     "{dir}/p.tsv: line 3: score 'high' is not a finite number"),
     (["train", "tag", "--train", "{dir}/t.txt", "--out", "{dir}/tag", "--max-steps", "1"],
      {"t.txt": "The/DT cat/NN\nsat on/IN\n"}, "{dir}/t.txt: line 2: token 'sat' has no '/TAG'"),
     (["train", "qa", "--train", "{dir}/q.json", "--out", "{dir}/qa", "--max-steps", "1"],
@@ -86,7 +88,8 @@ def test_an_index_from_another_format_version_is_one_line_asking_for_a_rebuild(i
     (["index", "{dir}/c.jsonl", "--out", "{dir}/idx", "--retrievers", "bm25"],
      {"c.jsonl": '{"_id": "1", "text": "oil"}\n{"_id": "1", "text": "gas"}\n'}, "{dir}/c.jsonl: line 2"),
 ])
-def test_every_command_refuses_bad_files_in_one_line_and_writes_nothing(tmp_path, index, capsys, command, files, message):
+def test_every_command_refuses_bad_files_in_one_line_and_writes_nothing(tmp_path, index, capsys, command, files,
+                                                                         message):
     folder = tmp_path / "case"
     folder.mkdir()
     for name, text in files.items():

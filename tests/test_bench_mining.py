@@ -23,7 +23,8 @@ def news_folder(root: Path, extra_docs: int = 40) -> list:
     (root / "qrels").mkdir(parents=True)
     queries = [(f"t{a.doc_id}", a.title or " ".join(a.text.split()[:4]), a.doc_id) for a in articles]
     (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t, _ in queries))
-    (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, _, d in queries))
+    (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n"
+                                             + "".join(f"{q}\t{d}\t1\n" for q, _, d in queries))
     return articles
 
 

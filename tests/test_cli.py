@@ -35,7 +35,8 @@ def test_index_search_run_evaluate(tmp_path, beir_folder, capsys):
     assert "no document matches" in capsys.readouterr().out
 
     run = tmp_path / "run.trec"
-    assert main(["run", str(index), "--queries", str(beir_folder), "--split", "test", "--out", str(run), "--quiet"]) == 0
+    assert main(["run", str(index), "--queries", str(beir_folder), "--split", "test", "--out", str(run),
+                 "--quiet"]) == 0
     capsys.readouterr()
     lines = run.read_text().splitlines()
     assert lines[0].split()[:4] == ["td1", "Q0", "d1", "1"] and lines[0].endswith(" bm25")
@@ -69,7 +70,8 @@ def test_bad_input_is_one_line_exit_2_and_no_partial_output(tmp_path):
 def test_skip_invalid_writes_rejects_and_indexes_the_rest(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text('{"_id": "1", "text": "oil"}\n{"_id": "1", "text": "dup"}\n{"_id": "3", "text": "dam"}\n')
-    done = ranker("index", str(corpus), "--out", str(tmp_path / "idx"), "--retrievers", "bm25", "--skip-invalid", "--quiet")
+    done = ranker("index", str(corpus), "--out", str(tmp_path / "idx"), "--retrievers", "bm25", "--skip-invalid",
+                  "--quiet")
     assert done.returncode == 0, done.stderr
     assert "skipped 1 invalid rows" in done.stderr and "indexed 2 documents" in done.stdout
     rejects = [json.loads(line) for line in (tmp_path / "idx.rejects.jsonl").read_text().splitlines()]
@@ -108,7 +110,8 @@ def test_help_explains_every_command():
 
 
 def test_help_does_not_import_heavy_modules():
-    code = "import sys; from ranker import cli; cli.parser(); print(sorted(m for m in ('torch', 'faiss', 'transformers', 'bm25s', 'pandas') if m in sys.modules))"
+    code = ("import sys; from ranker import cli; cli.parser(); "
+            "print(sorted(m for m in ('torch', 'faiss', 'transformers', 'bm25s', 'pandas') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert done.stdout.strip() == "[]"
 
@@ -117,7 +120,8 @@ def test_bm25_settings_from_toml_and_flags(tmp_path, beir_folder):
     config = tmp_path / "ranker.toml"
     config.write_text('[bm25]\nvariant = "robertson"\nk1 = 1.2\n')
     index = tmp_path / "idx"
-    done = ranker("index", str(beir_folder), "--out", str(index), "--config", str(config), "--b", "0.5", "--retrievers", "bm25", "--quiet")
+    done = ranker("index", str(beir_folder), "--out", str(index), "--config", str(config), "--b", "0.5",
+                  "--retrievers", "bm25", "--quiet")
     assert done.returncode == 0, done.stderr
     settings = json.loads((index / "manifest.json").read_text())["components"]["bm25"]
     assert (settings["variant"], settings["k1"], settings["b"]) == ("robertson", 1.2, 0.5)
@@ -125,4 +129,5 @@ def test_bm25_settings_from_toml_and_flags(tmp_path, beir_folder):
     done = ranker("index", str(beir_folder), "--out", str(index), "--config", str(config))
     assert done.returncode == 2 and f"{config}: bm25: unknown settings ['k2']" in done.stderr
     done = ranker("index", str(beir_folder), "--out", str(index), "--b", "2")
-    assert done.returncode == 2 and done.stderr == "ranker index: error: argument --b: must be a number in [0, 1], got '2' (see 'ranker index --help')\n"
+    assert done.returncode == 2 and done.stderr == ("ranker index: error: argument --b: must be a number in [0, 1], "
+                                                    "got '2' (see 'ranker index --help')\n")

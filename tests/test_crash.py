@@ -27,7 +27,8 @@ KILL_AT = (0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
 def corpus(path, n, seed):
-    path.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(random_corpus(n, seed=seed))))
+    path.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n"
+                            for i, t in enumerate(random_corpus(n, seed=seed))))
     return path
 
 
@@ -55,7 +56,8 @@ def test_index_killed_at_any_moment_leaves_the_old_or_the_new_index(tmp_path):
         count = index.manifest["doc_count"]
         assert count in (300, 20_000)
         assert index.retriever("bm25").search(["w001x"], 3).rows.shape == (1, 3)
-        outcomes.append("finished" if finished else "new" if count == 20_000 else "old, mid-write" if writing else "old")
+        outcomes.append("finished" if finished else "new" if count == 20_000
+                        else "old, mid-write" if writing else "old")
         if count == 20_000:
             # the swap happened: put the old index back for the next round
             subprocess.run(index_command(old, out), check=True, capture_output=True)
@@ -94,7 +96,8 @@ def test_training_killed_at_any_moment_resumes_to_the_uninterrupted_weights(tmp_
     resumed_after_kill = 0
     for fraction in (0.5, 0.7, 0.85):
         out = tmp_path / f"killed-{fraction}"
-        process = subprocess.Popen(train_command(mined, index, out, tiny_bert), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(train_command(mined, index, out, tiny_bert), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
         time.sleep(fraction * whole)
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)

@@ -26,7 +26,8 @@ def test_dense_index_save_load_round_trip(tmp_path, tiny_model, news_articles):
     build_index(news_articles, tmp_path / "idx", bm25=None, dense=config, show_progress=False, fields=("text",))
     index = Index.open(tmp_path / "idx")
     about = index.manifest["components"]["dense"]
-    assert (about["dimension"], about["metric"], about["index_type"], about["doc_count"]) == (32, "inner_product", "flat", 6)
+    assert (about["dimension"], about["metric"], about["index_type"], about["doc_count"]) == (32, "inner_product",
+                                                                                              "flat", 6)
     assert about["model"] == str(tiny_model) and len(about["fingerprint"]) == 32
     assert not (tmp_path / ".idx.shards").exists()
 
@@ -94,7 +95,7 @@ def test_faiss_index_types_find_the_exact_neighbours(kind):
     queries = vectors[:50] + 0.05 * rng.standard_normal((50, 32)).astype(np.float32)
     _, found = index.search(queries, 10)
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)])
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact, strict=True)])
     assert recall >= {"flat": 1.0, "hnsw": 0.95, "ivfpq": 0.5}[kind]
 
 
@@ -128,7 +129,8 @@ def test_cli_builds_both_kinds_and_searches_each(tmp_path, tiny_model, beir_fold
     from ranker.cli import main
 
     index = tmp_path / "idx"
-    assert main(["index", str(beir_folder), "--out", str(index), "--model", str(tiny_model), "--max-length", "64", "--quiet"]) == 0
+    assert main(["index", str(beir_folder), "--out", str(index), "--model", str(tiny_model), "--max-length", "64",
+                 "--quiet"]) == 0
     assert "(bm25 and dense)" in capsys.readouterr().out
     for retriever in ("bm25", "dense", "hybrid"):
         assert main(["search", str(index), "oil prices", "--retriever", retriever, "--json"]) == 0
@@ -137,7 +139,8 @@ def test_cli_builds_both_kinds_and_searches_each(tmp_path, tiny_model, beir_fold
     assert main(["search", str(index), "oil prices"]) == 0
     assert capsys.readouterr().out.startswith("retriever: hybrid")
     run = tmp_path / "dense.trec"
-    assert main(["run", str(index), "--retriever", "dense", "--queries", str(beir_folder), "--split", "test", "--out", str(run), "--quiet"]) == 0
+    assert main(["run", str(index), "--retriever", "dense", "--queries", str(beir_folder), "--split", "test",
+                 "--out", str(run), "--quiet"]) == 0
     assert run.read_text().splitlines()[0].endswith(" dense")
     assert main(["search", str(index), "oil", "--fusion", "weighted", "--fusion-weights", "x,y"]) == 2
 
@@ -149,7 +152,8 @@ def test_real_minilm_finds_paraphrases(tmp_path, news_articles):
     build_index(news_articles, tmp_path / "idx", bm25=None, dense=DenseConfig(), show_progress=False)
     index = Index.open(tmp_path / "idx")
     assert index.manifest["components"]["dense"]["dimension"] == 384
-    results = index.dense().search(["UK leaving the European Union", "crude cost drops", "assassination in Malaysia"], k=1)
+    results = index.dense().search(["UK leaving the European Union", "crude cost drops", "assassination in Malaysia"],
+                                   k=1)
     assert [index.doc_ids()[r] for r in results.rows[:, 0]] == ["d3", "d1", "d5"]
 
 

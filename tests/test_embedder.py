@@ -47,8 +47,10 @@ def test_batches_never_show_a_query_its_own_article_as_a_negative():
             for i in batch:
                 query, positive, _ = keys[i]
                 others = [keys[j] for j in batch if j != i]
-                assert all(query != q and positive != p and positive not in n for q, p, n in others), (batch, keys)
-    assert sum(len(b) == 4 for b in distinct_batches(keys, 4, np.random.default_rng(0))) >= 5  # still packs full batches
+                assert all(query != q and positive != p and positive not in n
+                           for q, p, n in others), (batch, keys)
+    # still packs full batches
+    assert sum(len(b) == 4 for b in distinct_batches(keys, 4, np.random.default_rng(0))) >= 5
 
 
 def test_loss_equals_sentence_transformers_multiple_negatives_ranking_loss(tiny_model):
@@ -63,7 +65,8 @@ def test_loss_equals_sentence_transformers_multiple_negatives_ranking_loss(tiny_
     model = SentenceTransformer(str(tiny_model), device="cpu")
     model.max_seq_length = 32
     model.eval()
-    columns = [[GROUPS[i].query for i in batch], [GROUPS[i].positive for i in batch], [GROUPS[i].negatives[0] for i in batch]]
+    columns = [[GROUPS[i].query for i in batch], [GROUPS[i].positive for i in batch],
+               [GROUPS[i].negatives[0] for i in batch]]
     with torch.no_grad():
         theirs = MultipleNegativesRankingLoss(model)([model.tokenize(c) for c in columns], None)
     torch.testing.assert_close(loss.detach(), theirs, rtol=1e-4, atol=1e-5)
@@ -84,7 +87,8 @@ def test_saved_model_is_a_sentence_transformer_giving_our_vectors(tmp_path, tiny
     untrained.max_seq_length = 32
     assert not np.allclose(untrained.encode(TEXTS), ours, atol=1e-4)
     about = json.loads((folder / "ranker.json").read_text())
-    assert about["task"] == "embedder" and "modules.json" in about["files"] and "1_Pooling/config.json" in about["files"]
+    assert about["task"] == "embedder" and "modules.json" in about["files"]
+    assert "1_Pooling/config.json" in about["files"]
 
 
 def test_plain_bert_base_gets_mean_pooling_and_normalising_modules(tmp_path, tiny_bert):
@@ -104,7 +108,8 @@ def test_other_pooling_is_refused_naming_the_folder(tmp_path, tiny_model):
     shutil.copytree(tiny_model, base)
     pooling = base / "1_Pooling" / "config.json"
     config = json.loads(pooling.read_text())
-    config = {**config, "pooling_mode": "cls"} if "pooling_mode" in config else {**config, "pooling_mode_mean_tokens": False}
+    config = ({**config, "pooling_mode": "cls"} if "pooling_mode" in config
+              else {**config, "pooling_mode_mean_tokens": False})
     pooling.write_text(json.dumps(config))
     with pytest.raises(InputError, match="cls.*mean pooling"):
         check_mean_pooled(base)
@@ -115,7 +120,8 @@ def test_killed_and_resumed_run_reaches_the_uninterrupted_state(tmp_path, tiny_m
 
     config = TrainConfig(epochs=2, max_steps=5, batch_size=4, checkpoint_every=2, seed=3)
     fit(make_task(tiny_model), config, tmp_path / "straight", show_progress=False)
-    assert fit(make_task(tiny_model), config, tmp_path / "resumed", stop_after=3, show_progress=False) == {"stopped_at": 3}
+    assert fit(make_task(tiny_model), config, tmp_path / "resumed", stop_after=3,
+               show_progress=False) == {"stopped_at": 3}
     fit(make_task(tiny_model, seed=99), config, tmp_path / "resumed", resume=True, show_progress=False)
     straight = load_file(str(tmp_path / "straight" / "model" / "model.safetensors"))
     resumed = load_file(str(tmp_path / "resumed" / "model" / "model.safetensors"))
@@ -132,7 +138,8 @@ def test_cli_mine_train_embedder_then_index_with_it(tmp_path, beir_folder, tiny_
     capsys.readouterr()
     out = tmp_path / "emb"
     assert main(["train", "embedder", "--groups", str(mined), "--index", str(index), "--out", str(out),
-                 "--model", str(tiny_model), "--max-steps", "2", "--batch-size", "3", "--max-length", "32", "--learning-rate", "1e-2",
+                 "--model", str(tiny_model), "--max-steps", "2", "--batch-size", "3", "--max-length", "32",
+                 "--learning-rate", "1e-2",
                  "--dev", str(beir_folder), "--dev-split", "test", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "best on dev (step 2): dense retrieval MRR@10" in printed and "queries/s" in printed
@@ -150,5 +157,6 @@ def test_cli_mine_train_embedder_then_index_with_it(tmp_path, beir_folder, tiny_
     # a changed file of the fine-tuned model is refused by name before anything loads it
     pooling = out / "model" / "1_Pooling" / "config.json"
     pooling.write_text(pooling.read_text().replace("mean", "max"))
-    assert main(["index", str(beir_folder), "--out", str(tmp_path / "idx-3"), "--model", str(out / "model"), "--quiet"]) == 2
+    assert main(["index", str(beir_folder), "--out", str(tmp_path / "idx-3"), "--model", str(out / "model"),
+                 "--quiet"]) == 2
     assert "1_Pooling/config.json" in capsys.readouterr().err and not (tmp_path / "idx-3").exists()

@@ -29,9 +29,11 @@ def corpus(tmp_path):
 
     path = tmp_path / "corpus.jsonl"
     texts = random_corpus(90, length=60, seed=3)
-    path.write_text("".join(json.dumps({"_id": f"d{i}", "title": f"doc {i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    path.write_text("".join(json.dumps({"_id": f"d{i}", "title": f"doc {i}", "text": t}) + "\n"
+                            for i, t in enumerate(texts)))
     queries = tmp_path / "queries.jsonl"
-    queries.write_text("".join(json.dumps({"_id": f"q{i}", "text": " ".join(t.split()[:4])}) + "\n" for i, t in enumerate(texts[:12])))
+    queries.write_text("".join(json.dumps({"_id": f"q{i}", "text": " ".join(t.split()[:4])}) + "\n"
+                               for i, t in enumerate(texts[:12])))
     return path, queries
 
 
@@ -78,7 +80,8 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     assert main(["mine", str(tmp_path / "one"), "--queries", str(queries), "--qrels", str(qrels), "--out", str(mined),
                  "--strategy", "bm25", "--negatives", "2", "--quiet"]) == 0
     assert main(["train", "reranker", "--groups", str(mined), "--index", str(tmp_path / "one"), "--out", str(model),
-                 "--model", str(tiny_bert), "--max-steps", "3", "--max-length", "48", "--learning-rate", "1e-2", "--quiet"]) == 0
+                 "--model", str(tiny_bert), "--max-steps", "3", "--max-length", "48", "--learning-rate", "1e-2",
+                 "--quiet"]) == 0
     run = ["run", str(tmp_path / "one"), "--queries", str(queries), "--retriever", "bm25", "--reranker",
            str(model / "model"), "--precision", "fp32", "--quiet"]
     assert main([*run, "--out", str(tmp_path / "one.trec")]) == 0
@@ -100,7 +103,8 @@ def test_ray_index_and_rerank_equal_the_single_process_ones(tmp_path, corpus, ti
     pairs_q = [texts[i % len(texts)] for i in range(300)]
     pairs_t = [docs[(7 * i) % 90][: 40 + i] for i in range(300)]
     expected = reranker.score_read(pairs_q, pairs_t)
-    spread = score_pairs(RayConfig(workers=2, pairs_per_item=64), reranker.config, pairs_q, pairs_t, 32, show_progress=False)
+    spread = score_pairs(RayConfig(workers=2, pairs_per_item=64), reranker.config, pairs_q, pairs_t, 32,
+                         show_progress=False)
     # The tiny model's scores differ from each other by about 1e-5 of their size; a
     # pair put back in the wrong place would miss by that, far beyond rtol 1e-6.
     assert len(np.unique(expected)) > 150

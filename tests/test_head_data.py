@@ -94,7 +94,8 @@ def test_missing_file_is_an_input_error(tmp_path):
 
 def test_scored_pairs_sts_b_layout(tmp_path):
     header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-    row = '0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA "plane is taking off.\tAn air plane is taking off.\t5.000\n'
+    row = ('0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA "plane is taking off.\t'
+           'An air plane is taking off.\t5.000\n')
     path = write(tmp_path / "sts.tsv", header + row + "\n")
     # Quotes are text: STS-B is read without quoting, so an unbalanced quote stays.
     assert read_scored_pairs(path) == [ScoredPair('A "plane is taking off.', "An air plane is taking off.", 5.0)]
@@ -222,7 +223,8 @@ def test_write_squad_titles_and_grouping(tmp_path):
 
 def test_read_squad_checks_answers_against_the_context(tmp_path):
     qa = {"id": "5733be28", "question": "Where?", "answers": [{"text": "Pari", "answer_start": 16}]}
-    document = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "Ann met Bob in Paris.", "qas": [qa]}]}]}
+    document = {"version": "1.1",
+                "data": [{"title": "T", "paragraphs": [{"context": "Ann met Bob in Paris.", "qas": [qa]}]}]}
     path = write(tmp_path / "bad.json", json.dumps(document))
     with pytest.raises(InputError, match=r"bad\.json: question '5733be28': answer 0 'Pari' is not the context at 16"):
         read_squad(path)
@@ -325,7 +327,8 @@ def test_real_r8():
     train, test = load_r8(CACHE)
     assert (len(train), len(test)) == (5485, 2189)
     labels = Counter(r.label for r in train)
-    assert set(labels) == {r.label for r in test} == {"earn", "acq", "crude", "trade", "money-fx", "interest", "ship", "grain"}
+    assert set(labels) == {r.label for r in test} == {"earn", "acq", "crude", "trade", "money-fx", "interest", "ship",
+                                                      "grain"}
     assert labels["earn"] == 2840 and labels["grain"] == 41
     assert all(r.text.strip() for r in train + test)
 

@@ -50,7 +50,7 @@ def test_only_the_first_piece_of_each_word_carries_its_tag(tokenizer):
     labels = align_labels(word_ids, [10, 11, 12, 13, 14, 15])
     assert len(word_ids) > len(words) + 2  # "unbelievably" is several pieces
     assert [label for label in labels if label != -100] == [10, 11, 12, 13, 14, 15]
-    for position, (word, label) in enumerate(zip(word_ids, labels)):
+    for position, (word, label) in enumerate(zip(word_ids, labels, strict=True)):
         first = word is not None and (position == 0 or word_ids[position - 1] != word)
         assert (label != -100) == first
     assert labels[0] == labels[-1] == -100  # [CLS] and [SEP]
@@ -151,14 +151,16 @@ def test_pair_scores_are_learned_standardised_and_predicted_on_the_users_scale(t
 
     examples = _examples("pairs")
     scores = [p.score for p in examples]
-    train_pair_regressor(examples, tmp_path, PairsConfig(model=str(tiny_bert), max_length=32), FEW_STEPS, show_progress=False)
+    train_pair_regressor(examples, tmp_path, PairsConfig(model=str(tiny_bert), max_length=32), FEW_STEPS,
+                         show_progress=False)
     net, tokenizer, config = TASKS["pairs"].load(tmp_path / "model")
     assert config.label_mean == pytest.approx(np.mean(scores)) and config.label_scale == pytest.approx(np.std(scores))
     labels = PairsTask(examples, net, tokenizer, config, 4).features(examples[:2])["labels"].tolist()
     assert labels == pytest.approx([(s - np.mean(scores)) / np.std(scores) for s in scores[:2]], abs=1e-5)
     pairs = [(examples[0].text_a, examples[1].text_b)]
     raw = sequence_logits(net, tokenizer, [pairs[0][0]], [pairs[0][1]], 32)[:, 0]
-    assert score_text_pairs(net, tokenizer, pairs, config) == pytest.approx(raw * np.std(scores) + np.mean(scores), abs=1e-5)
+    assert score_text_pairs(net, tokenizer, pairs, config) == pytest.approx(raw * np.std(scores) + np.mean(scores),
+                                                                            abs=1e-5)
     assert PairsConfig(standardize=False).fitted_to(scores) == PairsConfig(standardize=False)
 
 
@@ -176,8 +178,10 @@ def test_silver_pairs_take_each_texts_neighbours_and_random_partners_scored_by_c
     vectors = Embedder(config).encode(texts)
     for p in pairs:
         i, j = int(p.a_id[1:]), int(p.b_id[1:])
-        assert (p.text_a, p.text_b) == (texts[i], texts[j]) and p.score == pytest.approx(float(vectors[i] @ vectors[j]), abs=1e-5)
-    nearest = {i: int(np.argmax([vectors[i] @ vectors[j] if j != i else -9 for j in range(len(texts))])) for i in range(len(texts))}
+        assert (p.text_a, p.text_b) == (texts[i], texts[j])
+        assert p.score == pytest.approx(float(vectors[i] @ vectors[j]), abs=1e-5)
+    nearest = {i: int(np.argmax([vectors[i] @ vectors[j] if j != i else -9 for j in range(len(texts))]))
+               for i in range(len(texts))}
     assert all((min(i, j), max(i, j)) in {(int(a[1:]), int(b[1:])) for a, b in keys} for i, j in nearest.items())
     assert len(texts) <= len(pairs) <= 2 * len(texts)
 
@@ -190,10 +194,13 @@ def _examples(task: str) -> list:
     if task == "classify":
         return [LabelledText(t, "oil" if "oil" in t.lower() else "other") for t in texts]
     if task == "pairs":
-        return [ScoredPair(a, b, float(i == j), str(i), str(j)) for i, a in enumerate(texts) for j, b in enumerate(texts) if i <= j]
+        return [ScoredPair(a, b, float(i == j), str(i), str(j))
+                for i, a in enumerate(texts) for j, b in enumerate(texts) if i <= j]
     if task == "tag":
-        return [TaggedSentence(tuple(t.split()), tuple("CAP" if w[0].isupper() else "LOW" for w in t.split())) for t in texts]
-    return [QAExample(f"q{i}", t, f"What about {t.split()[0]}?", (Answer(t.split()[0], 0),), str(i)) for i, t in enumerate(texts)]
+        return [TaggedSentence(tuple(t.split()), tuple("CAP" if w[0].isupper() else "LOW" for w in t.split()))
+                for t in texts]
+    return [QAExample(f"q{i}", t, f"What about {t.split()[0]}?", (Answer(t.split()[0], 0),), str(i))
+            for i, t in enumerate(texts)]
 
 
 def _inputs(task: str) -> list:
@@ -209,7 +216,8 @@ def _inputs(task: str) -> list:
 @pytest.mark.parametrize("task", ["classify", "pairs", "tag", "qa"])
 def test_each_head_trains_saves_reloads_and_predicts_the_same(task, tmp_path, tiny_bert):
     spec = TASKS[task]
-    config = spec.config(model=str(tiny_bert), max_length=64) if task != "qa" else spec.config(model=str(tiny_bert), max_length=64, stride=16)
+    config = (spec.config(model=str(tiny_bert), max_length=64) if task != "qa"
+              else spec.config(model=str(tiny_bert), max_length=64, stride=16))
     examples = _examples(task)
     metrics = spec.train(examples, tmp_path, config, FEW_STEPS, dev=examples[:3], show_progress=False)
     assert metrics["train"]["steps"] == 3
@@ -230,7 +238,8 @@ def test_a_model_of_one_head_is_refused_by_another(tmp_path, tiny_bert):
     from ranker.core.errors import InputError
 
     spec = TASKS["classify"]
-    spec.train(_examples("classify"), tmp_path, spec.config(model=str(tiny_bert), max_length=32), FEW_STEPS, show_progress=False)
+    spec.train(_examples("classify"), tmp_path, spec.config(model=str(tiny_bert), max_length=32), FEW_STEPS,
+               show_progress=False)
     with pytest.raises(InputError, match="trained for 'classify', not 'pairs'"):
         TASKS["pairs"].load(tmp_path / "model")
 
@@ -251,7 +260,8 @@ def test_cli_train_predict_eval_classify(tmp_path, tiny_bert, capsys):
 
 def test_cli_predict_tag_prints_word_slash_tag(tmp_path, tiny_bert, capsys):
     data = tmp_path / "wsj.txt"
-    data.write_text("".join(" ".join(f"{w}/{t}" for w, t in zip(s.words, s.tags)) + "\n" for s in _examples("tag")))
+    data.write_text("".join(" ".join(f"{w}/{t}" for w, t in zip(s.words, s.tags, strict=True)) + "\n"
+                            for s in _examples("tag")))
     out = tmp_path / "run"
     assert main(["train", "tag", "--train", str(data), "--out", str(out), "--model", str(tiny_bert),
                  "--max-steps", "2", "--batch-size", "2", "--quiet"]) == 0
@@ -276,12 +286,12 @@ def test_cli_predict_qa_reads_the_passage_from_a_file(tmp_path, tiny_bert, capsy
 
     write_squad(_examples("qa"), squad)
     out = tmp_path / "run"
-    assert main(["train", "qa", "--train", str(squad), "--out", str(out), "--model", str(tiny_bert), "--max-length", "48",
-                 "--stride", "8", "--max-steps", "2", "--batch-size", "2", "--quiet"]) == 0
+    assert main(["train", "qa", "--train", str(squad), "--out", str(out), "--model", str(tiny_bert),
+                 "--max-length", "48", "--stride", "8", "--max-steps", "2", "--batch-size", "2", "--quiet"]) == 0
     capsys.readouterr()
     passage = tmp_path / "passage.txt"
-    passage.write_text(SEED := "Some experts report that a mask's efficacy is inconclusive. However, mask makers insist "
-                       "that their products, such as N95 respirator masks, can guard against the virus.")
+    passage.write_text(SEED := "Some experts report that a mask's efficacy is inconclusive. However, mask makers "
+                       "insist that their products, such as N95 respirator masks, can guard against the virus.")
     assert main(["predict", "qa", str(out / "model"), "Who say that N95 masks guard against the virus?",
                  "--context-file", str(passage), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)

@@ -116,7 +116,8 @@ SQUAD = {"version": "1.1", "data": [{"title": "oil", "paragraphs": [
     {"context": "Oil prices fell sharply after OPEC failed to agree.",
      "qas": [{"id": "1", "question": "What fell?", "answers": [{"text": "Oil prices", "answer_start": 0}]}]},
     {"context": "Britain formally triggered Article 50.",
-     "qas": [{"id": "2", "question": "Who triggered Article 50?", "answers": [{"text": "Britain", "answer_start": 0}]}]},
+     "qas": [{"id": "2", "question": "Who triggered Article 50?",
+              "answers": [{"text": "Britain", "answer_start": 0}]}]},
 ]}]}
 
 
@@ -126,13 +127,16 @@ def world(tmp_path_factory) -> Path:
     report/, mined/, training files, user/sentinel.txt, notes.txt."""
     w = tmp_path_factory.mktemp("world")
     beir = w / "beir"
-    write_jsonl(beir / "corpus.jsonl", [{"_id": d, "title": t, "text": x, "metadata": {"outlet": "Test"}} for d, t, x in NEWS])
+    write_jsonl(beir / "corpus.jsonl",
+                [{"_id": d, "title": t, "text": x, "metadata": {"outlet": "Test"}} for d, t, x in NEWS])
     write_jsonl(beir / "queries.jsonl", [{"_id": f"t{d}", "text": t} for d, t, _ in NEWS])
     (beir / "qrels").mkdir()
-    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"t{d}\t{d}\t1\n" for d, _, _ in NEWS))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n"
+                                            + "".join(f"t{d}\t{d}\t1\n" for d, _, _ in NEWS))
     (w / "queries.tsv").write_text("".join(f"t{d}\t{t}\n" for d, t, _ in NEWS))
     (w / "cls.tsv").write_text("".join(f"{'oil' if 'il' in t else 'other'}\t{t}\n" for _, t, _ in NEWS))
-    (w / "pairs.tsv").write_text("sentence1\tsentence2\tscore\n" + "".join(f"{t}\t{x}\t{i % 5}\n" for i, (_, t, x) in enumerate(NEWS)))
+    (w / "pairs.tsv").write_text("sentence1\tsentence2\tscore\n"
+                                 + "".join(f"{t}\t{x}\t{i % 5}\n" for i, (_, t, x) in enumerate(NEWS)))
     (w / "tag.txt").write_text("The/DT cat/NN sat/VBD\nOil/NN prices/NNS fell/VBD\n")
     (w / "qa.json").write_text(json.dumps(SQUAD))
     (w / "user").mkdir()
@@ -142,7 +146,8 @@ def world(tmp_path_factory) -> Path:
     assert main(["run", str(w / "idx"), "--queries", str(beir), "--split", "test", "--retriever", "bm25",
                  "--out", str(w / "run.trec"), "--quiet"]) == 0
     assert (w / "run.trec.meta.json").is_file()
-    assert main(["report", str(w / "run.trec"), "--qrels", str(beir / "qrels" / "test.tsv"), "--out", str(w / "report")]) == 0
+    assert main(["report", str(w / "run.trec"), "--qrels", str(beir / "qrels" / "test.tsv"),
+                 "--out", str(w / "report")]) == 0
     assert main(["mine", str(w / "idx"), "--queries", str(beir), "--split", "test", "--out", str(w / "mined"),
                  "--strategy", "bm25", "--negatives", "1", "--relative-margin", "-1", "--quiet"]) == 0
     return w
@@ -164,8 +169,8 @@ def writer(kind: str, w: Path, out, bert: Path, st: Path) -> list[str]:
         "index": ["index", w / "beir", "--out", out, "--retrievers", "bm25", "--quiet"],
         "run": ["run", w / "idx", "--queries", w / "queries.tsv", "--retriever", "bm25", "--out", out, "--quiet"],
         "report": ["report", w / "run.trec", "--qrels", w / "beir" / "qrels" / "test.tsv", "--out", out],
-        "mine": ["mine", w / "idx", "--queries", w / "beir", "--split", "test", "--strategy", "bm25", "--negatives", "1",
-                 "--relative-margin", "-1", "--out", out, "--quiet"],
+        "mine": ["mine", w / "idx", "--queries", w / "beir", "--split", "test", "--strategy", "bm25",
+                 "--negatives", "1", "--relative-margin", "-1", "--out", out, "--quiet"],
         "train classify": ["train", "classify", "--train", w / "cls.tsv", "--model", bert, "--out", out, *train],
         "train pairs": ["train", "pairs", "--train", w / "pairs.tsv", "--model", bert, "--out", out, *train],
         "train tag": ["train", "tag", "--train", w / "tag.txt", "--model", bert, "--out", out, *train],
@@ -225,8 +230,10 @@ def test_run_over_a_users_file_that_is_not_a_run_is_refused(world, tmp_path, tin
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("kind, target", [("index", "idx"), ("run", "run.trec"), ("report", "report"), ("mine", "mined")])
-def test_rewriting_an_artifact_of_the_same_kind_is_allowed(kind, target, world, tmp_path, tiny_bert, tiny_model, capsys):
+@pytest.mark.parametrize("kind, target", [("index", "idx"), ("run", "run.trec"), ("report", "report"),
+                                          ("mine", "mined")])
+def test_rewriting_an_artifact_of_the_same_kind_is_allowed(kind, target, world, tmp_path, tiny_bert, tiny_model,
+                                                           capsys):
     w = copy_world(world, tmp_path)
     side = (target + ".meta.json",) if kind == "run" else ()
     before = snapshot(tmp_path, exclude=(f"w/{target}", *(f"w/{s}" for s in side)))
@@ -248,8 +255,8 @@ def input_case(case: str, w: Path, bert: Path, st: Path) -> tuple[list[str], Pat
     return {
         "index BEIR --out BEIR": (writer("index", w, w / "beir", bert, st), w / "beir"),
         "index corpus.jsonl --out corpus.jsonl": (
-            ["index", str(w / "beir" / "corpus.jsonl"), "--out", str(w / "beir" / "corpus.jsonl"), "--retrievers", "bm25",
-             "--quiet"], w / "beir" / "corpus.jsonl"),
+            ["index", str(w / "beir" / "corpus.jsonl"), "--out", str(w / "beir" / "corpus.jsonl"),
+             "--retrievers", "bm25", "--quiet"], w / "beir" / "corpus.jsonl"),
         "run --queries q.tsv --out q.tsv": (writer("run", w, w / "queries.tsv", bert, st), w / "queries.tsv"),
         "run --out IDX/manifest.json": (writer("run", w, w / "idx" / "manifest.json", bert, st),
                                         w / "idx" / "manifest.json"),
@@ -274,8 +281,9 @@ def input_case(case: str, w: Path, bert: Path, st: Path) -> tuple[list[str], Pat
         "mine --out IDX/mined": (writer("mine", w, w / "idx" / "mined", bert, st), w / "idx" / "mined"),
         "mine --queries BEIR --out BEIR": (writer("mine", w, beir, bert, st), beir),
         "train classify --out the data's folder": (
-            ["train", "classify", "--train", str(w / "data" / "cls.tsv"), "--model", str(bert), "--out", str(w / "data"),
-             "--max-steps", "1", "--batch-size", "2", "--max-length", "16", "--quiet"], w / "data"),
+            ["train", "classify", "--train", str(w / "data" / "cls.tsv"), "--model", str(bert),
+             "--out", str(w / "data"), "--max-steps", "1", "--batch-size", "2", "--max-length", "16", "--quiet"],
+            w / "data"),
         "train reranker --out IDX/model": (writer("train reranker", w, w / "idx" / "model", bert, st),
                                            w / "idx" / "model"),
         "train embedder --out mined/emb": (writer("train embedder", w, w / "mined" / "emb", bert, st),
@@ -388,7 +396,8 @@ def test_symlink_out_to_a_users_folder_is_refused(kind, world, tmp_path, tiny_be
 def test_symlink_out_to_an_index_rebuilds_its_target_and_stays_a_link(world, tmp_path, capsys):
     w = copy_world(world, tmp_path)
     (w / "link").symlink_to(w / "idx", target_is_directory=True)
-    corpus = write_jsonl(tmp_path / "two.jsonl", [{"_id": "a", "text": "oil prices"}, {"_id": "b", "text": "gas prices"}])
+    corpus = write_jsonl(tmp_path / "two.jsonl",
+                         [{"_id": "a", "text": "oil prices"}, {"_id": "b", "text": "gas prices"}])
     before = snapshot(tmp_path, exclude=("w/idx",))
     code, _, err = call(capsys, "index", corpus, "--out", w / "link", "--retrievers", "bm25", "--quiet")
     assert code == 0, err
@@ -401,7 +410,8 @@ def test_index_rejects_side_file_that_is_a_users_file_is_refused(tmp_path, capsy
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"_id": "1", "text": "oil"}, {"_id": "1", "text": "dup"}])
     (tmp_path / "idx.rejects.jsonl").write_bytes(NOTES)
     before = snapshot(tmp_path)
-    code, _, err = call(capsys, "index", corpus, "--out", tmp_path / "idx", "--skip-invalid", "--retrievers", "bm25", "--quiet")
+    code, _, err = call(capsys, "index", corpus, "--out", tmp_path / "idx", "--skip-invalid", "--retrievers", "bm25",
+                        "--quiet")
     error_line(code, err, str(tmp_path / "idx"))
     assert snapshot(tmp_path) == before
 
@@ -431,7 +441,8 @@ def test_index_shards_folder_that_is_not_ours_is_refused(shards, world, tmp_path
     w = copy_world(world, tmp_path)
     folder = w / "user" if shards == "a user's folder" else w / "beir"
     before = snapshot(tmp_path)
-    code, _, err = call(capsys, "index", w / "beir", "--out", w / "newidx", "--model", tiny_model, "--shards", folder, "--quiet")
+    code, _, err = call(capsys, "index", w / "beir", "--out", w / "newidx", "--model", tiny_model, "--shards", folder,
+                        "--quiet")
     error_line(code, err, str(folder))
     assert snapshot(tmp_path) == before
 
@@ -485,7 +496,8 @@ def test_corpus_id_with_whitespace_or_control_char_is_invalid(bad, tmp_path, cap
 def test_corpus_id_with_whitespace_or_control_char_is_skipped_with_a_reason(bad, tmp_path, capsys):
     corpus = _corpus_with_id(tmp_path, bad)
     before = snapshot(tmp_path)
-    code, _, err = call(capsys, "index", corpus, "--out", tmp_path / "idx", "--retrievers", "bm25", "--skip-invalid", "--quiet")
+    code, _, err = call(capsys, "index", corpus, "--out", tmp_path / "idx", "--retrievers", "bm25", "--skip-invalid",
+                        "--quiet")
     assert code == 0, err
     assert "Traceback" not in err
     rejects = [json.loads(line) for line in (tmp_path / "idx.rejects.jsonl").read_text().splitlines()]
@@ -532,7 +544,8 @@ ESCAPE_OUTLET = "\x1b]0;pwned\x07Evil"
 def escape_index(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("escapes")
     corpus = write_jsonl(folder / "e.jsonl", [
-        {"_id": "e1", "title": ESCAPE_TITLE, "text": "red alert \x1b[2J in\rthe\x0bcity\x00", "metadata": {"outlet": ESCAPE_OUTLET}},
+        {"_id": "e1", "title": ESCAPE_TITLE, "text": "red alert \x1b[2J in\rthe\x0bcity\x00",
+         "metadata": {"outlet": ESCAPE_OUTLET}},
         {"_id": "e2", "title": "Calm", "text": "nothing here"},
     ])
     assert main(["index", str(corpus), "--out", str(folder / "idx"), "--retrievers", "bm25", "--quiet"]) == 0
@@ -585,16 +598,18 @@ ARGUMENT_CASES = [
                        "--depth", "0"], "--depth"),
     ("query --weight 1.5", ["query", f"{NO}/idx", "oil", "--reranker", f"{NO}/model", "--weight", "1.5"], "--weight"),
     ("query --weight nan", ["query", f"{NO}/idx", "oil", "--reranker", f"{NO}/model", "--weight", "nan"], "--weight"),
-    ("search --fusion-weights nan,nan", ["search", f"{NO}/idx", "oil", "--fusion-weights", "nan,nan"], "--fusion-weights"),
+    ("search --fusion-weights nan,nan", ["search", f"{NO}/idx", "oil", "--fusion-weights", "nan,nan"],
+     "--fusion-weights"),
     ("search --fusion-weights 1", ["search", f"{NO}/idx", "oil", "--fusion-weights", "1"], "--fusion-weights"),
     ("search --fusion-weights a,b", ["search", f"{NO}/idx", "oil", "--fusion-weights", "a,b"], "--fusion-weights"),
     ("search --fusion-weights 0.5,0.5,0.5", ["search", f"{NO}/idx", "oil", "--fusion-weights", "0.5,0.5,0.5"],
      "--fusion-weights"),
     ("run --fusion-weights inf,1", ["run", f"{NO}/idx", "--queries", f"{NO}/q.tsv", "--out", "{tmp}/r.trec",
                                     "--fusion-weights", "inf,1"], "--fusion-weights"),
-    ("report --examples -3", ["report", f"{NO}/a.trec", "--qrels", f"{NO}/q.tsv", "--out", "{tmp}/rep", "--examples", "-3"],
-     "--examples"),
-    ("report --alpha 0", ["report", f"{NO}/a.trec", "--qrels", f"{NO}/q.tsv", "--out", "{tmp}/rep", "--alpha", "0"], "--alpha"),
+    ("report --examples -3", ["report", f"{NO}/a.trec", "--qrels", f"{NO}/q.tsv", "--out", "{tmp}/rep",
+                              "--examples", "-3"], "--examples"),
+    ("report --alpha 0", ["report", f"{NO}/a.trec", "--qrels", f"{NO}/q.tsv", "--out", "{tmp}/rep", "--alpha", "0"],
+     "--alpha"),
     ("report --alpha 1.5", ["report", f"{NO}/a.trec", "--qrels", f"{NO}/q.tsv", "--out", "{tmp}/rep", "--alpha", "1.5"],
      "--alpha"),
     ("mine --negatives -1", ["mine", f"{NO}/idx", "--queries", f"{NO}/q", "--qrels", f"{NO}/qr", "--out", "{tmp}/m",
@@ -607,13 +622,14 @@ ARGUMENT_CASES = [
                                        "--batch-size", "0"], "--batch-size"),
     ("train classify --epochs 0", ["train", "classify", "--train", f"{NO}/t.tsv", "--out", "{tmp}/o", "--epochs", "0"],
      "--epochs"),
-    ("train reranker --max-steps 0", ["train", "reranker", "--groups", f"{NO}/g", "--index", f"{NO}/idx", "--out", "{tmp}/o",
-                                      "--max-steps", "0"], "--max-steps"),
+    ("train reranker --max-steps 0", ["train", "reranker", "--groups", f"{NO}/g", "--index", f"{NO}/idx",
+                                      "--out", "{tmp}/o", "--max-steps", "0"], "--max-steps"),
     ("index --k1 nan", ["index", f"{NO}/c.jsonl", "--out", "{tmp}/idx", "--k1", "nan"], "--k1"),
     ("index --k1 -1", ["index", f"{NO}/c.jsonl", "--out", "{tmp}/idx", "--k1", "-1"], "--k1"),
     ("index --b 2", ["index", f"{NO}/c.jsonl", "--out", "{tmp}/idx", "--b", "2"], "--b"),
     ("index --max-length 0", ["index", f"{NO}/c.jsonl", "--out", "{tmp}/idx", "--max-length", "0"], "--max-length"),
-    ("index --retrievers bogus", ["index", f"{NO}/c.jsonl", "--out", "{tmp}/idx", "--retrievers", "bogus"], "--retrievers"),
+    ("index --retrievers bogus", ["index", f"{NO}/c.jsonl", "--out", "{tmp}/idx", "--retrievers", "bogus"],
+     "--retrievers"),
 ]
 
 
@@ -637,7 +653,8 @@ def test_a_huge_k_is_capped_at_the_index_size_quickly(command, world, tmp_path, 
             per_query[line.split()[0]] = per_query.get(line.split()[0], 0) + 1
         assert per_query and max(per_query.values()) <= len(NEWS)
     else:
-        code, out, err = call(capsys, command, world / "idx", "oil", "--retriever", "bm25", "--json", "-k", "1000000000")
+        code, out, err = call(capsys, command, world / "idx", "oil", "--retriever", "bm25", "--json", "-k",
+                              "1000000000")
         assert code == 0, err
         assert 0 < len(json.loads(out)["hits"]) <= len(NEWS)
     assert time.perf_counter() - begun < 20
@@ -693,7 +710,8 @@ def test_bad_config_values_are_one_line(kind, text, needle, world, tmp_path, tin
 
 
 def test_a_missing_config_file_is_one_line_naming_it(world, tmp_path, capsys):
-    code, _, err = call(capsys, "search", world / "idx", "oil", "--retriever", "bm25", "--config", tmp_path / "none.toml")
+    code, _, err = call(capsys, "search", world / "idx", "oil", "--retriever", "bm25", "--config",
+                        tmp_path / "none.toml")
     error_line(code, err, str(tmp_path / "none.toml"))
 
 
@@ -981,7 +999,8 @@ def test_query_stream_gives_a_blank_or_undecodable_line_a_one_line_answer_and_ke
 
 
 def _tiny_corpus(folder: Path) -> Path:
-    return write_jsonl(folder / "c.jsonl", [{"_id": "a", "text": "oil prices fell"}, {"_id": "b", "text": "gas prices rose"}])
+    return write_jsonl(folder / "c.jsonl",
+                       [{"_id": "a", "text": "oil prices fell"}, {"_id": "b", "text": "gas prices rose"}])
 
 
 def test_a_pipe_or_a_device_is_never_replaced_by_a_file(world, tmp_path, capsys):
@@ -1041,7 +1060,8 @@ def test_nothing_is_written_inside_an_existing_index(kind, world, tmp_path, caps
     out = w / "idx" / ("x.trec" if kind == "run" else "sub")
     before = snapshot(tmp_path)
     if kind == "run":
-        code, _, err = call(capsys, "run", w / "idx", "--queries", w / "queries.tsv", "--retriever", "bm25", "--out", out)
+        code, _, err = call(capsys, "run", w / "idx", "--queries", w / "queries.tsv", "--retriever", "bm25",
+                            "--out", out)
         refused_out(code, err, out, "input")
     else:
         code, _, err = call(capsys, "index", w / "beir", "--out", out, "--retrievers", "bm25", "--quiet")
@@ -1121,7 +1141,8 @@ def test_a_closed_stdout_is_not_a_crash(command, world, tmp_path):
             "index": ["index", _tiny_corpus(tmp_path), "--out", tmp_path / "idx", "--retrievers", "bm25", "--quiet"]}
     done = subprocess.run(["bash", "-c", 'exec "$@" >&-', "_", sys.executable, "-m", "ranker",
                            *[str(a) for a in args[command]]],
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=False, stderr=subprocess.PIPE, timeout=120)
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=False, stderr=subprocess.PIPE,
+                          timeout=120)
     assert done.returncode == 0 and done.stderr == b"", done.stderr
     if command == "index":
         assert (tmp_path / "idx" / "manifest.json").is_file()

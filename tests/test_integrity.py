@@ -48,7 +48,8 @@ def test_a_damaged_index_file_is_refused_by_name(index, damage):
     with pytest.raises(InputError) as err:
         Index.open(index)
     expected = "missing" if damage == "missing" else "sha256 differs from the list (changed or truncated)"
-    assert str(err.value) == f"{target}: {expected}; the index changed after it was built: restore the file or rebuild the index"
+    assert str(err.value) == (f"{target}: {expected}; the index changed after it was built: "
+                              "restore the file or rebuild the index")
 
 
 def test_an_index_is_hashed_once_and_a_file_written_since_is_hashed_again(index, monkeypatch):
@@ -135,10 +136,12 @@ def test_verify_reports_every_problem_and_exits_2(index, model, capsys):
     (model / "tokenizer.json").unlink()
     assert main(["verify", str(index), str(model), "--json"]) == 2
     found = json.loads(capsys.readouterr().out)
-    assert found[0]["problems"] == ["docs.sqlite: sha256 differs from the list (changed or truncated)", "stray.txt: not in the list"]
+    assert found[0]["problems"] == ["docs.sqlite: sha256 differs from the list (changed or truncated)",
+                                    "stray.txt: not in the list"]
     assert found[1] == {"folder": str(model), "kind": "model", "ok": False, "problems": ["tokenizer.json: missing"]}
     assert main(["verify", str(index.parent)]) == 2
-    assert "not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)" in capsys.readouterr().out
+    assert ("not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)"
+            in capsys.readouterr().out)
 
 
 class Bomb:

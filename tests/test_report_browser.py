@@ -23,7 +23,8 @@ def chromium() -> str:
         if found:
             return found
     if os.environ.get("RANKER_BROWSER_TEST") == "required":
-        pytest.fail("Chromium is required here (RANKER_BROWSER_TEST=required) but not installed: apt-get install chromium")
+        pytest.fail("Chromium is required here (RANKER_BROWSER_TEST=required) but not installed: "
+                    "apt-get install chromium")
     pytest.skip("no Chromium on this machine (CI installs it)")
 
 
@@ -42,7 +43,8 @@ def test_the_report_shows_a_table_and_a_plot_in_headless_chromium(runs_and_qrels
 
     paths, _, folder = runs_and_qrels
     out = folder / "report"
-    assert main(["report", *(f"{n}={p}" for n, p in paths.items()), "--qrels", str(folder / "qrels.tsv"), "--out", str(out)]) == 0
+    assert main(["report", *(f"{n}={p}" for n, p in paths.items()), "--qrels", str(folder / "qrels.tsv"),
+                 "--out", str(out)]) == 0
     dom = render(out / "index.html", tmp_path, "--dump-dom")
     rendered = re.search(r'data-rendered="tables=(\d+) plots=(\d+)"', dom.stdout)
     assert rendered, f"the page did not finish loading in Chromium: {dom.stderr[-500:]}"

@@ -44,7 +44,7 @@ def test_saved_model_loads_as_a_cross_encoder_with_the_same_scores(tmp_path, tin
     model = tmp_path / "out" / "model"
     queries, texts = [title for _, title, _ in NEWS], TEXTS[::-1]
     ours = score_pairs(load_pair_scorer(str(model)), load_tokenizer(str(model)), queries, texts, max_length=32)
-    theirs = CrossEncoder(str(model), device="cpu", max_length=32).predict(list(zip(queries, texts)))
+    theirs = CrossEncoder(str(model), device="cpu", max_length=32).predict(list(zip(queries, texts, strict=True)))
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
     assert ours.std() > 0  # not a constant, which would make the comparison empty
     about = json.loads((model / "ranker.json").read_text())
@@ -55,7 +55,8 @@ def test_killed_and_resumed_run_reaches_the_uninterrupted_state(tmp_path, tiny_b
     config = TrainConfig(epochs=2, max_steps=5, checkpoint_every=2, seed=3)  # 3 batches per epoch
     fit(make_task(tiny_bert), config, tmp_path / "straight", show_progress=False)
     # "Killed" after step 3: the last checkpoint is step 2, so step 3 is redone.
-    assert fit(make_task(tiny_bert), config, tmp_path / "resumed", stop_after=3, show_progress=False) == {"stopped_at": 3}
+    assert fit(make_task(tiny_bert), config, tmp_path / "resumed", stop_after=3,
+               show_progress=False) == {"stopped_at": 3}
     assert json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())["step"] == 2
     with pytest.raises(Exception, match="--resume"):
         fit(make_task(tiny_bert), config, tmp_path / "resumed", show_progress=False)
@@ -135,7 +136,8 @@ def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_be
 
     out = tmp_path / "ce"
     assert main(["train", "reranker", "--groups", str(mined), "--index", str(bm25_index), "--out", str(out),
-                 "--model", str(tiny_bert), "--max-steps", "2", "--batch-size", "2", "--max-length", "32", "--passage-words", "8",
+                 "--model", str(tiny_bert), "--max-steps", "2", "--batch-size", "2", "--max-length", "32",
+                 "--passage-words", "8",
                  "--dev", str(beir_folder), "--dev-split", "test", "--dev-retriever", "bm25", "--dev-queries", "3",
                  "--weight-queries", "6", "--quiet"]) == 0
     printed = capsys.readouterr().out
@@ -150,7 +152,8 @@ def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_be
 
     model = str(out / "model")
     assert json.loads((out / "model" / "ranker.json").read_text())["passage_words"] == 8
-    assert main(["query", str(bm25_index), "oil prices", "--retriever", "bm25", "--reranker", model, "--depth", "5"]) == 0
+    assert main(["query", str(bm25_index), "oil prices", "--retriever", "bm25", "--reranker", model,
+                 "--depth", "5"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("retriever: bm25  reranker:")
     assert table[1].split() == ["rank", "id", "score", "title", "outlet", "date", "was"]
@@ -162,7 +165,8 @@ def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_be
 
     many = tmp_path / "queries.txt"
     many.write_text("oil prices\n\n  brexit letter  \n", encoding="utf-8")
-    assert main(["query", str(bm25_index), "--queries", str(many), "--retriever", "bm25", "--reranker", model, "--json"]) == 0
+    assert main(["query", str(bm25_index), "--queries", str(many), "--retriever", "bm25", "--reranker", model,
+                 "--json"]) == 0
     answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [a["query"] for a in answers] == ["oil prices", "brexit letter"]
     assert answers[0]["hits"] == answer["hits"] and answers[1]["hits"][0]["doc_id"] == "d3"
@@ -239,6 +243,7 @@ def test_reranker_reads_the_passage_it_was_trained_on(tmp_path, tiny_bert, bm25_
     queries, texts = reranker.pairs(first, ["Vienna meeting"], index.docs)
     assert queries == ["Vienna meeting"] and texts[0].endswith("at their Vienna meeting.")
     seen = []
-    reranker.net.forward = lambda **batch: seen.append(batch["input_ids"]) or type("Out", (), {"logits": torch.zeros(1, 1)})
+    reranker.net.forward = (lambda **batch: seen.append(batch["input_ids"])
+                            or type("Out", (), {"logits": torch.zeros(1, 1)}))
     reranker.score(queries, texts)
     assert reranker.tokenizer.decode(seen[0][0], skip_special_tokens=True) == "vienna meeting their vienna meeting."

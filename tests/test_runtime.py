@@ -114,7 +114,8 @@ def test_export_is_kept_beside_our_model_and_verified(cross_encoder, tmp_path):
     shutil.copytree(cross_encoder, model, ignore=shutil.ignore_patterns("openvino"))
     first = scores(model, "openvino")
     listed = json.loads((model / "ranker.json").read_text())["files"]
-    assert {"openvino/sequence/model.xml", "openvino/sequence/model.bin", "openvino/sequence/export.json"} <= set(listed)
+    assert {"openvino/sequence/model.xml", "openvino/sequence/model.bin",
+            "openvino/sequence/export.json"} <= set(listed)
     assert verify(model) == ("model", [])
     stamp = (model / "openvino/sequence/model.bin").stat().st_mtime_ns
     assert np.array_equal(scores(model, "openvino"), first)  # used again, not made again
@@ -243,7 +244,7 @@ def test_batches_run_side_by_side_score_as_one_batch(cross_encoder):
 
     net = load_compiled(cross_encoder, "sequence", "fp32", show_progress=False)
     tokenizer = FastTokenizer(cross_encoder)
-    one = np.concatenate([net(tokenizer([q], [t], 64)) for q, t in zip(*PAIRS)])
+    one = np.concatenate([net(tokenizer([q], [t], 64)) for q, t in zip(*PAIRS, strict=True)])
     for batch_size in (1, 2, 32):
         assert np.abs(sequence_logits(net, tokenizer, *PAIRS, max_length=64, batch_size=batch_size) - one).max() < 1e-5
 

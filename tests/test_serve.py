@@ -154,7 +154,7 @@ def test_answers_equal_the_command_lines(served, capsys):
         _, got = call(url, f"/search?q={urllib.parse.quote(query)}&k=4")
         assert [h["doc_id"] for h in got["hits"]] == [h["doc_id"] for h in expected]
         assert [h["before"] for h in got["hits"]] == [h["before"] for h in expected]
-        for mine, theirs in zip(got["hits"], expected):
+        for mine, theirs in zip(got["hits"], expected, strict=True):
             assert mine["score"] == pytest.approx(theirs["score"], abs=1e-4)
 
 
@@ -243,7 +243,8 @@ def _raw(url: str, head: bytes, body: bytes = b"") -> bytes:
     (b"Transfer-Encoding: chunked", b"411", b"Content-Length"),
 ])
 def test_a_huge_or_unsized_body_is_refused_before_it_is_read(served, headers, status, says):
-    answer = _raw(served[0], b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + headers + b"\r\n\r\n")
+    answer = _raw(served[0], b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + headers
+                  + b"\r\n\r\n")
     assert answer.split(b" ")[1] == status and says in answer
 
 
@@ -282,8 +283,8 @@ def _serve(*args: str) -> subprocess.Popen:
 
 @pytest.mark.timeout(300)
 def test_the_command_starts_serves_and_drains_on_sigterm(demo_world):
-    process = _serve(str(demo_world / "indexes/news"), "--port", "0", "--reranker", str(demo_world / "models/demo/model/model"),
-                     "--batch-wait-ms", "1000")
+    process = _serve(str(demo_world / "indexes/news"), "--port", "0",
+                     "--reranker", str(demo_world / "models/demo/model/model"), "--batch-wait-ms", "1000")
     lines = []
     for line in process.stderr:
         lines.append(line)
@@ -338,7 +339,8 @@ def test_a_taken_port_is_one_line(demo_world):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         process = _serve(str(demo_world / "indexes/news"), "--port", str(taken.getsockname()[1]))
         out, err = process.communicate(timeout=60)
-    assert process.returncode == 2 and "cannot listen on 127.0.0.1" in err and "--port" in err and "Traceback" not in err
+    assert process.returncode == 2 and "cannot listen on 127.0.0.1" in err and "--port" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.timeout(300)
@@ -346,7 +348,8 @@ def test_the_page_in_headless_chromium(served, tmp_path):
     browser = find_chromium()
     if browser is None:
         if os.environ.get("RANKER_BROWSER_TEST") == "required":
-            pytest.fail("Chromium is required here (RANKER_BROWSER_TEST=required) but not installed: apt-get install chromium")
+            pytest.fail("Chromium is required here (RANKER_BROWSER_TEST=required) but not installed: "
+                        "apt-get install chromium")
         pytest.skip("no Chromium on this machine (CI installs it)")
     shot = tmp_path / "search.png"
     seen = use_page(served[0], "oil prices", shot, browser, width=420, height=900)  # a phone-width window

@@ -23,7 +23,8 @@ from ranker.retrieve import bm25_build
 from ranker.retrieve.bm25 import VARIANTS, Analyzer, BM25Config
 from ranker.retrieve.bm25_build import build_bm25
 
-GOOD = [{"_id": f"d{i}", "title": f"Title {i}" if i % 3 else "", "text": f"oil prices rose {i} times in dam town {i % 7}"}
+GOOD = [{"_id": f"d{i}", "title": f"Title {i}" if i % 3 else "",
+         "text": f"oil prices rose {i} times in dam town {i % 7}"}
         for i in range(1, 8)]
 
 #: (what is wrong, a row that is wrong so): each goes between good rows of every format
@@ -92,8 +93,9 @@ def _old_read_articles(path, on_invalid):
             if text is None or not text.strip():
                 raise InputError(source, where, f"missing or empty text field '{fields.text}'")
             if len(text) > MAX_TEXT_CHARS:
-                raise InputError(source, where, f"text field '{fields.text}' holds {len(text):,} characters; texts over "
-                                 f"{MAX_TEXT_CHARS:,} are refused (split it into articles, or pass --skip-invalid to leave it out)")
+                raise InputError(source, where, f"text field '{fields.text}' holds {len(text):,} characters; texts "
+                                 f"over {MAX_TEXT_CHARS:,} are refused (split it into articles, or pass --skip-invalid "
+                                 "to leave it out)")
             if ident in seen:
                 raise InputError(source, where, f"duplicate id '{ident}' (first seen at {seen[ident]})")
             title = (_text_field(row, fields.title, source, where) or "") if fields.title else ""
@@ -132,7 +134,8 @@ def test_stream_gives_what_the_old_list_reader_gave(tmp_path, name, bad, mode):
 
     expected = _outcome(listed)
     assert _outcome(streamed) == expected
-    assert _outcome(lambda: (read_articles(path, on_invalid=mode).records, read_articles(path, on_invalid=mode).rejects)) == expected
+    assert _outcome(lambda: (read_articles(path, on_invalid=mode).records,
+                             read_articles(path, on_invalid=mode).rejects)) == expected
     if bad is not None:  # the bad row is the one named, whichever way it is read
         assert (expected[0], len(expected[2] or [])) == (("error", 0) if mode == "raise" else ("ok", 1))
 
@@ -200,7 +203,8 @@ def test_cli_index_streams_to_the_index_a_list_builds(tmp_path, name, monkeypatc
     from ranker.data.fields import field_text
 
     config = BM25Config()
-    texts = [field_text(x, ("title", "text"), config.title_boost) for x in read_articles(path, on_invalid="skip").records]
+    texts = [field_text(x, ("title", "text"), config.title_boost)
+             for x in read_articles(path, on_invalid="skip").records]
     reference = bm25s.BM25(k1=config.k1, b=config.b, delta=config.delta, method=config.variant)
     reference.index(Analyzer(config).token_ids(texts, show_progress=False), show_progress=False)
     mapped = Index.open(streamed).bm25()._model
@@ -233,7 +237,8 @@ def test_stream_fields_name_other_columns(tmp_path):
     frame = pd.DataFrame([{"article_id": "a1", "headline": "Oil", "body": "prices rose"}])
     frame.to_parquet(tmp_path / "c.parquet")
     fields = Fields(id="article_id", title="headline", text="body")
-    assert list(stream_articles(tmp_path / "c.parquet", fields)) == read_articles(tmp_path / "c.parquet", fields).records
+    assert list(stream_articles(tmp_path / "c.parquet", fields)) == read_articles(tmp_path / "c.parquet",
+                                                                                  fields).records
 
 
 def test_a_build_that_failed_on_its_input_does_not_block_the_next(tmp_path, tiny_model):

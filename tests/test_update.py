@@ -52,7 +52,7 @@ def results(folder: Path, k: int = 10) -> dict[str, list[list[tuple[str, float]]
 def assert_same(updated: dict, fresh: dict, approximate: bool = False) -> None:
     assert updated.keys() == fresh.keys()
     for name in fresh:
-        for got, want in zip(updated[name], fresh[name]):
+        for got, want in zip(updated[name], fresh[name], strict=True):
             if name == "dense" and approximate:
                 overlap = len({d for d, _ in got} & {d for d, _ in want}) / max(1, len(want))
                 assert overlap >= 0.99, (name, got, want)
@@ -291,7 +291,8 @@ def test_a_build_waits_for_an_update_in_flight(tmp_path):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"_id": "x", "title": "X", "text": "oil prices"}) + "\n")
     with one_writer(folder):  # as an update holds it
-        process = _ranker("index", corpus, "--out", folder, "--retrievers", "bm25", "--quiet", stdout=subprocess.DEVNULL)
+        process = _ranker("index", corpus, "--out", folder, "--retrievers", "bm25", "--quiet",
+                          stdout=subprocess.DEVNULL)
         time.sleep(3)
         assert process.poll() is None and Index.open(folder).manifest["doc_count"] == 3  # still waiting
     assert process.wait(timeout=120) == 0 and Index.open(folder).doc_ids() == ["x"]
