@@ -2,8 +2,8 @@
 commands and handing each to one library function.
 
 ``data`` (benchmark recipes), ``index`` (index, add, delete, verify), ``search``
-(search, query, run), ``serve``, ``evaluate`` (evaluate, report), ``train`` (mine,
-train reranker and embedder) and ``heads`` (train, predict and eval the other
+(search, query, run), ``serve``, ``evaluate`` (evaluate, report), ``train`` (generate,
+mine, train reranker and embedder) and ``heads`` (train, predict and eval the other
 heads); ``options`` holds the flags several commands share and ``common`` what
 turns them into the library's settings. Heavy modules are imported inside the
 command functions, so ``ranker --help`` answers at once.

@@ -1,5 +1,6 @@
-"""``ranker mine`` and ``ranker train reranker|embedder``: hard negatives mined, then
-the cross-encoder and the bi-encoder fine-tuned on them."""
+"""``ranker generate``, ``ranker mine`` and ``ranker train reranker|embedder``: training
+queries made from the corpus, hard negatives mined, then the cross-encoder and the
+bi-encoder fine-tuned on them."""
 
 from __future__ import annotations
 
