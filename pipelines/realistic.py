@@ -38,7 +38,7 @@ from ranker.data.qrels import judged_queries, read_qrels
 from ranker.data.readers import read_articles, read_queries
 from ranker.eval.metrics import evaluate_per_query
 from ranker.index.folder import Index, build_index
-from ranker.rerank.reranker import RerankConfig, Reranker, rerank_scores
+from ranker.rerank.reranker import RerankConfig, Reranker, rerank_scores, with_tail
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.hybrid import HybridConfig
 from ranker.search.searcher import to_run
@@ -89,6 +89,24 @@ def evaluate_index(index: Index, queries, qrels, styles, reranker: Reranker | No
     return systems
 
 
+def evaluate_defaults(index: Index, queries, qrels, styles, reranker: Reranker | None) -> dict[str, dict]:
+    """Every system at its default settings only, nothing chosen on these queries: BM25,
+    dense, hybrid (the index's default fusion), and the reranker over hybrid's top 20 alone
+    and mixed at the weight tuned on dev when it was trained. For a held-out set."""
+    texts, qids, ids = [q.text for q in queries], [q.qid for q in queries], index.doc_ids()
+    systems = {name: score(to_run(index.retriever(name).search(texts, 100), qids, ids), qrels, styles)
+               for name in ("bm25", "dense", "hybrid")}
+    if reranker is not None:
+        first = index.retriever("hybrid").search(texts, 100)
+        top = first.__class__(first.rows[:, : reranker.config.depth], first.scores[:, : reranker.config.depth])
+        cross = reranker.score(*reranker.pairs(top, texts, index.docs), show_progress=False)
+        weight = float(reranker.config.weight)
+        for name, w in (("cross-encoder alone", 1.0), (f"reranked (w {weight:g}, its dev-tuned weight)", weight)):
+            systems[name] = score(to_run(with_tail(rerank_scores(top, cross, w).results, first), qids, ids), qrels,
+                                  styles)
+    return systems
+
+
 def boosted_bm25(data: Path, queries, qrels, styles) -> dict[str, dict]:
     """BM25 over titles and text with the title counted 1, 2 or 3 times (BM25-only indexes: seconds each)."""
     articles = read_articles(data).records
@@ -117,9 +135,11 @@ def run(args: argparse.Namespace) -> int:
     queries_path, qrels_path = args.set / "queries.jsonl", args.set / "qrels.txt"
     queries, qrels = judged_queries(read_queries(queries_path).records, read_qrels(qrels_path))
     styles = {q.qid: q.metadata["style"] for q in queries}
-    reranker = Reranker(RerankConfig(model=str(args.reranker), precision="fp32")) if args.reranker else None
     results = {"queries": len(queries), "by_style": {s: sum(v == s for v in styles.values()) for s in STYLES},
                "indexes": {}}
+    if args.defaults_only:
+        return run_defaults(args, out, queries, qrels, styles, results)
+    reranker = Reranker(RerankConfig(model=str(args.reranker), precision="fp32")) if args.reranker else None
     for label, folder in (("title and text", args.index), ("body only", args.body_index)):
         index = Index.open(folder)
         print(f"{label}: {folder} (fields {', '.join(index.manifest.get('fields', ['text']))})")
@@ -143,6 +163,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_defaults(args: argparse.Namespace, out: Path, queries, qrels, styles, results: dict) -> int:
+    """``--defaults-only``: each index's systems at their default settings (see :func:`evaluate_defaults`)."""
+    reranker = Reranker(RerankConfig(model=str(args.reranker))) if args.reranker else None
+    results["settings"] = "defaults only: nothing chosen on these queries"
+    results["reranker"] = str(args.reranker) if args.reranker else None
+    for label, folder in (("title and text", args.index), ("body only", args.body_index)):
+        index = Index.open(folder)
+        results["indexes"][label] = evaluate_defaults(index, queries, qrels, styles, reranker)
+        print(f"{label}: {folder}\n" + table(results["indexes"][label]) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "realistic.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "realistic.md", "\n\n".join(f"## {label}\n\n```\n{table(s)}\n```"
+                                                        for label, s in results["indexes"].items()) + "\n")
+    print(f"-> {out / 'realistic.json'}, {out / 'realistic.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", type=Path, default=Path("data/realistic"), help="queries.jsonl and qrels.txt")
@@ -151,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-index", type=Path, default=Path("indexes/news"), help="the benchmark's body-only index")
     parser.add_argument("--reranker", type=Path, default=Path("models/demo/model/model"))
     parser.add_argument("--out", type=Path, default=Path("runs/realistic-eval"))
+    parser.add_argument("--defaults-only", action="store_true",
+                        help="score each system at its default settings only, choosing nothing on the queries: for "
+                        "the held-out set (--set data/realistic-test)")
     args = parser.parse_args(argv)
     return run_reporting_errors(lambda: run(args))
 
