@@ -9,7 +9,7 @@ and on the benchmark's body-only index:
 - BM25 with the title counted 1, 2 or 3 times (``--title-boost``),
 - dense retrieval,
 - hybrid score fusion over a grid of BM25/dense weights,
-- the cross-encoder reranking hybrid's top 20, over a grid of mixing weights,
+- the cross-encoder reranking hybrid's top results (its default depth), over a grid of mixing weights,
 
 and reports nDCG@10 (graded) and MRR@10 counting only the articles that answer
 the query (grade 2; ``ranker evaluate`` would count a partly relevant one too,
@@ -81,7 +81,7 @@ def evaluate_index(index: Index, queries, qrels, styles, reranker: Reranker | No
     if reranker is not None:
         best = max(FUSION, key=lambda w: systems[f"hybrid {w:g}/{1 - w:.1g}"]["all"]["nDCG@10"])
         first = fused[best]
-        top = first.__class__(first.rows[:, :20], first.scores[:, :20])
+        top = first.__class__(first.rows[:, : reranker.config.depth], first.scores[:, : reranker.config.depth])
         cross = reranker.score(*reranker.pairs(top, texts, index.docs))
         for w in MIXING:
             mixed = rerank_scores(top, cross, w).results
@@ -91,7 +91,7 @@ def evaluate_index(index: Index, queries, qrels, styles, reranker: Reranker | No
 
 def evaluate_defaults(index: Index, queries, qrels, styles, reranker: Reranker | None) -> dict[str, dict]:
     """Every system at its default settings only, nothing chosen on these queries: BM25,
-    dense, hybrid (the index's default fusion), and the reranker over hybrid's top 20 alone
+    dense, hybrid (the index's default fusion), and the reranker over hybrid's top results (its depth) alone
     and mixed at the weight tuned on dev when it was trained. For a held-out set."""
     texts, qids, ids = [q.text for q in queries], [q.qid for q in queries], index.doc_ids()
     systems = {name: score(to_run(index.retriever(name).search(texts, 100), qids, ids), qrels, styles)

@@ -204,13 +204,14 @@ def test_mining_settings_preset_then_toml_then_flags(demo_copy, capsys):
 def test_training_settings_preset_then_toml_then_flags(demo_copy, tiny_bert, capsys):
     Path("t.toml").write_text("[train]\nlearning_rate = 5e-5\nbatch_size = 4\n\n[reranker]\nmax_length = 32\n")
     args = ["train", "reranker", "--groups", "models/demo/mined", "--index", "indexes/news", "--model", str(tiny_bert),
-            "--preset", "quick", "--config", "t.toml", "--max-steps", "1", "--quiet"]
+            "--preset", "quick", "--config", "t.toml", "--max-steps", "1", "--dev", "data/news", "--quiet"]
     assert main([*args, "--out", "t1"]) == 0
-    train = json.loads(Path("t1/metrics.json").read_text())["train"]["config"]
+    metrics = json.loads(Path("t1/metrics.json").read_text())
+    train = metrics["train"]["config"]
     about = json.loads(Path("t1/model/ranker.json").read_text())
-    # quick: lr 2e-4, batch 8, 128 tokens, 90-word passages; the file: lr 5e-5, batch 4, 32 tokens
+    # quick: lr 2e-4, batch 8, 128 tokens, the weight tuned on all dev queries; the file: lr 5e-5, batch 4, 32 tokens
     assert (train["learning_rate"], train["batch_size"], train["epochs"]) == (5e-5, 4, 1)
-    assert (about["max_length"], about["passage_words"]) == (32, 90)
+    assert about["max_length"] == 32 and metrics["weight"]["queries"] == 6  # quick tunes on every dev query
     assert main([*args, "--batch-size", "2", "--out", "t2"]) == 0
     train = json.loads(Path("t2/metrics.json").read_text())["train"]["config"]
     assert (train["learning_rate"], train["batch_size"]) == (5e-5, 2)

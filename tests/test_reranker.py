@@ -161,7 +161,7 @@ def test_cli_mine_train_query_and_run(tmp_path, beir_folder, bm25_index, tiny_be
     assert main(["query", str(bm25_index), "oil prices", "--retriever", "bm25", "--reranker", model, "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert {h["doc_id"] for h in answer["hits"]} == {"d1", "d6"}
-    assert sorted(h["before"] for h in answer["hits"]) == [1, 2] and answer["depth"] == 20
+    assert sorted(h["before"] for h in answer["hits"]) == [1, 2] and answer["depth"] == 10
 
     many = tmp_path / "queries.txt"
     many.write_text("oil prices\n\n  brexit letter  \n", encoding="utf-8")

@@ -70,7 +70,7 @@ def test_every_endpoint_answers(served):
     assert {"doc_id", "title", "snippet", "marks", "score", "metadata", "why", "rank", "before"} <= set(hit)
     assert hit["metadata"]["outlet"] == "Test" and hit["metadata"]["url"].startswith("http://example.org/")
     assert set(hit["why"]) == {"first_stage", "bm25", "dense", "cross_encoder"}
-    assert hit["why"]["first_stage"]["rank"] == hit["before"] and hit["why"]["cross_encoder"]["depth"] == 20
+    assert hit["why"]["first_stage"]["rank"] == hit["before"] and hit["why"]["cross_encoder"]["depth"] == 10
     # the marks fall on words of the query
     marked = [h["snippet"][start:end].lower() for h in found["hits"] for start, end in h["marks"]]
     assert marked and all(word.startswith(("oil", "price")) for word in marked)

@@ -20,7 +20,7 @@ from ranker.core.flags import OneLineParser
 EXAMPLES = """\
 examples: after `make demo`, which leaves data/news, indexes/news and models/demo
   ranker search indexes/news "Brexit Article 50" -k 5
-  ranker query indexes/news "oil industry during the virus outbreak" --reranker models/demo/model/model
+  ranker query indexes/news "oil prices after the OPEC production cut" --reranker models/demo/model/model
   ranker run indexes/news --queries data/news --split test-title --retriever bm25 --out runs/tour/bm25.trec
   ranker evaluate runs/tour/bm25.trec data/news/qrels/test-title.tsv
   ranker report bm25=runs/demo/bm25.test-title.trec hybrid=runs/demo/hybrid.test-title.trec \\

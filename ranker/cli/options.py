@@ -5,7 +5,7 @@ Example:
     >>> parser = argparse.ArgumentParser()
     >>> add_reranker(parser)
     >>> parser.parse_args(["--reranker", "models/demo/model/model"]).depth
-    20
+    10
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from ranker.core.flags import count, number, weights
+from ranker.rerank import DEFAULT_DEPTH
 
 #: --runtime's help, shared by every command that scores or encodes
 RUNTIME_HELP = ("auto (default): openvino on a CPU (about 2x faster than PyTorch there, same ranking; the model is "
@@ -66,8 +67,8 @@ def add_reranker(parser: argparse.ArgumentParser) -> None:
     """The cross-encoder that reranks the first stage (:class:`ranker.rerank.reranker.RerankConfig`)."""
     parser.add_argument("--reranker", type=Path,
                         help="a fine-tuned cross-encoder folder (from 'ranker train reranker': OUT/model)")
-    parser.add_argument("--depth", type=count(1), default=20,
-                        help="with --reranker: how many first-stage results are reranked (default: 20)")
+    parser.add_argument("--depth", type=count(1), default=DEFAULT_DEPTH,
+                        help=f"with --reranker: how many first-stage results are reranked (default: {DEFAULT_DEPTH})")
     parser.add_argument(
         "--weight", type=number(0, 1),
         help="with --reranker: the cross-encoder's share of the final score, 0-1 (default: the weight tuned on dev "

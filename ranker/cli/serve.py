@@ -9,6 +9,7 @@ from ranker.cli.common import rerank_config, runtime, warn
 from ranker.cli.options import add_reranker, add_runtime
 from ranker.core.exits import error_line
 from ranker.core.flags import count, number
+from ranker.rerank import DEFAULT_DEPTH
 
 
 def add_commands(commands) -> None:
@@ -42,7 +43,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     rerank = rerank_config(args)
     config = ServiceConfig(index=args.index, reranker=str(rerank.model) if rerank else None,
-                           depth=rerank.depth if rerank else 20, weight=rerank.weight if rerank else None,
+                           depth=rerank.depth if rerank else DEFAULT_DEPTH, weight=rerank.weight if rerank else None,
                            rerank_precision=rerank.precision if rerank else None, batch_wait=args.batch_wait_ms / 1000,
                            **runtime(args))
     failed = serve(config, args.host, args.port, say=warn)

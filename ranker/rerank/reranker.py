@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ranker.rerank import DEFAULT_DEPTH
 from ranker.retrieve.base import Results
 
 #: Scores already-read (query, text) pairs elsewhere with the reranker's settings:
@@ -46,7 +47,7 @@ class RerankConfig:
     """
 
     model: str
-    depth: int = 20
+    depth: int = DEFAULT_DEPTH
     weight: float | None = None
     max_length: int | None = None
     batch_size: int = 32

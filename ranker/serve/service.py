@@ -46,6 +46,7 @@ import numpy as np
 
 from ranker.core.errors import InputError
 from ranker.index.folder import RETRIEVERS, Index, IndexChanged
+from ranker.rerank import DEFAULT_DEPTH
 from ranker.retrieve.base import Results
 from ranker.search.searcher import hits_of, index_analyzer
 
@@ -68,7 +69,7 @@ class ServiceConfig:
     index: str | Path
     reranker: str | None = None
     #: articles reranked per query, and the cross-encoder's share (None: the model's tuned weight)
-    depth: int = 20
+    depth: int = DEFAULT_DEPTH
     weight: float | None = None
     runtime: str = "auto"
     precision: str = "auto"

@@ -30,6 +30,7 @@ from ranker.core.files import atomic_write_text
 from ranker.core.integrity import write_listed
 from ranker.data.records import Qrels
 from ranker.heads.base import length_grouped_batches
+from ranker.rerank import DEFAULT_DEPTH
 from ranker.retrieve.base import Results
 from ranker.train.groups import TextGroup, dev_sample, text_groups, train_on_groups
 
@@ -51,7 +52,9 @@ class RerankerTrainConfig:
     pos_weight: float | None = None
     max_negatives: int | None = None
     dev_queries: int = 200
-    dev_depth: int = 20
+    #: the first stage's results reranked on dev: the depth served by default, so the
+    #: mixing weight is tuned where it is used
+    dev_depth: int = DEFAULT_DEPTH
     #: Dev queries the final mixing weight is tuned on, once training is over
     #: (None: the evaluation sample's weight stands). The periodic evaluations use
     #: ``dev_queries`` for speed, but a weight chosen on a sample is noisy
@@ -345,7 +348,7 @@ def train_reranker(
 
 
 def tune_final_weight(model: Path, index, dev: tuple[Path, Path], n: int, seed: int, retriever: str = "hybrid",
-                      depth: int = 20, show_progress: bool = True) -> dict[str, Any]:
+                      depth: int = DEFAULT_DEPTH, show_progress: bool = True) -> dict[str, Any]:
     """Tune the trained model's mixing weight on ``n`` dev queries and record it in its ``ranker.json``.
 
     Returns:
