@@ -71,7 +71,10 @@ def _header(results: dict[str, Any]) -> list[str]:
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     return ["# Benchmarks", "",
             f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), Python {m['python']}; " + versions
-            + f". Mode: {results['mode']}.", "",
+            + f". Mode: {results['mode']}."
+            + (f" This run re-measured {', '.join(results['partial']['sections'])}; the other sections are from the "
+               f"run of {results['partial']['rest_measured']}, on the same machine type." if "partial" in results
+               else ""), "",
             "Ratios are ours over theirs, measured in one run on the same data (above 1: ours is faster). "
             "Each comparison first checks that both sides give the same results.", ""]
 

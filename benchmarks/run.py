@@ -270,6 +270,10 @@ def starting_results(out: Path, mode: str, only: set[str]) -> dict[str, Any]:
         kept = json.loads(earlier.read_text())
         if kept.get("mode") == mode:
             results = {**{k: v for k, v in kept.items() if k not in only}, "mode": mode, "machine": machine()}
+            # say which figures are new, so RESULTS.md does not date the kept ones to today
+            rest = kept.get("partial", {}).get("rest_measured") or kept["machine"]["date"]
+            remeasured = sorted(only | set(kept.get("partial", {}).get("sections", [])))
+            results["partial"] = {"sections": remeasured, "rest_measured": rest}
     return results
 
 

@@ -106,5 +106,7 @@ def measure(index: Path, model: Path, queries: list[str], seconds: float = 20.0,
     finally:
         process.terminate()
         process.wait(60)
-    return {"index": str(index), "reranker": str(model), "depth": 20, "seconds_per_cell": seconds,
+    from ranker.rerank import DEFAULT_DEPTH  # what the service reranks: it is started with its defaults
+
+    return {"index": str(index), "reranker": str(model), "depth": DEFAULT_DEPTH, "seconds_per_cell": seconds,
             "start_seconds": ready, "rows": rows}

@@ -149,3 +149,19 @@ def test_the_scale_benchmark_measures_every_cost_and_its_growth(beir_folder, tmp
     assert 0.5 < found["growth"]["disk size"]["exponent"] < 1.5  # the disk grows with the corpus
     plot(found, tmp_path / "scale.png")
     assert (tmp_path / "scale.png").stat().st_size > 10_000
+
+
+def test_a_partial_run_says_which_figures_are_new_and_dates_the_others(tmp_path):
+    import json
+
+    from benchmarks.run import starting_results
+
+    earlier = {"mode": "full", "machine": {"date": "2026-11-28 07:46 UTC"}, "serve": {"old": 1}, "bm25": {"kept": 1}}
+    (tmp_path / "results.json").write_text(json.dumps(earlier))
+    first = starting_results(tmp_path, "full", {"serve"})
+    assert first["bm25"] == {"kept": 1} and "serve" not in first
+    assert first["partial"] == {"sections": ["serve"], "rest_measured": "2026-11-28 07:46 UTC"}
+    (tmp_path / "results.json").write_text(json.dumps({**first, "serve": {"new": 1}}))
+    second = starting_results(tmp_path, "full", {"cli"})  # a second partial run keeps the first's date for the rest
+    assert second["partial"] == {"sections": ["cli", "serve"], "rest_measured": "2026-11-28 07:46 UTC"}
+    assert "partial" not in starting_results(tmp_path, "quick", {"cli"})  # another mode keeps nothing
