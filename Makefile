@@ -25,7 +25,7 @@ test: $(STAMP)
 
 # Style, import order and the bug checks configured in pyproject.toml ([tool.ruff]).
 lint: $(STAMP)
-	$(BIN)/ruff check ranker pipelines benchmarks tests conftest.py
+	$(BIN)/ruff check ranker pipelines benchmarks tests experiments conftest.py
 
 # Speed against the tools users would pick instead (benchmarks/RESULTS.md);
 # `make bench ARGS=--quick` for the small sizes. Needs `make demo`'s data and index.

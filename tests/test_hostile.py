@@ -536,7 +536,7 @@ def test_query_id_with_a_space_is_skipped_with_a_reason(world, tmp_path, capsys)
     assert {line.split()[0] for line in (tmp_path / "r.trec").read_text().splitlines()} == {"q1"}
 
 
-ESCAPE_TITLE = "\x1b[31mRED\x1b[0m alert\x07\x08"
+ESCAPE_TITLE = "\x1b[31mRED\x1b[0m alert\x07\x08 \u202eversed"  # and a right-to-left override
 ESCAPE_OUTLET = "\x1b]0;pwned\x07Evil"
 
 
@@ -553,7 +553,7 @@ def escape_index(tmp_path_factory) -> Path:
 
 
 def _no_raw_controls(text: str) -> None:
-    raw = sorted({repr(c) for c in text if (ord(c) < 32 and c != "\n") or ord(c) == 0x7F})
+    raw = sorted({repr(c) for c in text if (ord(c) < 32 and c != "\n") or ord(c) == 0x7F or c == "\u202e"})
     assert not raw, f"raw control characters reach the terminal: {raw} in {text!r}"
 
 
@@ -570,6 +570,7 @@ def test_json_output_keeps_the_exact_title(escape_index, capsys):
     assert code == 0, err
     hit = json.loads(out)["hits"][0]
     assert hit["doc_id"] == "e1" and hit["title"] == ESCAPE_TITLE and hit["metadata"]["outlet"] == ESCAPE_OUTLET
+    _no_raw_controls(out)  # the exact text, written as escapes: no override reorders the terminal
 
 
 def test_terminal_escapes_in_a_query_line_never_reach_the_table(escape_index, tmp_path, capsys):

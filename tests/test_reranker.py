@@ -247,3 +247,12 @@ def test_reranker_reads_the_passage_it_was_trained_on(tmp_path, tiny_bert, bm25_
                             or type("Out", (), {"logits": torch.zeros(1, 1)}))
     reranker.score(queries, texts)
     assert reranker.tokenizer.decode(seen[0][0], skip_special_tokens=True) == "vienna meeting their vienna meeting."
+
+
+def test_training_says_when_the_data_runs_out_before_max_steps(tmp_path, tiny_bert, capsys):
+    metrics = fit(make_task(tiny_bert), TrainConfig(max_steps=20), tmp_path / "short")  # 3 batches in one epoch
+    err = capsys.readouterr().err
+    assert "the data gives 3 steps" in err and "fewer than max_steps 20: training runs 3" in err
+    assert (metrics["train"]["steps"], metrics["train"]["steps_available"]) == (3, 3)
+    fit(make_task(tiny_bert), TrainConfig(max_steps=2), tmp_path / "enough")
+    assert "the data gives" not in capsys.readouterr().err

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ranker.cli.common import guard, runtime, say, train_config
 from ranker.cli.options import BACKBONE_HELP, add_runtime, add_training
+from ranker.core.display import json_text
 from ranker.core.flags import count, number
 
 
@@ -122,7 +123,7 @@ def predict_command(args: argparse.Namespace) -> int:
     task = TASKS[args.task]
     rows = task.predict(args.model, task.predict_inputs(vars(args)), **runtime(args))
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(json_text(rows, indent=2))
         return 0
     for row in rows:
         say(task.show(row))

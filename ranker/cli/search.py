@@ -22,7 +22,7 @@ from ranker.cli.common import (
     warn,
 )
 from ranker.cli.options import add_engine, add_fields, add_reranker, add_retriever
-from ranker.core.display import visible
+from ranker.core.display import json_text, visible
 from ranker.core.errors import InputError
 from ranker.core.flags import count, word
 
@@ -88,7 +88,7 @@ def search_command(args: argparse.Namespace) -> int:
     hits = searcher.search(args.query, args.k)
     if args.json:
         out = {"query": args.query, "retriever": searcher.name, "hits": [h.to_dict() for h in hits]}
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(json_text(out, indent=2))
         return 0
     say(f"retriever: {searcher.name}")
     if not hits:
@@ -135,8 +135,7 @@ def query_command(args: argparse.Namespace) -> int:
         if args.json:
             # one query keeps its readable indented form; a stream is JSON Lines
             indent = 2 if args.queries is None else None
-            print(json.dumps({"query": text, **setting, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False,
-                             indent=indent))
+            print(json_text({"query": text, **setting, "hits": [h.to_dict() for h in hits]}, indent=indent))
         else:
             if args.queries is not None:
                 print(("\n" if n else "") + visible(f"query: {text}"))

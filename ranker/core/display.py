@@ -36,6 +36,29 @@ def visible(text: str) -> str:
     return "".join(out)
 
 
+def json_text(value: object, indent: int | None = None) -> str:
+    """``value`` as JSON that keeps non-ASCII text readable but cannot reorder a
+    terminal: format characters (bidirectional overrides), lone surrogates and C1
+    controls are written as ``\\uXXXX`` escapes, which every JSON reader decodes to
+    the same text. (``json.dumps`` escapes only the C0 controls unless it escapes
+    all non-ASCII, which would turn every accented title into escapes.)
+
+    Example:
+        >>> json_text({"title": "Zürich \u202eevil"})
+        '{"title": "Zürich \\\\u202eevil"}'
+        >>> import json; json.loads(json_text(["\u202e"])) == ["\u202e"]
+        True
+    """
+    import json
+    import unicodedata
+
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    if text.isprintable() or all(c.isprintable() or c in "\n " for c in text):
+        return text
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cf", "Cs", "Cc") and c != "\n" else c
+                   for c in text)
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], wrap: str | None = None) -> str:
     """Align ``rows`` under ``headers``; the ``wrap`` column is wrapped to the terminal.
 

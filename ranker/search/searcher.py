@@ -294,14 +294,16 @@ def rerank_run(
     queries: list[Query],
     docs,
     k: int = 100,
-    batch_size: int = 64,
+    batch_size: int = 8,
     show_progress: bool = True,
     timings: dict[str, float] | None = None,
 ) -> Run:
     """Like :func:`search_run`, with the top ``reranker.config.depth`` of each query
     reranked by a :class:`~ranker.rerank.reranker.Reranker` (the rest keep the first
     stage's order below them). A ``timings`` dict given gets the seconds spent
-    in each stage added under ``retrieve`` and ``rerank``.
+    in each stage added under ``retrieve`` and ``rerank``. Queries go through in
+    batches of ``batch_size``: the scorer batches pairs itself, so small batches
+    cost nothing and keep the progress bar moving (about a second a batch here).
 
     Example:
         >>> from ranker.rerank.reranker import RerankConfig, Reranker

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -177,7 +178,12 @@ def fit(
     torch.manual_seed(config.seed)
     optimizer = _optimizer(task.net, config)
     plan = _plan(task, config)
-    total = min(sum(len(batches) for batches in plan), config.max_steps or sum(len(batches) for batches in plan))
+    available = sum(len(batches) for batches in plan)
+    total = min(available, config.max_steps or available)
+    if show_progress and config.max_steps and available < config.max_steps:
+        print(f"the data gives {available} steps in {config.epochs} epoch(s) of batches of {config.batch_size}, "
+              f"fewer than max_steps {config.max_steps}: training runs {available} (more epochs would run more)",
+              file=sys.stderr)
     state: dict[str, Any] = {"step": 0, "examples": 0, "train_seconds": 0.0, "best": None, "history": []}
     if resume:
         state = _load_checkpoint(checkpoint, task.net, optimizer)
@@ -192,6 +198,7 @@ def fit(
         "history": state["history"],
         "train": {
             "steps": state["step"],
+            "steps_available": available,  # below config.max_steps when the data ran out first
             "examples": state["examples"],
             "seconds": round(state["train_seconds"], 1),
             "examples_per_second": round(state["examples"] / max(state["train_seconds"], 1e-9), 2),
@@ -247,6 +254,8 @@ class _Keeper:
         from ranker.models.checkpoints import save_model
 
         task, state = self.task, self.state
+        if self.show_progress and getattr(task, "dev", None):  # it can take a minute: say what happens
+            tqdm.write(f"step {step}: evaluating on dev …")
         began = time.perf_counter()
         metrics = {"step": step, **task.evaluate()}
         metrics["eval_seconds"] = round(time.perf_counter() - began, 1)
