@@ -138,7 +138,8 @@ def test_verify_reports_every_problem_and_exits_2(index, model, capsys):
     found = json.loads(capsys.readouterr().out)
     assert found[0]["problems"] == ["docs.sqlite: sha256 differs from the list (changed or truncated)",
                                     "stray.txt: not in the list"]
-    assert found[1] == {"folder": str(model), "kind": "model", "ok": False, "problems": ["tokenizer.json: missing"]}
+    assert found[1] == {"folder": str(model), "kind": "model", "ok": False, "problems": ["tokenizer.json: missing"],
+                        "leftovers": []}
     assert main(["verify", str(index.parent)]) == 2
     assert ("not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)"
             in capsys.readouterr().out)

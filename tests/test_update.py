@@ -282,6 +282,22 @@ def test_an_add_never_touches_a_users_folder_named_like_its_scratch(tmp_path, ti
     assert sorted(p.name for p in tmp_path.iterdir()) == [".didx.update-shards", "didx"]
 
 
+def test_what_a_killed_add_left_is_named_by_verify_and_removed_by_the_next_add(tmp_path, tiny_model):
+    from ranker.core.integrity import verify_folders
+
+    folder = tmp_path / "didx"
+    build_index(articles()[:3], folder, None, dense_config(tiny_model), show_progress=False)
+    # what an add killed while encoding leaves: its scratch folder, named with its (gone) pid
+    left = tmp_path / ".didx.tmp-999999999-1a2b3c4d"
+    left.mkdir()
+    (left / "shard-00000.npy").write_bytes(b"half")
+    assert verify_folders([folder])[0]["leftovers"] == [str(left)]
+    update_index(folder, add=articles()[3:], show_progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["didx"]
+    assert verify_folders([folder])[0] == {"folder": str(folder), "kind": "index", "ok": True, "problems": [],
+                                           "leftovers": []}
+
+
 def test_a_build_waits_for_an_update_in_flight(tmp_path):
     """A rebuild and an update of one folder take the same lock: one after the other."""
     from ranker.core.files import one_writer

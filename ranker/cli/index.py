@@ -200,4 +200,6 @@ def verify_command(args: argparse.Namespace) -> int:
             say(f"{'ok' if f['ok'] else 'FAILED'}: {f['kind']} {f['folder']}")
             for problem in f["problems"]:
                 say(f"  {problem}")
+            for leftover in f["leftovers"]:
+                say(f"  {leftover}: left by a killed writer; the next write to this folder removes it (or delete it)")
     return 0 if all(f["ok"] for f in found) else 2

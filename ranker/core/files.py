@@ -205,12 +205,47 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(a))
 
 
-def _remove_stale_siblings(path: Path) -> None:
-    """Temporary siblings of ``path`` left by folder writers that were killed (their pid is gone)."""
-    for sibling in path.parent.glob(f".{path.name}.tmp-*"):
+def stale_siblings(path: str | Path) -> list[Path]:
+    """Temporary siblings of ``path`` left by writers that were killed (the pid in
+    their name is gone): what the next write to ``path`` removes.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> (folder / ".idx.tmp-999999999-1a2b3c4d").mkdir()  # no such process
+        >>> [p.name for p in stale_siblings(folder / "idx")]
+        ['.idx.tmp-999999999-1a2b3c4d']
+    """
+    path = Path(path)
+    found = []
+    for sibling in sorted(path.parent.glob(f".{path.name}.tmp-*")):
         ours = TEMPORARY.fullmatch(sibling.name)
         if ours and ours.group("name") == path.name and ours.group("pid") and not _alive(int(ours.group("pid"))):
-            shutil.rmtree(sibling, ignore_errors=True)
+            found.append(sibling)
+    return found
+
+
+def scratch_sibling(path: str | Path) -> Path:
+    """A new empty folder beside ``path``, named as our temporaries are
+    (``.NAME.tmp-PID-8hex``), so that if this process is killed the next write to
+    ``path`` recognises it as stale and removes it.
+
+    Example:
+        >>> import os, tempfile, pathlib
+        >>> scratch = scratch_sibling(pathlib.Path(tempfile.mkdtemp()) / "idx")
+        >>> scratch.is_dir(), scratch.name.startswith(f".idx.tmp-{os.getpid()}-")
+        (True, True)
+    """
+    path = Path(path)
+    scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    scratch.mkdir()
+    return scratch
+
+
+def _remove_stale_siblings(path: Path) -> None:
+    """Temporary siblings of ``path`` left by folder writers that were killed (their pid is gone)."""
+    for sibling in stale_siblings(path):
+        shutil.rmtree(sibling, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -247,9 +282,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_siblings(path)
-    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp = path.with_name(f".{path.name}.tmp-{tag}")
-    tmp.mkdir()
+    tmp = scratch_sibling(path)
     try:
         yield tmp
         for child in tmp.rglob("*"):
@@ -259,7 +292,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         if path.exists() and exchange(tmp, path):
             pass  # tmp now holds the old folder, removed below
         else:
-            old = path.with_name(f".{path.name}.tmp-{tag}-old")
+            old = tmp.with_name(f"{tmp.name}-old")
             if path.exists():
                 os.replace(path, old)
             os.replace(tmp, path)

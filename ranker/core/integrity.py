@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ranker.core.errors import InputError
-from ranker.core.files import read_json, sha256_file
+from ranker.core.files import read_json, sha256_file, stale_siblings
 
 #: The file in each kind of folder that holds the list (and so is not in it).
 LISTS = {"index": "manifest.json", "model": "ranker.json", "mined tables": "mining.json"}
@@ -324,5 +324,6 @@ def verify_folders(folders: list[str | Path]) -> list[dict[str, Any]]:
             kind, wrong = verify(folder)
         except InputError as err:
             kind, wrong = "unverifiable", [err.problem]
-        found.append({"folder": str(folder), "kind": kind, "ok": not wrong, "problems": wrong})
+        found.append({"folder": str(folder), "kind": kind, "ok": not wrong, "problems": wrong,
+                      "leftovers": [str(p) for p in stale_siblings(folder)]})
     return found

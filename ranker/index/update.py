@@ -121,10 +121,11 @@ def _update(path: Path, add: list[Article], delete: list[str], replace: bool, so
         new = np.zeros((0, old.shape[1]), dtype=np.float32)
         if add:
             import shutil
-            import tempfile
 
-            # a scratch folder of our own, named like our other temporaries, removed after
-            shards = Path(tempfile.mkdtemp(prefix=f".{path.name}.update-", dir=path.parent))
+            from ranker.core.files import scratch_sibling
+
+            # named like our other temporaries: removed after, or by the next write if this one is killed
+            shards = scratch_sibling(Path(path).resolve())  # beside the folder a symlink points at
             try:
                 new = encode_corpus(loaded.embedder, [field_text(a, fields) for a in add], shards,
                                     loaded.config.shard_size, show_progress)
