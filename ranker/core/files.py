@@ -342,24 +342,48 @@ def folder_lock(folder: str | Path, wait: bool = True) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def decoded_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+#: The longest line a reader takes, in bytes: room for the longest text an
+#: article may hold (1,000,000 characters) written as JSON escapes, with its
+#: title and metadata. A longer line is refused after reading this much of it, so
+#: memory stays bounded whatever the input.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+def decoded_lines(path: str | Path, max_bytes: int = MAX_LINE_BYTES,
+                  long_lines: str = "raise") -> Iterator[tuple[int, str | InputError]]:
     """Yield (1-based line number, text), decoding each line strictly as UTF-8.
 
     Decoding line by line means an undecodable byte is reported with its line
     number, not as an offset into the file. A UTF-8 byte-order mark is dropped.
+    No line is read whole if it is over ``max_bytes``: with ``long_lines="yield"``
+    its number comes with an :class:`InputError` in place of its text, and the
+    rest of it is skipped in pieces (the caller may skip it and go on).
 
     Raises:
-        InputError: a line that is not valid UTF-8.
+        InputError: a line that is not valid UTF-8, or (``long_lines="raise"``) over ``max_bytes``.
 
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.txt"
-        >>> _ = p.write_bytes(b"ok\\n\\xff\\n")
+        >>> _ = p.write_bytes(b"ok\\n" + b"x" * 100 + b"\\nnext\\n")
         >>> next(decoded_lines(p))
         (1, 'ok\\n')
+        >>> [(n, getattr(line, "problem", line)) for n, line in decoded_lines(p, max_bytes=10, long_lines="yield")]
+        [(1, 'ok\\n'), (2, 'over 10 bytes long; lines that long are refused before they are read'), (3, 'next\\n')]
     """
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        number = 0
+        while raw := handle.readline(max_bytes + 1):
+            number += 1
+            if len(raw) > max_bytes and not raw.endswith(b"\n"):
+                problem = InputError(path, f"line {number}", f"over {max_bytes:,} bytes long; lines that long are "
+                                     "refused before they are read")
+                if long_lines == "raise":
+                    raise problem
+                while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # the rest of the line, a megabyte at a time
+                yield number, problem
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:

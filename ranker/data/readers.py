@@ -27,7 +27,11 @@ from ranker.data.records import MAX_TEXT_CHARS, Article, Fields, OnInvalid, Quer
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any, str]]:
-    for number, line in decoded_lines(path):
+    for number, line in decoded_lines(path, long_lines="yield"):
+        if isinstance(line, InputError):  # over the limit: refused (or skipped) unread
+            hint = " (split the article, or pass --skip-invalid to leave it out)"
+            yield f"line {number}", InputError(path, f"line {number}", line.problem + hint), ""
+            continue
         if not line.strip():
             continue
         try:
