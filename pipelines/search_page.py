@@ -68,12 +68,44 @@ def use_page(url: str, query: str, shot: Path, browser: str, width: int = 1100, 
             chromium.close()
 
 
+def api_page_operations(url: str, browser: str) -> int:
+    """Open ``url``/docs with every request off this machine refused; the number of
+    API operations swagger-ui drew (0 if it needed the network to draw them).
+
+    Example (needs a served app and Chromium: shown, not run)::
+
+        api_page_operations("http://127.0.0.1:8000/", find_chromium())  # 7
+    """
+    from urllib.parse import urlsplit
+
+    from playwright.sync_api import sync_playwright
+
+    here = urlsplit(url).netloc
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = chromium.new_page()
+            # as on a machine without internet: anything not from this server fails
+            page.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).netloc == here
+                       else route.abort())
+            page.goto(url.rstrip("/") + "/docs")
+            try:
+                page.wait_for_selector(".opblock", timeout=30_000)
+            except Exception:  # noqa: BLE001 - playwright's timeout: the page drew nothing
+                return 0
+            return page.locator(".opblock").count()
+        finally:
+            chromium.close()
+
+
 def serving(app) -> tuple[str, callable]:
     """Run ``app`` on a free loopback port in a thread; its URL and a function that stops it."""
     import uvicorn
 
+    from ranker.serve.server import uvicorn_config
+
     sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app))  # as `ranker serve` runs it
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:

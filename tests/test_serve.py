@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pipelines.search_page import find_chromium, serving, use_page
+from pipelines.search_page import api_page_operations, find_chromium, serving, use_page
 
 
 def call(url: str, path: str, body: dict | str | None = None, method: str | None = None) -> tuple[int, dict]:
@@ -249,6 +249,26 @@ def test_a_huge_or_unsized_body_is_refused_before_it_is_read(served, headers, st
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("head, status, says", [
+    (b"GET /search?q=" + b"oil+" * 250_000 + b" HTTP/1.1\r\nHost: x\r\n", b"414", b"at most 16,384"),  # 1 MB URL
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n", b"431", b"at most 32,768"),
+])
+def test_an_over_long_url_or_header_gets_the_services_json_error(served, head, status, says):
+    answer = _raw(served[0], head + b"\r\n")
+    top, _, body = answer.partition(b"\r\n\r\n")
+    assert answer.split(b" ")[1] == status and b"application/json" in top.lower()
+    assert says in json.loads(body)["error"].encode()
+
+
+def test_the_api_page_needs_no_network(served):
+    page = urllib.request.urlopen(served[0] + "docs", timeout=30).read().decode()
+    assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        with urllib.request.urlopen(served[0] + "docs-assets/" + asset, timeout=30) as response:
+            assert response.status == 200 and len(response.read()) > 10_000
+
+
+@pytest.mark.timeout(120)
 def test_a_client_that_leaves_leaves_no_work_behind(served, monkeypatch):
     """Queries still queued when their client disconnects are dropped, not computed."""
     import socket
@@ -359,6 +379,8 @@ def test_the_page_in_headless_chromium(served, tmp_path):
 
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[1] == 420 and pixels[..., :3].std() > 0.05
+    # the API page draws every operation with the network cut off: its scripts come from the server
+    assert api_page_operations(served[0], browser) >= 6
 
 
 @pytest.mark.timeout(300)

@@ -47,33 +47,55 @@ log = logging.getLogger("ranker.serve")
 #: the most queries one POST may carry, and the largest body taken (64 queries of 1,000 characters fit)
 MAX_QUERIES = 64
 MAX_BODY = 1 << 20
+#: the longest URL (path and query string, in bytes: a 1,000-character query escaped fits) and the
+#: most header bytes a request may send; over them, a JSON 414 or 431
+MAX_URL = 16 * 1024
+MAX_HEADERS = 32 * 1024
+#: where /docs takes swagger-ui's script and styles from: this server, not a CDN
+DOCS_ASSETS = "/docs-assets"
 #: how often a waiting request checks that its client is still there, in seconds
 DISCONNECT_CHECK = 0.1
 #: the hint for a POST body that is not the JSON object it should be
 JSON_HINT = 'send a JSON object {"queries": ["…"]} with Content-Type: application/json'
 
 
-class BodyLimit:
-    """Refuse a body over :data:`MAX_BODY` before reading it (413), and a body of
+class RequestLimits:
+    """Refuse, before reading it, a URL over :data:`MAX_URL` (414), headers over
+    :data:`MAX_HEADERS` (431), a body over :data:`MAX_BODY` (413) and a body of
     unknown length (411): a search request is small, and parsing a huge one costs
-    the server memory. Plain ASGI, so requests pass through untouched otherwise."""
+    the server memory. The HTTP layer is set to let such requests through to here
+    (``server.py``), so they get the service's JSON error, not a plain-text one.
+    Plain ASGI, so requests pass through untouched otherwise."""
 
     def __init__(self, app) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            length = headers.get(b"content-length", b"")
-            if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-                await _error(411, "send the body with a Content-Length (at most 1 MiB), "
-                             "not chunked")(scope, receive, send)
-                return
-            if length and (not length.isdigit() or int(length) > MAX_BODY):
-                await _error(413, f"the body is {length.decode(errors='replace')} bytes; at most {MAX_BODY:,} "
-                             f"({MAX_QUERIES} queries a request)")(scope, receive, send)
+            refused = _over_a_limit(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _over_a_limit(scope) -> JSONResponse | None:
+    """The JSON error for a request over one of the limits, or None."""
+    url = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+    if url > MAX_URL:
+        return _error(414, f"the URL is {url:,} bytes; at most {MAX_URL:,} (send long or many queries with "
+                      "POST /search)")
+    header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
+    if header_bytes > MAX_HEADERS:
+        return _error(431, f"the headers are {header_bytes:,} bytes; at most {MAX_HEADERS:,}")
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length", b"")
+    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+        return _error(411, "send the body with a Content-Length (at most 1 MiB), not chunked")
+    if length and (not length.isdigit() or int(length) > MAX_BODY):
+        return _error(413, f"the body is {length.decode(errors='replace')} bytes; at most {MAX_BODY:,} "
+                      f"({MAX_QUERIES} queries a request)")
+    return None
 
 
 class BatchSearch(BaseModel):
@@ -239,13 +261,33 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
         service.close()
 
     app = FastAPI(title="ranker", summary="Search news articles: BM25, dense and a BERT cross-encoder",
-                  version=__version__, lifespan=lifespan)
+                  version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
     # read once, not per visit
     app.state.page = resources.files("ranker.serve").joinpath("search.html").read_text(encoding="utf-8")
-    app.add_middleware(BodyLimit)
+    _local_docs(app)
+    app.add_middleware(RequestLimits)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(router)
     return app
+
+
+def _local_docs(app: FastAPI) -> None:
+    """``/docs``, the OpenAPI page, with swagger-ui's files served from the installed
+    fastapi-offline package (only its files: swagger-ui 5, which reads the OpenAPI 3.1
+    FastAPI writes): FastAPI's default loads them from a CDN, and the page is blank
+    on a machine without internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="ranker API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")

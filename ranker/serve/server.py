@@ -15,6 +15,10 @@ from ranker.core.display import visible
 from ranker.core.errors import InputError
 from ranker.serve.service import ServiceConfig
 
+#: how much of a request's line and headers the HTTP layer reads before giving up in
+#: plain text: far above the app's own limits, so those answer first and in JSON
+PROTOCOL_ROOM = 2 * 1024 * 1024
+
 
 def _say(text: str) -> None:
     print(visible(text), file=sys.stderr)
@@ -94,8 +98,6 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000,
     sock = bind(host, port)
     import logging
 
-    import uvicorn
-
     from ranker.serve.routes import create_app
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -106,10 +108,27 @@ def serve(config: ServiceConfig, host: str = "127.0.0.1", port: int = 8000,
     url = f"http://{shown}:{sock.getsockname()[1]}/"
     say(f"ranker serve: loading {config.index}" + (f" and {config.reranker}" if config.reranker else "")
         + f" … ({url} answers /health meanwhile)")
-    server = _graceful(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30, access_log=False))
+    server = _graceful(uvicorn_config(app, timeout_graceful_shutdown=30))
     failed = _announce_when_ready(app.state.service, server, url, config, say)
     server.run(sockets=[sock])
     return failed[0] if failed else None
+
+
+def uvicorn_config(app, **settings):
+    """uvicorn's settings for our app: quiet, no access log, and h11 given room for an
+    over-long request line or headers (it would answer those in plain text itself), so
+    that the app's own limits refuse them in its JSON (``routes.RequestLimits``).
+
+    Example:
+        >>> from ranker.serve.routes import create_app
+        >>> config = uvicorn_config(create_app(ServiceConfig(index="indexes/news")))
+        >>> config.http, config.h11_max_incomplete_event_size == PROTOCOL_ROOM
+        ('h11', True)
+    """
+    import uvicorn
+
+    return uvicorn.Config(app, **{"log_level": "warning", "access_log": False, "http": "h11",
+                                  "h11_max_incomplete_event_size": PROTOCOL_ROOM, **settings})
 
 
 def _announce_when_ready(service, server, url: str, config: ServiceConfig, say: Callable[[str], None]) -> list[str]:
