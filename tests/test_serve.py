@@ -260,6 +260,36 @@ def test_an_over_long_url_or_header_gets_the_services_json_error(served, head, s
     assert says in json.loads(body)["error"].encode()
 
 
+def test_metrics_parse_as_prometheus_text_and_every_response_has_a_request_id(served, caplog):
+    import logging
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    base = served[0].rstrip("/")
+    with caplog.at_level(logging.INFO, logger="ranker.serve"):
+        request = urllib.request.Request(base + "/search?q=oil+prices&k=2", headers={"X-Request-ID": "trace-42"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.headers["X-Request-ID"] == "trace-42"
+        with urllib.request.urlopen(base + "/health", timeout=30) as response:  # none given: one is made
+            assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+        evil = "evil\u2028id".encode().decode("latin-1")  # bytes a header may carry, not a plain id
+        bad = urllib.request.Request(base + "/health", headers={"X-Request-ID": evil})
+        with urllib.request.urlopen(bad, timeout=30) as response:  # not a plain id: replaced, never echoed
+            assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+        status, _ = call(base, "/search?q=")  # an error is counted with its status
+        assert status == 400
+        text = urllib.request.urlopen(base + "/metrics", timeout=30).read().decode()
+    assert any("request trace-42: GET /search -> 200" in r.getMessage() for r in caplog.records)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    requests = {(s.labels["endpoint"], s.labels["status"]): s.value for s in families["ranker_requests"].samples
+                if s.name == "ranker_requests_total"}
+    assert requests[("/search", "200")] >= 1 and requests[("/search", "400")] >= 1
+    assert {"ranker_request_seconds", "ranker_batches", "ranker_queries", "ranker_stage_seconds",
+            "ranker_queue_depth", "ranker_ready", "ranker_index_version"} <= set(families)
+    assert families["ranker_ready"].samples[0].value == 1.0
+    assert {s.labels["stage"] for s in families["ranker_stage_seconds"].samples} >= {"first_stage", "rerank", "hits"}
+
+
 def test_the_api_page_needs_no_network(served):
     page = urllib.request.urlopen(served[0] + "docs", timeout=30).read().decode()
     assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page.lower()

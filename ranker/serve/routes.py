@@ -6,6 +6,7 @@ Endpoints (documented at ``/docs``, the OpenAPI page):
 - ``POST /search`` with ``{"queries": [...], "k": …, ...}``: several at once
 - ``GET /documents/{id}``: one article; ``GET /facets``: outlets and dates, for filters
 - ``GET /stats``: batches, queries and seconds per stage since the start
+- ``GET /metrics``: the same and more in the Prometheus text format (:mod:`ranker.serve.metrics`)
 - ``GET /health``: 200 when ready, 503 while loading (or when loading failed, with why)
 - ``GET /``: the search page (one self-contained HTML file: no fonts, scripts or styles from elsewhere)
 
@@ -35,11 +36,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ranker import __version__
+from ranker.serve.metrics import RequestMetrics, new_registry
 from ranker.serve.service import SearchRequest, Service, ServiceConfig
 
 log = logging.getLogger("ranker.serve")
@@ -243,6 +245,14 @@ async def stats(request: Request):
     return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"])}
 
 
+@router.get("/metrics", summary="Requests, errors, latency, queue and index version (Prometheus text format)",
+            response_class=PlainTextResponse)
+async def metrics(request: Request):
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return PlainTextResponse(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
+
+
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request):
     return HTMLResponse(request.app.state.page)
@@ -263,10 +273,12 @@ def create_app(config: ServiceConfig, service: Service | None = None) -> FastAPI
     app = FastAPI(title="ranker", summary="Search news articles: BM25, dense and a BERT cross-encoder",
                   version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = service
+    app.state.metrics = new_registry(service)
     # read once, not per visit
     app.state.page = resources.files("ranker.serve").joinpath("search.html").read_text(encoding="utf-8")
     _local_docs(app)
     app.add_middleware(RequestLimits)
+    app.add_middleware(RequestMetrics, registry=app.state.metrics)  # outermost: refusals are counted too
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

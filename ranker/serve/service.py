@@ -228,6 +228,11 @@ class Service:
             log.exception("cannot serve")
 
     @property
+    def queue_depth(self) -> int:
+        """Searches waiting for the worker."""
+        return self._queue.qsize()
+
+    @property
     def ready(self) -> bool:
         return self._ready.is_set()
 
