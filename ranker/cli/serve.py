@@ -17,7 +17,8 @@ def add_commands(commands) -> None:
     serve = commands.add_parser(
         "serve", help="serve search over HTTP: a JSON API and a search page",
         description="Serve an index over HTTP (FastAPI and uvicorn): a search page at /, a JSON API "
-        "(GET/POST /search, GET /documents/ID, GET /facets, GET /health, GET /stats) documented at /docs; by default "
+        "(GET/POST /search, GET /documents/ID, GET /facets, GET /health, GET /stats, GET /metrics) documented at "
+        "/docs; by default "
         "at http://127.0.0.1:8000/. The index and models "
         "load once; concurrent queries are searched and reranked together in batches; an update or rebuild of the "
         "index folder is picked up without dropping a request; SIGTERM or Ctrl-C answers what is in flight, then "
@@ -33,6 +34,8 @@ def add_commands(commands) -> None:
                        help="the port (default: 8000; 0 picks a free one)")
     serve.add_argument("--batch-wait-ms", type=number(0, 1000), default=2.0,
                        help="how long a query waits for others to share its batch, in ms (default: 2)")
+    serve.add_argument("--show-paths", action="store_true",
+                       help="let /health show the index's and the model's paths (default: their folders' names only)")
     serve.set_defaults(handler=serve_command)
 
 
@@ -45,7 +48,7 @@ def serve_command(args: argparse.Namespace) -> int:
     config = ServiceConfig(index=args.index, reranker=str(rerank.model) if rerank else None,
                            depth=rerank.depth if rerank else DEFAULT_DEPTH, weight=rerank.weight if rerank else None,
                            rerank_precision=rerank.precision if rerank else None, batch_wait=args.batch_wait_ms / 1000,
-                           **runtime(args))
+                           show_paths=args.show_paths, **runtime(args))
     failed = serve(config, args.host, args.port, say=warn)
     if failed is not None:  # the message names the file at fault and the fix
         error_line(failed)

@@ -7,7 +7,8 @@ Endpoints (documented at ``/docs``, the OpenAPI page):
 - ``GET /documents/{id}``: one article; ``GET /facets``: outlets and dates, for filters
 - ``GET /stats``: batches, queries and seconds per stage since the start
 - ``GET /metrics``: the same and more in the Prometheus text format (:mod:`ranker.serve.metrics`)
-- ``GET /health``: 200 when ready, 503 while loading (or when loading failed, with why)
+- ``GET /health``: 200 when a real search through every retriever answers; 503 while loading,
+  when loading failed, or when a file of the index is damaged (with why)
 - ``GET /``: the search page (one self-contained HTML file: no fonts, scripts or styles from elsewhere)
 
 Every error is JSON ``{"error": "…"}``: 4xx says what to fix in the request;
@@ -32,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -42,7 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ranker import __version__
 from ranker.serve.metrics import RequestMetrics, new_registry
-from ranker.serve.service import SearchRequest, Service, ServiceConfig
+from ranker.serve.service import FILE_ERRORS, SearchRequest, Service, ServiceConfig, Unavailable
 
 log = logging.getLogger("ranker.serve")
 
@@ -174,7 +176,10 @@ async def _answer(request: Request, requests: list[SearchRequest]) -> list[dict[
     while True:
         done, _ = await asyncio.wait({gathered}, timeout=DISCONNECT_CHECK)
         if done:
-            return list(gathered.result())
+            try:
+                return list(gathered.result())
+            except Unavailable as err:  # a damaged index file: say why, do not fail as a bug
+                return _error(503, str(err))
         if await request.is_disconnected():
             # the client has gone: what is still queued is dropped, not computed for nobody
             gathered.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody awaits it now
@@ -209,31 +214,62 @@ async def search_many(request: Request, body: BatchSearch):
 
 @router.get("/documents/{doc_id:path}", summary="One article by its id")
 async def document(request: Request, doc_id: str):
-    service = _service(request)
-    if not service.ready:
-        return _error(503, "not ready: still loading")
-    found = await asyncio.to_thread(service.generation.document, doc_id)
+    refused = _unreadable(request)
+    if refused is not None:
+        return refused
+    try:
+        found = await asyncio.to_thread(_service(request).generation.document, doc_id)
+    except FILE_ERRORS as err:
+        return _error(503, _read_failed(request, err))
     return found if found is not None else _error(404, f"no document with id '{doc_id}' in this index")
 
 
 @router.get("/facets", summary="The outlets and dates of the index's articles")
 async def facets(request: Request):
+    refused = _unreadable(request)
+    if refused is not None:
+        return refused
+    try:
+        return await asyncio.to_thread(_service(request).generation.facets)
+    except FILE_ERRORS as err:
+        return _error(503, _read_failed(request, err))
+
+
+def _unreadable(request: Request) -> JSONResponse | None:
+    """The 503 for a read of the index's documents now (loading, or a file damaged), or None."""
     service = _service(request)
     if not service.ready:
         return _error(503, "not ready: still loading")
-    return await asyncio.to_thread(service.generation.facets)
+    broken = service.damage(service.generation)
+    return None if broken is None else _error(503, broken)
 
 
-@router.get("/health", summary="Ready to search, or not yet")
+def _read_failed(request: Request, err: Exception) -> str:
+    """A read of the index's files failed: the service is unhealthy from now on; why."""
+    service = _service(request)
+    if service.broken is None:
+        service.broken = f"reading the index failed ({type(err).__name__}: {err}); it answers again when restored"
+        log.error("index %s: %s", service.config.index, service.broken)
+    return service.broken
+
+
+@router.get("/health", summary="Ready to search (a real search through every retriever answered), or why not")
 async def health(request: Request):
     service = _service(request)
     if not service.ready:
         return JSONResponse({"status": "failed" if service.error else "loading", "error": service.error},
                             status_code=503)
+    wrong = service.damage(service.generation) or await asyncio.to_thread(service.probe)
+    if wrong is not None:
+        return JSONResponse({"status": "unhealthy", "error": wrong}, status_code=503)
     config, generation = service.config, service.generation
-    return {"status": "ready", "index": str(config.index), "index_version": generation.version,
-            "documents": generation.documents, "retrievers": generation.names,
-            "reranker": str(config.reranker) if config.reranker else None, "loaded_in_s": round(service.loaded_in, 2)}
+
+    def shown(path) -> str | None:  # a folder's name only, unless the operator asked for paths (--show-paths)
+        return None if path is None else str(path) if config.show_paths else Path(path).name
+
+    return {"status": "ready", "index": shown(config.index), "index_version": generation.version,
+            "documents": generation.documents, "retrievers": generation.names, "reranker": shown(config.reranker),
+            "reranker_files": service.model_changed or "as loaded", "loaded_in_s": round(service.loaded_in, 2)}
 
 
 router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # uptime checkers ask HEAD

@@ -30,10 +30,9 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -45,10 +44,12 @@ from typing import Any
 import numpy as np
 
 from ranker.core.errors import InputError
-from ranker.index.folder import RETRIEVERS, Index, IndexChanged
+from ranker.index.folder import RETRIEVERS
 from ranker.rerank import DEFAULT_DEPTH
 from ranker.retrieve.base import Results
-from ranker.search.searcher import hits_of, index_analyzer
+from ranker.search.searcher import hits_of
+from ranker.serve.generation import FileStamps, Generation, model_stamps, stat_of
+from ranker.serve.request import SearchRequest, is_date
 
 log = logging.getLogger("ranker.serve")
 
@@ -80,91 +81,10 @@ class ServiceConfig:
     max_batch: int = 32
     max_k: int = 100
     max_query_chars: int = 1000
-    #: how often the index folder is checked for a new version, in seconds
+    #: how often the index folder is checked for a new version and its files for damage, in seconds
     watch_every: float = 0.5
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """One query, as a client asks it. ``retriever`` None: the index's default;
-    ``rerank``: with the service's reranker, when it has one. Dates are ISO
-    ``YYYY-MM-DD`` and inclusive; ``outlet`` keeps one outlet's articles.
-
-    Example:
-        >>> SearchRequest("oil prices", k=5, outlet="BBC").k
-        5
-    """
-
-    query: str
-    k: int = 10
-    retriever: str | None = None
-    rerank: bool = True
-    outlet: str | None = None
-    date_from: str | None = None
-    date_to: str | None = None
-
-    @property
-    def filtered(self) -> bool:
-        return bool(self.outlet or self.date_from or self.date_to)
-
-    def keeps(self, metadata: dict[str, Any]) -> bool:
-        """Whether an article with this ``metadata`` passes the request's filters."""
-        if self.outlet and metadata.get("outlet") != self.outlet:
-            return False
-        date = str(metadata.get("date") or "")[:10]
-        if self.date_from and (not date or date < self.date_from):
-            return False
-        return not (self.date_to and (not date or date > self.date_to))
-
-
-class Generation:
-    """One version of the index folder, loaded whole: every retriever it has, its
-    documents and its analysis. Nothing of it is read lazily afterwards, so it
-    keeps answering after a newer version replaces the folder."""
-
-    def __init__(self, index: Index) -> None:
-        self.index = index
-        self.version = hashlib.sha256(json.dumps(index.manifest["files"], sort_keys=True).encode()).hexdigest()[:12]
-        kinds = set(index.manifest["components"])
-        self.names = [name for name in RETRIEVERS if name in kinds or (name == "hybrid" and {"bm25", "dense"} <= kinds)]
-        self.retrievers = {name: index.retriever(name) for name in self.names}
-        self.default = index.default_retriever
-        self.analyzer = index_analyzer(index)
-        self.documents = index.manifest["doc_count"]
-        # the documents' SQLite connection is shared by the worker and the HTTP threads
-        self.lock = threading.Lock()
-        self._facets: dict[str, Any] | None = None
-
-    @classmethod
-    def load(cls, path: str | Path, runtime: str, precision: str, attempts: int = 10) -> Generation:
-        """The folder's current version, loaded again if another lands while it loads."""
-        for attempt in range(attempts):
-            try:
-                return cls(Index.open(path, runtime, precision))
-            except IndexChanged:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.2)
-        raise AssertionError("unreachable")
-
-    def document(self, doc_id: str) -> dict[str, Any] | None:
-        """One article by its id, or None."""
-        with self.lock:
-            row = self.index.docs.row_of(doc_id)
-            if row is None:
-                return None
-            article = self.index.docs.get([row])[0]
-        return {"id": article.doc_id, "title": article.title, "text": article.text, "metadata": article.metadata,
-                "index_version": self.version}
-
-    def facets(self) -> dict[str, Any]:
-        """The outlets (with their article counts) and the range of dates, for the page's filters."""
-        if self._facets is None:
-            with self.lock:
-                outlets, low, high = self.index.docs.facets()
-            self._facets = {"outlets": outlets, "date_from": low, "date_to": high, "documents": self.documents,
-                            "index_version": self.version}
-        return self._facets
+    #: whether /health shows the index's and the model's paths (else their folders' names)
+    show_paths: bool = False
 
 
 @dataclass
@@ -172,6 +92,16 @@ class _Job:
     request: SearchRequest
     future: Future = field(default_factory=Future)
     started: float = field(default_factory=time.perf_counter)
+
+
+class Unavailable(RuntimeError):
+    """The service cannot answer searches now (a file of its index is damaged); the
+    message says why. The HTTP layer answers it with a 503."""
+
+
+#: Errors of reading the index's files: a search failing with one marks the service
+#: unhealthy at once (a bug elsewhere fails its own requests and nothing more)
+FILE_ERRORS = (sqlite3.DatabaseError, OSError, EOFError)
 
 
 class Service:
@@ -184,6 +114,13 @@ class Service:
         self.reranker = None
         self.error: str | None = None
         self.loaded_in: float | None = None
+        #: why searches are refused now (a damaged index file), or None; the watch clears it on recovery
+        self.broken: str | None = None
+        #: the reranker's files as loaded, and what changed in them since (it keeps answering from memory)
+        self.model_stamps: FileStamps | None = None
+        self.model_changed: str | None = None
+        self._probed: tuple[float, str | None] = (0.0, None)
+        self._reranker_probed = 0.0
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -209,6 +146,7 @@ class Service:
             self.reranker = Reranker(RerankConfig(model=str(self.config.reranker), depth=self.config.depth,
                                                   weight=self.config.weight, runtime=self.config.runtime,
                                                   precision=self.config.rerank_precision or self.config.precision))
+            self.model_stamps = model_stamps(self.reranker.config.model)
         # one search before the first client's: the runtime's first pass sets up its kernels
         self._run([_Job(SearchRequest("news", k=1))])
         self.loaded_in = time.perf_counter() - started
@@ -265,7 +203,7 @@ class Service:
         if request.retriever is not None and request.retriever not in names:
             raise ValueError(f"retriever must be one of {', '.join(names)} for this index, not '{request.retriever}'")
         for name, value in (("date_from", request.date_from), ("date_to", request.date_to)):
-            if value is not None and not _is_date(value):
+            if value is not None and not is_date(value):
                 raise ValueError(f"{name} must be a date written YYYY-MM-DD, not '{value}'")
         if request.date_from and request.date_to and request.date_from > request.date_to:
             raise ValueError(f"date_from ({request.date_from}) is after date_to ({request.date_to}): swap them")
@@ -328,35 +266,89 @@ class Service:
             self._run(rest)
 
     def _watch(self) -> None:
-        """Swap in a new version of the index when one lands; the old one serves meanwhile."""
+        """Every ``watch_every`` seconds: see damage to the files served, a change of the
+        model's files, and a new version of the index (or the damaged one restored),
+        which is loaded beside the old one, which serves meanwhile."""
         said = None  # the last failure logged: a folder that stays broken is reported once, not every check
-        failed_at = None  # (manifest's stat, time) of the last failed load: opening hashes every file, so a broken
-        # folder is opened again only when its manifest changes (an update landed) or after 30 s
+        failed_at = None  # (the files' stamps, time) of the last failed load: opening hashes every file, so a
+        # broken folder is opened again only when one of its files changes or after 30 s
         while not self._stopping.wait(self.config.watch_every):
             current = self.generation
-            if current is None or current.index.is_current():
+            if current is None:
                 continue
-            stamp = _stat(Path(self.config.index) / "manifest.json")
+            self.damage(current)
+            if self.model_stamps is not None and self.model_changed is None:
+                self.model_changed = self.model_stamps.changed()
+                if self.model_changed:
+                    log.warning("the reranker's %s; still answering with the model loaded (restart to load it)",
+                                self.model_changed)
+            if self.broken is None and current.index.is_current():
+                continue
+            stamp = (stat_of(Path(self.config.index) / "manifest.json"), current.stamps.now())
             if failed_at is not None and failed_at[0] == stamp and time.monotonic() - failed_at[1] < 30:
                 continue
             try:
-                started = time.perf_counter()
-                newer = Generation.load(self.config.index, self.config.runtime, self.config.precision)
-                self.generation = newer
+                self._reload()
                 said, failed_at = None, None
-                log.info("index %s: version %s loaded in %.1f s (%d documents); serving it now", self.config.index,
-                         newer.version, time.perf_counter() - started, newer.documents)
             except Exception as err:  # noqa: BLE001 - keep serving the old version; try again next time
                 if str(err) != said:
-                    log.warning("index %s changed but could not be loaded (%s); still serving version %s",
-                                self.config.index, err, current.version)
+                    log.warning("index %s changed but could not be loaded (%s); %s", self.config.index, err,
+                                f"refusing searches: {self.broken}" if self.broken
+                                else f"still serving version {current.version}")
                     said = str(err)
                 failed_at = (stamp, time.monotonic())
+
+    def _reload(self) -> None:
+        """Load the folder's version now and serve it (healthy again, if it was not)."""
+        started = time.perf_counter()
+        newer = Generation.load(self.config.index, self.config.runtime, self.config.precision)
+        self.generation, was = newer, self.broken
+        self.broken = None
+        log.info("index %s: version %s loaded in %.1f s (%d documents); serving it now%s", self.config.index,
+                 newer.version, time.perf_counter() - started, newer.documents, " (recovered)" if was else "")
+
+    def damage(self, generation: Generation) -> str | None:
+        """Why ``generation`` must not be read (a file of it changed in place, with no new
+        version committed: truncated, replaced, removed), or None. Marks the service
+        broken, so that every search answers 503 until the watch loads a whole version."""
+        if self.broken is None:
+            changed = generation.stamps.changed()
+            if changed is not None and generation.index.is_current():  # a new version is not damage
+                self.broken = f"the index's {changed}; searches resume when it is restored or rebuilt"
+                log.error("index %s: %s", self.config.index, self.broken)
+        return self.broken
+
+    def probe(self) -> str | None:
+        """A real search through every retriever (and, at most every 10 s and only when
+        nothing waits, the reranker); None if all answered, else why not. ``/health`` asks
+        this, at most once a second."""
+        began, last = time.monotonic(), self._probed
+        if began - last[0] < 1.0:
+            return last[1]
+        rerank = self.reranker is not None and self.queue_depth == 0 and began - self._reranker_probed >= 10
+        try:
+            for name in self.generation.names:
+                with_reranker = rerank and name == self.generation.default
+                self.search(SearchRequest("news", k=1, retriever=name, rerank=with_reranker), timeout=10)
+            found = None
+        except Unavailable as err:
+            found = str(err)
+        except Exception as err:  # noqa: BLE001 - whatever a search raised is why the service is not healthy
+            found = f"a probe search failed ({type(err).__name__}: {err})"
+        if rerank:
+            self._reranker_probed = began
+        self._probed = (began, found)
+        return found
 
     def _run(self, jobs: list[_Job]) -> None:
         generation = self.generation  # one version for the whole batch
         jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]  # not those whose client left
         if not jobs:
+            return
+        broken = self.damage(generation)  # before any of its pages is read: a truncated map would crash us
+        if broken is not None:
+            for job in jobs:
+                job.future.set_exception(Unavailable(broken))
             return
         self.stats["batches"] += 1
         self.stats["queries"] += len(jobs)
@@ -371,8 +363,12 @@ class Service:
             try:
                 answers = self._search(generation, name, rerank, depth, [job.request for job in group])
             except Exception as err:  # noqa: BLE001 - each waiting request gets the error
+                if isinstance(err, FILE_ERRORS) and self.broken is None:
+                    self.broken = f"reading the index failed ({type(err).__name__}: {err}); searches resume when " \
+                                  "it is restored or rebuilt"
+                    log.error("index %s: %s", self.config.index, self.broken)
                 for job in group:
-                    job.future.set_exception(err)
+                    job.future.set_exception(Unavailable(self.broken) if self.broken else err)
                 continue
             for job, answer in zip(group, answers, strict=True):
                 answer["took_ms"] = round(1000 * (time.perf_counter() - job.started), 1)
@@ -463,25 +459,3 @@ def _place(retriever: str, found: tuple[int, float] | None) -> dict[str, Any]:
     if found is None:
         return {"retriever": retriever, "rank": None, "score": None}
     return {"retriever": retriever, "rank": found[0], "score": float(found[1])}
-
-
-def _stat(path: Path) -> tuple | None:
-    try:
-        found = path.stat()
-    except OSError:
-        return None
-    return found.st_ino, found.st_size, found.st_mtime_ns
-
-
-def _is_date(value: str) -> bool:
-    """``YYYY-MM-DD`` and a real day (``fromisoformat`` alone also takes week dates)."""
-    import datetime
-    import re
-
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return False
-    try:
-        datetime.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
