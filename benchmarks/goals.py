@@ -166,9 +166,28 @@ def _quality_gates(results: dict[str, Any]) -> tuple[list[str], list[str]]:
     return gates, notes
 
 
+def _fairness_goals(results: dict[str, Any]) -> list[str]:
+    goals = []
+    for row in results["fairness"]["rows"]:
+        with_ = "with the reranker" if row["rerank"] else "no reranker"
+        idle = row["idle"]["light_p50_ms"]
+        goals += [_goal(f"one light client beside three sending the largest request, {with_}: p50 ≤ 3× idle p50",
+                        row["p50_ratio"], 3.0, f"{row['p50_ratio']:.1f}× ({row['together']['light_p50_ms']:.0f} ms; "
+                        f"idle {idle:.0f} ms)", higher=False),
+                  _goal(f"the same, {with_}: p99 ≤ 10× idle p50", row["p99_ratio"], 10.0,
+                        f"{row['p99_ratio']:.1f}× ({row['together']['light_p99_ms']:.0f} ms)", higher=False),
+                  _goal(f"the heavy clients keep ≥ 70% of their throughput alone, {with_}", row["heavy_share"], 0.7,
+                        f"{row['heavy_share']:.0%}"),
+                  _verdict(f"no request refused (429) or failed, {with_}",
+                           f"{row['together']['refused']} refused, {row['together']['failed']} failed",
+                           row["together"]["refused"] == 0 and row["together"]["failed"] == 0)]
+    return goals
+
+
 #: Each benchmark's rows of the goals table, in the table's order.
 GOALS = (("bm25", _bm25_goals), ("rerank", _rerank_goals), ("encode", _encode_goals), ("train", _train_goals),
-         ("cli", _cli_goals), ("serve", _serve_goals), ("scale", _scale_goals), ("dense_scale", _dense_scale_goals))
+         ("cli", _cli_goals), ("serve", _serve_goals), ("fairness", _fairness_goals), ("scale", _scale_goals),
+         ("dense_scale", _dense_scale_goals))
 
 
 def goal_lines(results: dict[str, Any]) -> list[str]:

@@ -325,10 +325,27 @@ def _profiles_section(results: dict[str, Any]) -> list[str]:
             "backward are nearly all of it, and only the number format changes them.", ""]
 
 
+def _fairness_section(results: dict[str, Any]) -> list[str]:
+    x = results["fairness"]
+    rows = [["yes" if r["rerank"] else "no", f"{r['idle']['light_p50_ms']:.0f}", f"{r['together']['light_p50_ms']:.0f}",
+             f"{r['together']['light_p99_ms']:.0f}", f"{r['heavy_alone']['heavy_queries_per_second']:.1f}",
+             f"{r['together']['heavy_queries_per_second']:.1f}", r["together"]["refused"], r["together"]["failed"]]
+            for r in x["rows"]]
+    return [f"## `ranker serve` beside heavy clients (`benchmarks/fairness_bench.py`: {x['seconds']:.0f} s idle, "
+            f"{2 * x['seconds']:.0f} s with the heavy clients)", "",
+            f"Three clients send, back to back, the largest request the service accepts ({x['heavy_request']}); a "
+            "fourth sends one `GET /search` (k=10) after another. Reranker "
+            f"{x['reranker']}; the service's default fairness settings (a slice of 250 estimated ms per client's "
+            "turn).",
+            "", *_table(["reranked", "light p50 idle ms", "light p50 beside ms", "light p99 beside ms",
+                         "heavy queries/s alone", "heavy queries/s beside", "refused", "failed"], rows), ""]
+
+
 #: Each benchmark's section of RESULTS.md, in the page's order.
 SECTIONS = (("bm25", _bm25_section), ("dense", _dense_section), ("dense_scale", _dense_scale_section),
             ("rerank", _rerank_section), ("encode", _encode_section), ("cli", _cli_section),
-            ("serve", _serve_section), ("scale", _scale_section), ("mine", _mine_section),
+            ("serve", _serve_section), ("fairness", _fairness_section), ("scale", _scale_section),
+            ("mine", _mine_section),
             ("train", _train_section), ("update", _update_section), ("memory", _memory_section),
             ("profiles", _profiles_section))
 

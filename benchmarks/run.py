@@ -37,13 +37,14 @@ HERE = Path(__file__).parent
 SIZES = {"quick": {"memory_docs": 10_000, "bm25_docs": [10_000], "dense_vectors": 20_000,
                    "dense_kinds": ("flat", "hnsw"), "rerank_queries": 20, "cli_queries": 20, "mine_queries": 100,
                    "train_steps": 4, "update_docs": 10_000, "update_add": 100, "serve_seconds": 5,
-                   "scale_docs": [10_000, 100_000], "dense_scale_vectors": None},
+                   "fairness_seconds": 5, "scale_docs": [10_000, 100_000], "dense_scale_vectors": None},
          "full": {"memory_docs": 100_000, "bm25_docs": [10_000, 100_000], "dense_vectors": 100_000,
                   "dense_kinds": ("flat", "hnsw", "ivfpq"), "rerank_queries": 100, "cli_queries": 50,
                   "mine_queries": 300, "train_steps": 20, "update_docs": 100_000, "update_add": 1_000,
-                  "serve_seconds": 20, "scale_docs": [10_000, 100_000, 1_000_000], "dense_scale_vectors": 1_000_000}}
-EVERY = {"bm25", "dense", "dense_scale", "encode", "rerank", "cli", "serve", "scale", "memory", "mine", "train",
-         "profiles", "update"}
+                  "serve_seconds": 20, "fairness_seconds": 20, "scale_docs": [10_000, 100_000, 1_000_000],
+                  "dense_scale_vectors": 1_000_000}}
+EVERY = {"bm25", "dense", "dense_scale", "encode", "rerank", "cli", "serve", "fairness", "scale", "memory", "mine",
+         "train", "profiles", "update"}
 
 
 def cross_encoder(models: Path) -> Path:
@@ -213,6 +214,22 @@ def measure_serve(data: Path, index: Path, seconds: float) -> dict[str, Any]:
     return row
 
 
+def measure_fairness(data: Path, index: Path, seconds: float) -> dict[str, Any]:
+    """``ranker serve`` with one light client beside three sending the largest request."""
+    from benchmarks import fairness_bench
+
+    print("fairness: one light client beside three heavy ones, reranked and not")
+    with tempfile.TemporaryDirectory() as tmp:
+        row = fairness_bench.measure(index, cross_encoder(Path(tmp)), data / "corpus.jsonl", test_titles(data, 400),
+                                     seconds)
+    for r in row["rows"]:
+        print(f"      rerank={r['rerank']}: light p50 {r['together']['light_p50_ms']:.0f} ms beside, "
+              f"{r['idle']['light_p50_ms']:.0f} ms idle ({r['p50_ratio']:.1f}x), p99 {r['p99_ratio']:.1f}x; "
+              f"heavy {r['heavy_share']:.0%} of alone; {r['together']['refused']} refused, "
+              f"{r['together']['failed']} failed")
+    return row
+
+
 def measure_scale(data: Path, sizes: list[int], out: Path) -> dict[str, Any]:
     """Building, opening and searching BM25 + the document store at each size; the plot of their growth."""
     print(f"scale: BM25 + document store at {', '.join(f'{n:,}' for n in sizes)} documents")
@@ -310,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["cli"] = measure_cli(args.data, args.index, model, sizes["cli_queries"])
     if "serve" in only:
         results["serve"] = measure_serve(args.data, args.index, sizes["serve_seconds"])
+    if "fairness" in only:
+        results["fairness"] = measure_fairness(args.data, args.index, sizes["fairness_seconds"])
     if "scale" in only:
         results["scale"] = measure_scale(args.data, sizes["scale_docs"], args.out)
     if "memory" in only:

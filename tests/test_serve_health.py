@@ -119,3 +119,52 @@ def test_health_shows_paths_only_when_asked(demo_world):
         with TestClient(app) as client:
             assert app.state.service.wait_ready(120)
             assert client.get("/health").json()["index"] == expected
+
+
+# -- fair and bounded: one client cannot stall the others (ranker.serve.schedule) ---------------
+
+
+def test_a_small_request_waits_behind_at_most_one_slice_of_a_large_one():
+    from ranker.serve.schedule import FairQueue
+
+    queue = FairQueue(max_queued=100)
+    queue.put_many([f"heavy-{n}" for n in range(64)], client="a", costs=[127.0] * 64)
+    first = queue.take(slice_cost=60.0, wait=0.0)
+    queue.put("light", client="b", cost=12.0)  # arrives while the first slice runs
+    assert first == ["heavy-0"] and queue.take(slice_cost=60.0, wait=0.0) == ["light"]  # its turn comes next
+    assert queue.take(slice_cost=60.0, wait=0.0) == ["heavy-1"]
+
+
+def test_a_full_queue_is_a_429_and_a_passed_deadline_a_503_both_with_retry_after(demo_world):
+    from fastapi.testclient import TestClient
+
+    from ranker.serve.routes import create_app
+    from ranker.serve.service import ServiceConfig
+
+    index = demo_world / "indexes/news"
+    app = create_app(ServiceConfig(index=index, max_queued=2))
+    with TestClient(app) as client:
+        assert app.state.service.wait_ready(120)
+        answer = client.post("/search", json={"queries": ["oil"] * 3})  # all or none: three do not fit in two
+        assert answer.status_code == 429 and answer.headers["retry-after"] == "1"
+        assert "the most this service queues (2)" in answer.json()["error"]
+        assert client.post("/search", json={"queries": ["oil"] * 2}).status_code == 200
+        assert client.get("/stats").json()["limits"]["queued_searches"] == 2
+    app = create_app(ServiceConfig(index=index, deadline=1e-9))
+    with TestClient(app) as client:
+        assert app.state.service.wait_ready(120)
+        answer = client.get("/search", params={"q": "oil"})
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert "deadline" in answer.json()["error"]
+
+
+def test_a_proxy_names_its_clients_with_x_client_id():
+    from types import SimpleNamespace
+
+    from ranker.serve.routes import client_of
+
+    def asked(headers, peer=("10.0.0.1", 5555)):
+        return SimpleNamespace(headers=headers, client=SimpleNamespace(host=peer[0], port=peer[1]))
+
+    assert client_of(asked({"x-client-id": "alice"})) == "id:alice"
+    assert client_of(asked({})) == "10.0.0.1:5555"  # else each connection is a client

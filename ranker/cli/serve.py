@@ -34,6 +34,14 @@ def add_commands(commands) -> None:
                        help="the port (default: 8000; 0 picks a free one)")
     serve.add_argument("--batch-wait-ms", type=number(0, 1000), default=2.0,
                        help="how long a query waits for others to share its batch, in ms (default: 2)")
+    serve.add_argument("--slice-ms", type=number(1, 60_000), default=250.0,
+                       help="estimated milliseconds of one client's work the worker takes before turning to the "
+                            "next client: a small request waits behind at most one such slice (default: 250)")
+    serve.add_argument("--max-queued", type=count(1, 1_000_000), default=512,
+                       help="the most searches waiting; a request that would pass it gets 429 (default: 512)")
+    serve.add_argument("--deadline", type=number(0.1, 3600), default=120.0,
+                       help="seconds a search may wait and run before it is dropped with a 503 (default: 120: the "
+                            "largest request, reranked, beside three others like it)")
     serve.add_argument("--show-paths", action="store_true",
                        help="let /health show the index's and the model's paths (default: their folders' names only)")
     serve.set_defaults(handler=serve_command)
@@ -48,7 +56,8 @@ def serve_command(args: argparse.Namespace) -> int:
     config = ServiceConfig(index=args.index, reranker=str(rerank.model) if rerank else None,
                            depth=rerank.depth if rerank else DEFAULT_DEPTH, weight=rerank.weight if rerank else None,
                            rerank_precision=rerank.precision if rerank else None, batch_wait=args.batch_wait_ms / 1000,
-                           show_paths=args.show_paths, **runtime(args))
+                           show_paths=args.show_paths, slice_ms=args.slice_ms, max_queued=args.max_queued,
+                           deadline=args.deadline, **runtime(args))
     failed = serve(config, args.host, args.port, say=warn)
     if failed is not None:  # the message names the file at fault and the fix
         error_line(failed)

@@ -44,7 +44,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ranker import __version__
 from ranker.serve.metrics import RequestMetrics, new_registry
-from ranker.serve.service import FILE_ERRORS, SearchRequest, Service, ServiceConfig, Unavailable
+from ranker.serve.schedule import QueueFull
+from ranker.serve.service import FILE_ERRORS, Overdue, SearchRequest, Service, ServiceConfig, Unavailable
 
 log = logging.getLogger("ranker.serve")
 
@@ -116,8 +117,9 @@ class BatchSearch(BaseModel):
     date_to: str | None = Field(None, description="YYYY-MM-DD, inclusive")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _validation_message(err: RequestValidationError) -> str:
@@ -162,17 +164,20 @@ async def _unexpected(request: Request, err: Exception) -> JSONResponse:
 
 async def _answer(request: Request, requests: list[SearchRequest]) -> list[dict[str, Any]] | JSONResponse:
     """The service's answers to ``requests``, or the JSON error that stands for them;
-    what is still queued is dropped when the client goes away."""
+    what is still queued is dropped when the client goes away or the deadline passes."""
     service = _service(request)
     if not service.ready:
         return _error(503, f"not ready: {service.error or 'still loading the index and models'}")
     try:
-        futures = [service.submit(r) for r in requests]
+        futures = service.submit_many(requests, client_of(request))
     except ValueError as err:
         return _error(400, str(err))
+    except QueueFull as err:
+        return _error(429, f"busy: {err}; retry in a second", retry_after=1)
     except RuntimeError as err:
         return _error(503, str(err))
     gathered = asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+    ends = asyncio.get_running_loop().time() + service.config.deadline
     while True:
         done, _ = await asyncio.wait({gathered}, timeout=DISCONNECT_CHECK)
         if done:
@@ -180,12 +185,28 @@ async def _answer(request: Request, requests: list[SearchRequest]) -> list[dict[
                 return list(gathered.result())
             except Unavailable as err:  # a damaged index file: say why, do not fail as a bug
                 return _error(503, str(err))
-        if await request.is_disconnected():
-            # the client has gone: what is still queued is dropped, not computed for nobody
+            except Overdue as err:
+                return _error(503, str(err), retry_after=1)
+        gone = await request.is_disconnected()
+        if gone or asyncio.get_running_loop().time() > ends:
+            # the client has gone, or the deadline passed: what is still queued is dropped, not computed for nobody
             gathered.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody awaits it now
             for future in futures:
                 future.cancel()
-            return _error(499, "the client closed the request")
+            if gone:
+                return _error(499, "the client closed the request")
+            return _error(503, f"not answered within the service's deadline of {service.config.deadline:g} s; "
+                          "dropped", retry_after=1)
+
+
+def client_of(request: Request) -> str:
+    """Whose turn a request takes (ranker.serve.schedule): the ``X-Client-ID`` a proxy sends
+    for the client behind it, else the connection's address and port."""
+    given = request.headers.get("x-client-id", "")
+    if given and len(given) <= 128:
+        return "id:" + given
+    peer = request.client
+    return f"{peer.host}:{peer.port}" if peer else "unknown"
 
 
 @router.get("/search", summary="Search with one query")
@@ -278,7 +299,12 @@ router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=Fals
 @router.get("/stats", summary="What the service has done: batches, queries, seconds per stage")
 async def stats(request: Request):
     service = _service(request)
-    return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"])}
+    config = service.config
+    limits = {"queries_per_request": MAX_QUERIES, "body_bytes": MAX_BODY, "url_bytes": MAX_URL,
+              "header_bytes": MAX_HEADERS, "query_chars": config.max_query_chars, "k": config.max_k,
+              "queued_searches": config.max_queued, "slice_ms": config.slice_ms, "deadline_s": config.deadline}
+    return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"]),
+            "queued": service.queue_depth, "limits": limits}
 
 
 @router.get("/metrics", summary="Requests, errors, latency, queue and index version (Prometheus text format)",

@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -50,6 +49,7 @@ from ranker.retrieve.base import Results
 from ranker.search.searcher import hits_of
 from ranker.serve.generation import FileStamps, Generation, model_stamps, stat_of
 from ranker.serve.request import SearchRequest, is_date
+from ranker.serve.schedule import STOP, FairQueue, estimated_cost
 
 log = logging.getLogger("ranker.serve")
 
@@ -85,6 +85,12 @@ class ServiceConfig:
     watch_every: float = 0.5
     #: whether /health shows the index's and the model's paths (else their folders' names)
     show_paths: bool = False
+    #: fairness and bounds (ranker.serve.schedule): the estimated milliseconds of work the worker
+    #: takes before it turns to the next client, the most searches queued (more: 429), and how
+    #: long a search may wait and run before it is dropped (503)
+    slice_ms: float = 250.0
+    max_queued: int = 512
+    deadline: float = 120.0
 
 
 @dataclass
@@ -92,6 +98,11 @@ class _Job:
     request: SearchRequest
     future: Future = field(default_factory=Future)
     started: float = field(default_factory=time.perf_counter)
+    cost: float = 0.0
+
+
+class Overdue(RuntimeError):
+    """A search waited past the service's deadline and was dropped unanswered (503)."""
 
 
 class Unavailable(RuntimeError):
@@ -123,7 +134,7 @@ class Service:
         self._reranker_probed = 0.0
         self._ready = threading.Event()
         self._stopping = threading.Event()
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue = FairQueue(config.max_queued)
         self._threads: list[threading.Thread] = []
         #: what the worker has done: batches, queries, and seconds per stage (``GET /stats``)
         self.stats: dict[str, Any] = {"batches": 0, "queries": 0, "largest_batch": 0,
@@ -146,7 +157,9 @@ class Service:
             self.reranker = Reranker(RerankConfig(model=str(self.config.reranker), depth=self.config.depth,
                                                   weight=self.config.weight, runtime=self.config.runtime,
                                                   precision=self.config.rerank_precision or self.config.precision))
-            self.model_stamps = model_stamps(self.reranker.config.model)
+            from ranker.models.loading import resolve_model
+
+            self.model_stamps = model_stamps(resolve_model(self.reranker.config.model))  # the folder it loaded
         # one search before the first client's: the runtime's first pass sets up its kernels
         self._run([_Job(SearchRequest("news", k=1))])
         self.loaded_in = time.perf_counter() - started
@@ -185,7 +198,7 @@ class Service:
     def close(self, timeout: float = 30.0) -> None:
         """Answer what is queued, then stop the threads."""
         self._stopping.set()
-        self._queue.put(None)
+        self._queue.stop()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
@@ -208,17 +221,30 @@ class Service:
         if request.date_from and request.date_to and request.date_from > request.date_to:
             raise ValueError(f"date_from ({request.date_from}) is after date_to ({request.date_to}): swap them")
 
-    def submit(self, request: SearchRequest) -> Future:
-        """Queue ``request``; the future gives its answer (a JSON-ready dict).
-        Raises ValueError for a bad request and RuntimeError when not ready."""
+    def submit(self, request: SearchRequest, client: str = "local") -> Future:
+        """Queue ``request``; the future gives its answer (a JSON-ready dict). Raises
+        ValueError for a bad request, RuntimeError when not ready, QueueFull when full."""
+        return self.submit_many([request], client)[0]
+
+    def submit_many(self, requests: list[SearchRequest], client: str = "local") -> list[Future]:
+        """Queue all of ``requests`` for ``client`` (whose searches take turns with other
+        clients'), or none of them; their futures, in order."""
         if not self.ready:
             raise RuntimeError(self.error or "still loading")
         if self._stopping.is_set():
             raise RuntimeError("shutting down")
-        self.check(request)
-        job = _Job(request)
-        self._queue.put(job)
-        return job.future
+        for request in requests:
+            self.check(request)
+        jobs = [_Job(request, cost=self.cost(request)) for request in requests]
+        self._queue.put_many(jobs, client, [job.cost for job in jobs])
+        return [job.future for job in jobs]
+
+    def cost(self, request: SearchRequest) -> float:
+        """The search's estimated milliseconds on the worker (:func:`ranker.serve.schedule.estimated_cost`)."""
+        reranks = bool(request.rerank and self.reranker is not None)
+        pairs = self.reranker.config.depth if reranks else 0
+        tokens = self.reranker.config.max_length if reranks else 0
+        return estimated_cost(request.k, len(request.query), pairs, tokens)
 
     def search(self, request: SearchRequest, timeout: float | None = 60.0) -> dict[str, Any]:
         """The answer to one request (blocking)."""
@@ -227,20 +253,9 @@ class Service:
     # -- the worker ---------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is None:
+            jobs = self._queue.take(self.config.slice_ms, self.config.batch_wait, self.config.max_batch)
+            if jobs is STOP:
                 return
-            jobs, stop = [job], False
-            deadline = time.monotonic() + self.config.batch_wait
-            while len(jobs) < self.config.max_batch:
-                try:  # whatever is already waiting joins at once; then up to batch_wait for more
-                    more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                jobs.append(more)
             try:
                 self._run(jobs)
             except Exception as err:  # noqa: BLE001 - a bug here must fail these requests, not stop the worker
@@ -248,22 +263,6 @@ class Service:
                 for waiting in jobs:
                     if not waiting.future.done():
                         waiting.future.set_exception(err)
-            if stop:
-                self._drain()
-                return
-
-    def _drain(self) -> None:
-        """Answer what is still queued after the stop sentinel (requests that raced it)."""
-        rest = []
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                rest.append(job)
-        if rest:
-            self._run(rest)
 
     def _watch(self) -> None:
         """Every ``watch_every`` seconds: see damage to the files served, a change of the
@@ -350,6 +349,13 @@ class Service:
             for job in jobs:
                 job.future.set_exception(Unavailable(broken))
             return
+        now = time.perf_counter()
+        for job in [job for job in jobs if now - job.started > self.config.deadline]:
+            job.future.set_exception(Overdue(f"waited {now - job.started:.1f} s, past the service's deadline of "
+                                             f"{self.config.deadline:g} s; dropped unanswered"))
+            jobs.remove(job)
+        if not jobs:
+            return
         self.stats["batches"] += 1
         self.stats["queries"] += len(jobs)
         self.stats["largest_batch"] = max(self.stats["largest_batch"], len(jobs))
@@ -359,7 +365,8 @@ class Service:
             name = request.retriever or generation.default
             rerank = bool(request.rerank and self.reranker is not None)
             groups[name, rerank, self._depth(request, rerank, generation)].append(job)
-        for (name, rerank, depth), group in groups.items():
+        # the cheapest groups first: a small request batched with large ones is answered before them
+        for (name, rerank, depth), group in sorted(groups.items(), key=lambda item: sum(j.cost for j in item[1])):
             try:
                 answers = self._search(generation, name, rerank, depth, [job.request for job in group])
             except Exception as err:  # noqa: BLE001 - each waiting request gets the error
