@@ -135,6 +135,24 @@ def test_a_small_request_waits_behind_at_most_one_slice_of_a_large_one():
     assert queue.take(slice_cost=60.0, wait=0.0) == ["heavy-1"]
 
 
+def test_clients_that_ask_again_at_once_take_equal_turns_and_none_starves():
+    from collections import Counter
+
+    from ranker.serve.schedule import FairQueue
+
+    queue = FairQueue(max_queued=100)
+    for n in range(16):
+        queue.put(n, client=f"c{n}", cost=110.0)
+    served, waited, asked = Counter(), {}, {n: 0 for n in range(16)}
+    for turn in range(400):
+        for n in queue.take(slice_cost=250.0, wait=0.0):  # each answered client asks again at once
+            served[n] += 1
+            waited[n] = max(waited.get(n, 0), turn - asked[n])
+            asked[n] = turn
+            queue.put(n, client=f"c{n}", cost=110.0)
+    assert max(served.values()) - min(served.values()) <= 1 and max(waited.values()) <= 8  # 16 clients, 2 a batch
+
+
 def test_a_full_queue_is_a_429_and_a_passed_deadline_a_503_both_with_retry_after(demo_world):
     from fastapi.testclient import TestClient
 

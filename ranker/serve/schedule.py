@@ -2,10 +2,10 @@
 
 One worker owns the models, so whatever it takes, everyone else waits for. A
 first-come queue lets one client's 64 long queries at ``k=100`` hold everyone for
-seconds. Here each client (a connection, or an ``X-Client-ID``) has its own queue;
-the worker takes one search from each client in turn, and stops adding to a batch
-once its estimated cost reaches a slice, so a small request waits behind at most
-one slice of a large one. Costs are estimates in milliseconds of this 2-core
+seconds. Here each client (a connection, or an ``X-Client-ID``) has its own queue,
+served in start-time fair order (:class:`FairQueue`), and a batch ends before its
+estimated cost would pass a slice, so a small request waits behind at most one
+slice of a large one. Costs are estimates in milliseconds of this 2-core
 machine, from the stage timings of ``GET /stats`` (docs/serve.md): they only need
 to rank requests and bound a slice, not to be exact.
 
@@ -18,15 +18,15 @@ Example:
     >>> for n in range(3):
     ...     queue.put(f"big-{n}", client="a", cost=100.0)
     >>> queue.put("small", client="b", cost=1.0)
-    >>> queue.take(slice_cost=150.0, wait=0.0)  # one from each client in turn (the newest first), within the slice
-    ['small', 'big-0']
+    >>> queue.take(slice_cost=150.0, wait=0.0)  # a's first, then b's (its clock is lower now), within the slice
+    ['big-0', 'small']
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 
@@ -51,11 +51,24 @@ def estimated_cost(k: int, query_chars: int, rerank_pairs: int, tokens: int) -> 
 
 
 class FairQueue:
-    """Per-client queues taken round-robin, in slices of bounded cost; thread-safe."""
+    """Per-client queues served in start-time fair order, in slices of bounded cost; thread-safe.
+
+    Each client has a virtual clock: the estimated cost of what it has been served.
+    The next search comes from the waiting client whose clock is lowest, and a client
+    that starts waiting has its clock moved up to the queue's (the clock of the last
+    search started), so it goes next but cannot claim the turns it was not waiting
+    for. A light client beside heavy ones is served at its next chance; clients that
+    ask equally take equal turns, and none starves (start-time fair queuing, Goyal et
+    al. 1996, with one search as the packet).
+    """
 
     def __init__(self, max_queued: int) -> None:
         self.max_queued = max_queued
-        self._clients: OrderedDict[str, deque[tuple[Any, float]]] = OrderedDict()
+        self._lines: dict[str, deque[tuple[Any, float]]] = {}
+        self._clock: dict[str, float] = {}  # waiting clients, and idle ones still ahead of the queue's clock
+        self._now = 0.0
+        self._arrivals = 0  # ties go to the client that started waiting first
+        self._since: dict[str, int] = {}
         self._size = 0
         self._stopped = False
         self._ready = threading.Condition()
@@ -69,29 +82,26 @@ class FairQueue:
         Raises:
             QueueFull: ``max_queued`` searches are already waiting.
         """
-        with self._ready:
-            if self._size >= self.max_queued:
-                raise QueueFull(f"{self._size} searches are waiting, the most this service queues")
-            self._line(client).append((item, cost))
-            self._size += 1
-            self._ready.notify()
+        self.put_many([item], client, [cost])
 
     def put_many(self, items: list[Any], client: str, costs: list[float]) -> None:
-        """Queue all of ``items`` or, if they do not fit, none (a request is answered whole)."""
+        """Queue all of ``items`` or, if they do not fit, none (a request is answered whole).
+
+        Raises:
+            QueueFull: they would pass ``max_queued``.
+        """
         with self._ready:
             if self._size + len(items) > self.max_queued:
                 raise QueueFull(f"{self._size} searches are waiting; {len(items)} more would pass the most this "
                                 f"service queues ({self.max_queued})")
-            self._line(client).extend(zip(items, costs, strict=True))
+            if client not in self._lines:  # starts waiting: from the queue's clock, not from when it last asked
+                self._lines[client] = deque()
+                self._clock[client] = max(self._clock.get(client, 0.0), self._now)
+                self._arrivals += 1
+                self._since[client] = self._arrivals
+            self._lines[client].extend(zip(items, costs, strict=True))
             self._size += len(items)
             self._ready.notify()
-
-    def _line(self, client: str) -> deque:
-        """``client``'s queue; a client new to the queue goes first, as it has had no turn yet."""
-        if client not in self._clients:
-            self._clients[client] = deque()
-            self._clients.move_to_end(client, last=False)
-        return self._clients[client]
 
     def stop(self) -> None:
         """Let the worker finish what is queued, then get :data:`STOP`."""
@@ -100,10 +110,10 @@ class FairQueue:
             self._ready.notify_all()
 
     def take(self, slice_cost: float, wait: float, max_items: int = 64) -> list[Any] | object:
-        """The next batch: blocks until something is queued, then takes one item per
-        client in turn while the batch's cost stays within ``slice_cost`` (a first item
-        costlier than a slice goes alone), waiting up to ``wait`` seconds for more to join
-        while there is room. :data:`STOP` once stopped and empty."""
+        """The next batch: blocks until something is queued, then takes searches in fair
+        order while the batch's cost stays within ``slice_cost`` (a first search costlier
+        than a slice goes alone), waiting up to ``wait`` seconds for more to join while
+        there is room. :data:`STOP` once stopped and empty."""
         with self._ready:
             while self._size == 0:
                 if self._stopped:
@@ -111,24 +121,25 @@ class FairQueue:
                 self._ready.wait()
             deadline = time.monotonic() + wait
             taken, cost = [], 0.0
-            while len(taken) < max_items and cost < slice_cost:
+            while len(taken) < max_items:
                 if self._size == 0:
                     left = deadline - time.monotonic()
                     if left <= 0 or self._stopped or not self._ready.wait(left):
                         break
                     continue
-                for client in list(self._clients):  # one from each client, in the order they came
-                    line = self._clients[client]
-                    if taken and cost + line[0][1] > slice_cost:  # it would pass the slice: the next batch's
-                        return taken
-                    item, item_cost = line.popleft()
-                    self._size -= 1
-                    if not line:
-                        del self._clients[client]
-                    else:
-                        self._clients.move_to_end(client)  # its next one waits for the others' turn
-                    taken.append(item)
-                    cost += item_cost
-                    if len(taken) >= max_items or cost >= slice_cost:
-                        break
+                client = min(self._lines, key=lambda c: (self._clock[c], self._since[c]))
+                line = self._lines[client]
+                if taken and cost + line[0][1] > slice_cost:  # it would pass the slice: the next batch's
+                    break
+                item, item_cost = line.popleft()
+                self._size -= 1
+                self._now = self._clock[client]
+                self._clock[client] += item_cost
+                if not line:
+                    del self._lines[client], self._since[client]
+                taken.append(item)
+                cost += item_cost
+            # idle clients whose clock the queue's has passed would start from the queue's anyway
+            for idle in [c for c, at in self._clock.items() if c not in self._lines and at <= self._now]:
+                del self._clock[idle]
             return taken
