@@ -29,9 +29,12 @@ from typing import Any
 import numpy as np
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, client: str | None = None) -> tuple[int, bytes]:
+    """GET ``url``; ``client`` names the client (``X-Client-ID``): each request opens a new
+    connection, and the service would otherwise see every request as a new client."""
+    request = urllib.request.Request(url, headers={"X-Client-ID": client} if client else {})
     try:
-        with urllib.request.urlopen(url, timeout=120) as response:
+        with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -70,7 +73,8 @@ def load(url: str, queries: list[str], clients: int, seconds: float, rerank: boo
             query = queries[position % len(queries)]
             position += 1
             began = time.perf_counter()
-            status, _ = _get(f"{url}search?q={urllib.parse.quote(query)}&k=10&rerank={str(rerank).lower()}")
+            status, _ = _get(f"{url}search?q={urllib.parse.quote(query)}&k=10&rerank={str(rerank).lower()}",
+                             client=f"load-{number}")
             took = time.perf_counter() - began
             with lock:
                 latencies.append(took)

@@ -54,16 +54,19 @@ class FairQueue:
     """Per-client queues served in start-time fair order, in slices of bounded cost; thread-safe.
 
     Each client has a virtual clock: the estimated cost of what it has been served.
-    The next search comes from the waiting client whose clock is lowest, and a client
-    that starts waiting has its clock moved up to the queue's (the clock of the last
-    search started), so it goes next but cannot claim the turns it was not waiting
-    for. A light client beside heavy ones is served at its next chance; clients that
-    ask equally take equal turns, and none starves (start-time fair queuing, Goyal et
-    al. 1996, with one search as the packet).
+    The next search comes from the waiting client whose clock is lowest (at equal
+    clocks, the one waiting longest). A client that starts waiting has its clock
+    moved up to at most ``credit`` behind the queue's (the clock of the latest search
+    started): a client that asked little lately goes ahead of those that asked much,
+    by at most ``credit`` of work, and cannot claim all the turns it was idle for.
+    So a light client beside heavy ones is served at its next chance, clients that
+    ask equally take equal turns, and none starves (start-time fair queuing, Goyal
+    et al. 1996, with one search as the packet and a bounded credit for idlers).
     """
 
-    def __init__(self, max_queued: int) -> None:
+    def __init__(self, max_queued: int, credit: float = 250.0) -> None:
         self.max_queued = max_queued
+        self.credit = credit
         self._lines: dict[str, deque[tuple[Any, float]]] = {}
         self._clock: dict[str, float] = {}  # waiting clients, and idle ones still ahead of the queue's clock
         self._now = 0.0
@@ -96,7 +99,7 @@ class FairQueue:
                                 f"service queues ({self.max_queued})")
             if client not in self._lines:  # starts waiting: from the queue's clock, not from when it last asked
                 self._lines[client] = deque()
-                self._clock[client] = max(self._clock.get(client, 0.0), self._now)
+                self._clock[client] = max(self._clock.get(client, -self.credit), self._now - self.credit)
                 self._arrivals += 1
                 self._since[client] = self._arrivals
             self._lines[client].extend(zip(items, costs, strict=True))
@@ -127,19 +130,20 @@ class FairQueue:
                     if left <= 0 or self._stopped or not self._ready.wait(left):
                         break
                     continue
+                # the lowest clock; at equal clocks the client waiting longest
                 client = min(self._lines, key=lambda c: (self._clock[c], self._since[c]))
                 line = self._lines[client]
                 if taken and cost + line[0][1] > slice_cost:  # it would pass the slice: the next batch's
                     break
                 item, item_cost = line.popleft()
                 self._size -= 1
-                self._now = self._clock[client]
+                self._now = max(self._now, self._clock[client])  # never back: idlers' credit stays bounded
                 self._clock[client] += item_cost
                 if not line:
                     del self._lines[client], self._since[client]
                 taken.append(item)
                 cost += item_cost
-            # idle clients whose clock the queue's has passed would start from the queue's anyway
-            for idle in [c for c, at in self._clock.items() if c not in self._lines and at <= self._now]:
+            # idle clients whose clock is a credit behind the queue's would start there anyway
+            for idle in [c for c, at in self._clock.items() if c not in self._lines and at <= self._now - self.credit]:
                 del self._clock[idle]
             return taken

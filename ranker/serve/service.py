@@ -134,7 +134,7 @@ class Service:
         self._reranker_probed = 0.0
         self._ready = threading.Event()
         self._stopping = threading.Event()
-        self._queue = FairQueue(config.max_queued)
+        self._queue = FairQueue(config.max_queued, credit=config.slice_ms)
         self._threads: list[threading.Thread] = []
         #: what the worker has done: batches, queries, and seconds per stage (``GET /stats``)
         self.stats: dict[str, Any] = {"batches": 0, "queries": 0, "largest_batch": 0,
