@@ -275,7 +275,7 @@ def pair_scorer(config: RayConfig) -> PairScorer:
         >>> from ranker.rerank.reranker import RerankConfig, Reranker
         >>> reranker = Reranker(RerankConfig(model="models/demo/model/model"), score_elsewhere=pair_scorer(RayConfig()))
         >>> reranker.config.depth  # Ray starts when the reranker first scores
-        20
+        10
     """
     return lambda rerank, queries, texts, show_progress: score_pairs(config, rerank, queries, texts, rerank.batch_size,
                                                                      show_progress)
