@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from head_window import head_and_window  # beside this script
 
 from ranker.data.datasets.news_qa import load_questions
 from ranker.data.qrels import read_qrels
 from ranker.data.readers import read_articles, read_queries
 from ranker.index.folder import Index
 from ranker.retrieve import passages as _passages
-from ranker.retrieve.passages import best_window
 from ranker.train.corpus_queries import GenerationConfig, allowed_articles, cut_from, generate_queries
 from ranker.train.groups import TextGroup, dev_sample
 from ranker.train.mine import MiningConfig, TrainingQuery, mine_index, training_queries
@@ -27,17 +27,7 @@ def passages_for(queries, texts, width):
     if a.head_window is None:
         return _original_passages_for(queries, texts, width)
     h, w = (int(x) for x in a.head_window.split(","))
-    out = []
-    for q, t in zip(queries, texts, strict=True):
-        words = t.split()
-        if len(words) <= h + w:
-            out.append(t)
-            continue
-        head, rest = words[:h], " ".join(words[h:])
-        rw, start = best_window(rest, q, w)
-        window = rw[start : start + w]
-        out.append(" ".join(head) + (" … " if start > 0 else " ") + " ".join(window))
-    return out
+    return head_and_window(queries, texts, h, w)
 
 
 _passages.passages_for = passages_for  # make_dev_set imports it from the module at call time

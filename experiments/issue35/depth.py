@@ -15,21 +15,14 @@ from ranker.train.reranker import dev_metrics, make_dev_set
 
 HW = os.environ.get("HEAD_WINDOW")
 if HW:
+    from head_window import head_and_window  # beside this script
+
     from ranker.retrieve import passages as _p
-    from ranker.retrieve.passages import best_window
 
     h, w = (int(x) for x in HW.split(","))
 
     def pf(queries, texts, width):
-        out = []
-        for q, t in zip(queries, texts, strict=True):
-            words = t.split()
-            if len(words) <= h + w:
-                out.append(t)
-                continue
-            rw, start = best_window(" ".join(words[h:]), q, w)
-            out.append(" ".join(words[:h]) + (" … " if start > 0 else " ") + " ".join(rw[start : start + w]))
-        return out
+        return head_and_window(queries, texts, h, w)
 
     _p.passages_for = pf
 model = sys.argv[1]
