@@ -267,11 +267,7 @@ def _unreadable(request: Request) -> JSONResponse | None:
 
 def _read_failed(request: Request, err: Exception) -> str:
     """A read of the index's files failed: the service is unhealthy from now on; why."""
-    service = _service(request)
-    if service.broken is None:
-        service.broken = f"reading the index failed ({type(err).__name__}: {err}); it answers again when restored"
-        log.error("index %s: %s", service.config.index, service.broken)
-    return service.broken
+    return _service(request).mark_broken(f"reading the index failed ({type(err).__name__}: {err})")
 
 
 @router.get("/health", summary="Ready to search (a real search through every retriever answered), or why not")

@@ -313,8 +313,15 @@ class Service:
         if self.broken is None:
             changed = generation.stamps.changed()
             if changed is not None and generation.index.is_current():  # a new version is not damage
-                self.broken = f"the index's {changed}; searches resume when it is restored or rebuilt"
-                log.error("index %s: %s", self.config.index, self.broken)
+                self.mark_broken(f"the index's {changed}")
+        return self.broken
+
+    def mark_broken(self, why: str) -> str:
+        """Refuse searches from now on, saying ``why``, until the watch loads a whole
+        version (the first reason stands); the reason searches get."""
+        if self.broken is None:
+            self.broken = f"{why}; searches resume when it is restored or rebuilt"
+            log.error("index %s: %s", self.config.index, self.broken)
         return self.broken
 
     def probe(self) -> str | None:
@@ -370,10 +377,8 @@ class Service:
             try:
                 answers = self._search(generation, name, rerank, depth, [job.request for job in group])
             except Exception as err:  # noqa: BLE001 - each waiting request gets the error
-                if isinstance(err, FILE_ERRORS) and self.broken is None:
-                    self.broken = f"reading the index failed ({type(err).__name__}: {err}); searches resume when " \
-                                  "it is restored or rebuilt"
-                    log.error("index %s: %s", self.config.index, self.broken)
+                if isinstance(err, FILE_ERRORS):
+                    self.mark_broken(f"reading the index failed ({type(err).__name__}: {err})")
                 for job in group:
                     job.future.set_exception(Unavailable(self.broken) if self.broken else err)
                 continue
