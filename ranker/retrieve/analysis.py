@@ -59,6 +59,38 @@ class BM25Config:
                                  f"{', '.join(Stemmer.algorithms())} or 'none'")
 
 
+class WordMemory:
+    """What an :class:`Analyzer` remembers of the texts it analysed: each one's tokens,
+    the texts in the order they were learned, and the texts holding each token (so a
+    query's matching words are a union of sets, not a look at every word known).
+
+    Readers on other threads see a text in ``learned`` only once its tokens and its
+    entries in ``by_token`` are there (:meth:`add` writes them in that order).
+
+    Example:
+        >>> memory = WordMemory()
+        >>> memory.add(["Prices", "priced"], [("price",), ("price",)])
+        >>> sorted(memory.by_token["price"]), memory.learned
+        (['Prices', 'priced'], ['Prices', 'priced'])
+    """
+
+    __slots__ = ("by_token", "learned", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, tuple[str, ...]] = {}
+        self.learned: list[str] = []
+        self.by_token: dict[str, set[str]] = {}
+
+    def add(self, texts: list[str], analysed: list[tuple[str, ...]]) -> None:
+        """Remember ``texts`` (not yet known) and their tokens."""
+        self.tokens.update(zip(texts, analysed, strict=True))
+        by_token = self.by_token
+        for text, tokens in zip(texts, analysed, strict=True):
+            for token in tokens:
+                by_token.setdefault(token, set()).add(text)
+        self.learned.extend(texts)
+
+
 class Analyzer:
     """Text to BM25 tokens: lowercase, split, drop stopwords, Snowball-stem.
 
@@ -74,7 +106,7 @@ class Analyzer:
             import Stemmer
 
             self._stemmer = Stemmer.Stemmer(config.stemmer)
-        self._memo: dict[str, tuple[str, ...]] = {}
+        self.memory = WordMemory()
         self._split = None
         self._stop: frozenset[str] = frozenset()
 
@@ -107,12 +139,13 @@ class Analyzer:
             >>> Analyzer(BM25Config()).cached_tokens(["Prices", "the", "oil prices"])
             [('price',), (), ('oil', 'price')]
         """
-        if len(self._memo) > 500_000:  # bounded: a long-lived server reads an open-ended vocabulary
-            self._memo = {}  # replaced, not cleared: another thread may be reading the old one
-        memo = self._memo
+        if len(self.memory.tokens) > 500_000:  # bounded: a long-lived server reads an open-ended vocabulary
+            self.memory = WordMemory()  # replaced, not cleared: another thread may be reading the old one
+        memory = self.memory
+        memo = memory.tokens
         missing = [text for text in dict.fromkeys(texts) if text not in memo]
         if missing:
-            memo.update(zip(missing, self._analyse(missing), strict=True))
+            memory.add(missing, self._analyse(missing))
         return [memo[text] for text in texts]
 
     def _analyse(self, texts: list[str]) -> list[tuple[str, ...]]:
