@@ -113,5 +113,7 @@ def measure(index: Path, model: Path, corpus: Path, light: list[str], seconds: f
                      "p50_ratio": both["light_p50_ms"] / idle["light_p50_ms"],
                      "p99_ratio": both["light_p99_ms"] / idle["light_p50_ms"],
                      "heavy_share": both["heavy_queries_per_second"] / max(1e-9, alone["heavy_queries_per_second"])})
+    from ranker.serve.service import ServiceConfig
+
     return {"index": str(index), "reranker": str(model), "seconds": seconds, "heavy_request": "64 queries of 1,000 "
-            "characters, k=100", "rows": rows}
+            "characters, k=100", "slice_ms": ServiceConfig(index=index).slice_ms, "rows": rows}

@@ -335,8 +335,8 @@ def _fairness_section(results: dict[str, Any]) -> list[str]:
             f"{2 * x['seconds']:.0f} s with the heavy clients)", "",
             f"Three clients send, back to back, the largest request the service accepts ({x['heavy_request']}); a "
             "fourth sends one `GET /search` (k=10) after another. Reranker "
-            f"{x['reranker']}; the service's default fairness settings (a slice of 250 estimated ms per client's "
-            "turn).",
+            f"{x['reranker']}; the service's default fairness settings (a slice of {x.get('slice_ms', 250):g} "
+            "estimated ms per client's turn).",
             "", *_table(["reranked", "light p50 idle ms", "light p50 beside ms", "light p99 beside ms",
                          "heavy queries/s alone", "heavy queries/s beside", "refused", "failed"], rows), ""]
 

@@ -126,12 +126,12 @@ def test_a_bad_request_gets_a_4xx_that_says_what_to_fix(served, path, body, stat
 
 @pytest.mark.timeout(300)
 def test_an_unexpected_error_is_a_500_in_one_line(served, monkeypatch, caplog):
-    from ranker.serve.service import Service
+    from ranker.serve import steps
 
-    def broken(self, *args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(Service, "_search", broken)
+    monkeypatch.setattr(steps, "find", broken)
     with caplog.at_level("ERROR"):
         status, answer = call(served[0], "/search?q=oil")
     assert status == 500 and answer == {"error": "internal error (RuntimeError); the server's log has the details"}
@@ -303,15 +303,15 @@ def test_a_client_that_leaves_leaves_no_work_behind(served, monkeypatch):
     """Queries still queued when their client disconnects are dropped, not computed."""
     import socket
 
-    from ranker.serve.service import Service
+    from ranker.serve import steps
 
-    searched = Service._search
+    searched = steps.find
 
-    def slow(self, *args, **kwargs):  # the tiny model is too quick to leave anything queued
+    def slow(*args, **kwargs):  # the tiny model is too quick to leave anything queued
         time.sleep(0.2)
-        return searched(self, *args, **kwargs)
+        return searched(*args, **kwargs)
 
-    monkeypatch.setattr(Service, "_search", slow)
+    monkeypatch.setattr(steps, "find", slow)
     url, _ = served
     host, port = urllib.parse.urlsplit(url).netloc.split(":")
     stats = call(url, "/stats")[1]

@@ -135,6 +135,33 @@ def test_a_small_request_waits_behind_at_most_one_slice_of_a_large_one():
     assert queue.take(slice_cost=60.0, wait=0.0) == ["heavy-1"]
 
 
+def test_a_large_search_is_shown_at_its_next_turn_and_a_small_one_goes_between(demo_world):
+    """Finding and showing are turns of their own (ranker.serve.steps): a light search
+    that arrives while a heavy one is found is answered before the heavy one is shown."""
+    from ranker.serve.generation import Generation
+    from ranker.serve.request import SearchRequest
+    from ranker.serve.service import Service, ServiceConfig
+
+    service = Service(ServiceConfig(index=demo_world / "indexes/news"))  # driven by hand: no worker thread
+    service.generation = Generation.load(service.config.index, "auto", "auto")
+    service._ready.set()
+    heavy = service.submit_many([SearchRequest("oil prices", k=100), SearchRequest("election", k=100)], "bulk")
+    first = service._queue.take(service.config.slice_ms, wait=0.0)
+    assert len(first) == 2  # finding both fits in a slice
+    light = service.submit(SearchRequest("Brexit", k=5), "person")  # arrives while they are found
+    service._run(first)
+    assert not any(f.done() for f in heavy) and service.queue_depth == 3  # their showing waits for a turn
+    second = service._queue.take(service.config.slice_ms, wait=0.0)
+    assert second == [job for job in second if job.request.query == "Brexit"]  # the light one's turn first
+    service._run(second)
+    assert light.done() and not any(f.done() for f in heavy)
+    while service.queue_depth:
+        service._run(service._queue.take(service.config.slice_ms, wait=0.0))
+    answers = [f.result(0) for f in heavy]
+    assert [len(a["hits"]) for a in answers] == [service.generation.documents] * 2  # all six demo articles
+    assert light.result(0)["hits"] and answers[0]["hits"][0]["title"] == "Oil prices fell sharply"
+
+
 def test_clients_that_ask_again_at_once_take_equal_turns_and_none_starves():
     from collections import Counter
 

@@ -34,9 +34,10 @@ def add_commands(commands) -> None:
                        help="the port (default: 8000; 0 picks a free one)")
     serve.add_argument("--batch-wait-ms", type=number(0, 1000), default=2.0,
                        help="how long a query waits for others to share its batch, in ms (default: 2)")
-    serve.add_argument("--slice-ms", type=number(1, 60_000), default=250.0,
+    serve.add_argument("--slice-ms", type=number(1, 60_000), default=40.0,
                        help="estimated milliseconds of one client's work the worker takes before turning to the "
-                            "next client: a small request waits behind at most one such slice (default: 250)")
+                            "next client: a small request waits behind at most one such slice, or one step of a "
+                            "search that is larger (default: 40)")
     serve.add_argument("--max-queued", type=count(1, 1_000_000), default=512,
                        help="the most searches waiting; a request that would pass it gets 429 (default: 512)")
     serve.add_argument("--deadline", type=number(0.1, 3600), default=120.0,

@@ -5,13 +5,15 @@ first-come queue lets one client's 64 long queries at ``k=100`` hold everyone fo
 seconds. Here each client (a connection, or an ``X-Client-ID``) has its own queue,
 served in start-time fair order (:class:`FairQueue`), and a batch ends before its
 estimated cost would pass a slice, so a small request waits behind at most one
-slice of a large one. Costs are estimates in milliseconds of this 2-core
-machine, from the stage timings of ``GET /stats`` (docs/serve.md): they only need
-to rank requests and bound a slice, not to be exact.
+slice of a large one, or one step of a search larger than a slice: a search is
+found and then shown (:mod:`ranker.serve.steps`), and a large one is shown at its
+client's next turn. Costs are estimates in milliseconds of this 2-core machine,
+from the stage timings of ``GET /stats`` (docs/serve.md): they only need to rank
+requests and bound a slice, not to be exact.
 
-Written here rather than taken from a library: the unit scheduled is one query of
-our pipeline, and its cost depends on our stages (asyncio and thread pools
-schedule tasks, not work inside one worker's batches).
+Written here rather than taken from a library: the unit scheduled is one step of
+one query of our pipeline, and its cost depends on our stages (asyncio and thread
+pools schedule tasks, not work inside one worker's batches).
 
 Example:
     >>> queue = FairQueue(max_queued=10)
@@ -38,16 +40,30 @@ class QueueFull(RuntimeError):
 STOP = object()
 
 
-def estimated_cost(k: int, query_chars: int, rerank_pairs: int, tokens: int) -> float:
-    """A search's estimated milliseconds on the worker: the first stage grows with the
-    query's length, the hits (snippets) with ``k``, the reranking with its pairs and
-    their tokens.
+def find_cost(query_chars: int, rerank_pairs: int, tokens: int) -> float:
+    """Finding's estimated milliseconds (:mod:`ranker.serve.steps`): the first stage
+    grows with the query's length (the dense encoder reads all of it), the reranking
+    with its pairs and their tokens.
 
     Example:
-        >>> estimated_cost(k=10, query_chars=20, rerank_pairs=10, tokens=128) < estimated_cost(100, 1000, 10, 128)
+        >>> find_cost(query_chars=20, rerank_pairs=0, tokens=0) < find_cost(1000, 0, 0) < find_cost(1000, 10, 128)
         True
     """
-    return 2.0 + query_chars / 40 + 1.0 * k + rerank_pairs * tokens / 13.0
+    return 5.0 + query_chars / 35 + rerank_pairs * tokens / 13.0
+
+
+def show_cost(k: int) -> float:
+    """Showing's charge, in estimated milliseconds: the articles, snippets and JSON of
+    ``k`` hits. A hit costs the worker about 0.2 ms but is charged 1: a large answer
+    also costs the event loop and the network, and charging it so keeps a client that
+    asks for a few hits ahead of those that ask for pages of a hundred (the fairness
+    benchmark, docs/serve.md, measured both rates).
+
+    Example:
+        >>> show_cost(10) < show_cost(100)
+        True
+    """
+    return 1.0 + 1.0 * k
 
 
 class FairQueue:
@@ -97,14 +113,26 @@ class FairQueue:
             if self._size + len(items) > self.max_queued:
                 raise QueueFull(f"{self._size} searches are waiting; {len(items)} more would pass the most this "
                                 f"service queues ({self.max_queued})")
-            if client not in self._lines:  # starts waiting: from the queue's clock, not from when it last asked
-                self._lines[client] = deque()
-                self._clock[client] = max(self._clock.get(client, -self.credit), self._now - self.credit)
-                self._arrivals += 1
-                self._since[client] = self._arrivals
-            self._lines[client].extend(zip(items, costs, strict=True))
+            self._line(client).extend(zip(items, costs, strict=True))
             self._size += len(items)
             self._ready.notify()
+
+    def put_front(self, items: list[Any], client: str, costs: list[float]) -> None:
+        """Queue ``items``, in order, first in ``client``'s line, whatever the bound: the
+        next steps of searches already admitted (the client's next turns finish what it began)."""
+        with self._ready:
+            self._line(client).extendleft(reversed(list(zip(items, costs, strict=True))))
+            self._size += len(items)
+            self._ready.notify()
+
+    def _line(self, client: str) -> deque[tuple[Any, float]]:
+        """``client``'s line; one that starts waiting starts from the queue's clock, not from when it last asked."""
+        if client not in self._lines:
+            self._lines[client] = deque()
+            self._clock[client] = max(self._clock.get(client, -self.credit), self._now - self.credit)
+            self._arrivals += 1
+            self._since[client] = self._arrivals
+        return self._lines[client]
 
     def stop(self) -> None:
         """Let the worker finish what is queued, then get :data:`STOP`."""

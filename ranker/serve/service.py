@@ -6,7 +6,10 @@ one batch: the first stage takes them together, and the cross-encoder scores all
 their pairs in one pass, so its batches stay full and its streams busy as load
 grows, where a thread per request would only split the same two cores between
 more forward passes. Numeric work stays bounded by OpenVINO's (or torch's) own
-threads, whatever the number of clients.
+threads, whatever the number of clients. Which searches a batch holds is fair
+across clients and bounded in cost (:mod:`ranker.serve.schedule`); a search is
+found, then shown (:mod:`ranker.serve.steps`), and the worker writes each answer's
+JSON, so that its cost falls in its client's turn.
 
 The index folder is watched: when an update or rebuild lands (it swaps the whole
 folder, :func:`ranker.core.files.atomic_directory`), the new version is loaded beside
@@ -35,21 +38,19 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import Future
+from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ranker.core.errors import InputError
 from ranker.index.folder import RETRIEVERS
 from ranker.rerank import DEFAULT_DEPTH
-from ranker.retrieve.base import Results
-from ranker.search.searcher import hits_of
+from ranker.serve import steps
 from ranker.serve.generation import FileStamps, Generation, model_stamps, stat_of
 from ranker.serve.request import SearchRequest, is_date
-from ranker.serve.schedule import STOP, FairQueue, estimated_cost
+from ranker.serve.schedule import STOP, FairQueue, find_cost, show_cost
 
 log = logging.getLogger("ranker.serve")
 
@@ -88,7 +89,7 @@ class ServiceConfig:
     #: fairness and bounds (ranker.serve.schedule): the estimated milliseconds of work the worker
     #: takes before it turns to the next client, the most searches queued (more: 429), and how
     #: long a search may wait and run before it is dropped (503)
-    slice_ms: float = 250.0
+    slice_ms: float = 40.0
     max_queued: int = 512
     deadline: float = 120.0
 
@@ -98,7 +99,17 @@ class _Job:
     request: SearchRequest
     future: Future = field(default_factory=Future)
     started: float = field(default_factory=time.perf_counter)
+    #: whose turn it takes, its next step's estimated milliseconds (ranker.serve.schedule), and
+    #: whether it is shown in the same turn as it is found (when showing costs little)
+    client: str = "local"
     cost: float = 0.0
+    whole: bool = True
+    #: what finding left for showing, and the index version it was found in (None: not yet found)
+    found: steps.Found | None = None
+    generation: Generation | None = None
+    #: answer with the JSON text (bytes) rather than the dict: the HTTP layer's, made here so
+    #: that its cost falls in the asking client's turn, not on the event loop every client shares
+    encoded: bool = False
 
 
 class Overdue(RuntimeError):
@@ -134,7 +145,7 @@ class Service:
         self._reranker_probed = 0.0
         self._ready = threading.Event()
         self._stopping = threading.Event()
-        self._queue = FairQueue(config.max_queued, credit=config.slice_ms)
+        self._queue = FairQueue(config.max_queued)  # an idle client may claim 250 ms of work ahead
         self._threads: list[threading.Thread] = []
         #: what the worker has done: batches, queries, and seconds per stage (``GET /stats``)
         self.stats: dict[str, Any] = {"batches": 0, "queries": 0, "largest_batch": 0,
@@ -226,25 +237,33 @@ class Service:
         ValueError for a bad request, RuntimeError when not ready, QueueFull when full."""
         return self.submit_many([request], client)[0]
 
-    def submit_many(self, requests: list[SearchRequest], client: str = "local") -> list[Future]:
+    def submit_many(self, requests: list[SearchRequest], client: str = "local",
+                    encoded: bool = False) -> list[Future]:
         """Queue all of ``requests`` for ``client`` (whose searches take turns with other
-        clients'), or none of them; their futures, in order."""
+        clients'), or none of them; their futures, in order: each a JSON-ready dict, or
+        with ``encoded`` its JSON text as UTF-8 bytes."""
         if not self.ready:
             raise RuntimeError(self.error or "still loading")
         if self._stopping.is_set():
             raise RuntimeError("shutting down")
         for request in requests:
             self.check(request)
-        jobs = [_Job(request, cost=self.cost(request)) for request in requests]
+        jobs = []
+        for request in requests:
+            find, show = self.costs(request)
+            whole = show <= self.config.slice_ms / 2  # deferring so little would only add a turn's wait
+            jobs.append(_Job(request, client=client, cost=find + show if whole else find, whole=whole,
+                             encoded=encoded))
         self._queue.put_many(jobs, client, [job.cost for job in jobs])
         return [job.future for job in jobs]
 
-    def cost(self, request: SearchRequest) -> float:
-        """The search's estimated milliseconds on the worker (:func:`ranker.serve.schedule.estimated_cost`)."""
+    def costs(self, request: SearchRequest) -> tuple[float, float]:
+        """The estimated milliseconds of finding ``request``'s hits and of showing them
+        (:func:`ranker.serve.schedule.find_cost`, :func:`~ranker.serve.schedule.show_cost`)."""
         reranks = bool(request.rerank and self.reranker is not None)
         pairs = self.reranker.config.depth if reranks else 0
         tokens = self.reranker.config.max_length if reranks else 0
-        return estimated_cost(request.k, len(request.query), pairs, tokens)
+        return find_cost(len(request.query), pairs, tokens), show_cost(request.k)
 
     def search(self, request: SearchRequest, timeout: float | None = 60.0) -> dict[str, Any]:
         """The answer to one request (blocking)."""
@@ -347,44 +366,98 @@ class Service:
         return found
 
     def _run(self, jobs: list[_Job]) -> None:
-        generation = self.generation  # one version for the whole batch
-        jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]  # not those whose client left
-        if not jobs:
-            return
-        broken = self.damage(generation)  # before any of its pages is read: a truncated map would crash us
-        if broken is not None:
-            for job in jobs:
-                job.future.set_exception(Unavailable(broken))
-            return
-        now = time.perf_counter()
-        for job in [job for job in jobs if now - job.started > self.config.deadline]:
-            job.future.set_exception(Overdue(f"waited {now - job.started:.1f} s, past the service's deadline of "
-                                             f"{self.config.deadline:g} s; dropped unanswered"))
-            jobs.remove(job)
-        if not jobs:
-            return
-        self.stats["batches"] += 1
-        self.stats["queries"] += len(jobs)
-        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(jobs))
+        """One batch: each search's next step, the cheapest groups first (a small request
+        batched with large ones is answered before them)."""
+        jobs = self._live(jobs)
+        finding = [job for job in jobs if job.found is None]
+        if finding:
+            self.stats["batches"] += 1
+            self.stats["queries"] += len(finding)
+            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(finding))
+        generation = self.generation  # one version for the whole batch's finding
         groups: dict[tuple, list[_Job]] = defaultdict(list)
         for job in jobs:
-            request = job.request
-            name = request.retriever or generation.default
-            rerank = bool(request.rerank and self.reranker is not None)
-            groups[name, rerank, self._depth(request, rerank, generation)].append(job)
-        # the cheapest groups first: a small request batched with large ones is answered before them
-        for (name, rerank, depth), group in sorted(groups.items(), key=lambda item: sum(j.cost for j in item[1])):
-            try:
-                answers = self._search(generation, name, rerank, depth, [job.request for job in group])
-            except Exception as err:  # noqa: BLE001 - each waiting request gets the error
-                if isinstance(err, FILE_ERRORS):
-                    self.mark_broken(f"reading the index failed ({type(err).__name__}: {err})")
-                for job in group:
-                    job.future.set_exception(Unavailable(self.broken) if self.broken else err)
+            if job.found is not None:
+                groups["show", id(job)].append(job)
                 continue
-            for job, answer in zip(group, answers, strict=True):
-                answer["took_ms"] = round(1000 * (time.perf_counter() - job.started), 1)
-                job.future.set_result(answer)
+            request = job.request
+            rerank = bool(request.rerank and self.reranker is not None)
+            groups["find", request.retriever or generation.default, rerank,
+                   self._depth(request, rerank, generation)].append(job)
+        for key, group in sorted(groups.items(), key=lambda item: sum(j.cost for j in item[1])):
+            if key[0] == "show":
+                self._show(group[0])
+            else:
+                self._find(generation, *key[1:], group)
+
+    def _live(self, jobs: list[_Job]) -> list[_Job]:
+        """Those of ``jobs`` still to be done: not those whose client left, nor those past
+        the deadline or whose index files are damaged (they get their error)."""
+        now, live = time.perf_counter(), []
+        for job in jobs:
+            if job.future.cancelled():  # its client left
+                continue
+            broken = self.damage(job.generation or self.generation)  # before any of its pages is read: a
+            if broken is not None:  # truncated map would crash us
+                _fail(job, Unavailable(broken))
+            elif now - job.started > self.config.deadline:
+                _fail(job, Overdue(f"waited {now - job.started:.1f} s, past the service's deadline of "
+                                   f"{self.config.deadline:g} s; dropped unanswered"))
+            else:
+                live.append(job)
+        return live
+
+    def _find(self, generation: Generation, name: str, rerank: bool, depth: int, group: list[_Job]) -> None:
+        """Finding for ``group`` together; then each search is shown at once if that costs
+        little or nobody waits, else at its client's next turn, so that waiting clients go first."""
+        try:
+            found = steps.find(generation, self.reranker, name, rerank, depth, [job.request for job in group],
+                               self._counter())
+        except Exception as err:  # noqa: BLE001 - each waiting request gets the error
+            self._failed(group, err)
+            return
+        later: dict[str, list[_Job]] = defaultdict(list)
+        nobody_waits = self._queue.qsize() == 0
+        for job, result in zip(group, found, strict=True):
+            job.generation, job.found, job.cost = generation, result, show_cost(job.request.k)
+            if job.whole or nobody_waits:
+                self._show(job)
+            else:
+                later[job.client].append(job)
+        for client, waiting in later.items():
+            self._queue.put_front(waiting, client, [job.cost for job in waiting])
+
+    def _show(self, job: _Job) -> None:
+        """Showing: the answer to ``job``'s search, from what finding left."""
+        if not job.future.set_running_or_notify_cancel():  # its client left
+            return
+        count = self._counter()
+        try:
+            answer = steps.show(job.generation, self.reranker, job.found, job.request)
+        except Exception as err:  # noqa: BLE001 - the request gets the error
+            self._failed([job], err)
+            return
+        count("hits")
+        answer["took_ms"] = round(1000 * (time.perf_counter() - job.started), 1)
+        job.future.set_result(steps.json_bytes(answer) if job.encoded else answer)
+
+    def _failed(self, jobs: list[_Job], err: Exception) -> None:
+        """``jobs`` get ``err``; an error of reading the index's files first marks the service broken."""
+        if isinstance(err, FILE_ERRORS):
+            self.mark_broken(f"reading the index failed ({type(err).__name__}: {err})")
+        for job in jobs:
+            _fail(job, Unavailable(self.broken) if self.broken else err)
+
+    def _counter(self) -> Callable[[str], None]:
+        """``count(stage)`` adds the time since the last call (or since now) to ``stage``'s seconds."""
+        since = [time.perf_counter()]
+
+        def count(stage: str) -> None:
+            now = time.perf_counter()
+            self.stats["seconds"][stage] += now - since[0]
+            since[0] = now
+
+        return count
 
     def _depth(self, request: SearchRequest, rerank: bool, generation: Generation) -> int:
         """How deep the first stage is searched, as ``ranker search``/``query`` would for one query."""
@@ -393,81 +466,10 @@ class Service:
             depth = max(depth, FILTER_DEPTH)
         return min(depth, generation.documents)
 
-    def _search(self, generation: Generation, name: str, rerank: bool, depth: int,
-                requests: list[SearchRequest]) -> list[dict[str, Any]]:
-        from ranker.retrieve.hybrid import fuse
 
-        clock = time.perf_counter()
-        queries = [r.query for r in requests]
-        retriever = generation.retrievers[name]
-        if name == "hybrid":  # its parts kept, to say why each hit ranked where it did
-            reach = max(depth, retriever.config.depth)
-            parts = dict(zip(("bm25", "dense"), (r.search(queries, reach) for r in retriever.retrievers),
-                             strict=True))
-            first = fuse(list(parts.values()), depth, retriever.config)
-        else:
-            first = retriever.search(queries, depth)
-            parts = {name: first}
-        if any(r.filtered for r in requests):
-            first = self._filtered(generation, first, requests)
-        clock = self._count("first_stage", clock)
-        reranked = None
-        if rerank:
-            with generation.lock:
-                reranked = self.reranker.rerank(first, queries, generation.index.docs)
-            clock = self._count("rerank", clock)
-        answers = []
-        for q, request in enumerate(requests):
-            where = {part: {row: (rank, score) for rank, (row, score) in enumerate(results.hits(q), start=1)}
-                     for part, results in parts.items()}
-            firsts = {row: (rank, score) for rank, (row, score) in enumerate(first.hits(q), start=1)}
-            if reranked is None:
-                found = [(row, score, None) for row, score in first.hits(q)][: request.k]
-                cross = {}
-            else:
-                found, cross = [], {}
-                for j, (row, score) in enumerate(reranked.results.hits(q)[: request.k]):
-                    found.append((row, score, int(reranked.before[q, j])))
-                    cross[row] = float(reranked.cross[q, j])
-            with generation.lock:
-                hits = hits_of(generation.index, request.query, found, generation.analyzer)
-            out = []
-            for (row, _, _), hit in zip(found, hits, strict=True):
-                why: dict[str, Any] = {"first_stage": _place(name, firsts.get(row))}
-                for part in ("bm25", "dense"):
-                    if part in where:
-                        why[part] = _place(part, where[part].get(row))
-                if row in cross:
-                    why["cross_encoder"] = {"score": cross[row], "weight": float(self.reranker.config.weight),
-                                            "depth": int(self.reranker.config.depth)}
-                out.append({**hit.to_dict(), "why": why})
-            answers.append({"query": request.query, "retriever": name, "reranked": reranked is not None,
-                            "k": request.k, "index_version": generation.version, "hits": out})
-        self._count("hits", clock)
-        return answers
-
-    def _count(self, stage: str, since: float) -> float:
-        now = time.perf_counter()
-        self.stats["seconds"][stage] += now - since
-        return now
-
-    def _filtered(self, generation: Generation, first: Results, requests: list[SearchRequest]) -> Results:
-        """``first`` with, for each filtering request, only the articles its filters keep."""
-        rows = np.full_like(first.rows, -1)
-        scores = np.full_like(first.scores, -np.inf)
-        for q, request in enumerate(requests):
-            hits = first.hits(q)
-            if request.filtered:
-                with generation.lock:
-                    articles = generation.index.docs.get([row for row, _ in hits])
-                hits = [hit for hit, article in zip(hits, articles, strict=True) if request.keeps(article.metadata)]
-            for j, (row, score) in enumerate(hits):
-                rows[q, j], scores[q, j] = row, score
-        return Results(rows, scores)
-
-
-def _place(retriever: str, found: tuple[int, float] | None) -> dict[str, Any]:
-    """A hit's rank and score in one retriever's list (None: not in its list)."""
-    if found is None:
-        return {"retriever": retriever, "rank": None, "score": None}
-    return {"retriever": retriever, "rank": found[0], "score": float(found[1])}
+def _fail(job: _Job, err: Exception) -> None:
+    """``job`` fails with ``err``, unless its client left meanwhile."""
+    try:
+        job.future.set_exception(err)
+    except InvalidStateError:  # cancelled between our look and now
+        pass
