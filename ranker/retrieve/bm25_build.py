@@ -109,7 +109,6 @@ class ChunkedBM25Builder:
         """
         import bm25s
         from bm25s.scoring import _build_idf_array, _build_nonoccurrence_array, _select_idf_scorer, _select_tfc_scorer
-        from tqdm import tqdm
 
         if self._pending or not self._chunks:
             self.add(self._pending)
@@ -131,34 +130,14 @@ class ChunkedBM25Builder:
                 frequencies, n_docs, _select_idf_scorer(model.idf_method), _select_tfc_scorer(config.variant),
                 average, average, config.k1, config.b, config.delta, model.dtype)
         tfc = _select_tfc_scorer(config.variant)
-        indptr = np.zeros(n_vocab + 1, dtype=np.int64)
-        np.cumsum(self._df, out=indptr[1:])
-        data = np.empty(int(indptr[-1]), dtype=model.dtype)
-        rows = np.empty(int(indptr[-1]), dtype=model.int_dtype)
-        heads = indptr[:-1].copy()  # where each column's next entry goes
-        self._spill.seek(0)
-        first = 0
-        for count in tqdm(self._chunks, desc="BM25 scores", unit="chunk", disable=not show_progress):
-            per_doc, words, tf = (np.load(self._spill, allow_pickle=False) for _ in range(3))
-            if not len(words):  # a chunk whose every text lacks an indexable word
-                first += count
-                continue
-            docs = np.repeat(np.arange(first, first + count, dtype=np.int64), per_doc)
+
+        def score(words: np.ndarray, tf: np.ndarray, docs: np.ndarray) -> np.ndarray:
             # the same operations, in the same precision, as bm25s's per-document loop
             scores = idf[words] * tfc(tf_array=tf.astype(model.dtype), l_d=lengths[docs], l_avg=average,
                                       k1=config.k1, b=config.b, delta=config.delta)
-            if nonoccurrence is not None:
-                scores -= nonoccurrence[words]
-            # a stable sort by word keeps each column's documents in ascending order
-            order = np.argsort(words, kind="stable")
-            words, docs, scores = words[order], docs[order], scores[order]
-            starts = np.flatnonzero(np.r_[True, words[1:] != words[:-1]])
-            runs = np.diff(np.r_[starts, len(words)])
-            at = heads[words] + (np.arange(len(words)) - np.repeat(starts, runs))
-            data[at] = scores
-            rows[at] = docs
-            heads[words[starts]] += runs
-            first += count
+            return scores - nonoccurrence[words] if nonoccurrence is not None else scores
+
+        indptr, rows, data = self._columns(score, model.dtype, model.int_dtype, show_progress)
         self.close()
         vocab = dict(self.vocab)
         vocab.setdefault("", n_vocab)  # bm25s adds the empty token past the matrix's columns
@@ -169,6 +148,53 @@ class ChunkedBM25Builder:
         self.seconds += time.perf_counter() - began
         return model
 
+
+    def finish_postings(self, show_progress: bool = False):
+        """Pass 2 without scoring: each word's documents and term frequencies, and each
+        document's length, as :class:`~ranker.retrieve.bm25_segments.Postings` — what a
+        segment keeps, to be scored at query time with the statistics of every segment."""
+        from ranker.retrieve.bm25_segments import Postings
+
+        if self._pending or not self._chunks:
+            self.add(self._pending)
+            self._pending = []
+        began = time.perf_counter()
+        indptr, rows, tf = self._columns(lambda words, tf, docs: tf, np.int32, np.int32, show_progress)
+        self.close()
+        lengths = np.concatenate(self._lengths).astype(np.int32)
+        self.seconds += time.perf_counter() - began
+        return Postings(dict(self.vocab), indptr, rows, tf, lengths)
+
+    def _columns(self, value, dtype, int_dtype, show_progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The spilled pairs as a CSC matrix (``indptr``, rows, ``value(words, tf, docs)``),
+        each chunk placed straight into its columns."""
+        from tqdm import tqdm
+
+        indptr = np.zeros(len(self.vocab) + 1, dtype=np.int64)
+        np.cumsum(self._df, out=indptr[1:])
+        data = np.empty(int(indptr[-1]), dtype=dtype)
+        rows = np.empty(int(indptr[-1]), dtype=int_dtype)
+        heads = indptr[:-1].copy()  # where each column's next entry goes
+        self._spill.seek(0)
+        first = 0
+        for count in tqdm(self._chunks, desc="BM25 scores", unit="chunk", disable=not show_progress):
+            per_doc, words, tf = (np.load(self._spill, allow_pickle=False) for _ in range(3))
+            if not len(words):  # a chunk whose every text lacks an indexable word
+                first += count
+                continue
+            docs = np.repeat(np.arange(first, first + count, dtype=np.int64), per_doc)
+            values = value(words, tf, docs)
+            # a stable sort by word keeps each column's documents in ascending order
+            order = np.argsort(words, kind="stable")
+            words, docs, values = words[order], docs[order], values[order]
+            starts = np.flatnonzero(np.r_[True, words[1:] != words[:-1]])
+            runs = np.diff(np.r_[starts, len(words)])
+            at = heads[words] + (np.arange(len(words)) - np.repeat(starts, runs))
+            data[at] = values
+            rows[at] = docs
+            heads[words[starts]] += runs
+            first += count
+        return indptr, rows, data
 
 def build_bm25(texts: Iterable[str], config: BM25Config, show_progress: bool = False,
                scratch: str | Path | None = None):
