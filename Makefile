@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test lint bench bench-segments setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	test -f indexes/news/manifest.json || $(BIN)/python -m pipelines.demo
 	$(BIN)/python -m benchmarks.run $(ARGS)
+
+# The segment store at 100,000 and 1,000,000 articles (about 15 minutes): benchmarks/segments.json.
+bench-segments: $(STAMP)
+	test -f indexes/news/manifest.json || $(BIN)/python -m pipelines.demo
+	$(BIN)/python -m benchmarks.segments_bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) data/news runs .pytest_cache

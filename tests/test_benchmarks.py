@@ -165,3 +165,12 @@ def test_a_partial_run_says_which_figures_are_new_and_dates_the_others(tmp_path)
     second = starting_results(tmp_path, "full", {"cli"})  # a second partial run keeps the first's date for the rest
     assert second["partial"] == {"sections": ["cli", "serve"], "rest_measured": "2026-11-28 07:46 UTC"}
     assert "partial" not in starting_results(tmp_path, "quick", {"cli"})  # another mode keeps nothing
+
+
+def test_the_segments_benchmark_runs_at_a_small_size(tmp_path):
+    from benchmarks.segments_bench import measure
+
+    texts = ["Oil prices fell as OPEC cut output", "The dam held after the storm", "Voters went to the polls"] * 50
+    row = measure(200, texts, ["oil prices", "the storm"], tmp_path)
+    assert set(row["adds"]) == {10, 100, 1000} and set(row["search"]) == {1, 4, 10, 30}
+    assert row["merge_s"] > 0 and row["disk_mib"] > 0

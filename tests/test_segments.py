@@ -210,3 +210,11 @@ def test_a_write_killed_at_any_moment_leaves_a_whole_generation_and_no_stray_fil
     numbers = store.numbers()
     named = store.generation(numbers[-1]).files() | store.generation(numbers[-2]).files()
     assert len(numbers) == 2 and {p.name for p in folder.iterdir()} == named | {"store.json"}
+
+
+def test_a_document_store_gives_any_number_of_rows_at_once(tmp_path):
+    from ranker.index.docstore import DocStore, write_docstore
+
+    write_docstore(tmp_path / "docs.sqlite", (Article(str(n), "", "x") for n in range(260_000)))
+    rows = list(range(259_999, -1, -1))  # more than SQLite takes as variables of one statement (250,000 here)
+    assert [a.doc_id for a in DocStore(tmp_path / "docs.sqlite").get(rows)] == [str(r) for r in rows]

@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -141,9 +142,9 @@ class SegmentStore:
             raise InputError(self.folder, None, "no generation file: not a segmented index, or a damaged one")
         return self.generation(numbers[-1])
 
-    def open(self, generation: Generation | None = None) -> Snapshot:
+    def open(self, generation: Generation | None = None, search: bool = True) -> Snapshot:
         """A reader of ``generation`` (default: the current one), fixed for its life."""
-        return Snapshot(self, generation or self.current())
+        return Snapshot(self, generation or self.current(), search)
 
     # -- writing -----------------------------------------------------------------------------
     def add(self, articles: Sequence[Article], vectors: np.ndarray | None = None,
@@ -160,7 +161,7 @@ class SegmentStore:
             raise InputError("the new articles", None, "an id occurs twice among them")
         with folder_lock(self.folder):
             current = self.current()
-            held = self.open(current).live_rows(ids)
+            held = self._held(current, ids)
             if held and not replace:
                 raise InputError("the new articles", None, f"{len(held)} of their ids already in the index (first: "
                                  f"'{next(iter(held))}'): replace them, or delete them first")
@@ -174,7 +175,7 @@ class SegmentStore:
         """Commit deletion marks for ``doc_ids`` (each must be live in the index)."""
         with folder_lock(self.folder):
             current = self.current()
-            held = self.open(current).live_rows(doc_ids)
+            held = self._held(current, doc_ids)
             missing = [d for d in doc_ids if d not in held]
             if missing:
                 raise InputError("ids to delete", None, f"{len(missing)} not in the index (first: '{missing[0]}')")
@@ -194,7 +195,7 @@ class SegmentStore:
             if not runs:
                 return current
             number = current.number + 1
-            snapshot = self.open(current)
+            snapshot = self.open(current, search=False)  # not its postings: the merged ones come from the texts
             try:
                 segments: list[Segment] = []
                 for run, (first, last) in enumerate(runs):
@@ -208,6 +209,14 @@ class SegmentStore:
             finally:
                 snapshot.close()
             return self._commit(Generation(number, tuple(segments)))
+
+    def _held(self, generation: Generation, doc_ids: Sequence[str]) -> dict[str, int]:
+        """The global row of each of ``doc_ids`` live in ``generation``."""
+        snapshot = self.open(generation, search=False)
+        try:
+            return snapshot.live_rows(doc_ids)
+        finally:
+            snapshot.close()
 
     def _marked(self, current: Generation, rows: set[int], number: int) -> tuple[Segment, ...]:
         """``current``'s segments with ``rows`` (global) marked deleted, in new files of generation ``number``."""
@@ -298,22 +307,32 @@ def _save_new(path: Path, array: np.ndarray) -> None:
 
 
 class Snapshot:
-    """One generation of a store, open for searching; its files stay readable while it lives."""
+    """One generation of a store, open for searching; its files stay readable while it
+    lives. ``search=False`` opens only its documents and deletion marks (what a writer
+    checks ids against): reading a million vectors would make every add cost a second."""
 
-    def __init__(self, store: SegmentStore, generation: Generation) -> None:
+    def __init__(self, store: SegmentStore, generation: Generation, search: bool = True) -> None:
         self.store, self.generation = store, generation
-        folder = store.folder
         self.deleted = [store._deletions(s) if s.deletions else None for s in generation.segments]
         self.offsets = np.concatenate([[0], np.cumsum([s.documents for s in generation.segments])]).astype(np.int64)
-        self.docs = [DocStore(folder / s.name / "docs.sqlite", store.fields) for s in generation.segments]
-        self.bm25 = SegmentedBM25(store.bm25, [Postings.load(folder / s.name / "bm25") for s in generation.segments],
-                                  self.deleted)
-        self.faiss = None
-        if store.dense is not None:
-            import faiss
+        self.docs = [DocStore(store.folder / s.name / "docs.sqlite", store.fields) for s in generation.segments]
+        if search:  # opened now, so that a commit removing the files later cannot take them away
+            _ = self.bm25, self.faiss
 
-            self.faiss = [faiss.read_index(str(folder / s.name / "dense" / "faiss.index"))
-                          for s in generation.segments]
+    @functools.cached_property
+    def bm25(self) -> SegmentedBM25:
+        folder, segments = self.store.folder, self.generation.segments
+        return SegmentedBM25(self.store.bm25, [Postings.load(folder / s.name / "bm25") for s in segments],
+                             self.deleted)
+
+    @functools.cached_property
+    def faiss(self) -> list | None:
+        if self.store.dense is None:
+            return None
+        import faiss
+
+        return [faiss.read_index(str(self.store.folder / s.name / "dense" / "faiss.index"))
+                for s in self.generation.segments]
 
     def dense_search(self, vectors: np.ndarray, k: int):
         """The top ``k`` live rows for each query vector (normalised), across the segments."""
