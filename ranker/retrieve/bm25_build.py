@@ -149,12 +149,12 @@ class ChunkedBM25Builder:
         return model
 
 
-    def finish_postings(self, show_progress: bool = False):
-        """Pass 2 without scoring: each word's documents and term frequencies, and each
-        document's length, as :class:`~ranker.retrieve.bm25_segments.Postings` — what a
-        segment keeps, to be scored at query time with the statistics of every segment."""
-        from ranker.retrieve.bm25_segments import Postings
-
+    def finish_postings(self, show_progress: bool = False
+                        ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pass 2 without scoring: the vocabulary, each word's documents and term
+        frequencies (CSC: ``indptr``, rows, tf), and each document's length — what a
+        segment keeps (:class:`ranker.retrieve.bm25_segments.Postings`), to be scored at
+        query time with the statistics of every segment."""
         if self._pending or not self._chunks:
             self.add(self._pending)
             self._pending = []
@@ -163,7 +163,7 @@ class ChunkedBM25Builder:
         self.close()
         lengths = np.concatenate(self._lengths).astype(np.int32)
         self.seconds += time.perf_counter() - began
-        return Postings(dict(self.vocab), indptr, rows, tf, lengths)
+        return dict(self.vocab), indptr, rows, tf, lengths
 
     def _columns(self, value, dtype, int_dtype, show_progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The spilled pairs as a CSC matrix (``indptr``, rows, ``value(words, tf, docs)``),

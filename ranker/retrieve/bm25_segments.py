@@ -66,7 +66,7 @@ class Postings:
         try:
             for text in texts:
                 builder.push(text)
-            return builder.finish_postings(show_progress)
+            return cls(*builder.finish_postings(show_progress))
         finally:
             builder.close()
 
