@@ -33,7 +33,7 @@ bench: $(STAMP)
 	test -f indexes/news/manifest.json || $(BIN)/python -m pipelines.demo
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
-# The segment store at 100,000 and 1,000,000 articles (about 15 minutes): benchmarks/segments.json.
+# The segment store at 100,000 and 1,000,000 articles (about 12 minutes): benchmarks/segments.json.
 bench-segments: $(STAMP)
 	test -f indexes/news/manifest.json || $(BIN)/python -m pipelines.demo
 	$(BIN)/python -m benchmarks.segments_bench $(ARGS)

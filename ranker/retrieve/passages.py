@@ -70,16 +70,6 @@ class QueryMatcher:
             self._matching.update(word for word in new if not terms.isdisjoint(tokens[word]))
 
 
-def matching_words(words: list[str], query: str, analyzer=None) -> set[str]:
-    """The words among ``words`` that match a term of ``query`` after analysis.
-
-    Example:
-        >>> sorted(matching_words(["Oil", "prices", "the", "rose"], "oil price"))
-        ['Oil', 'prices']
-    """
-    return {word for word, match in zip(words, QueryMatcher(query, analyzer).flags(words), strict=True) if match}
-
-
 def best_window(text: str, query: str | QueryMatcher, width: int, analyzer=None) -> tuple[list[str], int]:
     """The words of ``text`` and the start of the ``width``-word window holding the
     most words that match a query term (after analysis, so "prices" matches
@@ -128,6 +118,10 @@ def passages_for(queries: list[str], texts: list[str], width: int | None) -> lis
     """
     if width is None:
         return list(texts)
-    matchers: dict[str, QueryMatcher] = {}  # a query's texts come together: each query analysed once
-    return [select_passage(text, matchers.get(query) or matchers.setdefault(query, QueryMatcher(query)), width)
-            for query, text in zip(queries, texts, strict=True)]
+    matchers: dict[str, QueryMatcher] = {}  # one per query, shared by its texts
+    passages = []
+    for query, text in zip(queries, texts, strict=True):
+        if query not in matchers:
+            matchers[query] = QueryMatcher(query)
+        passages.append(select_passage(text, matchers[query], width))
+    return passages

@@ -393,12 +393,15 @@ class Service:
     def _live(self, jobs: list[_Job]) -> list[_Job]:
         """Those of ``jobs`` still to be done: not those whose client left, nor those past
         the deadline or whose index files are damaged (they get their error)."""
-        now, live = time.perf_counter(), []
+        now, live, damage = time.perf_counter(), [], {}
         for job in jobs:
             if job.future.cancelled():  # its client left
                 continue
-            broken = self.damage(job.generation or self.generation)  # before any of its pages is read: a
-            if broken is not None:  # truncated map would crash us
+            generation = job.generation or self.generation  # looked at before any of its pages is read (a
+            if id(generation) not in damage:  # truncated map would crash us), once a batch
+                damage[id(generation)] = self.damage(generation)
+            broken = damage[id(generation)]
+            if broken is not None:
                 _fail(job, Unavailable(broken))
             elif now - job.started > self.config.deadline:
                 _fail(job, Overdue(f"waited {now - job.started:.1f} s, past the service's deadline of "
