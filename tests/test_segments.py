@@ -124,6 +124,11 @@ def test_merge_plans_fold_the_smallest_neighbours_first():
 
 
 def test_an_id_clash_a_missing_id_and_a_newer_format_are_refused(tmp_path):
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(InputError, match="already exists"):
+        SegmentStore.create(tmp_path / "mine", BM25Config())
+    with pytest.raises(InputError):
+        SegmentStore(tmp_path / "mine")  # not a store
     store = SegmentStore.create(tmp_path / "index", BM25Config())
     store.add([Article("1", "", "oil prices")])
     with pytest.raises(InputError, match="already in the index"):

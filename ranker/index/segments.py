@@ -114,6 +114,8 @@ class SegmentStore:
                fields: Sequence[str] = ("text",)) -> SegmentStore:
         """An empty store at ``folder`` (which must not exist): its settings and generation 0."""
         folder = Path(folder)
+        if folder.exists() or folder.is_symlink():  # never written over: a user's folder is theirs
+            raise InputError(folder, None, "already exists: give a new folder for the index")
         folder.mkdir(parents=True)
         dense_settings = None
         if dense is not None:
