@@ -84,6 +84,17 @@ def _equals_a_fresh_build(store: SegmentStore, articles: list[Article], rng: ran
         assert [snapshot.article(row).doc_id for row, _ in dense.hits(q)] == [articles[r].doc_id for r in exact[1][q]]
 
 
+def _ids_on_disk(folder) -> set[str]:
+    """The ids of every article any segment's documents hold, live or not."""
+    import sqlite3
+
+    found = set()
+    for path in folder.glob("seg-*/docs.sqlite"):
+        with sqlite3.connect(path) as connection:
+            found |= {row[0] for row in connection.execute("SELECT doc_id FROM docs")}
+    return found
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_adds_deletes_and_replaces_search_as_a_fresh_build(tmp_path, seed):
     rng = random.Random(seed)
@@ -105,13 +116,20 @@ def test_merges_keep_the_search_and_remove_deleted_articles_from_disk(tmp_path, 
     after = [Article("after", "", "oil")]
     store.add(after, _vectors(after))  # the commit after the merge removes what it superseded
     assert reader.bm25.search(["oil prices"], 10).hits(0) == before
-    import sqlite3
+    assert _ids_on_disk(tmp_path / "index") == set(live) | {"after"}  # no deleted article's text is left
 
-    on_disk = set()
-    for path in (tmp_path / "index").glob("seg-*/docs.sqlite"):
-        with sqlite3.connect(path) as connection:
-            on_disk |= {row[0] for row in connection.execute("SELECT doc_id FROM docs")}
-    assert on_disk == set(live) | {"after"}  # no deleted article's text is left
+
+def test_expunging_rewrites_each_segment_holding_deleted_articles(tmp_path):
+    store = SegmentStore.create(tmp_path / "index", BM25Config())
+    for n in range(3):
+        store.add([Article(f"{n}-{i}", "", f"oil prices {i}") for i in range(4)])
+    store.delete(["0-1", "2-3"])
+    expunged = store.merge(max_segments=10, expunge_deletes=True)
+    assert len(expunged.segments) == 3 and not any(s.deleted for s in expunged.segments)
+    assert expunged.segments[1] == store.generation(expunged.number - 1).segments[1]  # untouched: no deletions
+    store.add([Article("after", "", "oil")])
+    on_disk = _ids_on_disk(tmp_path / "index")
+    assert "0-1" not in on_disk and "2-3" not in on_disk and len(on_disk) == 11
 
 
 def test_merge_plans_fold_the_smallest_neighbours_first():

@@ -184,16 +184,21 @@ class SegmentStore:
             number = current.number + 1
             return self._commit(Generation(number, self._marked(current, set(held.values()), number)))
 
-    def merge(self, max_segments: int = 1) -> Generation:
+    def merge(self, max_segments: int = 1, expunge_deletes: bool = False) -> Generation:
         """Merge neighbouring segments, smallest pairs first, until at most ``max_segments``
         remain: each merged segment holds the live articles of those it replaces, in
         their order (deleted ones are gone from disk once the generation before is
-        superseded), so rows keep their order. Writers wait for it (the folder is locked)."""
+        superseded), so rows keep their order. ``expunge_deletes`` also rewrites every
+        other segment that holds deleted articles, so that a taken-down article's text
+        leaves the disk. Writers wait for it (the folder is locked)."""
         if max_segments < 1:
             raise ValueError(f"max_segments must be at least 1, not {max_segments}")
         with folder_lock(self.folder):
             current = self.current()
             runs = plan_merges([s.documents - s.deleted for s in current.segments], max_segments)
+            if expunge_deletes:
+                merged = {i for first, last in runs for i in range(first, last + 1)}
+                runs = sorted(runs + [(i, i) for i, s in enumerate(current.segments) if s.deleted and i not in merged])
             if not runs:
                 return current
             number = current.number + 1
