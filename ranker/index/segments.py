@@ -39,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import io
 import json
 import re
 import shutil
@@ -49,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from ranker.core.errors import InputError
-from ranker.core.files import atomic_write_text, folder_lock, read_json
+from ranker.core.files import atomic_write_bytes, atomic_write_text, folder_lock, read_json, scratch_sibling
 from ranker.data.records import Article
 from ranker.index.docstore import DocStore, write_docstore
 from ranker.retrieve.analysis import BM25Config
@@ -252,9 +253,7 @@ class SegmentStore:
         HNSW pays off once merged); a merged one's as the store's settings say."""
         from ranker.data.fields import field_text
 
-        scratch = self.folder / f".{name}.tmp"
-        shutil.rmtree(scratch, ignore_errors=True)  # a killed commit's leftover: ours, never a user's
-        scratch.mkdir()
+        scratch = scratch_sibling(self.folder / name)  # a killed writer's is removed by the next commit
         write_docstore(scratch / "docs.sqlite", articles)
         Postings.build([field_text(a, self.fields) for a in articles], self.bm25).save(scratch / "bm25")
         if vectors is not None:
@@ -275,8 +274,9 @@ class SegmentStore:
         older = [n for n in self.numbers() if n < generation.number]
         if older:
             keep |= self.generation(older[-1]).files()
+        ours = ("seg-", ".seg-")  # segments, deletion marks, and killed writers' temporaries
         for path in self.folder.iterdir():
-            if path.name not in keep and (_GENERATION.fullmatch(path.name) or path.name.startswith(("seg-", ".seg-"))):
+            if path.name not in keep and (_GENERATION.fullmatch(path.name) or path.name.startswith(ours)):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         return generation
 
@@ -306,11 +306,10 @@ def plan_merges(sizes: Sequence[int], max_segments: int) -> list[tuple[int, int]
 
 
 def _save_new(path: Path, array: np.ndarray) -> None:
-    """``array`` at ``path`` via a temporary sibling and a rename (a generation names only whole files)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-    tmp.replace(path)
+    """``array`` at ``path``, whole or not at all (a generation names only whole files)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 class Snapshot:
