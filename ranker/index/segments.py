@@ -274,7 +274,7 @@ class SegmentStore:
         older = [n for n in self.numbers() if n < generation.number]
         if older:
             keep |= self.generation(older[-1]).files()
-        ours = ("seg-", ".seg-")  # segments, deletion marks, and killed writers' temporaries
+        ours = ("seg-", ".seg-", ".generation-")  # segments, deletion marks, and killed writers' temporaries
         for path in self.folder.iterdir():
             if path.name not in keep and (_GENERATION.fullmatch(path.name) or path.name.startswith(ours)):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
