@@ -128,6 +128,6 @@ def test_a_rebuild_while_open_is_never_mixed_with_the_old_index(tmp_path):
     rows = bm25.search(["w001x w002x"], 5).rows[0]
     assert {a.doc_id[0] for a in loaded.docs.get([r for r in rows if r >= 0])} == {"o"}
     # opened before, loading after: refused rather than new arrays over old documents
-    with pytest.raises(InputError, match="rebuilt while this process had it open: open it again"):
+    with pytest.raises(InputError, match="rebuilt or updated while this process had it open: open it again"):
         lazy.bm25()
     assert Index.open(tmp_path / "idx").manifest["doc_count"] == 80

@@ -114,8 +114,11 @@ def test_merges_keep_the_search_and_remove_deleted_articles_from_disk(tmp_path, 
         assert len(merged.segments) <= max_segments and merged.live == len(live)
         _equals_a_fresh_build(store, list(live.values()), rng)
     after = [Article("after", "", "oil")]
-    store.add(after, _vectors(after))  # the commit after the merge removes what it superseded
-    assert reader.bm25.search(["oil prices"], 10).hits(0) == before
+    store.add(after, _vectors(after))
+    assert reader.bm25.search(["oil prices"], 10).hits(0) == before  # its files are kept while it holds them
+    assert _ids_on_disk(tmp_path / "index") > set(live) | {"after"}
+    reader.close()
+    store.delete(["after"])  # the first commit after the reader let go removes what only it held
     assert _ids_on_disk(tmp_path / "index") == set(live) | {"after"}  # no deleted article's text is left
 
 
@@ -123,17 +126,16 @@ def test_expunging_rewrites_each_segment_holding_deleted_articles(tmp_path):
     store = SegmentStore.create(tmp_path / "index", BM25Config())
     for n in range(3):
         store.add([Article(f"{n}-{i}", "", f"oil prices {i}") for i in range(4)])
-    store.delete(["0-1", "2-3"])
+    before = store.delete(["0-1", "2-3"])
     expunged = store.merge(max_segments=10, expunge_deletes=True)
     assert len(expunged.segments) == 3 and not any(s.deleted for s in expunged.segments)
-    assert expunged.segments[1] == store.generation(expunged.number - 1).segments[1]  # untouched: no deletions
-    store.add([Article("after", "", "oil")])
+    assert expunged.segments[1] == before.segments[1]  # untouched: no deletions
     on_disk = _ids_on_disk(tmp_path / "index")
-    assert "0-1" not in on_disk and "2-3" not in on_disk and len(on_disk) == 11
+    assert "0-1" not in on_disk and "2-3" not in on_disk and len(on_disk) == 10
 
 
 def test_merge_plans_fold_the_smallest_neighbours_first():
-    from ranker.index.segments import plan_merges
+    from ranker.index.merge_policy import plan_merges
 
     assert plan_merges([5, 5, 5], 3) == []
     assert plan_merges([100, 1, 1, 100], 3) == [(1, 2)]
@@ -232,9 +234,8 @@ def test_a_write_killed_at_any_moment_leaves_a_whole_generation_and_no_stray_fil
     for stray in (".generation-000999.json.tmp-0a1b2c3d", ".seg-000999.tmp-1-0a1b2c3d"):  # as a kill mid-write leaves
         (folder / stray).touch()
     store.add([Article("last", "", "oil")])
-    numbers = store.numbers()
-    named = store.generation(numbers[-1]).files() | store.generation(numbers[-2]).files()
-    assert len(numbers) == 2 and {p.name for p in folder.iterdir()} == named | {"store.json"}
+    numbers = store.numbers()  # no reader holds an older generation: only the current one is left
+    assert len(numbers) == 1 and {p.name for p in folder.iterdir()} == store.current().files() | {"store.json"}
 
 
 def test_a_document_store_gives_any_number_of_rows_at_once(tmp_path):

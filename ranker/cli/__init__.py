@@ -1,7 +1,7 @@
 """The ``ranker`` command line: one module per command group, each adding its
 commands and handing each to one library function.
 
-``data`` (benchmark recipes), ``index`` (index, add, delete, verify), ``search``
+``data`` (benchmark recipes), ``index`` (index, add, delete, merge, verify), ``search``
 (search, query, run), ``serve``, ``evaluate`` (evaluate, report), ``train`` (generate,
 mine, train reranker and embedder) and ``heads`` (train, predict and eval the other
 heads); ``options`` holds the flags several commands share and ``common`` what

@@ -1,4 +1,4 @@
-"""``ranker index``, ``add``, ``delete`` and ``verify``: index folders built, brought up to date and checked."""
+"""``ranker index``, ``add``, ``delete``, ``merge`` and ``verify``: index folders built, updated, merged, checked."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from ranker.core.flags import count, number
 
 
 def add_commands(commands) -> None:
-    """Add ``index``, ``add``, ``delete`` and ``verify``."""
+    """Add ``index``, ``add``, ``delete``, ``merge`` and ``verify``."""
     _add_index(commands)
     add = commands.add_parser(
         "add", help="add articles to an index without rebuilding it (only the new ones are encoded)",
-        description="Add the articles of FILE to INDEX: only they are encoded; BM25, FAISS, the documents and the "
-        "manifest are brought up to date and the folder is swapped in whole, so a reader sees the old index or the "
-        "new one. An id the index already holds is an error unless --replace.",
+        description="Add the articles of FILE to INDEX: only they are encoded, and they are written as a new "
+        "segment of the index (their documents, BM25 postings and vectors) committed by renaming one small file, "
+        "so a reader sees the old index or the new one and nothing already indexed is written again. Searches "
+        "score BM25 with the statistics of every segment, as a fresh build would. An id the index already holds "
+        "is an error unless --replace. 'ranker merge' folds segments together.",
     )
     add.add_argument("index", type=Path, help="an index folder")
     add.add_argument("corpus", type=Path, metavar="FILE", help="a BEIR folder or a .jsonl/.csv/.tsv/.parquet file")
@@ -31,8 +33,9 @@ def add_commands(commands) -> None:
     add.set_defaults(handler=update_command)
     delete = commands.add_parser(
         "delete", help="delete articles from an index by id, without rebuilding it",
-        description="Delete the articles with these ids from INDEX (BM25, FAISS, documents and manifest brought up "
-        "to date, the folder swapped in whole). An id the index does not hold is an error.",
+        description="Delete the articles with these ids from INDEX: deletion marks are committed at once (no "
+        "search finds them); their text stays on disk until 'ranker merge --expunge-deletes'. An id the index does "
+        "not hold is an error.",
     )
     delete.add_argument("index", type=Path, help="an index folder")
     delete.add_argument("ids", nargs="*", metavar="ID", help="article ids")
@@ -40,6 +43,22 @@ def add_commands(commands) -> None:
     delete.add_argument("--json", action="store_true", help="print what was done as JSON")
     delete.add_argument("--quiet", action="store_true", help="no progress bars")
     delete.set_defaults(handler=update_command, corpus=None, replace=False)
+    merge = commands.add_parser(
+        "merge", help="merge an index's segments (and drop deleted articles from them)",
+        description="Each 'ranker add' writes a small segment; searches over many cost a little more. Merge "
+        "neighbouring segments, smallest first, until at most --max-segments remain; the articles deleted from "
+        "the merged segments are dropped. Merging into one segment writes the whole index again from the vectors "
+        "it holds (nothing is encoded), and equals a fresh build. Readers keep answering from the segments they "
+        "opened.",
+    )
+    merge.add_argument("index", type=Path, help="an index folder")
+    merge.add_argument("--max-segments", type=count(1), default=1, metavar="N",
+                       help="merge until at most N segments remain (default: 1, the whole index)")
+    merge.add_argument("--expunge-deletes", action="store_true",
+                       help="also rewrite every segment that holds deleted articles, so their text leaves the disk")
+    merge.add_argument("--json", action="store_true", help="print what was done as JSON")
+    merge.add_argument("--quiet", action="store_true", help="no progress bars")
+    merge.set_defaults(handler=merge_command)
     verify = commands.add_parser(
         "verify", help="check index, model and mined-table folders against the sha256s they list",
         description="Every index folder (manifest.json), trained model (ranker.json) and mined-table folder "
@@ -183,16 +202,48 @@ def update_command(args: argparse.Namespace) -> int:
         print(json.dumps({"index": str(args.index), **vars(done)}, indent=2))
     else:
         say(f"{args.index}: {done.added} added, {done.replaced} replaced, {done.deleted} deleted; {done.documents} "
-            f"documents (encoding {done.seconds.get('encode', 0):.1f}s, BM25 {done.seconds.get('bm25', 0):.1f}s, "
-            f"FAISS {done.seconds.get('faiss', 0):.1f}s)")
+            f"documents ({_timings(done.seconds)})")
     return 0
+
+
+def _timings(seconds: dict[str, float]) -> str:
+    """Stage times in words: ``encode 1.2s, commit 0.1s``."""
+    return ", ".join(f"{stage} {value:.1f}s" for stage, value in seconds.items()) or "nothing to do"
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    """``ranker merge``: :func:`ranker.index.update.merge_index`."""
+    from ranker.core.outputs import INDEX, check_output
+    from ranker.index.folder import check_index_folder
+    from ranker.index.update import merge_index
+
+    check_output(args.index, INDEX)
+    check_index_folder(args.index)
+    before = _segments(args.index)
+    done = merge_index(args.index, args.max_segments, args.expunge_deletes, show_progress=not args.quiet)
+    after = _segments(args.index)
+    if args.json:
+        print(json.dumps({"index": str(args.index), "documents": done.documents, "segments_before": before,
+                          "segments": after, "seconds": done.seconds}, indent=2))
+    else:
+        say(f"{args.index}: {before} segment{'s' * (before != 1)} -> {after}; {done.documents} documents "
+            f"({_timings(done.seconds)})")
+    return 0
+
+
+def _segments(index: Path) -> int:
+    from ranker.index.segmented import store_of
+
+    store = store_of(index)
+    return len(store.current().segments) if store is not None else 1
 
 
 def verify_command(args: argparse.Namespace) -> int:
     """``ranker verify``: :func:`ranker.core.integrity.verify_folders`; exit 2 if anything is wrong."""
     from ranker.core.integrity import verify_folders
+    from ranker.index.segmented import SEGMENTS, segment_problems
 
-    found = verify_folders(args.folders)
+    found = verify_folders(args.folders, (SEGMENTS, segment_problems))
     if args.json:
         print(json.dumps(found, indent=2))
     else:

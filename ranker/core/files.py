@@ -242,7 +242,7 @@ def scratch_sibling(path: str | Path) -> Path:
     return scratch
 
 
-def _remove_stale_siblings(path: Path) -> None:
+def remove_stale_siblings(path: Path) -> None:
     """Temporary siblings of ``path`` left by folder writers that were killed (their pid is gone)."""
     for sibling in stale_siblings(path):
         shutil.rmtree(sibling, ignore_errors=True)
@@ -281,7 +281,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     if path.is_symlink():  # replace what the link points at, never the link itself
         path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_siblings(path)
+    remove_stale_siblings(path)
     tmp = scratch_sibling(path)
     try:
         yield tmp

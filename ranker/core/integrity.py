@@ -41,9 +41,10 @@ def _listing(folder: Path, leave_out: str) -> list[str]:
             if p.is_file() and p.relative_to(folder).as_posix() != leave_out]
 
 
-def problems(folder: str | Path, listed: dict[str, str], extra: bool = False) -> list[str]:
+def problems(folder: str | Path, listed: dict[str, str], extra: bool = False, apart: str | None = None) -> list[str]:
     """What is wrong with ``folder`` against its file list: one line per missing or
-    changed file, and (``extra=True``) per file the list does not name.
+    changed file, and (``extra=True``) per file the list does not name, but for
+    those under the top-level folder ``apart`` (checked with a list of its own).
 
     Example:
         >>> import tempfile, pathlib
@@ -63,6 +64,8 @@ def problems(folder: str | Path, listed: dict[str, str], extra: bool = False) ->
     if extra:
         leave_out = set(LISTS.values())
         for dirpath, dirs, files in os.walk(folder):  # os.walk: a symlink to a folder is not followed
+            if apart is not None and Path(dirpath) == folder and apart in dirs:
+                dirs.remove(apart)  # a folder with a list of its own, checked apart
             for entry in sorted(dirs + files):
                 path = Path(dirpath) / entry
                 name = path.relative_to(folder).as_posix()
@@ -282,8 +285,11 @@ def vouch(key: str) -> None:
         pass
 
 
-def verify(folder: str | Path) -> tuple[str, list[str]]:
+def verify(folder: str | Path, nested: tuple[str, Callable[[Path], list[str]]] | None = None
+           ) -> tuple[str, list[str]]:
     """The kind of ``folder`` (``index``, ``model`` or ``mined tables``) and everything wrong with it.
+    ``nested``: a top-level folder inside it with lists of its own, and what checks
+    it (an index's segments: :func:`ranker.index.segmented.segment_problems`).
 
     Raises:
         InputError: the folder holds neither list, or a list without sha256s.
@@ -301,13 +307,17 @@ def verify(folder: str | Path) -> tuple[str, list[str]]:
                 raise InputError(path, "files",
                                  "no file list with sha256s: written by an older ranker; rebuild or retrain")
             sealed = seal_problem(about)
-            found = problems(folder, present(folder, about["files"]), extra=True)
+            apart = nested[0] if nested and (folder / nested[0]).is_dir() else None
+            found = problems(folder, present(folder, about["files"]), extra=True, apart=apart)
+            if apart is not None:
+                found += nested[1](folder)
             return kind, ([f"{name}: {sealed}"] if sealed else []) + found
     raise InputError(folder, None,
                      "not an index (manifest.json), a trained model (ranker.json) or mined tables (mining.json)")
 
 
-def verify_folders(folders: list[str | Path]) -> list[dict[str, Any]]:
+def verify_folders(folders: list[str | Path], nested: tuple[str, Callable[[Path], list[str]]] | None = None
+                   ) -> list[dict[str, Any]]:
     """``ranker verify``: each folder's kind, whether it is whole, and what is wrong.
 
     A folder that cannot be checked at all (neither list in it) is reported as
@@ -321,7 +331,7 @@ def verify_folders(folders: list[str | Path]) -> list[dict[str, Any]]:
     found = []
     for folder in folders:
         try:
-            kind, wrong = verify(folder)
+            kind, wrong = verify(folder, nested)
         except InputError as err:
             kind, wrong = "unverifiable", [err.problem]
         found.append({"folder": str(folder), "kind": kind, "ok": not wrong, "problems": wrong,

@@ -53,12 +53,12 @@ def _names(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if not TEMPORARY.fullmatch(p.name)}
 
 
-def _listed_only(folder: Path, list_file: str) -> bool:
-    """Whether ``folder`` holds its list file and nothing its list does not name."""
+def _listed_only(folder: Path, list_file: str, also: frozenset[str] = frozenset()) -> bool:
+    """Whether ``folder`` holds its list file and nothing its list (or ``also``) does not name."""
     about = _json_object(folder / list_file)
     if about is None or not isinstance(about.get("files"), dict):
         return False
-    listed = {name.split("/", 1)[0] for name in about["files"]} | {list_file}
+    listed = {name.split("/", 1)[0] for name in about["files"]} | {list_file} | also
     return _names(folder) <= listed
 
 
@@ -72,7 +72,11 @@ def _json_object(path: Path) -> dict | None:
 
 def _is_index(folder: Path) -> bool:
     manifest = _json_object(folder / "manifest.json")
-    return manifest is not None and manifest.get("format") == "ranker-index" and _listed_only(folder, "manifest.json")
+    # the articles added since the build live in segments/, a store with its own lists (ranker.index.segmented)
+    store = _json_object(folder / "segments" / "store.json")
+    segments = frozenset({"segments"} if store is not None and store.get("format") == "ranker-segments" else ())
+    return (manifest is not None and manifest.get("format") == "ranker-index"
+            and _listed_only(folder, "manifest.json", segments))
 
 
 def _is_report(folder: Path) -> bool:

@@ -36,6 +36,8 @@ from ranker.data.fields import default_fields, field_text, parse_fields
 from ranker.data.readers import ArticleStream
 from ranker.data.records import Article, bad_id
 from ranker.index.docstore import DocStore, write_docstore
+from ranker.index.holds import IndexChanged
+from ranker.index.segmented import SegmentedDense, SegmentedDocs, current_generation, describe, open_segments, store_of
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.bm25_build import ChunkedBM25Builder
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
@@ -43,6 +45,7 @@ from ranker.retrieve.embed import Embedder, EmbedderConfig, encode_corpus, texts
 from ranker.retrieve.hybrid import HybridConfig, HybridRetriever
 
 if TYPE_CHECKING:
+    from ranker.index.segments import Snapshot
     from ranker.models.ray_engine import RayConfig
 
 RETRIEVERS = ("bm25", "dense", "hybrid")
@@ -237,11 +240,14 @@ def _save_bm25(tmp: Path, builder, bm25: BM25Config, where: str, show_progress: 
                seconds: dict[str, float]) -> dict[str, Any]:
     """The BM25 index finished from what the builder was fed, saved; its manifest entry."""
     try:
-        retriever = BM25Retriever(bm25, builder.finish(show_progress))
+        retriever = BM25Retriever(bm25, builder.finish(show_progress, postings=True))
     except ValueError as err:  # a corpus with nothing to index: the user's to fix
         raise InputError(where, None, str(err)) from None
     saving = time.perf_counter()
     retriever.save(tmp / "bm25")
+    # term frequencies and lengths beside the scores: what new segments are scored with (issue 37)
+    np.save(tmp / "bm25" / "tf.npy", builder.tf, allow_pickle=False)
+    np.save(tmp / "bm25" / "lengths.npy", builder.lengths, allow_pickle=False)
     seconds["bm25"] = builder.seconds + time.perf_counter() - saving
     return asdict(bm25)
 
@@ -272,9 +278,6 @@ def check_index_folder(path: str | Path) -> None:
         raise InputError(path, None, "not an index folder (no manifest.json); build one with 'ranker index'")
 
 
-class IndexChanged(InputError):
-    """The index folder was rebuilt or updated while this process was loading it."""
-
 
 @dataclass
 class Index:
@@ -295,6 +298,11 @@ class Index:
     #: index was encoded however it was built, this is a choice of each reader
     runtime: str = "auto"
     precision: str = "auto"
+    #: the articles added and deleted since the build (issue 37), None when there are none
+    segments: Snapshot | None = None
+    #: the store's generation number when opened (None: no store), and the build's file list
+    generation: int | None = None
+    built: dict[str, str] = field(default_factory=dict, repr=False)
     # Loaded retrievers by (kind, model): loading the embedder takes a second and
     # hundreds of MB, so an Index loads each once however often it is asked.
     _loaded: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
@@ -327,7 +335,15 @@ class Index:
         check(path, manifest["files"], "the index changed after it was built: restore the file or rebuild the index")
         # an index from before fields were a setting read the body alone
         docs = DocStore(path / "docs.sqlite", manifest.get("fields", ["text"]))
-        opened = cls(path, manifest, docs, runtime, precision)
+        store = store_of(path)
+        generation = store.current() if store is not None else None
+        snapshot = open_segments(store, generation)
+        built = manifest["files"]
+        if snapshot is not None:
+            docs.close()
+            docs, manifest = SegmentedDocs(snapshot), describe(manifest, snapshot)
+        opened = cls(path, manifest, docs, runtime, precision, snapshot,
+                     generation.number if generation is not None else None, built)
         opened.still_current()
         return opened
 
@@ -343,8 +359,9 @@ class Index:
             files = json.loads((self.path / "manifest.json").read_text(encoding="utf-8")).get("files")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
             files = None
-        if files != self.manifest["files"]:
-            raise IndexChanged(self.path, None, "the index was rebuilt while this process had it open: open it again")
+        if files != self.built or self.generation != current_generation(self.path):
+            raise IndexChanged(self.path, None, "the index was rebuilt or updated while this process had it open: "
+                               "open it again")
 
     def is_current(self) -> bool:
         """Whether the folder still holds the version this object opened (see :meth:`still_current`)."""
@@ -360,7 +377,7 @@ class Index:
             raise InputError(self.path, "components", "this index has no BM25 component")
         if ("bm25", None) not in self._loaded:
             self.still_current()
-            loaded = BM25Retriever.load(self.path / "bm25")
+            loaded = BM25Retriever.load(self.path / "bm25") if self.segments is None else self.segments.bm25
             self.still_current()
             self._loaded["bm25", None] = loaded
         return self._loaded["bm25", None]
@@ -377,6 +394,8 @@ class Index:
             config = EmbedderConfig(**{**stored, **chosen})
             self.still_current()
             loaded = DenseRetriever.load(self.path / "dense", Embedder(config))
+            if self.segments is not None:
+                loaded = SegmentedDense(loaded, self.segments)
             self.still_current()
             self._loaded["dense", model] = loaded
         return self._loaded["dense", model]
@@ -404,5 +423,25 @@ class Index:
         raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, not '{name}'")
 
     def doc_ids(self) -> list[str]:
-        """Document ids in row order (row ``i`` of any retriever is ``doc_ids()[i]``)."""
+        """Document ids in row order (row ``i`` of any retriever is ``doc_ids()[i]``);
+        a deleted article's row keeps its id, and is never found."""
         return self.docs.doc_ids()
+
+    def live_rows(self) -> np.ndarray:
+        """The rows of the articles the index holds (deleted ones left out), ascending.
+
+        Example:
+            >>> Index.open("indexes/news").live_rows()[:3].tolist()
+            [0, 1, 2]
+        """
+        rows = np.arange(len(self.docs), dtype=np.int64)
+        if self.segments is None:
+            return rows
+        deleted = [d if d is not None else np.zeros(s.documents, dtype=bool)
+                   for d, s in zip(self.segments.deleted, self.segments.generation.segments, strict=True)]
+        return rows[~np.concatenate(deleted)]
+
+    def live_ids(self) -> list[str]:
+        """The ids of the articles the index holds, in row order."""
+        ids = self.docs.doc_ids()
+        return [ids[row] for row in self.live_rows()]

@@ -39,10 +39,12 @@ Example:
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import re
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,8 +53,11 @@ import numpy as np
 
 from ranker.core.errors import InputError
 from ranker.core.files import atomic_write_bytes, atomic_write_text, folder_lock, read_json, scratch_sibling
+from ranker.core.integrity import check, write_listed
 from ranker.data.records import Article
 from ranker.index.docstore import DocStore, write_docstore
+from ranker.index.holds import hold, release
+from ranker.index.merge_policy import plan_merges
 from ranker.retrieve.analysis import BM25Config
 from ranker.retrieve.bm25_segments import Postings, SegmentedBM25
 from ranker.retrieve.dense import DenseConfig, build_faiss
@@ -60,6 +65,11 @@ from ranker.retrieve.dense import DenseConfig, build_faiss
 FORMAT = "ranker-segments"
 FORMAT_VERSION = 1
 _GENERATION = re.compile(r"generation-(\d{6})\.json")
+#: The segment that is the index folder the store lives in (its documents, bm25/ and
+#: dense/ at the top): an index built whole is the first segment of its store.
+BASE = "base"
+#: The list of a segment's files and their sha256s, checked when it is opened.
+LISTED = "files.json"
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,8 @@ class Segment:
     documents: int
     deletions: str | None = None
     deleted: int = 0
+    #: the sha256 of the deletion marks' file, checked when it is read
+    deletions_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,8 @@ class Generation:
 
     number: int
     segments: tuple[Segment, ...]
+    #: what each commit did, oldest first (each generation carries the whole list forward)
+    history: tuple[dict, ...] = ()
 
     @property
     def documents(self) -> int:
@@ -95,6 +109,17 @@ class Generation:
                 *(s.deletions for s in self.segments if s.deletions)}
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a commit did: the generation it made, and how many articles it added new,
+    replaced and deleted."""
+
+    generation: Generation
+    added: int
+    replaced: int
+    deleted: int
+
+
 class SegmentStore:
     """A segmented index folder: :meth:`add`, :meth:`delete`, :meth:`open` a snapshot."""
 
@@ -106,27 +131,34 @@ class SegmentStore:
         if settings.get("format_version", 0) > FORMAT_VERSION:
             raise InputError(self.folder / "store.json", None, f"written by a newer ranker (format version "
                              f"{settings['format_version']}, this one reads {FORMAT_VERSION}): upgrade ranker")
-        self.bm25 = BM25Config(**settings["bm25"])
+        self.bm25 = BM25Config(**settings["bm25"]) if settings.get("bm25") is not None else None
         self.dense = DenseConfig(**settings["dense"]) if settings.get("dense") else None
         self.fields = tuple(settings.get("fields", ["text"]))
 
     @classmethod
-    def create(cls, folder: str | Path, bm25: BM25Config, dense: DenseConfig | None = None,
-               fields: Sequence[str] = ("text",)) -> SegmentStore:
-        """An empty store at ``folder`` (which must not exist): its settings and generation 0."""
+    def create(cls, folder: str | Path, bm25: BM25Config | None, dense: DenseConfig | None = None,
+               fields: Sequence[str] = ("text",), base: int = 0) -> SegmentStore:
+        """An empty store at ``folder`` (which must not exist): its settings and generation 0.
+        ``base``: the documents of the index folder holding ``folder``, the store's first
+        segment (0: a store of its own)."""
         folder = Path(folder)
         if folder.exists() or folder.is_symlink():  # never written over: a user's folder is theirs
             raise InputError(folder, None, "already exists: give a new folder for the index")
-        folder.mkdir(parents=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
         dense_settings = None
         if dense is not None:
             dense_settings = {k: v for k, v in asdict(dense).items() if k != "embedder"}
-        atomic_write_text(folder / "store.json", json.dumps({
-            "format": FORMAT, "format_version": FORMAT_VERSION, "bm25": asdict(bm25), "dense": dense_settings,
-            "fields": list(fields)}, indent=2))
-        store = cls(folder)
-        store._commit(Generation(0, ()))
-        return store
+        scratch = scratch_sibling(folder)  # settings and generation 0 appear together, or not at all
+        (scratch / "store.json").write_text(json.dumps({
+            "format": FORMAT, "format_version": FORMAT_VERSION, "bm25": asdict(bm25) if bm25 else None,
+            "dense": dense_settings, "fields": list(fields)}, indent=2))
+        cls(scratch)._commit(Generation(0, (Segment(BASE, base),) if base else ()))
+        scratch.rename(folder)
+        return cls(folder)
+
+    def path(self, segment: Segment) -> Path:
+        """The folder holding ``segment``'s files."""
+        return self.folder.parent if segment.name == BASE else self.folder / segment.name
 
     # -- reading -----------------------------------------------------------------------------
     def numbers(self) -> list[int]:
@@ -136,7 +168,7 @@ class SegmentStore:
     def generation(self, number: int) -> Generation:
         """Generation ``number``, as its file says."""
         raw = read_json(self.folder / f"generation-{number:06d}.json")
-        return Generation(number, tuple(Segment(**s) for s in raw["segments"]))
+        return Generation(number, tuple(Segment(**s) for s in raw["segments"]), tuple(raw.get("history", ())))
 
     def current(self) -> Generation:
         """The highest-numbered generation: the index as of its last commit."""
@@ -152,38 +184,52 @@ class SegmentStore:
     # -- writing -----------------------------------------------------------------------------
     def add(self, articles: Sequence[Article], vectors: np.ndarray | None = None,
             replace: bool = False) -> Generation:
-        """Commit a new segment holding ``articles`` (and their ``vectors``, normalised,
-        when the store has dense settings). An id the index holds live is an error
-        unless ``replace``, which deletes the old one in the same commit."""
-        if not articles:
-            raise InputError("the new articles", None, "there are none to add")
-        if (vectors is None) != (self.dense is None):
-            raise ValueError("vectors are given exactly when the store has dense settings")
-        ids = [a.doc_id for a in articles]
-        if len(set(ids)) != len(ids):
-            raise InputError("the new articles", None, "an id occurs twice among them")
-        with folder_lock(self.folder):
-            current = self.current()
-            held = self._held(current, ids)
-            if held and not replace:
-                raise InputError("the new articles", None, f"{len(held)} of their ids already in the index (first: "
-                                 f"'{next(iter(held))}'): replace them, or delete them first")
-            number = current.number + 1
-            segments = self._marked(current, set(held.values()), number)
-            name = f"seg-{number:06d}"
-            self._write_segment(name, articles, vectors)
-            return self._commit(Generation(number, (*segments, Segment(name, len(articles)))))
+        """Commit a new segment holding ``articles`` (see :meth:`change`)."""
+        return self.change(articles, vectors, replace=replace).generation
 
     def delete(self, doc_ids: Sequence[str]) -> Generation:
         """Commit deletion marks for ``doc_ids`` (each must be live in the index)."""
+        return self.change(delete=doc_ids).generation
+
+    def change(self, articles: Sequence[Article] = (), vectors: np.ndarray | None = None,
+               delete: Sequence[str] = (), replace: bool = False, where: str = "the new articles",
+               source: str = "") -> Change:
+        """One commit: ``delete`` marked deleted, and ``articles`` (with their ``vectors``,
+        normalised, when the store has dense settings) written as a new segment. An id
+        the index holds live is an error unless ``replace``, which deletes the old one
+        in the same commit; an id to delete must be live, and not also added. The
+        generation's history records it, with ``source`` (where the articles came from)."""
+        articles, delete = list(articles), list(dict.fromkeys(delete))
+        if not articles and not delete:
+            raise InputError(where, None, "nothing to add or delete")
+        if articles and (vectors is None) != (self.dense is None):
+            raise ValueError("vectors are given exactly when the store has dense settings")
+        ids = [a.doc_id for a in articles]
+        if len(set(ids)) != len(ids):
+            raise InputError(where, None, "an id occurs twice among them")
+        both = sorted(set(ids) & set(delete))
+        if both:
+            raise InputError(where, None, f"'{both[0]}' is both added and deleted: do one, then the other")
         with folder_lock(self.folder):
             current = self.current()
-            held = self._held(current, doc_ids)
-            missing = [d for d in doc_ids if d not in held]
+            held = self._held(current, ids + delete)
+            clash = [i for i in ids if i in held]
+            if clash and not replace:
+                raise InputError(where, None, f"{len(clash)} of its ids already in the index (first: '{clash[0]}'): "
+                                 "pass --replace to replace those articles")
+            missing = [d for d in delete if d not in held]
             if missing:
                 raise InputError("ids to delete", None, f"{len(missing)} not in the index (first: '{missing[0]}')")
             number = current.number + 1
-            return self._commit(Generation(number, self._marked(current, set(held.values()), number)))
+            segments = self._marked(current, {held[i] for i in clash + delete}, number)
+            if articles:
+                name = f"seg-{number:06d}"
+                self._write_segment(name, articles, vectors)
+                segments += (Segment(name, len(articles)),)
+            done = {"utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "added": len(articles) - len(clash),
+                    "replaced": len(clash), "deleted": len(delete), "source": source}
+            generation = self._commit(Generation(number, segments, (*current.history, done)))
+        return Change(generation, done["added"], done["replaced"], done["deleted"])
 
     def merge(self, max_segments: int = 1, expunge_deletes: bool = False) -> Generation:
         """Merge neighbouring segments, smallest pairs first, until at most ``max_segments``
@@ -196,10 +242,16 @@ class SegmentStore:
             raise ValueError(f"max_segments must be at least 1, not {max_segments}")
         with folder_lock(self.folder):
             current = self.current()
-            runs = plan_merges([s.documents - s.deleted for s in current.segments], max_segments)
+            # the base is the index folder itself: rewriting it is a rebuild (ranker.index.update), not a merge
+            fixed = 1 if current.segments and current.segments[0].name == BASE else 0
+            if max_segments <= fixed:
+                raise ValueError("the store keeps its base segment: merge to at least 2 segments")
+            sizes = [s.documents - s.deleted for s in current.segments[fixed:]]
+            runs = [(first + fixed, last + fixed) for first, last in plan_merges(sizes, max_segments - fixed)]
             if expunge_deletes:
                 merged = {i for first, last in runs for i in range(first, last + 1)}
-                runs = sorted(runs + [(i, i) for i, s in enumerate(current.segments) if s.deleted and i not in merged])
+                runs = sorted(runs + [(i, i) for i, s in enumerate(current.segments)
+                                      if s.deleted and i not in merged and i >= fixed])
             if not runs:
                 return current
             number = current.number + 1
@@ -216,7 +268,7 @@ class SegmentStore:
                 segments += current.segments[runs[-1][1] + 1 :]
             finally:
                 snapshot.close()
-            return self._commit(Generation(number, tuple(segments)))
+            return self._commit(Generation(number, tuple(segments), current.history))
 
     def _held(self, generation: Generation, doc_ids: Sequence[str]) -> dict[str, int]:
         """The global row of each of ``doc_ids`` live in ``generation``."""
@@ -235,16 +287,27 @@ class SegmentStore:
                 marks = self._deletions(segment)
                 marks[mine] = True
                 name = f"{segment.name}.del-{number:06d}.npy"
-                _save_new(self.folder / name, marks)
-                segment = Segment(segment.name, segment.documents, name, int(marks.sum()))
+                digest = _save_new(self.folder / name, marks)
+                segment = Segment(segment.name, segment.documents, name, int(marks.sum()), digest)
             out.append(segment)
             start += segment.documents
         return tuple(out)
 
     def _deletions(self, segment: Segment) -> np.ndarray:
+        """``segment``'s deletion marks, checked against the sha256 its generation lists."""
         if segment.deletions is None:
             return np.zeros(segment.documents, dtype=bool)
-        return np.load(self.folder / segment.deletions, allow_pickle=False)
+        path = self.folder / segment.deletions
+        try:
+            raw = path.read_bytes()
+            if segment.deletions_sha256 and hashlib.sha256(raw).hexdigest() != segment.deletions_sha256:
+                raise ValueError("sha256 differs from its generation's list (changed or truncated)")
+            marks = np.load(io.BytesIO(raw), allow_pickle=False)
+            if marks.shape != (segment.documents,) or marks.dtype != bool:
+                raise ValueError(f"{marks.shape} {marks.dtype} marks for {segment.documents} documents")
+        except (OSError, ValueError) as err:
+            raise InputError(path, None, f"unreadable deletion marks ({err}): restore the index folder") from None
+        return marks
 
     def _write_segment(self, name: str, articles: Sequence[Article], vectors: np.ndarray | None,
                        merged: bool = False) -> None:
@@ -255,7 +318,9 @@ class SegmentStore:
 
         scratch = scratch_sibling(self.folder / name)  # a killed writer's is removed by the next commit
         write_docstore(scratch / "docs.sqlite", articles)
-        Postings.build([field_text(a, self.fields) for a in articles], self.bm25).save(scratch / "bm25")
+        if self.bm25 is not None:  # the title counted as often as a whole build counts it
+            texts = [field_text(a, self.fields, self.bm25.title_boost) for a in articles]
+            Postings.build(texts, self.bm25).save(scratch / "bm25")
         if vectors is not None:
             import faiss
 
@@ -263,53 +328,33 @@ class SegmentStore:
             config = self.dense if merged else DenseConfig(index_type="flat")
             built = build_faiss(np.ascontiguousarray(vectors, dtype=np.float32), config)
             faiss.write_index(built, str(scratch / "dense" / "faiss.index"))
+        write_listed(scratch, LISTED, {"segment": name, "documents": len(articles)})
         scratch.rename(self.folder / name)
 
     def _commit(self, generation: Generation) -> Generation:
-        """Write ``generation``'s file whole, then remove what neither it nor the one before names."""
+        """Write ``generation``'s file whole, then remove every older generation no reader
+        holds, and every file that no generation left names."""
         atomic_write_text(self.folder / f"generation-{generation.number:06d}.json",
-                          json.dumps({"number": generation.number,
-                                      "segments": [asdict(s) for s in generation.segments]}, indent=1))
+                          json.dumps({"number": generation.number, "segments": [asdict(s) for s in generation.segments],
+                                      "history": list(generation.history)}, indent=1))
         keep = generation.files() | {"store.json"}
-        older = [n for n in self.numbers() if n < generation.number]
-        if older:
-            keep |= self.generation(older[-1]).files()
-        ours = ("seg-", ".seg-", ".generation-")  # segments, deletion marks, and killed writers' temporaries
+        for number in self.numbers():
+            if number < generation.number and not release(self.folder / f"generation-{number:06d}.json"):
+                keep |= self.generation(number).files()  # a reader holds it: its files stay until it lets go
+        # segments, deletion marks (the base's too), and killed writers' temporaries
+        ours = ("seg-", ".seg-", ".generation-", f"{BASE}.del-", f".{BASE}.del-")
         for path in self.folder.iterdir():
             if path.name not in keep and (_GENERATION.fullmatch(path.name) or path.name.startswith(ours)):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         return generation
 
 
-def plan_merges(sizes: Sequence[int], max_segments: int) -> list[tuple[int, int]]:
-    """Which neighbouring segments to merge, as ``(first, last)`` index ranges, so that at
-    most ``max_segments`` remain: the neighbours with the fewest live documents between
-    them go together first (so small segments fold into each other before into a big one).
-
-    Example:
-        >>> plan_merges([1000, 10, 20, 5, 900], max_segments=3)
-        [(1, 3)]
-        >>> plan_merges([10, 0, 20], max_segments=3)  # an empty segment is always dropped
-        [(0, 1)]
-    """
-    groups = [[i] for i in range(len(sizes))]
-    weight = [int(n) for n in sizes]
-    while len(groups) > max_segments or (0 in weight and len(groups) > 1):
-        if 0 in weight:  # a segment of deleted articles only: fold it into a neighbour
-            at = weight.index(0)
-            pair = at - 1 if at else 0
-        else:
-            pair = min(range(len(groups) - 1), key=lambda i: weight[i] + weight[i + 1])
-        groups[pair : pair + 2] = [groups[pair] + groups[pair + 1]]
-        weight[pair : pair + 2] = [weight[pair] + weight[pair + 1]]
-    return [(g[0], g[-1]) for g in groups if len(g) > 1]
-
-
-def _save_new(path: Path, array: np.ndarray) -> None:
-    """``array`` at ``path``, whole or not at all (a generation names only whole files)."""
+def _save_new(path: Path, array: np.ndarray) -> str:
+    """``array`` at ``path``, whole or not at all (a generation names only whole files); its sha256."""
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     atomic_write_bytes(path, buffer.getvalue())
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
 class Snapshot:
@@ -319,26 +364,36 @@ class Snapshot:
 
     def __init__(self, store: SegmentStore, generation: Generation, search: bool = True) -> None:
         self.store, self.generation = store, generation
+        # held first: from here on no commit removes this generation's files
+        self._held = hold(store.folder / f"generation-{generation.number:06d}.json")
+        for segment in generation.segments:
+            if segment.name != BASE:  # the index's own manifest lists the base's files
+                folder = store.path(segment)
+                check(folder, read_json(folder / LISTED).get("files", {}), "restore the index folder")
         self.deleted = [store._deletions(s) if s.deletions else None for s in generation.segments]
         self.offsets = np.concatenate([[0], np.cumsum([s.documents for s in generation.segments])]).astype(np.int64)
-        self.docs = [DocStore(store.folder / s.name / "docs.sqlite", store.fields) for s in generation.segments]
+        self.docs = [DocStore(store.path(s) / "docs.sqlite", store.fields) for s in generation.segments]
         if search:  # opened now, so that a commit removing the files later cannot take them away
             _ = self.bm25, self.faiss
 
     @functools.cached_property
-    def bm25(self) -> SegmentedBM25:
-        folder, segments = self.store.folder, self.generation.segments
-        return SegmentedBM25(self.store.bm25, [Postings.load(folder / s.name / "bm25") for s in segments],
-                             self.deleted)
+    def bm25(self) -> SegmentedBM25 | None:
+        if self.store.bm25 is None:
+            return None
+        return SegmentedBM25(self.store.bm25, [Postings.load(self.store.path(s) / "bm25")
+                                               for s in self.generation.segments], self.deleted)
 
     @functools.cached_property
     def faiss(self) -> list | None:
         if self.store.dense is None:
             return None
+        return [self._read_faiss(s) for s in self.generation.segments]
+
+    def _read_faiss(self, segment: Segment):
         import faiss
 
-        return [faiss.read_index(str(self.store.folder / s.name / "dense" / "faiss.index"))
-                for s in self.generation.segments]
+        # memory-mapped, as DenseRetriever.load maps the index: a segment's files never change
+        return faiss.read_index(str(self.store.path(segment) / "dense" / "faiss.index"), faiss.IO_FLAG_MMAP_IFC)
 
     def dense_search(self, vectors: np.ndarray, k: int):
         """The top ``k`` live rows for each query vector (normalised), across the segments."""
@@ -370,10 +425,13 @@ class Snapshot:
             deleted = self.deleted[at]
             rows = [r for r in range(self.generation.segments[at].documents) if deleted is None or not deleted[r]]
             articles += self.docs[at].get(rows)
-            if self.faiss is not None:
-                vectors.append(self.faiss[at].reconstruct_n(0, self.faiss[at].ntotal)[rows])
-        return articles, (np.concatenate(vectors) if self.faiss is not None else None)
+            if self.store.dense is not None:
+                index = self.faiss[at] if "faiss" in self.__dict__ else self._read_faiss(self.generation.segments[at])
+                vectors.append(index.reconstruct_n(0, index.ntotal)[rows])
+        return articles, (np.concatenate(vectors) if self.store.dense is not None else None)
 
     def close(self) -> None:
+        """Close its documents and let go of its generation (the next commit may remove its files)."""
         for docs in self.docs:
             docs.close()
+        self._held.close()

@@ -1,19 +1,25 @@
 """Adding and deleting articles without a rebuild: only new articles are encoded.
 
-An update reads the index's documents and the vectors it was built from (FAISS
-gives them back for flat and HNSW indexes; an IVF-PQ index keeps them beside
-itself), drops the deleted rows, appends the new articles with their vectors
-(encoded here, the one costly step), and writes the whole folder again with the
-same settings: the document store, BM25 (whose statistics are corpus-wide, so
-bm25s indexes every text again: seconds per 100k articles), FAISS from the
-vectors, and the manifest with its file list. The folder is swapped in whole
-(:func:`ranker.core.files.atomic_directory`), so a kill at any moment leaves the old
-version or the new one; and the result equals a fresh build of the same
-articles in the same order (kept articles first, in their order, then the new).
+An index built whole takes later changes as segments (issue 37,
+:mod:`ranker.index.segmented`): an add writes the new articles, their BM25 postings
+and their vectors as one small new segment, a delete writes deletion marks, and
+either commits a new generation by renaming one small file — nothing already in
+the index is written again, so an add costs what its own articles cost. Searches
+score BM25 with the statistics of every live segment, and so rank as a fresh
+build of the same articles would.
+
+A full merge (:func:`merge_index` with one segment, or expunging the build's own
+deleted articles) writes the whole folder again from the live articles and the
+vectors it holds (FAISS gives them back for flat and HNSW indexes; an IVF-PQ index
+keeps them beside itself) and swaps it in whole
+(:func:`ranker.core.files.atomic_directory`): the result equals a fresh build of
+the same articles in the same order. An index built before segments (its BM25
+keeps no term frequencies) is rewritten so once, on its first update.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,12 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from ranker.core.errors import InputError
-from ranker.core.files import one_writer
+from ranker.core.files import one_writer, remove_stale_siblings
 from ranker.data.fields import field_text
 from ranker.data.records import Article
 from ranker.index.folder import Index, check_articles, write_index
+from ranker.index.segmented import SEGMENTS, store_of
+from ranker.index.segments import SegmentStore
 from ranker.retrieve.bm25 import BM25Config
-from ranker.retrieve.dense import DenseRetriever
+from ranker.retrieve.bm25_segments import Postings
+from ranker.retrieve.dense import DenseConfig, DenseRetriever
 from ranker.retrieve.embed import encode_corpus
 
 
@@ -81,64 +90,163 @@ def update_index(
     path = Path(path)
     if path.is_symlink():  # update what the link points at; the link stays
         path = path.resolve()
-    with one_writer(path):
-        return _update(path, list(add), list(dict.fromkeys(delete)), replace, source, show_progress,
-                       runtime, precision)
-
-
-def _update(path: Path, add: list[Article], delete: list[str], replace: bool, source: str,
-            show_progress: bool, runtime: str, precision: str) -> Update:
-    started = time.perf_counter()
-    index = Index.open(path, runtime, precision)
-    existing = index.docs.get(list(range(index.manifest["doc_count"])))
-    held = {a.doc_id for a in existing}
+    add, delete = list(add), list(dict.fromkeys(delete))
     where = source or "the new articles"
-    clash = [a.doc_id for a in add if a.doc_id in held]
+    with one_writer(path):
+        remove_stale_siblings(path)  # what a killed writer left beside the folder
+        started = time.perf_counter()
+        index = Index.open(path, runtime, precision)
+        try:
+            clash = _check_change(index, add, delete, replace, where)
+            if not _takes_segments(index):
+                say = "this index was built before segments: it is written again once, then takes changes as segments"
+                if show_progress:
+                    print(f"{path}: {say}", file=sys.stderr)
+                kept = [a for a in _live_articles(index) if a.doc_id not in set(delete) | set(clash)]
+                return _rewrite(index, kept, add, (len(add) - len(clash), len(clash), len(delete)), source,
+                                show_progress, started)
+            vectors, seconds = _encode(index, add, show_progress)
+        finally:
+            index.docs.close()
+        began = time.perf_counter()
+        store = store_of(path) or SegmentStore.create(path / SEGMENTS, _bm25_config(index),
+                                                      _dense_config(index), index.manifest["fields"],
+                                                      base=index.manifest["doc_count"])
+        change = store.change(add, vectors, delete, replace, where, source)
+        seconds["commit"] = time.perf_counter() - began
+    return Update(added=change.added, replaced=change.replaced, deleted=change.deleted,
+                  documents=change.generation.live, seconds={k: round(v, 3) for k, v in seconds.items()})
+
+
+def _check_change(index: Index, add: list[Article], delete: list[str], replace: bool, where: str) -> list[str]:
+    """Refuse a change before anything is encoded; the ids it replaces."""
+    check_articles(add, index.manifest.get("fields", ["text"]), where)  # as a build checks them
+    clash = [a.doc_id for a in add if index.docs.row_of(a.doc_id) is not None]
     if clash and not replace:
         raise InputError(where, None, f"{len(clash)} of its ids already in the index (first: '{clash[0]}'): "
                          "pass --replace to replace those articles")
-    unknown = [d for d in delete if d not in held]
+    unknown = [d for d in delete if index.docs.row_of(d) is None]
     if unknown:
         raise InputError("ids to delete", None, f"{len(unknown)} not in the index (first: '{unknown[0]}')")
     both = sorted({a.doc_id for a in add} & set(delete))
     if both:
         raise InputError(where, None, f"'{both[0]}' is both added and deleted: do one, then the other")
-    gone = set(delete) | set(clash)
-    kept = [row for row, a in enumerate(existing) if a.doc_id not in gone]
-    articles = [existing[row] for row in kept] + add
-    if not articles:
-        raise InputError(str(path), None, "the update would leave the index empty; build a new one instead")
-    fields = index.manifest.get("fields", ["text"])
-    check_articles(articles, fields, where)  # as a build checks them: before any encoding
+    if not add and len(delete) >= index.manifest["doc_count"]:
+        raise InputError(str(index.path), None, "the update would leave the index empty; build a new one instead")
+    return clash
+
+
+def _takes_segments(index: Index) -> bool:
+    """Whether the index can take a segment: its BM25 keeps term frequencies (built since issue 37)."""
+    return "bm25" not in index.manifest["components"] or Postings.beside_bm25s(index.path / "bm25")
+
+
+def _bm25_config(index: Index) -> BM25Config | None:
     components = index.manifest["components"]
-    bm25 = BM25Config(**components["bm25"]) if "bm25" in components else None
+    return BM25Config(**components["bm25"]) if "bm25" in components else None
+
+
+def _dense_config(index: Index) -> DenseConfig | None:
+    """The FAISS settings the index was built with (its model is checked when encoding)."""
+    if "dense" not in index.manifest["components"]:
+        return None
+    stored = index.manifest["components"]["dense"]["config"]
+    return DenseConfig(**{k: v for k, v in stored.items() if k != "embedder"})
+
+
+def _encode(index: Index, add: list[Article], show_progress: bool) -> tuple[np.ndarray | None, dict[str, float]]:
+    """The new articles' vectors (None for an index without dense vectors), and the seconds it took."""
+    if "dense" not in index.manifest["components"] or not add:
+        return None, {}
+    import shutil
+
+    from ranker.core.files import scratch_sibling
+
+    began = time.perf_counter()
+    loaded = index.dense()
+    fields = index.manifest.get("fields", ["text"])
+    # named like our other temporaries: removed after, or by the next write if this one is killed
+    shards = scratch_sibling(Path(index.path).resolve())  # beside the folder a symlink points at
+    try:
+        vectors = encode_corpus(loaded.embedder, [field_text(a, fields) for a in add], shards,
+                                loaded.config.shard_size, show_progress)
+    finally:
+        shutil.rmtree(shards, ignore_errors=True)
+    return vectors, {"encode": time.perf_counter() - began}
+
+
+def _live_articles(index: Index) -> list[Article]:
+    """The index's live articles, in row order."""
+    return index.docs.get(index.live_rows().tolist())
+
+
+def _live_vectors(index: Index, rows: list[int]) -> np.ndarray:
+    """The vectors of ``rows``: the build's from its retriever (an IVF-PQ index keeps them
+    beside itself), each segment's from its flat or HNSW index."""
+    dense = index.dense()
+    base = dense.base if index.segments is not None else dense
+    parts = [base.vectors(index.path / "dense")]
+    if index.segments is not None:
+        parts += [faiss.reconstruct_n(0, faiss.ntotal) for faiss in dense.indexes[1:]]
+    return np.concatenate(parts)[rows].astype(np.float32, copy=False)
+
+
+def _rewrite(index: Index, kept: list[Article], add: list[Article], counts: tuple[int, int, int], source: str,
+             show_progress: bool, started: float) -> Update:
+    """The whole folder written again from ``kept`` (live articles, in row order) and
+    ``add``, with the vectors it holds and the new ones encoded: a full merge."""
+    articles = kept + add
+    if not articles:
+        raise InputError(str(index.path), None, "the update would leave the index empty; build a new one instead")
+    fields = index.manifest.get("fields", ["text"])
     dense, vectors, seconds = None, None, {}
-    if "dense" in components:
+    if "dense" in index.manifest["components"]:
+        ids = {a.doc_id: row for row, a in zip(index.live_rows().tolist(), _live_articles(index), strict=True)}
+        old = _live_vectors(index, [ids[a.doc_id] for a in kept])
+        new, seconds = _encode(index, add, show_progress)
+        vectors = old if new is None else np.concatenate([old, new]).astype(np.float32, copy=False)
         loaded = index.dense()
-        old = loaded.vectors(index.path / "dense")[kept]
         dense = DenseRetriever(loaded.config, loaded.embedder)
-        began = time.perf_counter()
-        new = np.zeros((0, old.shape[1]), dtype=np.float32)
-        if add:
-            import shutil
-
-            from ranker.core.files import scratch_sibling
-
-            # named like our other temporaries: removed after, or by the next write if this one is killed
-            shards = scratch_sibling(Path(path).resolve())  # beside the folder a symlink points at
-            try:
-                new = encode_corpus(loaded.embedder, [field_text(a, fields) for a in add], shards,
-                                    loaded.config.shard_size, show_progress)
-            finally:
-                shutil.rmtree(shards, ignore_errors=True)
-        vectors = np.concatenate([old, new]).astype(np.float32, copy=False)
-        seconds["encode"] = time.perf_counter() - began
+    added, replaced, deleted = counts
     history = [*index.manifest.get("history", []),
-               {"utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "added": len(add) - len(clash),
-                "replaced": len(clash), "deleted": len(delete), "source": source}]
-    about = {"source": index.manifest.get("source", ""), "engine": "local", "history": history, "where": str(path)}
+               {"utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "added": added,
+                "replaced": replaced, "deleted": deleted, "source": source}]
+    about = {"source": index.manifest.get("source", ""), "engine": "local", "history": history,
+             "where": str(index.path)}
     index.docs.close()
-    write_index(Path(path), articles, fields, bm25, dense, vectors, about, show_progress, seconds, started)
-    final = Index.open(path)
-    return Update(added=len(add) - len(clash), replaced=len(clash), deleted=len(delete),
-                  documents=final.manifest["doc_count"], seconds=final.manifest["stage_seconds"])
+    manifest = write_index(Path(index.path), articles, fields, _bm25_config(index), dense, vectors, about,
+                           show_progress, seconds, started)
+    return Update(added=added, replaced=replaced, deleted=deleted, documents=manifest["doc_count"],
+                  seconds=manifest["stage_seconds"])
+
+
+def merge_index(path: str | Path, max_segments: int = 1, expunge_deletes: bool = False,
+                show_progress: bool = True) -> Update:
+    """Merge the index's segments until at most ``max_segments`` remain (deleted
+    articles dropped from those merged); ``expunge_deletes`` also rewrites every
+    segment holding deleted articles, so their text leaves the disk. Merging into
+    one segment, or expunging deletions from the build's own articles, writes the
+    whole folder again (a rebuild without encoding).
+
+    Example:
+        >>> merge_index("indexes/news", show_progress=False).documents
+        6
+    """
+    path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    if max_segments < 1:
+        raise InputError("--max-segments", None, f"must be at least 1, not {max_segments}")
+    with one_writer(path):
+        started = time.perf_counter()
+        index = Index.open(path)
+        segments = index.segments.generation.segments if index.segments is not None else ()
+        try:
+            if len(segments) <= max_segments and not (expunge_deletes and any(s.deleted for s in segments)):
+                return Update(0, 0, 0, index.manifest["doc_count"], {})  # nothing to merge
+            if max_segments == 1 or (expunge_deletes and segments[0].deleted) or not _takes_segments(index):
+                return _rewrite(index, _live_articles(index), [], (0, 0, 0), "", show_progress, started)
+        finally:
+            index.docs.close()
+        generation = store_of(path).merge(max_segments, expunge_deletes)
+    return Update(0, 0, 0, generation.live, {"merge": round(time.perf_counter() - started, 3)})

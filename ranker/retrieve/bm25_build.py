@@ -101,8 +101,12 @@ class ChunkedBM25Builder:
         self._chunks.append(len(tokens))
         self.seconds += time.perf_counter() - began
 
-    def finish(self, show_progress: bool = False):
+    def finish(self, show_progress: bool = False, postings: bool = False):
         """Pass 2: score every pair into the CSC matrix; a ``bm25s.BM25`` ready to save or search.
+        ``postings``: also keep each pair's term frequency and each document's length
+        (``self.tf``, ``self.lengths``) in the same pass, so that the index can take new
+        segments later (:class:`ranker.retrieve.bm25_segments.Postings` reads them beside
+        the bm25s arrays, whose columns and rows they share).
 
         Raises:
             ValueError: no text holds a word BM25 can index.
@@ -137,8 +141,10 @@ class ChunkedBM25Builder:
                                       k1=config.k1, b=config.b, delta=config.delta)
             return scores - nonoccurrence[words] if nonoccurrence is not None else scores
 
-        indptr, rows, data = self._columns(score, model.dtype, model.int_dtype, show_progress)
+        indptr, rows, data, tf = self._columns(score, model.dtype, model.int_dtype, show_progress, postings)
         self.close()
+        if postings:
+            self.tf, self.lengths = tf, lengths.astype(np.int32)
         vocab = dict(self.vocab)
         vocab.setdefault("", n_vocab)  # bm25s adds the empty token past the matrix's columns
         model.scores = {"data": data, "indices": rows, "indptr": indptr, "num_docs": n_docs}
@@ -159,21 +165,23 @@ class ChunkedBM25Builder:
             self.add(self._pending)
             self._pending = []
         began = time.perf_counter()
-        indptr, rows, tf = self._columns(lambda words, tf, docs: tf, np.int32, np.int32, show_progress)
+        indptr, rows, tf, _ = self._columns(lambda words, tf, docs: tf, np.int32, np.int32, show_progress)
         self.close()
         lengths = np.concatenate(self._lengths).astype(np.int32)
         self.seconds += time.perf_counter() - began
         return dict(self.vocab), indptr, rows, tf, lengths
 
-    def _columns(self, value, dtype, int_dtype, show_progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _columns(self, value, dtype, int_dtype, show_progress: bool, keep_tf: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """The spilled pairs as a CSC matrix (``indptr``, rows, ``value(words, tf, docs)``),
-        each chunk placed straight into its columns."""
+        each chunk placed straight into its columns; ``keep_tf``: their term frequencies too."""
         from tqdm import tqdm
 
         indptr = np.zeros(len(self.vocab) + 1, dtype=np.int64)
         np.cumsum(self._df, out=indptr[1:])
         data = np.empty(int(indptr[-1]), dtype=dtype)
         rows = np.empty(int(indptr[-1]), dtype=int_dtype)
+        kept = np.empty(int(indptr[-1]), dtype=np.int32) if keep_tf else None
         heads = indptr[:-1].copy()  # where each column's next entry goes
         self._spill.seek(0)
         first = 0
@@ -186,15 +194,17 @@ class ChunkedBM25Builder:
             values = value(words, tf, docs)
             # a stable sort by word keeps each column's documents in ascending order
             order = np.argsort(words, kind="stable")
-            words, docs, values = words[order], docs[order], values[order]
+            words, docs, values, tf = words[order], docs[order], values[order], tf[order]
             starts = np.flatnonzero(np.r_[True, words[1:] != words[:-1]])
             runs = np.diff(np.r_[starts, len(words)])
             at = heads[words] + (np.arange(len(words)) - np.repeat(starts, runs))
             data[at] = values
             rows[at] = docs
+            if kept is not None:
+                kept[at] = tf
             heads[words[starts]] += runs
             first += count
-        return indptr, rows, data
+        return indptr, rows, data, kept
 
 def build_bm25(texts: Iterable[str], config: BM25Config, show_progress: bool = False,
                scratch: str | Path | None = None):

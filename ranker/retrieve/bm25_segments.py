@@ -80,11 +80,31 @@ class Postings:
 
     @classmethod
     def load(cls, folder: str | Path) -> Postings:
-        """Postings written by :meth:`save`, memory-mapped (a query reads its words' columns)."""
+        """Postings written by :meth:`save`, or those of an index's first segment: its
+        bm25s folder, whose columns and rows they share, with ``tf.npy`` and
+        ``lengths.npy`` beside them (:meth:`ranker.retrieve.bm25_build.ChunkedBM25Builder.finish`
+        with ``postings``). Memory-mapped: a query reads its words' columns.
+
+        Raises:
+            FileNotFoundError: a bm25s folder without term frequencies (built before segments).
+        """
         folder = Path(folder)
-        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-        arrays = [np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)) for name in _ARRAYS]
-        return cls(vocab, *arrays)
+
+        def array(name: str) -> np.ndarray:
+            return np.asarray(np.load(folder / name, mmap_mode="r", allow_pickle=False))
+
+        if (folder / "rows.npy").is_file():
+            vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+            return cls(vocab, *(array(f"{name}.npy") for name in _ARRAYS))
+        vocab = json.loads((folder / "vocab.index.json").read_text(encoding="utf-8"))
+        vocab.pop("", None)  # bm25s's empty token, past the matrix's columns
+        return cls(vocab, array("indptr.csc.index.npy"), array("indices.csc.index.npy"), array("tf.npy"),
+                   array("lengths.npy"))
+
+    @staticmethod
+    def beside_bm25s(folder: str | Path) -> bool:
+        """Whether the bm25s folder ``folder`` keeps the term frequencies a segment needs."""
+        return all((Path(folder) / name).is_file() for name in ("tf.npy", "lengths.npy"))
 
 
 class SegmentedBM25:

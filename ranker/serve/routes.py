@@ -296,15 +296,21 @@ async def health(request: Request):
 router.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)  # uptime checkers ask HEAD
 
 
-@router.get("/stats", summary="What the service has done: batches, queries, seconds per stage")
+@router.get("/stats", summary="What the service has done (batches, queries, seconds per stage), and its index")
 async def stats(request: Request):
     service = _service(request)
     config = service.config
     limits = {"queries_per_request": MAX_QUERIES, "body_bytes": MAX_BODY, "url_bytes": MAX_URL,
               "header_bytes": MAX_HEADERS, "query_chars": config.max_query_chars, "k": config.max_k,
               "queued_searches": config.max_queued, "slice_ms": config.slice_ms, "deadline_s": config.deadline}
+    generation = service.generation
+    index = None
+    if generation is not None:  # how the index stands: segments since its build, and deleted articles
+        manifest = generation.index.manifest
+        index = {"version": generation.version, "documents": generation.documents,
+                 "segments": manifest.get("segments", 1), "deleted": manifest.get("deleted", 0)}
     return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"]),
-            "queued": service.queue_depth, "limits": limits}
+            "queued": service.queue_depth, "limits": limits, "index": index}
 
 
 @router.get("/metrics", summary="Requests, errors, latency, queue and index version (Prometheus text format)",
