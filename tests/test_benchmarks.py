@@ -167,10 +167,13 @@ def test_a_partial_run_says_which_figures_are_new_and_dates_the_others(tmp_path)
     assert "partial" not in starting_results(tmp_path, "quick", {"cli"})  # another mode keeps nothing
 
 
-def test_the_segments_benchmark_runs_at_a_small_size(tmp_path):
+@pytest.mark.timeout(300)
+def test_the_segments_benchmark_runs_at_a_small_size(tmp_path, demo_world):
     from benchmarks.segments_bench import measure
 
     texts = ["Oil prices fell as OPEC cut output", "The dam held after the storm", "Voters went to the polls"] * 50
-    row = measure(200, texts, ["oil prices", "the storm"], tmp_path)
-    assert set(row["adds"]) == {10, 100, 1000} and set(row["search"]) == {1, 4, 10, 30}
-    assert row["merge_s"] > 0 and row["disk_mib"] > 0
+    row = measure(200, texts, ["oil prices", "the storm"], tmp_path, demo_world / "indexes/news")
+    assert set(row["adds"]) == {10, 100, 1000} and set(row["search"]) == {"1", "4", "10", "30", "2 (merged)",
+                                                                          "1 (merged)"}
+    assert all(np.isfinite(add["served_after_s"]) for add in row["adds"].values())  # each add found by the service
+    assert row["merge_to_2"]["segments_after"] == 2 and row["merge_to_1"]["segments_after"] == 1

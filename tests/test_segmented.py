@@ -183,3 +183,44 @@ def test_stats_and_verify_name_segments_and_damage(tmp_path, capsys):
     marks = next((folder / SEGMENTS).glob("base.del-*.npy"))
     marks.write_bytes(marks.read_bytes()[:-1] + b"\x01")
     assert any("unreadable deletion marks" in p for p in segment_problems(folder))
+
+
+@pytest.mark.timeout(300)
+def test_serve_merges_small_segments_in_the_background_and_answers_meanwhile(tmp_path):
+    from tests.test_serve import call, serving_index
+
+    folder, corpus = _bm25_index(tmp_path, 30)
+    for at in range(6, 30, 2):  # twelve small segments beside the build's
+        update_index(folder, add=corpus[at:at + 2], show_progress=False)
+    with serving_index(folder, merge_every=0.2, watch_every=0.1) as url:
+        deadline, stats = time.monotonic() + 120, {}
+        while time.monotonic() < deadline:
+            status, stats = call(url, "/stats")
+            assert status == 200 and call(url, "/search?q=w001x+w002x&k=5&retriever=bm25")[0] == 200
+            if stats["index"]["segments"] == 2 and stats["index"]["merges"]:  # loaded, and the merge's end seen
+                break
+            time.sleep(0.1)
+        assert stats["index"]["merges"] >= 1 and stats["index"]["segments"] == 2, stats
+        assert stats["index"]["documents"] == 30 and not stats["index"]["failed"]
+    assert Index.open(folder).live_ids() == [a.doc_id for a in corpus[:30]]
+    _verified(folder)
+
+
+def test_a_new_generation_opened_with_reuse_shares_the_build_and_answers_as_a_fresh_open(tmp_path, tiny_model):
+    corpus = articles(20)
+    folder = tmp_path / "idx"
+    build_index(corpus[:10], folder, BM25Config(), dense_config(tiny_model), show_progress=False)
+    update_index(folder, add=corpus[10:14], show_progress=False)
+    old = Index.open(folder)
+    old.retriever("hybrid")
+    update_index(folder, add=corpus[14:], delete=["d1"], show_progress=False)
+    new, fresh = Index.open(folder, reuse=old), Index.open(folder)
+    assert new.dense().base is old.dense().base  # the build's retriever and model, not loaded again
+    assert new.segments.cache[("faiss", "seg-000001")] is old.segments.cache[("faiss", "seg-000001")]
+    for name in ("bm25", "dense", "hybrid"):
+        got, want = new.retriever(name).search(["oil prices", "w001x"], 8), fresh.retriever(name).search(
+            ["oil prices", "w001x"], 8)
+        np.testing.assert_array_equal(got.rows, want.rows)
+        np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=1e-6)
+    merge_index(folder, show_progress=False)  # a new build: nothing of the old one is taken over
+    assert Index.open(folder, reuse=new).shared == {}

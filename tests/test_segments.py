@@ -208,6 +208,16 @@ def test_a_write_killed_at_any_moment_leaves_a_whole_generation_and_no_stray_fil
     store = SegmentStore.create(folder, BM25Config())
     store.add([Article(f"old-{n}", "", "oil output") for n in range(5)])
     rng, seen = random.Random(3), set()
+    # how long a whole add and delete takes here, so that the kills fall before and after its commit
+    # however loaded the machine is
+    process = subprocess.Popen([sys.executable, "-c", _ADD, str(folder)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    began = time.monotonic()
+    process.communicate("go\n", timeout=120)
+    whole = time.monotonic() - began
+    store.delete(list(store.open().live_rows([f"new-{n}" for n in range(300)])))
+    store.add([Article("old-0", "", "oil output")])
     for _ in range(8):
         before = store.current()
         process = subprocess.Popen([sys.executable, "-c", _ADD, str(folder)], stdin=subprocess.PIPE,
@@ -215,7 +225,7 @@ def test_a_write_killed_at_any_moment_leaves_a_whole_generation_and_no_stray_fil
         assert process.stdout.readline().strip() == "ready"
         process.stdin.write("go\n")
         process.stdin.flush()
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, 1.3 * whole))
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         now = store.current()

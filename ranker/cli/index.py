@@ -52,8 +52,11 @@ def add_commands(commands) -> None:
         "opened.",
     )
     merge.add_argument("index", type=Path, help="an index folder")
-    merge.add_argument("--max-segments", type=count(1), default=1, metavar="N",
+    merge.add_argument("--max-segments", type=count(1), default=None, metavar="N",
                        help="merge until at most N segments remain (default: 1, the whole index)")
+    merge.add_argument("--tiered", action="store_true",
+                       help="merge only what the tiered policy plans (ten neighbouring segments of one size class; "
+                       "what 'ranker serve' does in the background), never the build's own articles")
     merge.add_argument("--expunge-deletes", action="store_true",
                        help="also rewrite every segment that holds deleted articles, so their text leaves the disk")
     merge.add_argument("--json", action="store_true", help="print what was done as JSON")
@@ -215,12 +218,16 @@ def merge_command(args: argparse.Namespace) -> int:
     """``ranker merge``: :func:`ranker.index.update.merge_index`."""
     from ranker.core.outputs import INDEX, check_output
     from ranker.index.folder import check_index_folder
+    from ranker.index.merge_policy import TieredPolicy
     from ranker.index.update import merge_index
 
-    check_output(args.index, INDEX)
     check_index_folder(args.index)
+    check_output(args.index, INDEX)
+    if args.tiered and args.max_segments is not None:
+        raise InputError("command line", "--tiered", "give --tiered or --max-segments, not both")
     before = _segments(args.index)
-    done = merge_index(args.index, args.max_segments, args.expunge_deletes, show_progress=not args.quiet)
+    done = merge_index(args.index, args.max_segments or 1, args.expunge_deletes, show_progress=not args.quiet,
+                       policy=TieredPolicy() if args.tiered else None)
     after = _segments(args.index)
     if args.json:
         print(json.dumps({"index": str(args.index), "documents": done.documents, "segments_before": before,

@@ -43,6 +43,10 @@ def add_commands(commands) -> None:
     serve.add_argument("--deadline", type=number(0.1, 3600), default=120.0,
                        help="seconds a search may wait and run before it is dropped with a 503 (default: 120: the "
                             "largest request, reranked, beside three others like it)")
+    serve.add_argument("--merge-every", type=number(0, 86400), default=10.0, metavar="SECONDS",
+                       help="look at the index's segments this often and merge small ones in the background, at the "
+                            "lowest CPU priority (default: 10; 0: never, for an index folder this process may not "
+                            "write)")
     serve.add_argument("--show-paths", action="store_true",
                        help="let /health show the index's and the model's paths (default: their folders' names only)")
     serve.set_defaults(handler=serve_command)
@@ -58,7 +62,7 @@ def serve_command(args: argparse.Namespace) -> int:
                            depth=rerank.depth if rerank else DEFAULT_DEPTH, weight=rerank.weight if rerank else None,
                            rerank_precision=rerank.precision if rerank else None, batch_wait=args.batch_wait_ms / 1000,
                            show_paths=args.show_paths, slice_ms=args.slice_ms, max_queued=args.max_queued,
-                           deadline=args.deadline, **runtime(args))
+                           deadline=args.deadline, merge_every=args.merge_every, **runtime(args))
     failed = serve(config, args.host, args.port, say=warn)
     if failed is not None:  # the message names the file at fault and the fix
         error_line(failed)

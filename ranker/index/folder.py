@@ -303,15 +303,22 @@ class Index:
     #: the store's generation number when opened (None: no store), and the build's file list
     generation: int | None = None
     built: dict[str, str] = field(default_factory=dict, repr=False)
+    #: what the next version of this folder may take over (``Index.open(reuse=...)``): the
+    #: build's dense retrievers, by model, and the segments' opened files
+    shared: dict[Any, Any] = field(default_factory=dict, repr=False)
     # Loaded retrievers by (kind, model): loading the embedder takes a second and
     # hundreds of MB, so an Index loads each once however often it is asked.
     _loaded: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, path: str | Path, runtime: str = "auto", precision: str = "auto") -> Index:
+    def open(cls, path: str | Path, runtime: str = "auto", precision: str = "auto",
+             reuse: Index | None = None) -> Index:
         """Open an index folder, checking that it is one this version can read and
         that every file has the sha256 its manifest lists. ``runtime`` and
-        ``precision`` say how queries are encoded for dense retrieval."""
+        ``precision`` say how queries are encoded for dense retrieval. ``reuse``: an
+        earlier version of the same folder, whose loaded build (its dense retriever
+        and model) and segments this one shares when they are the same files — so a
+        service sees an add within a second, however large the build."""
         path = Path(path)
         manifest_path = path / "manifest.json"
         check_index_folder(path)
@@ -335,15 +342,20 @@ class Index:
         check(path, manifest["files"], "the index changed after it was built: restore the file or rebuild the index")
         # an index from before fields were a setting read the body alone
         docs = DocStore(path / "docs.sqlite", manifest.get("fields", ["text"]))
+        built = manifest["files"]
+        shared = reuse.shared if reuse is not None and reuse.built == built and reuse.runtime == runtime \
+            and reuse.precision == precision else {}
         store = store_of(path)
         generation = store.current() if store is not None else None
-        snapshot = open_segments(store, generation)
-        built = manifest["files"]
+        snapshot = open_segments(store, generation, shared.get("segments"))
         if snapshot is not None:
             docs.close()
             docs, manifest = SegmentedDocs(snapshot), describe(manifest, snapshot)
         opened = cls(path, manifest, docs, runtime, precision, snapshot,
                      generation.number if generation is not None else None, built)
+        opened.shared = {key: value for key, value in shared.items() if key != "segments"}
+        if snapshot is not None:
+            opened.shared["segments"] = snapshot.cache
         opened.still_current()
         return opened
 
@@ -393,7 +405,8 @@ class Index:
             chosen = {"runtime": self.runtime, "precision": self.precision, **({"model": model} if model else {})}
             config = EmbedderConfig(**{**stored, **chosen})
             self.still_current()
-            loaded = DenseRetriever.load(self.path / "dense", Embedder(config))
+            loaded = self.shared.get(("dense", model)) or DenseRetriever.load(self.path / "dense", Embedder(config))
+            self.shared["dense", model] = loaded
             if self.segments is not None:
                 loaded = SegmentedDense(loaded, self.segments)
             self.still_current()

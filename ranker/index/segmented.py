@@ -55,14 +55,16 @@ def store_of(index: str | Path) -> SegmentStore | None:
     return SegmentStore(folder) if (folder / "store.json").is_file() else None
 
 
-def open_segments(store: SegmentStore | None, generation: Generation | None) -> Snapshot | None:
+def open_segments(store: SegmentStore | None, generation: Generation | None,
+                  cache: dict | None = None) -> Snapshot | None:
     """``generation`` of an index's ``store``, open for reading; None when it holds the
-    folder's build alone (no segment added, none of its articles deleted)."""
+    folder's build alone (no segment added, none of its articles deleted). ``cache``:
+    what a reader of an earlier generation opened (see :class:`~ranker.index.segments.Snapshot`)."""
     if store is None or generation is None:
         return None
     if [s.name for s in generation.segments] == [BASE] and not generation.segments[0].deleted:
         return None
-    return store.open(generation, search=False)  # retrievers load as an Index asks for them
+    return store.open(generation, search=False, cache=cache)  # retrievers load as an Index asks for them
 
 
 def segment_files(snapshot: Snapshot) -> dict[str, str]:

@@ -46,7 +46,7 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,7 @@ from ranker.core.integrity import check, write_listed
 from ranker.data.records import Article
 from ranker.index.docstore import DocStore, write_docstore
 from ranker.index.holds import hold, release
-from ranker.index.merge_policy import plan_merges
+from ranker.index.merge_policy import TieredPolicy, plan_merges
 from ranker.retrieve.analysis import BM25Config
 from ranker.retrieve.bm25_segments import Postings, SegmentedBM25
 from ranker.retrieve.dense import DenseConfig, build_faiss
@@ -177,9 +177,11 @@ class SegmentStore:
             raise InputError(self.folder, None, "no generation file: not a segmented index, or a damaged one")
         return self.generation(numbers[-1])
 
-    def open(self, generation: Generation | None = None, search: bool = True) -> Snapshot:
-        """A reader of ``generation`` (default: the current one), fixed for its life."""
-        return Snapshot(self, generation or self.current(), search)
+    def open(self, generation: Generation | None = None, search: bool = True,
+             cache: dict | None = None) -> Snapshot:
+        """A reader of ``generation`` (default: the current one), fixed for its life;
+        ``cache``: segments already opened by an earlier reader of this store (see :class:`Snapshot`)."""
+        return Snapshot(self, generation or self.current(), search, cache)
 
     # -- writing -----------------------------------------------------------------------------
     def add(self, articles: Sequence[Article], vectors: np.ndarray | None = None,
@@ -231,13 +233,15 @@ class SegmentStore:
             generation = self._commit(Generation(number, segments, (*current.history, done)))
         return Change(generation, done["added"], done["replaced"], done["deleted"])
 
-    def merge(self, max_segments: int = 1, expunge_deletes: bool = False) -> Generation:
+    def merge(self, max_segments: int = 1, expunge_deletes: bool = False,
+              policy: TieredPolicy | None = None) -> Generation:
         """Merge neighbouring segments, smallest pairs first, until at most ``max_segments``
         remain: each merged segment holds the live articles of those it replaces, in
         their order (deleted ones are gone from disk once the generation before is
         superseded), so rows keep their order. ``expunge_deletes`` also rewrites every
         other segment that holds deleted articles, so that a taken-down article's text
-        leaves the disk. Writers wait for it (the folder is locked)."""
+        leaves the disk. ``policy``: merge what it plans instead (``max_segments`` is
+        then not used). Writers wait for it (the folder is locked)."""
         if max_segments < 1:
             raise ValueError(f"max_segments must be at least 1, not {max_segments}")
         with folder_lock(self.folder):
@@ -247,7 +251,8 @@ class SegmentStore:
             if max_segments <= fixed:
                 raise ValueError("the store keeps its base segment: merge to at least 2 segments")
             sizes = [s.documents - s.deleted for s in current.segments[fixed:]]
-            runs = [(first + fixed, last + fixed) for first, last in plan_merges(sizes, max_segments - fixed)]
+            planned = policy.plan(sizes) if policy is not None else plan_merges(sizes, max_segments - fixed)
+            runs = [(first + fixed, last + fixed) for first, last in planned]
             if expunge_deletes:
                 merged = {i for first, last in runs for i in range(first, last + 1)}
                 runs = sorted(runs + [(i, i) for i, s in enumerate(current.segments)
@@ -312,8 +317,7 @@ class SegmentStore:
     def _write_segment(self, name: str, articles: Sequence[Article], vectors: np.ndarray | None,
                        merged: bool = False) -> None:
         """The segment's folder, written under a scratch name and renamed: whole or absent.
-        A new segment's vectors are searched flat (IVF-PQ cannot train on a hundred, and
-        HNSW pays off once merged); a merged one's as the store's settings say."""
+        Vectors are searched flat, and with HNSW once a merged segment holds 100,000."""
         from ranker.data.fields import field_text
 
         scratch = scratch_sibling(self.folder / name)  # a killed writer's is removed by the next commit
@@ -325,7 +329,10 @@ class SegmentStore:
             import faiss
 
             (scratch / "dense").mkdir()
-            config = self.dense if merged else DenseConfig(index_type="flat")
+            # flat for new and small merged segments (IVF-PQ cannot train on a hundred, and is
+            # lossy: vectors read back for the next merge must be whole); HNSW once large
+            large = merged and len(articles) >= 100_000 and self.dense.index_type != "flat"
+            config = replace(self.dense, index_type="hnsw" if large else "flat")
             built = build_faiss(np.ascontiguousarray(vectors, dtype=np.float32), config)
             faiss.write_index(built, str(scratch / "dense" / "faiss.index"))
         write_listed(scratch, LISTED, {"segment": name, "documents": len(articles)})
@@ -362,8 +369,13 @@ class Snapshot:
     lives. ``search=False`` opens only its documents and deletion marks (what a writer
     checks ids against): reading a million vectors would make every add cost a second."""
 
-    def __init__(self, store: SegmentStore, generation: Generation, search: bool = True) -> None:
+    def __init__(self, store: SegmentStore, generation: Generation, search: bool = True,
+                 cache: dict | None = None) -> None:
         self.store, self.generation = store, generation
+        #: postings and FAISS indexes opened, by segment: a segment never changes, so a reader of the
+        #: next generation takes over what it shares with this one instead of reading it again
+        self.cache: dict = {key: value for key, value in (cache or {}).items()
+                            if key[1] in {s.name for s in generation.segments}}
         # held first: from here on no commit removes this generation's files
         self._held = hold(store.folder / f"generation-{generation.number:06d}.json")
         for segment in generation.segments:
@@ -380,7 +392,7 @@ class Snapshot:
     def bm25(self) -> SegmentedBM25 | None:
         if self.store.bm25 is None:
             return None
-        return SegmentedBM25(self.store.bm25, [Postings.load(self.store.path(s) / "bm25")
+        return SegmentedBM25(self.store.bm25, [self._cached("postings", s, Postings.load, "bm25")
                                                for s in self.generation.segments], self.deleted)
 
     @functools.cached_property
@@ -392,8 +404,17 @@ class Snapshot:
     def _read_faiss(self, segment: Segment):
         import faiss
 
-        # memory-mapped, as DenseRetriever.load maps the index: a segment's files never change
-        return faiss.read_index(str(self.store.path(segment) / "dense" / "faiss.index"), faiss.IO_FLAG_MMAP_IFC)
+        def read(path: Path):  # memory-mapped, as DenseRetriever.load maps the index
+            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+
+        return self._cached("faiss", segment, read, "dense/faiss.index")
+
+    def _cached(self, kind: str, segment: Segment, load, name: str):
+        """``load(path)`` of the segment's file ``name``, once for this reader and the next."""
+        key = (kind, segment.name)
+        if key not in self.cache:
+            self.cache[key] = load(self.store.path(segment) / name)
+        return self.cache[key]
 
     def dense_search(self, vectors: np.ndarray, k: int):
         """The top ``k`` live rows for each query vector (normalised), across the segments."""

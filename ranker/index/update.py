@@ -32,6 +32,7 @@ from ranker.core.files import one_writer, remove_stale_siblings
 from ranker.data.fields import field_text
 from ranker.data.records import Article
 from ranker.index.folder import Index, check_articles, write_index
+from ranker.index.merge_policy import TieredPolicy
 from ranker.index.segmented import SEGMENTS, store_of
 from ranker.index.segments import SegmentStore
 from ranker.retrieve.bm25 import BM25Config
@@ -221,12 +222,13 @@ def _rewrite(index: Index, kept: list[Article], add: list[Article], counts: tupl
 
 
 def merge_index(path: str | Path, max_segments: int = 1, expunge_deletes: bool = False,
-                show_progress: bool = True) -> Update:
+                show_progress: bool = True, policy: TieredPolicy | None = None) -> Update:
     """Merge the index's segments until at most ``max_segments`` remain (deleted
     articles dropped from those merged); ``expunge_deletes`` also rewrites every
     segment holding deleted articles, so their text leaves the disk. Merging into
     one segment, or expunging deletions from the build's own articles, writes the
-    whole folder again (a rebuild without encoding).
+    whole folder again (a rebuild without encoding). ``policy``: merge only what it
+    plans, never the build's own segment (``ranker serve``'s background merges).
 
     Example:
         >>> merge_index("indexes/news", show_progress=False).documents
@@ -242,11 +244,13 @@ def merge_index(path: str | Path, max_segments: int = 1, expunge_deletes: bool =
         index = Index.open(path)
         segments = index.segments.generation.segments if index.segments is not None else ()
         try:
-            if len(segments) <= max_segments and not (expunge_deletes and any(s.deleted for s in segments)):
+            nothing = len(segments) <= max_segments and not (expunge_deletes and any(s.deleted for s in segments))
+            if not segments or (policy is None and nothing):
                 return Update(0, 0, 0, index.manifest["doc_count"], {})  # nothing to merge
-            if max_segments == 1 or (expunge_deletes and segments[0].deleted) or not _takes_segments(index):
+            whole = max_segments == 1 or (expunge_deletes and segments[0].deleted) or not _takes_segments(index)
+            if policy is None and whole:
                 return _rewrite(index, _live_articles(index), [], (0, 0, 0), "", show_progress, started)
         finally:
             index.docs.close()
-        generation = store_of(path).merge(max_segments, expunge_deletes)
+        generation = store_of(path).merge(max(max_segments, 2), expunge_deletes, policy)
     return Update(0, 0, 0, generation.live, {"merge": round(time.perf_counter() - started, 3)})

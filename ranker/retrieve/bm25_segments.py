@@ -133,6 +133,8 @@ class SegmentedBM25:
         total = sum(int(s.lengths[~d].sum()) if d is not None else int(s.lengths.sum())
                     for s, d in zip(self.segments, self.deleted, strict=True))
         self.average = total / self.live if self.live else 0.0  # bm25s: the mean over every document
+        self._dead = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+            offset + np.flatnonzero(d) for d, offset in zip(self.deleted, self.offsets, strict=False) if d is not None])
         model = bm25s.BM25(method=config.variant)
         self._idf = _select_idf_scorer(model.idf_method)
         self._tfc = _select_tfc_scorer(config.variant)
@@ -182,9 +184,7 @@ class SegmentedBM25:
                 scores[offset + rows] += (weight - absent).astype(dtype)  # rows are distinct within a column
         if nonoccurring:
             scores += dtype.type(nonoccurring)
-        for deleted, offset in zip(self.deleted, self.offsets, strict=False):
-            if deleted is not None:
-                scores[offset + np.flatnonzero(deleted)] = -np.inf
+        scores[self._dead] = -np.inf
         return scores
 
     def search(self, queries: list[str], k: int) -> Results:
@@ -196,10 +196,12 @@ class SegmentedBM25:
             return results
         for q, tokens in enumerate(self.analyzer.tokens(queries)):
             scores = self.scores(tokens)
-            rows, found = top(scores, depth)
-            if self.config.variant not in _SCORES_NON_MATCHES:  # a zero score: no query word in it
-                keep = found > 0
-                rows, found = rows[keep], found[keep]
+            if self.config.variant in _SCORES_NON_MATCHES:
+                rows, found = top(scores, depth)
+            else:  # a zero score: no query word in it; the top of the rest (partitioning every row cost most)
+                matched = np.flatnonzero(scores > 0)
+                at, found = top(scores[matched], depth)
+                rows = matched[at]
             keep = np.isfinite(found)
             results.rows[q, : keep.sum()] = rows[keep]
             results.scores[q, : keep.sum()] = found[keep]

@@ -88,7 +88,7 @@ class Searcher:
         self.name = retriever or index.default_retriever
         self.retriever = index.retriever(self.name, model=model, hybrid=hybrid)
 
-    def _open(self, path: Path, attempts: int = 10) -> None:
+    def _open(self, path: Path, attempts: int = 10, reuse: Index | None = None) -> None:
         """Open the index at ``path``, again when an update lands while it loads."""
         import time
 
@@ -97,7 +97,7 @@ class Searcher:
         runtime, precision = self._wanted[3:]
         for attempt in range(attempts):
             try:
-                return self._use(Index.open(path, runtime, precision))
+                return self._use(Index.open(path, runtime, precision, reuse=reuse))
             except IndexChanged:
                 if attempt == attempts - 1:
                     raise
@@ -117,7 +117,7 @@ class Searcher:
         """
         if self.index.is_current():
             return False
-        self._open(self.index.path)
+        self._open(self.index.path, reuse=self.index)  # what the versions share is not read again
         return True
 
     def search(self, query: str, k: int = 10) -> list[Hit]:

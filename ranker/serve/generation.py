@@ -86,11 +86,13 @@ class Generation:
         self._facets: dict[str, Any] | None = None
 
     @classmethod
-    def load(cls, path: str | Path, runtime: str, precision: str, attempts: int = 10) -> Generation:
-        """The folder's current version, loaded again if another lands while it loads."""
+    def load(cls, path: str | Path, runtime: str, precision: str, attempts: int = 10,
+             previous: Generation | None = None) -> Generation:
+        """The folder's current version, loaded again if another lands while it loads;
+        what it shares with the ``previous`` version is taken over, not read again."""
         for attempt in range(attempts):
             try:
-                return cls(Index.open(path, runtime, precision))
+                return cls(Index.open(path, runtime, precision, reuse=previous.index if previous else None))
             except IndexChanged:
                 if attempt == attempts - 1:
                     raise

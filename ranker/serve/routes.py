@@ -308,7 +308,8 @@ async def stats(request: Request):
     if generation is not None:  # how the index stands: segments since its build, and deleted articles
         manifest = generation.index.manifest
         index = {"version": generation.version, "documents": generation.documents,
-                 "segments": manifest.get("segments", 1), "deleted": manifest.get("deleted", 0)}
+                 "segments": manifest.get("segments", 1), "deleted": manifest.get("deleted", 0),
+                 **service.merges.stats()}
     return {**service.stats, "mean_batch": service.stats["queries"] / max(1, service.stats["batches"]),
             "queued": service.queue_depth, "limits": limits, "index": index}
 

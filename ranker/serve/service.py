@@ -49,6 +49,7 @@ from ranker.index.folder import RETRIEVERS
 from ranker.rerank import DEFAULT_DEPTH
 from ranker.serve import steps
 from ranker.serve.generation import FileStamps, Generation, model_stamps, stat_of
+from ranker.serve.merging import BackgroundMerges
 from ranker.serve.request import SearchRequest, is_date
 from ranker.serve.schedule import STOP, FairQueue, find_cost, show_cost
 
@@ -92,6 +93,8 @@ class ServiceConfig:
     slice_ms: float = 40.0
     max_queued: int = 512
     deadline: float = 120.0
+    #: how often the index's segments are looked at for a background merge, in seconds (0: never)
+    merge_every: float = 10.0
 
 
 @dataclass
@@ -148,6 +151,7 @@ class Service:
         self._queue = FairQueue(config.max_queued)  # an idle client may claim 250 ms of work ahead
         self._threads: list[threading.Thread] = []
         #: what the worker has done: batches, queries, and seconds per stage (``GET /stats``)
+        self.merges = BackgroundMerges(config.index, config.merge_every)
         self.stats: dict[str, Any] = {"batches": 0, "queries": 0, "largest_batch": 0,
                                       "seconds": dict.fromkeys(("first_stage", "rerank", "hits"), 0.0)}
 
@@ -178,6 +182,7 @@ class Service:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.merges.start(self._stopping)
         self._ready.set()
 
     def _load(self) -> None:
@@ -319,7 +324,8 @@ class Service:
     def _reload(self) -> None:
         """Load the folder's version now and serve it (healthy again, if it was not)."""
         started = time.perf_counter()
-        newer = Generation.load(self.config.index, self.config.runtime, self.config.precision)
+        newer = Generation.load(self.config.index, self.config.runtime, self.config.precision,
+                                previous=None if self.broken else self.generation)  # damaged: all read again
         self.generation, was = newer, self.broken
         self.broken = None
         log.info("index %s: version %s loaded in %.1f s (%d documents); serving it now%s", self.config.index,
