@@ -185,9 +185,30 @@ def _fairness_goals(results: dict[str, Any]) -> list[str]:
 
 
 #: Each benchmark's rows of the goals table, in the table's order.
+def _segments_goals(results: dict[str, Any]) -> list[str]:
+    rows = {row["documents"]: row for row in results["segments"]["rows"]}
+    goals = []
+    if 1_000_000 in rows:
+        add = rows[1_000_000]["adds"]["100"]
+        goals += [_goal("adding 100 articles to a 1,000,000-article index (BM25 + HNSW): ≤ 10 s beyond encoding",
+                        add["beyond_encoding_s"], 10.0, f"{add['beyond_encoding_s']:.2f} s", higher=False),
+                  _goal("…and a running `ranker serve` answers with them ≤ 1 s after the add ends",
+                        add["served_after_s"], 1.0, f"{add['served_after_s']:.2f} s", higher=False)]
+        if 100_000 in rows:
+            ratio = add["beyond_encoding_s"] / rows[100_000]["adds"]["100"]["beyond_encoding_s"]
+            goals.append(_goal("adding 100 at 1,000,000 costs ≤ 2× adding them at 100,000 (beyond encoding)",
+                               ratio, 2.0, f"{ratio:.2f}×", higher=False))
+    for size, row in sorted(rows.items()):
+        for kind in ("bm25", "hybrid"):
+            ratio = row["search"]["10"][f"{kind}_p50_ms"] / row["search"]["1"][f"{kind}_p50_ms"]
+            goals.append(_goal(f"{kind} p50 over 10 segments ≤ 1.2× the index as built, {size:,} articles", ratio,
+                               1.2, f"{ratio:.2f}×", higher=False))
+    return goals
+
+
 GOALS = (("bm25", _bm25_goals), ("rerank", _rerank_goals), ("encode", _encode_goals), ("train", _train_goals),
          ("cli", _cli_goals), ("serve", _serve_goals), ("fairness", _fairness_goals), ("scale", _scale_goals),
-         ("dense_scale", _dense_scale_goals))
+         ("dense_scale", _dense_scale_goals), ("segments", _segments_goals))
 
 
 def goal_lines(results: dict[str, Any]) -> list[str]:

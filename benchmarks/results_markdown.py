@@ -294,6 +294,38 @@ def _update_section(results: dict[str, Any]) -> list[str]:
     return update_bench.markdown(results["update"])
 
 
+def _segments_section(results: dict[str, Any]) -> list[str]:
+    rows = sorted(results["segments"]["rows"], key=lambda row: row["documents"])
+
+    def line(name: str, cell) -> list[Any]:
+        return [name, *(cell(row) for row in rows)]
+
+    def adds(key: str, digits: int = 2):
+        return lambda row: " / ".join(f"{row['adds'][n][key]:.{digits}f}" for n in ("10", "100", "1000"))
+
+    def p50(kind: str):
+        return lambda row: " / ".join(f"{row['search'][n][f'{kind}_p50_ms']:.1f}" for n in ("1", "4", "10", "30"))
+
+    def merge(key: str):
+        return lambda row: (f"{row[key]['seconds']:.1f} s, {row[key]['peak_mib']:,.0f} MiB" if key in row
+                            else "not measured (a rewrite of the whole index, HNSW included)")
+
+    table = [line("measured", lambda row: row.get("measured_utc", "")),
+             line("build: BM25 + HNSW (blended vectors), s", lambda row: f"{row['build_s']:.0f}"),
+             line("add 10 / 100 / 1,000: encoding, s", adds("encode_s", 1)),
+             line("add 10 / 100 / 1,000: beyond encoding, s", adds("beyond_encoding_s")),
+             line("…until `ranker serve` answers with them, s", adds("served_after_s")),
+             line("BM25 p50, 1 (as built) / 4 / 10 / 30 segments, ms", p50("bm25")),
+             line("hybrid p50, 1 (as built) / 4 / 10 / 30 segments, ms", p50("hybrid")),
+             line("`ranker merge --max-segments 2` (from 30)", merge("merge_to_2")),
+             line("`ranker merge` (into 1)", merge("merge_to_1")),
+             line("disk with 30 segments, MiB", lambda row: f"{row['disk_mib_30_segments']:,.0f}")]
+    return ["## Segmented indexes (`make bench-segments`: `benchmarks/segments_bench.py`, synthetic news-length "
+            "articles, 200 news test titles, k=10)", "",
+            *_table(["", *(f"{row['documents']:,}" for row in rows)], table), "",
+            "Encoding is the real model on the added articles; search p50 in one process, warm.", ""]
+
+
 def _memory_section(results: dict[str, Any]) -> list[str]:
     return ["## Peak memory (resident set size, each step in a fresh process)", "", "| step | peak MiB |", "|---|---|",
             *(f"| {step} | {mib:,.0f} |" for step, mib in results["memory"].items()), ""]
@@ -346,7 +378,8 @@ SECTIONS = (("bm25", _bm25_section), ("dense", _dense_section), ("dense_scale", 
             ("rerank", _rerank_section), ("encode", _encode_section), ("cli", _cli_section),
             ("serve", _serve_section), ("fairness", _fairness_section), ("scale", _scale_section),
             ("mine", _mine_section),
-            ("train", _train_section), ("update", _update_section), ("memory", _memory_section),
+            ("train", _train_section), ("update", _update_section), ("segments", _segments_section),
+            ("memory", _memory_section),
             ("profiles", _profiles_section))
 
 #: What the page says was left out, and why; always last.

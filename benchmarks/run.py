@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     if args.render:
         results = json.loads((args.out / "results.json").read_text())
-        write_results(args.out, results, markdown(results))
+        write_results(args.out, with_segments(args.out, results), markdown(with_segments(args.out, results)))
         return 0
     mode = "quick" if args.quick else "full"
     sizes, only = SIZES[mode], set(args.only.split(","))
@@ -335,9 +335,17 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = measure_memory(args.data, sizes["memory_docs"])
     if "profiles" in only:
         results["profiles"] = measure_profiles(sizes["bm25_docs"][-1])
+    results = with_segments(args.out, results)
     write_results(args.out, results, markdown(results))
     print(f"results -> {args.out / 'RESULTS.md'}")
     return 0
+
+
+def with_segments(out: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` with the last ``make bench-segments`` run's rows (``segments.json``, measured apart: it takes
+    most of an hour), when there is one."""
+    path = out / "segments.json"
+    return {**results, "segments": json.loads(path.read_text())} if path.is_file() else results
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ def update_index(
                 say = "this index was built before segments: it is written again once, then takes changes as segments"
                 if show_progress:
                     print(f"{path}: {say}", file=sys.stderr)
-                kept = [a for a in _live_articles(index) if a.doc_id not in set(delete) | set(clash)]
+                gone, ids = set(delete) | set(clash), index.docs.doc_ids()
+                kept = [row for row in index.live_rows().tolist() if ids[row] not in gone]
                 return _rewrite(index, kept, add, (len(add) - len(clash), len(clash), len(delete)), source,
                                 show_progress, started)
             vectors, seconds = _encode(index, add, show_progress)
@@ -176,11 +177,6 @@ def _encode(index: Index, add: list[Article], show_progress: bool) -> tuple[np.n
     return vectors, {"encode": time.perf_counter() - began}
 
 
-def _live_articles(index: Index) -> list[Article]:
-    """The index's live articles, in row order."""
-    return index.docs.get(index.live_rows().tolist())
-
-
 def _live_vectors(index: Index, rows: list[int]) -> np.ndarray:
     """The vectors of ``rows``: the build's from its retriever (an IVF-PQ index keeps them
     beside itself), each segment's from its flat or HNSW index."""
@@ -192,18 +188,17 @@ def _live_vectors(index: Index, rows: list[int]) -> np.ndarray:
     return np.concatenate(parts)[rows].astype(np.float32, copy=False)
 
 
-def _rewrite(index: Index, kept: list[Article], add: list[Article], counts: tuple[int, int, int], source: str,
+def _rewrite(index: Index, kept: list[int], add: list[Article], counts: tuple[int, int, int], source: str,
              show_progress: bool, started: float) -> Update:
-    """The whole folder written again from ``kept`` (live articles, in row order) and
+    """The whole folder written again from the articles at rows ``kept`` (ascending) and
     ``add``, with the vectors it holds and the new ones encoded: a full merge."""
-    articles = kept + add
+    articles = index.docs.get(kept) + add
     if not articles:
         raise InputError(str(index.path), None, "the update would leave the index empty; build a new one instead")
     fields = index.manifest.get("fields", ["text"])
     dense, vectors, seconds = None, None, {}
     if "dense" in index.manifest["components"]:
-        ids = {a.doc_id: row for row, a in zip(index.live_rows().tolist(), _live_articles(index), strict=True)}
-        old = _live_vectors(index, [ids[a.doc_id] for a in kept])
+        old = _live_vectors(index, kept)
         new, seconds = _encode(index, add, show_progress)
         vectors = old if new is None else np.concatenate([old, new]).astype(np.float32, copy=False)
         loaded = index.dense()
@@ -249,7 +244,7 @@ def merge_index(path: str | Path, max_segments: int = 1, expunge_deletes: bool =
                 return Update(0, 0, 0, index.manifest["doc_count"], {})  # nothing to merge
             whole = max_segments == 1 or (expunge_deletes and segments[0].deleted) or not _takes_segments(index)
             if policy is None and whole:
-                return _rewrite(index, _live_articles(index), [], (0, 0, 0), "", show_progress, started)
+                return _rewrite(index, index.live_rows().tolist(), [], (0, 0, 0), "", show_progress, started)
         finally:
             index.docs.close()
         generation = store_of(path).merge(max(max_segments, 2), expunge_deletes, policy)
