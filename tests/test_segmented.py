@@ -224,3 +224,22 @@ def test_a_new_generation_opened_with_reuse_shares_the_build_and_answers_as_a_fr
         np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=1e-6)
     merge_index(folder, show_progress=False)  # a new build: nothing of the old one is taken over
     assert Index.open(folder, reuse=new).shared == {}
+
+
+def test_segments_of_another_index_or_a_newer_ranker_are_refused_in_one_line(tmp_path, capsys):
+    import shutil
+
+    folder, corpus = _bm25_index(tmp_path)
+    other = tmp_path / "other"
+    build_index(corpus[:6], other, BM25Config(k1=2.0), None, show_progress=False)
+    update_index(other, add=corpus[6:8], show_progress=False)
+    shutil.copytree(other / SEGMENTS, folder / SEGMENTS)
+    capsys.readouterr()
+    assert main(["search", str(folder), "oil"]) == 2
+    assert "segments built with other bm25 settings than this index's" in capsys.readouterr().err
+    shutil.rmtree(folder / SEGMENTS)
+    update_index(folder, add=corpus[6:8], show_progress=False)
+    settings = json.loads((folder / SEGMENTS / "store.json").read_text())
+    (folder / SEGMENTS / "store.json").write_text(json.dumps({**settings, "format_version": 99}))
+    assert main(["search", str(folder), "oil"]) == 2
+    assert "written by a newer ranker (format version 99" in capsys.readouterr().err

@@ -37,7 +37,15 @@ from ranker.data.readers import ArticleStream
 from ranker.data.records import Article, bad_id
 from ranker.index.docstore import DocStore, write_docstore
 from ranker.index.holds import IndexChanged
-from ranker.index.segmented import SegmentedDense, SegmentedDocs, current_generation, describe, open_segments, store_of
+from ranker.index.segmented import (
+    SegmentedDense,
+    SegmentedDocs,
+    check_settings,
+    current_generation,
+    describe,
+    open_segments,
+    store_of,
+)
 from ranker.retrieve.bm25 import BM25Config, BM25Retriever
 from ranker.retrieve.bm25_build import ChunkedBM25Builder
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
@@ -346,6 +354,8 @@ class Index:
         shared = reuse.shared if reuse is not None and reuse.built == built and reuse.runtime == runtime \
             and reuse.precision == precision else {}
         store = store_of(path)
+        if store is not None:
+            check_settings(store, manifest)
         generation = store.current() if store is not None else None
         snapshot = open_segments(store, generation, shared.get("segments"))
         if snapshot is not None:

@@ -67,6 +67,33 @@ def open_segments(store: SegmentStore | None, generation: Generation | None,
     return store.open(generation, search=False, cache=cache)  # retrievers load as an Index asks for them
 
 
+def check_settings(store: SegmentStore, manifest: dict[str, Any]) -> None:
+    """Refuse segments built with another text analysis, fields or FAISS settings than the
+    index they sit in: their postings would be scored against the wrong words.
+
+    Example:
+        >>> import json, tempfile
+        >>> from ranker.retrieve.analysis import BM25Config
+        >>> store = SegmentStore.create(Path(tempfile.mkdtemp()) / "segments", BM25Config(k1=2.0))
+        >>> check_settings(store, json.loads(Path("indexes/news/manifest.json").read_text()))
+        ... # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+        Traceback (most recent call last):
+        ranker.core.errors.InputError: .../segments/store.json: segments built with other bm25 and ... settings
+            than this index's: they are not its own; rebuild the index with 'ranker index'
+    """
+    from ranker.core.errors import InputError
+    from ranker.retrieve.analysis import BM25Config
+
+    components = manifest["components"]
+    built = {"bm25": BM25Config(**components["bm25"]) if "bm25" in components else None,
+             "fields": tuple(manifest.get("fields", ["text"])), "dense": "dense" in components}
+    found = {"bm25": store.bm25, "fields": store.fields, "dense": store.dense is not None}
+    differ = [name for name in built if built[name] != found[name]]
+    if differ:
+        raise InputError(store.folder / "store.json", None, f"segments built with other {' and '.join(differ)} "
+                         "settings than this index's: they are not its own; rebuild the index with 'ranker index'")
+
+
 def segment_files(snapshot: Snapshot) -> dict[str, str]:
     """Every file the generation adds to the index folder, by path relative to it, with its sha256."""
     from ranker.core.files import read_json
