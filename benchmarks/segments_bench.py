@@ -73,8 +73,10 @@ def _segments(folder: Path) -> int:
     return len(store.current().segments) if store is not None else 1
 
 
-_MERGE = ("import resource, sys; from ranker.cli import main; code = main(sys.argv[1:]); "
-          "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child would report this process's peak
+_MERGE = ("import sys; from ranker.cli import main; code = main(sys.argv[1:]); "
+          "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:'))); "
+          "sys.exit(code)")
 
 
 def _merge(folder: Path, *flags: str) -> dict[str, float]:

@@ -42,9 +42,9 @@ def _get(url: str, client: str | None = None) -> tuple[int, bytes]:
         return 0, b""
 
 
-def start(index: Path, model: Path | None) -> tuple[subprocess.Popen, str, float]:
-    """``ranker serve`` on a free port: the process, its URL, and seconds to ready."""
-    args = [sys.executable, "-m", "ranker", "serve", str(index), "--port", "0"]
+def start(index: Path, model: Path | None, *flags: str) -> tuple[subprocess.Popen, str, float]:
+    """``ranker serve`` on a free port (with ``flags``): the process, its URL, and seconds to ready."""
+    args = [sys.executable, "-m", "ranker", "serve", str(index), "--port", "0", *flags]
     if model is not None:
         args += ["--reranker", str(model)]
     started = time.perf_counter()
