@@ -33,7 +33,8 @@ bench: $(STAMP)
 	test -f indexes/news/manifest.json || $(BIN)/python -m pipelines.demo
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
-# The segment store at 100,000 and 1,000,000 articles (about 12 minutes): benchmarks/segments.json.
+# Segmented indexes at 100,000 and 1,000,000 articles through ranker add, serve and merge
+# (about 30 minutes): benchmarks/segments.json and its section of benchmarks/RESULTS.md.
 bench-segments: $(STAMP)
 	test -f indexes/news/manifest.json || $(BIN)/python -m pipelines.demo
 	$(BIN)/python -m benchmarks.segments_bench $(ARGS)

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ranker.core.errors import InputError
@@ -304,11 +304,12 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def one_writer(path: str | Path) -> Iterator[None]:
+def one_writer(path: str | Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock for writing the folder ``path``: writers of one folder
     (a build, an update) run one after the other, and an update that reads the folder
     once it holds the lock never loses another writer's work. The lock is on the
     parent folder, whose inode a swap leaves in place, and creates no file.
+    ``waiting`` is called once when another writer holds it (to say so), before waiting.
 
     Example:
         >>> import tempfile, pathlib
@@ -317,15 +318,16 @@ def one_writer(path: str | Path) -> Iterator[None]:
     """
     parent = Path(path).resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    with folder_lock(parent):
+    with folder_lock(parent, waiting=waiting):
         yield
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | Path, wait: bool = True) -> Iterator[None]:
+def folder_lock(folder: str | Path, wait: bool = True, waiting: Callable[[], None] | None = None
+                ) -> Iterator[None]:
     """An exclusive ``flock`` on the folder itself (no file is created), released when
     the block ends or the process dies; ``wait=False`` raises ``BlockingIOError`` at
-    once when another process holds it.
+    once when another process holds it; ``waiting`` is called once before waiting for it.
 
     Example:
         >>> import tempfile, pathlib
@@ -336,7 +338,14 @@ def folder_lock(folder: str | Path, wait: bool = True) -> Iterator[None]:
 
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise
+            if waiting is not None:
+                waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing releases the lock

@@ -93,7 +93,7 @@ def update_index(
         path = path.resolve()
     add, delete = list(add), list(dict.fromkeys(delete))
     where = source or "the new articles"
-    with one_writer(path):
+    with one_writer(path, _waiting(path, show_progress)):
         remove_stale_siblings(path)  # what a killed writer left beside the folder
         started = time.perf_counter()
         index = Index.open(path, runtime, precision)
@@ -118,6 +118,15 @@ def update_index(
         seconds["commit"] = time.perf_counter() - began
     return Update(added=change.added, replaced=change.replaced, deleted=change.deleted,
                   documents=change.generation.live, seconds={k: round(v, 3) for k, v in seconds.items()})
+
+
+def _waiting(path: Path, show_progress: bool):
+    """What a writer says when another holds the index (a merge can take minutes)."""
+    def say() -> None:
+        print(f"{path}: waiting for another writer of this index (an add, a delete or a merge) to finish …",
+              file=sys.stderr, flush=True)
+
+    return say if show_progress else None
 
 
 def _check_change(index: Index, add: list[Article], delete: list[str], replace: bool, where: str) -> list[str]:
@@ -234,7 +243,7 @@ def merge_index(path: str | Path, max_segments: int = 1, expunge_deletes: bool =
         path = path.resolve()
     if max_segments < 1:
         raise InputError("--max-segments", None, f"must be at least 1, not {max_segments}")
-    with one_writer(path):
+    with one_writer(path, _waiting(path, show_progress)):
         started = time.perf_counter()
         index = Index.open(path)
         segments = index.segments.generation.segments if index.segments is not None else ()
