@@ -139,9 +139,11 @@ class SegmentedDocs:
     def get(self, rows: Sequence[int]) -> list[Article]:
         """The articles at these rows, in the order asked."""
         split = self._split(rows)
+        by_segment: dict[int, list[int]] = {}
+        for segment, row in split:
+            by_segment.setdefault(segment, []).append(row)
         found: dict[tuple[int, int], Article] = {}
-        for segment in sorted({s for s, _ in split}):
-            mine = [r for s, r in split if s == segment]
+        for segment, mine in by_segment.items():
             found.update(((segment, r), a) for r, a in zip(mine, self.parts[segment].get(mine), strict=True))
         return [found[key] for key in split]
 
@@ -158,6 +160,10 @@ class SegmentedDocs:
     def row_of(self, doc_id: str) -> int | None:
         """The live row of the article with this id, or None."""
         return self.snapshot.live_rows([doc_id]).get(doc_id)
+
+    def rows_of(self, doc_ids: Sequence[str]) -> dict[str, int]:
+        """The live row of each of ``doc_ids`` the index holds."""
+        return self.snapshot.live_rows(doc_ids)
 
     def facets(self) -> tuple[dict[str, int], str | None, str | None]:
         """Each outlet's number of live documents, and the range of dates (of every row:

@@ -433,9 +433,8 @@ class Snapshot:
         """The global row of each of ``doc_ids`` that is live here."""
         found = {}
         for docs, deleted, offset in zip(self.docs, self.deleted, self.offsets, strict=False):
-            for doc_id in doc_ids:
-                row = docs.row_of(doc_id)
-                if row is not None and (deleted is None or not deleted[row]):
+            for doc_id, row in docs.rows_of(doc_ids).items():  # one query a segment, not one an id
+                if deleted is None or not deleted[row]:
                     found[doc_id] = int(offset) + row
         return found
 

@@ -132,11 +132,12 @@ def _waiting(path: Path, show_progress: bool):
 def _check_change(index: Index, add: list[Article], delete: list[str], replace: bool, where: str) -> list[str]:
     """Refuse a change before anything is encoded; the ids it replaces."""
     check_articles(add, index.manifest.get("fields", ["text"]), where)  # as a build checks them
-    clash = [a.doc_id for a in add if index.docs.row_of(a.doc_id) is not None]
+    held = index.docs.rows_of([a.doc_id for a in add] + delete)
+    clash = [a.doc_id for a in add if a.doc_id in held]
     if clash and not replace:
         raise InputError(where, None, f"{len(clash)} of its ids already in the index (first: '{clash[0]}'): "
                          "pass --replace to replace those articles")
-    unknown = [d for d in delete if index.docs.row_of(d) is None]
+    unknown = [d for d in delete if d not in held]
     if unknown:
         raise InputError("ids to delete", None, f"{len(unknown)} not in the index (first: '{unknown[0]}')")
     both = sorted({a.doc_id for a in add} & set(delete))
