@@ -48,8 +48,8 @@ class TieredPolicy:
     ``floor`` count as ``floor``), and once ``per_tier`` neighbouring segments share a
     tier they are merged into one, of the next tier up or near it. Each article is so
     rewritten about once per tier (a handful of times from 10 articles to a million),
-    and at most about ``per_tier`` segments stand in each tier: with the defaults, a
-    steady stream of small adds keeps a million-article index under 40 segments.
+    and at most ``per_tier - 1`` segments wait in each tier: with the defaults, small adds
+    beside a million-article build leave at most 1 + 9 × 3 segments (by construction).
 
     Example:
         >>> policy = TieredPolicy()
