@@ -209,19 +209,10 @@ class SegmentStore:
         ids = [a.doc_id for a in articles]
         if len(set(ids)) != len(ids):
             raise InputError(where, None, "an id occurs twice among them")
-        both = sorted(set(ids) & set(delete))
-        if both:
-            raise InputError(where, None, f"'{both[0]}' is both added and deleted: do one, then the other")
         with folder_lock(self.folder):
             current = self.current()
             held = self._held(current, ids + delete)
-            clash = [i for i in ids if i in held]
-            if clash and not replace:
-                raise InputError(where, None, f"{len(clash)} of its ids already in the index (first: '{clash[0]}'): "
-                                 "pass --replace to replace those articles")
-            missing = [d for d in delete if d not in held]
-            if missing:
-                raise InputError("ids to delete", None, f"{len(missing)} not in the index (first: '{missing[0]}')")
+            clash = check_ids(ids, delete, held, replace, where)
             number = current.number + 1
             segments = self._marked(current, {held[i] for i in clash + delete}, number)
             if articles:
@@ -354,6 +345,32 @@ class SegmentStore:
             if path.name not in keep and (_GENERATION.fullmatch(path.name) or path.name.startswith(ours)):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         return generation
+
+
+def check_ids(added: Sequence[str], deleted: Sequence[str], held: dict[str, int] | set[str], replace: bool,
+              where: str) -> list[str]:
+    """Refuse a change whose ids do not fit the index, which holds the ids ``held``: an
+    added id it holds (unless ``replace``), a deleted id it does not, an id both added
+    and deleted. Returns the added ids it replaces.
+
+    Example:
+        >>> check_ids(["a", "b"], [], {"a"}, replace=True, where="new.jsonl")
+        ['a']
+        >>> check_ids(["a"], ["zz"], set(), replace=False, where="new.jsonl")
+        Traceback (most recent call last):
+        ranker.core.errors.InputError: ids to delete: 1 not in the index (first: 'zz')
+    """
+    both = sorted(set(added) & set(deleted))
+    if both:
+        raise InputError(where, None, f"'{both[0]}' is both added and deleted: do one, then the other")
+    clash = [i for i in added if i in held]
+    if clash and not replace:
+        raise InputError(where, None, f"{len(clash)} of its ids already in the index (first: '{clash[0]}'): "
+                         "pass --replace to replace those articles")
+    missing = [d for d in deleted if d not in held]
+    if missing:
+        raise InputError("ids to delete", None, f"{len(missing)} not in the index (first: '{missing[0]}')")
+    return clash
 
 
 def _save_new(path: Path, array: np.ndarray) -> str:

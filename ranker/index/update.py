@@ -34,7 +34,7 @@ from ranker.data.records import Article
 from ranker.index.folder import Index, check_articles, write_index
 from ranker.index.merge_policy import TieredPolicy
 from ranker.index.segmented import SEGMENTS, store_of
-from ranker.index.segments import SegmentStore
+from ranker.index.segments import SegmentStore, check_ids
 from ranker.retrieve.bm25 import BM25Config
 from ranker.retrieve.bm25_segments import Postings
 from ranker.retrieve.dense import DenseConfig, DenseRetriever
@@ -132,17 +132,8 @@ def _waiting(path: Path, show_progress: bool):
 def _check_change(index: Index, add: list[Article], delete: list[str], replace: bool, where: str) -> list[str]:
     """Refuse a change before anything is encoded; the ids it replaces."""
     check_articles(add, index.manifest.get("fields", ["text"]), where)  # as a build checks them
-    held = index.docs.rows_of([a.doc_id for a in add] + delete)
-    clash = [a.doc_id for a in add if a.doc_id in held]
-    if clash and not replace:
-        raise InputError(where, None, f"{len(clash)} of its ids already in the index (first: '{clash[0]}'): "
-                         "pass --replace to replace those articles")
-    unknown = [d for d in delete if d not in held]
-    if unknown:
-        raise InputError("ids to delete", None, f"{len(unknown)} not in the index (first: '{unknown[0]}')")
-    both = sorted({a.doc_id for a in add} & set(delete))
-    if both:
-        raise InputError(where, None, f"'{both[0]}' is both added and deleted: do one, then the other")
+    ids = [a.doc_id for a in add]
+    clash = check_ids(ids, delete, index.docs.rows_of(ids + delete), replace, where)  # as the commit checks them
     if not add and len(delete) >= index.manifest["doc_count"]:
         raise InputError(str(index.path), None, "the update would leave the index empty; build a new one instead")
     return clash
